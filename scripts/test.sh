@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The test command (README): installs what it needs, builds libexai with AddressSanitizer and
+# UndefinedBehaviorSanitizer under clang (with libFuzzer targets), runs the unit, integration,
+# ABI and fuzz suites, builds once more with gcc (warnings are errors there too) and runs
+# cppcheck on lib/. Ends with one line "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/setup.sh
+
+build=${EXAI_TEST_BUILD:-build-test}
+if [ ! -f "$build/build.ninja" ]; then
+	CC=clang meson setup "$build" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dfuzz=enabled >/dev/null
+fi
+ninja -C "$build"
+
+echo "== gcc build (warnings are errors)"
+if [ ! -f build-gcc/build.ninja ]; then
+	CC=gcc meson setup build-gcc -Dfuzz=disabled >/dev/null
+fi
+ninja -C build-gcc
+
+echo "== cppcheck lib/"
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	--std=c11 -D__GNUC__ -I include -I lib -I lib/core -I build-gcc/lib \
+	--suppress=missingIncludeSystem lib
+
+echo "== tests"
+status=0
+meson test -C "$build" --no-rebuild --print-errorlogs \
+	--suite unit --suite integration --suite abi --suite fuzz "$@" || status=$?
+
+python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
+    counts[key] += 1
+print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+PY
+exit $status
