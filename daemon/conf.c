@@ -16,20 +16,11 @@
 
 #include "conf.h"
 
-static const char *const level_names[] = {
-	[EXAI_LOG_ERROR] = "error", [EXAI_LOG_WARNING] = "warning", [EXAI_LOG_NOTICE] = "notice",
-	[EXAI_LOG_INFO] = "info",   [EXAI_LOG_DEBUG] = "debug",
-};
 static const char *const target_names[] = {
 	[EXAID_LOG_AUTO] = "auto",
 	[EXAID_LOG_JOURNAL] = "journal",
 	[EXAID_LOG_STDERR] = "stderr",
 };
-
-const char *exaid_log_level_name(int level)
-{
-	return level >= EXAI_LOG_ERROR && level <= EXAI_LOG_DEBUG ? level_names[level] : "?";
-}
 
 const char *exaid_log_target_name(enum exaid_log_target t)
 {
@@ -92,7 +83,7 @@ static int set_state_dir(struct parser *p, const char *key, const char *v)
 static int set_log_level(struct parser *p, const char *key, const char *v)
 {
 	for (int l = EXAI_LOG_ERROR; l <= EXAI_LOG_DEBUG; l++)
-		if (!strcmp(v, level_names[l])) {
+		if (!strcmp(v, exai_log_level_name(l))) {
 			p->conf->log_level = l;
 			return 0;
 		}

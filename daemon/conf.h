@@ -31,8 +31,7 @@ int exaid_conf_load(struct exaid_conf *conf, const char *path, bool missing_ok, 
 /* Frees what @conf owns. */
 void exaid_conf_free(struct exaid_conf *conf);
 
-/* Names for messages and --check-config. */
-const char *exaid_log_level_name(int level);
+/* The name of a log target, for --check-config. */
 const char *exaid_log_target_name(enum exaid_log_target t);
 
 #endif

@@ -47,7 +47,7 @@ static void log_line(void *userdata, int level, const char *module, const char *
 	if (logcfg.journal) /* sd-daemon(3) prefixes: journald reads the level from "<N>" */
 		n = snprintf(line, sizeof(line), "<%d>%s%s%s\n", level, mod, sep, message);
 	else
-		n = snprintf(line, sizeof(line), "exaid: %s: %s%s%s\n", exaid_log_level_name(level), mod, sep, message);
+		n = snprintf(line, sizeof(line), "exaid: %s: %s%s%s\n", exai_log_level_name(level), mod, sep, message);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {
@@ -188,7 +188,7 @@ static int check_config(const struct opts *o)
 	}
 	printf("# %s: %s\n", o->config, access(o->config, F_OK) == 0 ? "ok" : "absent, defaults apply");
 	printf("state_dir = %s\n", exai_ctx_state_dir(ctx));
-	printf("log_level = %s\n", exaid_log_level_name(conf.log_level));
+	printf("log_level = %s\n", exai_log_level_name(conf.log_level));
 	printf("log_target = %s\n", exaid_log_target_name(conf.log_target));
 	exai_ctx_unref(ctx);
 	exaid_conf_free(&conf);
@@ -219,7 +219,7 @@ static void reload(struct exaid_conf *conf, const struct opts *o, exai_ctx *ctx)
 	exaid_conf_free(conf);
 	*conf = next;
 	logf_(EXAI_LOG_NOTICE, "configuration reloaded from %s (log_level %s)", o->config,
-	      exaid_log_level_name(conf->log_level));
+	      exai_log_level_name(conf->log_level));
 	notify("READY=1\nSTATUS=Running");
 }
 
