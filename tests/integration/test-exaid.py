@@ -86,12 +86,43 @@ def config_checks(tmp):
     else:
         print(f"note: {default} exists on this machine; the missing-default case is not checked")
 
+    documented(tmp)
+
     r = run("--version")
     check(r.returncode == 0 and r.stdout.startswith("exaid "), "--version exits 0")
     for args, want in ((["--bogus"], "unknown option '--bogus'"), (["-c"], "option '-c' needs a value"),
                        (["extra"], "unexpected argument 'extra'")):
         r = run(*args)
         check(r.returncode == 2 and want in r.stderr, f"exaid {' '.join(args)} exits 2: {r.stderr.strip()}")
+
+
+def documented(tmp):
+    """Every key exaid knows is in the example file (commented out at its default) and in
+    exaid.conf(5); the example, uncommented, gives exactly the defaults."""
+    root = os.environ.get("EXAI_SOURCE_ROOT")
+    if not root:
+        print("note: EXAI_SOURCE_ROOT unset; the documentation checks are skipped")
+        return
+    path = os.path.join(tmp, "unknown.conf")
+    write(path, "no_such_key = 1\n")
+    known = run("--check-config", "--config", path).stderr.split("(known: ", 1)[1].split(")", 1)[0].split(", ")
+    example = open(os.path.join(root, "daemon", "exaid.conf")).read()
+    manual = open(os.path.join(root, "docs", "exaid.conf.5")).read()
+    for key in known:
+        check(f"\n#{key} = " in example, f"daemon/exaid.conf shows {key} commented out at its default")
+        check(f"\n.BI {key} \" = \" " in manual, f"docs/exaid.conf.5 documents {key}")
+    uncommented = os.path.join(tmp, "example.conf")
+    write(uncommented, "".join(l[1:] if any(l.startswith(f"#{k} = ") for k in known) else l
+                               for l in example.splitlines(keepends=True)))
+    env = dict(os.environ)
+    env.pop("EXAI_STATE_DIR", None)
+    empty = os.path.join(tmp, "empty.conf")
+    write(empty, "")
+    a = run("--check-config", "--config", uncommented, env=env)
+    b = run("--check-config", "--config", empty, env=env)
+    settings = lambda out: [l for l in out.splitlines() if not l.startswith("#")]
+    check(a.returncode == 0 and settings(a.stdout) == settings(b.stdout),
+          f"the example's values are the defaults: {a.stdout!r} {a.stderr!r} vs {b.stdout!r}")
 
 
 class Notify:

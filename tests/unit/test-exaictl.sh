@@ -41,6 +41,11 @@ walk() {
 		expect 0 "" -- "$@" "$h"
 		grep -q "^Usage: exaictl" "$tmp/out" || fail "exaictl $* $h does not print a usage"
 	done
+	# Documented in the man page, as ".B exaictl <command path>".
+	if [ $# -gt 0 ] && [ -n "${EXAI_SOURCE_ROOT:-}" ] &&
+		! grep -qF ".B exaictl $*" "$EXAI_SOURCE_ROOT/docs/exaictl.1"; then
+		fail "docs/exaictl.1 does not document 'exaictl $*'"
+	fi
 	"$exaictl" "$@" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }' >"$tmp/subs.$#"
 	local sub
 	while read -r sub; do
