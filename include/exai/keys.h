@@ -123,6 +123,76 @@ EXAI_API int exai_sign_verify_file(char **ret_trusted_comment, const exai_sign_p
 				   const char *path, const char *sig, size_t siglen, uint32_t flags);
 /** @} */
 
+/** @name Envelope messages
+ * Messages in the AWS Encryption SDK message format version 2, algorithm suite 0x0478
+ * (AES-256-GCM, HKDF-SHA512 key derivation, key commitment), framed (docs/formats/envelope.md).
+ * Each message has a fresh 256-bit data key, wrapped as the SDK's raw AES keyring does with a
+ * 256-bit wrapping key named by a key namespace and a key name, so that the stock SDK given the
+ * same wrapping key, namespace and name decrypts it (and we decrypt its messages).
+ *
+ * Streaming: exai_envelope_update() takes any amount of input and passes output to the
+ * callback as soon as it exists; memory stays constant (one frame) whatever the message size.
+ * When decrypting, the plaintext of a frame is passed on only after that frame authenticated,
+ * so a caller may have received the first frames of a message that later turns out to be
+ * altered or truncated: exai_envelope_final() is what tells that the message was complete and
+ * intact (-EBADMSG otherwise), exactly as with the SDK's streaming decrypt. A caller that must
+ * not act on partial data writes to a temporary place and commits it only after final().
+ * @{ */
+
+/** An encryption or decryption stream. Used by one thread at a time. */
+typedef struct exai_envelope exai_envelope;
+
+/** Receives output bytes; returns 0, or a negative errno that aborts the stream. */
+typedef int (*exai_envelope_write_fn)(void *userdata, const void *data, size_t len);
+
+struct exai_envelope_opts {
+	size_t sz;                     /**< sizeof(struct exai_envelope_opts); set by EXAI_OPTS() */
+	exai_envelope_write_fn write;  /**< required: where output goes */
+	void *write_data;              /**< passed to write */
+	/** Encrypt: plaintext bytes per frame; 0: 65536. At most 16 MiB. */
+	uint32_t frame_length;
+	/** Decrypt: the largest frame length accepted from a message; 0: 16 MiB. */
+	uint32_t max_frame_length;
+	/**
+	 * NULL-terminated list of key, value, key, value, ... (UTF-8). Encrypt: the encryption
+	 * context, stored in the header and bound to every frame. Decrypt: pairs the message
+	 * must carry with these exact values (else -EBADMSG). Keys starting "aws-crypto-" are
+	 * reserved; a key given twice is refused.
+	 */
+	const char *const *context;
+};
+
+/**
+ * Starts encrypting with a raw 256-bit wrapping key named (@p key_namespace, @p key_name), as
+ * the SDK's RawAesKeyring with AES-256-GCM would. The key is copied; the header is written
+ * with the first update() or final().
+ * @retval -EINVAL missing write callback, key, namespace or name; bad context; frame_length
+ * @retval -E2BIG  unknown options; -ENOMEM
+ */
+EXAI_API int exai_envelope_encrypt_raw(exai_envelope **ret, const uint8_t key[32], const char *key_namespace,
+				       const char *key_name, const struct exai_envelope_opts *opts);
+/**
+ * Starts decrypting with a raw wrapping key: the message must hold a data key wrapped under
+ * (@p key_namespace, @p key_name); the key is copied.
+ * Errors from update()/final(): -EBADMSG for anything that fails authentication or parsing
+ * (altered, truncated, reordered, wrong key, wrong context, commitment mismatch, unknown
+ * version/suite/content type, oversized lengths, no data key wrapped under the given key
+ * name: an altered name and a wrong name cannot be told apart).
+ */
+EXAI_API int exai_envelope_decrypt_raw(exai_envelope **ret, const uint8_t key[32], const char *key_namespace,
+				       const char *key_name, const struct exai_envelope_opts *opts);
+/** Feeds @p len bytes of input. After an error the stream is dead (-EBADMSG from then on). */
+EXAI_API int exai_envelope_update(exai_envelope *env, const void *data, size_t len);
+/** Ends the stream: encrypt writes the final frame; decrypt checks the message was complete
+ *  (-EBADMSG: truncated). */
+EXAI_API int exai_envelope_final(exai_envelope *env);
+/** The message's encryption context as RFC 8785 JSON (exai_free()); -EAGAIN before the header
+ *  was authenticated. */
+EXAI_API int exai_envelope_context(char **ret, const exai_envelope *env);
+/** Frees the stream, wiping its keys; NULL is accepted. */
+EXAI_API void exai_envelope_free(exai_envelope *env);
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

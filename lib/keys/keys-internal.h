@@ -25,6 +25,49 @@ int exai__ed25519_verify(const uint8_t sig[64], const void *msg, size_t len, con
  * instead of minisign's "sensitive" ones (1 GiB). The file format is the same. */
 extern bool exai__sign_kdf_light;
 
+/* ---- crypto.c: OpenSSL EVP wrappers ------------------------------------------------------ */
+
+/* The longest GCM IV OpenSSL takes (its GCM_IV_MAX_SIZE); we use 12 bytes. */
+#define EXAI__GCM_IV_MAX 128u
+/* AES-GCM with one key for many messages (a cipher context keeps the key schedule). */
+struct exai__gcm {
+	struct evp_cipher_ctx_st *ctx;
+	bool encrypt;
+};
+int exai__gcm_init(struct exai__gcm *g, const uint8_t *key, size_t keylen, bool encrypt);
+void exai__gcm_done(struct exai__gcm *g);
+/* Encrypts @len bytes (out may equal in) and writes @taglen bytes of tag. */
+int exai__gcm_seal(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
+		   const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag, size_t taglen);
+/* Decrypts and checks the tag: -EBADMSG (and @out wiped) when it does not authenticate. */
+int exai__gcm_open(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
+		   const uint8_t *in, size_t len, uint8_t *out, const uint8_t *tag, size_t taglen);
+/* HKDF (RFC 5869) extract-and-expand with @digest ("SHA256", "SHA512"). */
+int exai__hkdf(const char *digest, const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
+	       const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen);
+/* AES-XTS of one data unit (>= 16 bytes) with a 16-byte tweak; a 64-byte key is AES-256-XTS.
+ * Refuses keys whose halves are equal. */
+int exai__aes_xts(const uint8_t *key, size_t keylen, const uint8_t tweak[16], const uint8_t *in, size_t len,
+		  uint8_t *out, bool encrypt);
+
+/* ---- envelope.c -------------------------------------------------------------------------- */
+
+/* Finds the wrapping key for an encrypted data key with provider id @ns and key name @name
+ * (not NUL-terminated). 0: @key filled; -ENOENT: not ours, try the next; other: abort. */
+typedef int (*exai__unwrap_lookup_fn)(void *data, const char *ns, size_t nslen, const char *name,
+				      size_t namelen, uint8_t key[32]);
+/* An encryption stream whose context also carries @extra_pairs (NULL-terminated k, v, ...). */
+int exai__envelope_encrypt_new(exai_envelope **ret, const uint8_t wrap_key[32], const char *ns, const char *name,
+			       const char *const *extra_pairs, const struct exai_envelope_opts *opts);
+/* A decryption stream that resolves wrapping keys through @lookup; @data_free(@data) runs when
+ * the stream is freed (or at once when this fails). */
+int exai__envelope_decrypt_new(exai_envelope **ret, exai__unwrap_lookup_fn lookup, void *data,
+			       void (*data_free)(void *), const struct exai_envelope_opts *opts);
+/* The key name that opened the message (after the header), or NULL. */
+const char *exai__envelope_key_name(const exai_envelope *e);
+/* Adds (key, value) pairs to a context object, with the checks of the public API. */
+int exai__ctx_add_pairs(json_t *ctx, const char *const *pairs);
+
 /* ---- util.c ------------------------------------------------------------------------------ */
 
 /* Reads a whole small file into exai_secure_alloc memory (NUL-terminated, not counted).
