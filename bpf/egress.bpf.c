@@ -115,7 +115,6 @@ struct l4hdr { /* the first 8 bytes of TCP, UDP, ICMP and ICMPv6 */
 			__be16 csum, id, seq;
 		};
 	};
-	__u32 rest;
 };
 
 static __always_inline void count(__u32 slot, __u32 len)
