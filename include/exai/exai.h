@@ -11,5 +11,6 @@
 
 #include <exai/core.h>
 #include <exai/keys.h>
+#include <exai/policy.h>
 
 #endif /* EXAI_EXAI_H */
