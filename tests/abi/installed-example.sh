@@ -53,4 +53,6 @@ expect "exai_ctx_new failed: Invalid argument (-22): exai_ctx_opts.log_level 42 
 grep -q '^exai_jcs_canonicalize failed: .* (-74): invalid JSON at line 1, column 9: ' "$tmp/out" ||
 	fail "hello did not report the broken JSON with its line and column"
 grep -q '^features: qemu=\(yes\|no\) ' "$tmp/out" || fail "hello did not list the features"
+grep -qF "hello: log <7> core: libexai $EXAI_EXPECT_VERSION: context created; state directory $tmp/state" "$tmp/err" ||
+	fail "the library's log did not reach hello's callback: $(cat "$tmp/err")"
 echo "ok: examples/hello.c built through pkg-config against the installed libexai and ran"
