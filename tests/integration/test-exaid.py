@@ -189,8 +189,10 @@ def lifecycle(tmp, name, notify):
         # A broken file on reload: refused, the service keeps running.
         write(config, "log_level = loud\n")
         p.send_signal(signal.SIGHUP)
-        check(notify.wait_for("READY=1") is not None and p.poll() is None,
-              f"{name}: a bad file on reload is refused and exaid keeps running")
+        seen = notify.wait_for("READY=1")
+        check(seen is not None and p.poll() is None, f"{name}: a bad file on reload is refused and exaid keeps running")
+        check(seen is not None and any(l.startswith("STATUS=") and "the last reload failed" in l for l in seen),
+              f"{name}: and its STATUS= says the reload failed")
 
         p.send_signal(signal.SIGTERM if name == "path socket" else signal.SIGINT)
         check(notify.wait_for("STOPPING=1") is not None, f"{name}: the stop signal sends STOPPING=1")
