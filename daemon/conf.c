@@ -155,13 +155,15 @@ int exaid_conf_read(struct exaid_conf *conf, FILE *f, const char *path, char *er
 	int r = 0;
 
 	exaid_conf_defaults(conf);
+	errno = 0;
 	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
 		p.line++;
 		r = parse_line(&p, line, (size_t)n);
+		errno = 0;
 	}
 	if (r == 0 && ferror(f)) {
-		snprintf(err, err_size, "%s: read error after line %u", path, p.line);
-		r = -EIO;
+		r = errno > 0 ? -errno : -EIO;
+		snprintf(err, err_size, "%s: cannot read (after line %u): %s", path, p.line, strerror(-r));
 	}
 	free(line);
 	if (r < 0)

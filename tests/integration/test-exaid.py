@@ -69,6 +69,9 @@ def config_checks(tmp):
     r = run("--check-config", "--config", missing)
     check(r.returncode == 2 and missing in r.stderr and "No such file" in r.stderr,
           f"a missing --config file exits 2 naming it ({r.returncode}: {r.stderr.strip()})")
+    r = run("--check-config", "--config", tmp)
+    check(r.returncode == 2 and f"{tmp}: cannot read (after line 0): Is a directory" in r.stderr,
+          f"a directory as --config is refused, saying so ({r.returncode}: {r.stderr.strip()})")
     r = run("--check-config", "--state-dir", "relative")
     check(r.returncode == 2 and "--state-dir: 'relative' is not an absolute path" in r.stderr,
           "a relative --state-dir exits 2")
