@@ -50,6 +50,7 @@ struct exai_keyring {
 	/* the cache */
 	struct cache_ent *cache;
 	size_t ncache;
+	uint8_t *scratch; /* 32 bytes of locked memory for a DEK in use, under the lock */
 	struct exai_keyring *next; /* the process's open keyrings */
 };
 
@@ -315,6 +316,11 @@ static int keyring_alloc_(exai_keyring **ret, exai_ctx *ctx, const char *tenant,
 	kr->ctx = exai_ctx_ref(ctx);
 	kr->ttl_ms = ttl;
 	pthread_mutex_init(&kr->lock, NULL);
+	kr->scratch = exai_secure_alloc(32);
+	if (!kr->scratch) {
+		exai_keyring_unref(kr);
+		return exai__err(-ENOMEM, "out of locked memory");
+	}
 	kr->tenant = strdup(tenant);
 	if (!kr->tenant || asprintf(&kr->record_path, "%s/keys/%s/" RECORD_NAME, exai_ctx_state_dir(ctx), tenant) < 0) {
 		kr->record_path = NULL;
@@ -363,6 +369,7 @@ EXAI_API exai_keyring *exai_keyring_unref(exai_keyring *kr)
 	pthread_mutex_unlock(&registry_lock);
 	cache_wipe(kr);
 	free(kr->cache);
+	exai_secure_free(kr->scratch);
 	if (kr->kms.free)
 		kr->kms.free(kr->kms.data);
 	json_decref(kr->kms_record);
@@ -829,28 +836,24 @@ static int derive(exai_keyring *kr, uint32_t generation, const char *label, cons
 		exai__buf_free(&info);
 		return exai__err(-ENOMEM, "out of memory");
 	}
-	uint8_t *dek = exai_secure_alloc(32);
-	if (!dek) {
-		exai__buf_free(&info);
-		return exai__err(-ENOMEM, "out of locked memory");
-	}
 	pthread_mutex_lock(&kr->lock);
 	uint32_t g = generation ? generation : kr->current;
-	r = g > kr->current ? exai__err(-EINVAL, "tenant %s: generation %u does not exist", kr->tenant, g) : get_dek(kr, g, dek);
-	pthread_mutex_unlock(&kr->lock);
+	r = g > kr->current ? exai__err(-EINVAL, "tenant %s: generation %u does not exist", kr->tenant, g)
+			    : get_dek(kr, g, kr->scratch);
 	/* A counter byte ends the info; it moves on only in the (2^-256) case of equal XTS halves. */
 	for (uint8_t ctr = 0; r == 0; ctr++) {
 		if (exai__buf_putc(&info, (char)ctr) < 0) {
 			r = exai__err(-ENOMEM, "out of memory");
 			break;
 		}
-		r = exai__hkdf("SHA512", (const uint8_t *)DERIVE_SALT, strlen(DERIVE_SALT), dek, 32,
+		r = exai__hkdf("SHA512", (const uint8_t *)DERIVE_SALT, strlen(DERIVE_SALT), kr->scratch, 32,
 			       (const uint8_t *)info.data, info.len, out, outlen);
 		info.len--;
 		if (r < 0 || !xts || exai_memeq_ct(out, out + outlen / 2, outlen / 2) != 0)
 			break;
 	}
-	exai_secure_free(dek);
+	exai_memzero(kr->scratch, 32);
+	pthread_mutex_unlock(&kr->lock);
 	exai__buf_free(&info);
 	return r;
 }
