@@ -59,5 +59,12 @@ extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
 extern const struct cli_cmd cli_cmd_policy;
+/* cmd-keys.c */
+extern const struct cli_cmd cli_cmd_key;
+extern const struct cli_cmd cli_cmd_encrypt;
+extern const struct cli_cmd cli_cmd_decrypt;
+extern const struct cli_cmd cli_cmd_sign;
+extern const struct cli_cmd cli_cmd_verify;
+extern const struct cli_cmd cli_cmd_keygen;
 
 #endif
