@@ -16,6 +16,12 @@
 #define PEND_FLUSH_NOW (8u << 20) /* an appender flushes itself above this much pending data */
 #define STATE_MAX (64u << 10)
 
+/* A new segment starting at @seg at byte @at of the pending data (@idx_at of the index). */
+struct rot {
+	size_t at, idx_at;
+	uint64_t seg;
+};
+
 /* A snapshot of the tree at a checkpoint, persisted once the checkpoint is durable. */
 struct snap {
 	bool set;
@@ -46,8 +52,8 @@ struct exai_audit_log {
 	struct exai__merkle tree;
 	uint64_t head_seg, head_off; /* segment and offset the next record goes to */
 	struct exai__buf pend, pend_idx;
-	size_t rot_at, rot_idx_at; /* split point of a segment rotation in pend, or SIZE_MAX */
-	uint64_t rot_seg;
+	struct rot *rot;             /* segment rotations inside pend */
+	size_t nrot;
 	struct snap snap;            /* checkpoint in pend, to persist after the flush */
 	uint64_t sealed;             /* tree size of the last checkpoint ordered */
 	int64_t unsealed_since;      /* time of the first event after it, 0 when none */
@@ -217,43 +223,45 @@ static int flush_locked(exai_audit_log *log)
 	if (log->pend.len == 0 || log->broken)
 		return log->broken;
 	struct exai__buf data = log->pend, idx = log->pend_idx;
-	size_t rot = log->rot_at, rot_idx = log->rot_idx_at;
-	uint64_t rot_seg = log->rot_seg, target = log->next_seq;
+	struct rot *rot = log->rot;
+	size_t nrot = log->nrot;
+	uint64_t target = log->next_seq;
 	struct snap snap = log->snap;
 	memset(&log->pend, 0, sizeof(log->pend));
 	memset(&log->pend_idx, 0, sizeof(log->pend_idx));
 	memset(&log->snap, 0, sizeof(log->snap));
-	log->rot_at = log->rot_idx_at = SIZE_MAX;
+	log->rot = NULL;
+	log->nrot = 0;
 	log->flushing = true;
 	pthread_mutex_unlock(&log->lock);
 
-	int r;
-	size_t first_len = rot == SIZE_MAX ? data.len : rot;
-	size_t first_idx = rot == SIZE_MAX ? idx.len : rot_idx;
-	r = exai__write_all(log->seg_fd, data.data, first_len);
-	if (r == 0 && first_idx)
-		r = exai__write_all(log->idx_fd, idx.data, first_idx);
-	if (r == 0 && fdatasync(log->seg_fd) < 0)
-		r = exai__neg_errno();
-	if (r == 0 && rot != SIZE_MAX) {
-		int sfd, ifd;
-		r = seg_create(log, rot_seg, &sfd, &ifd);
-		if (r == 0) {
+	int r = 0;
+	size_t at = 0, idx_at = 0;
+	for (size_t k = 0; k <= nrot && r == 0; k++) {
+		size_t end = k < nrot ? rot[k].at : data.len, idx_end = k < nrot ? rot[k].idx_at : idx.len;
+		if (k > 0) {
+			int sfd, ifd;
+			r = seg_create(log, rot[k - 1].seg, &sfd, &ifd);
+			if (r < 0)
+				break;
 			close(log->seg_fd);
 			close(log->idx_fd);
 			log->seg_fd = sfd;
 			log->idx_fd = ifd;
 			pthread_mutex_lock(&log->lock);
-			r = seglist_add(&log->segs, rot_seg);
+			r = seglist_add(&log->segs, rot[k - 1].seg);
 			pthread_mutex_unlock(&log->lock);
 		}
 		if (r == 0)
-			r = exai__write_all(log->seg_fd, data.data + rot, data.len - rot);
+			r = exai__write_all(log->seg_fd, data.data + at, end - at);
 		if (r == 0)
-			r = exai__write_all(log->idx_fd, idx.data + rot_idx, idx.len - rot_idx);
+			r = exai__write_all(log->idx_fd, idx.data + idx_at, idx_end - idx_at);
 		if (r == 0 && fdatasync(log->seg_fd) < 0)
 			r = exai__neg_errno();
+		at = end;
+		idx_at = idx_end;
 	}
+	free(rot);
 	if (r < 0)
 		exai__err_sys(r, "cannot write the audit log %s", log->dir);
 	if (r == 0 && snap.set) {
@@ -320,10 +328,12 @@ static int checkpoint_locked(exai_audit_log *log)
 	log->sealed = log->tree.size;
 	log->unsealed_since = 0;
 	/* Segments end right after a checkpoint. */
-	if (log->head_off >= log->seg_size && log->rot_at == SIZE_MAX) {
-		log->rot_at = log->pend.len;
-		log->rot_idx_at = log->pend_idx.len;
-		log->rot_seg = log->next_seq;
+	if (log->head_off >= log->seg_size) {
+		struct rot *nr = realloc(log->rot, (log->nrot + 1) * sizeof(*nr));
+		if (!nr)
+			return 0; /* the segment just grows */
+		log->rot = nr;
+		log->rot[log->nrot++] = (struct rot){ log->pend.len, log->pend_idx.len, log->next_seq };
 		log->head_seg = log->next_seq;
 		log->head_off = EXAI__SEG_HDR;
 	}
@@ -807,7 +817,6 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	log->retention_days = EXAI__OPT(opts, retention_days, 2557u);
 	log->readonly = EXAI__OPT(opts, flags, 0u) & EXAI_AUDIT_READONLY;
 	log->seg_fd = log->idx_fd = -1;
-	log->rot_at = log->rot_idx_at = SIZE_MAX;
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->durable_cond, NULL);
 	pthread_cond_init(&log->wake, NULL);
@@ -859,6 +868,7 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 		close(log->idx_fd);
 	exai__buf_free(&log->pend);
 	exai__buf_free(&log->pend_idx);
+	free(log->rot);
 	free(log->snap.note);
 	free(log->last_cp);
 	exai__seglist_free(&log->segs);
