@@ -92,6 +92,7 @@ static void chain_and_proofs(void)
 			  "\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"seq\":0,"
 			  "\"status\":\"Success\",\"status_id\":1,\"target\":{\"name\":\"ws-1\"},\"tenant\":\"acme\","
 			  "\"time\":1700000000000,\"type_uid\":600301,\"workspace\":\"ws-1\"}");
+	exai_free(leaf);
 	bad_input(log);
 	for (int i = 1; i < 37; i++) {
 		char j[64];
