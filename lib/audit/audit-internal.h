@@ -110,7 +110,7 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 
 #define EXAI__SEG_MAGIC "EXAIAUD1"
 #define EXAI__SEG_HDR 32
-#define EXAI__REC_MAGIC 0x31524558u /* "EXR1" little-endian */
+#define EXAI__REC_MAGIC 0x31524558u /* bytes "XER1" */
 #define EXAI__REC_HDR 20
 #define EXAI__REC_TRAILER 4
 #define EXAI__REC_MAX (32u << 20)

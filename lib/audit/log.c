@@ -516,7 +516,8 @@ struct scan {
 static bool valid_record_after(const uint8_t *p, size_t n, size_t from)
 {
 	for (size_t i = from; i + EXAI__REC_HDR <= n; i++) {
-		if (p[i] != 'E' || p[i + 1] != 'X' || p[i + 2] != 'R' || p[i + 3] != '1')
+		uint32_t m = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24;
+		if (m != EXAI__REC_MAGIC)
 			continue;
 		struct exai__rec r;
 		size_t len;
