@@ -260,13 +260,27 @@ void exai__audit_signer_free(struct exai__signer *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The public key first, then the private key (each atomically): a crash in between leaves no
+ * private key, and the next open makes a new pair. */
+static int signer_write_pub(const struct exai__signer *s, const char *pubpath)
+{
+	char *vk = exai__signer_vkey(s);
+	if (!vk)
+		return exai__err(-ENOMEM, "out of memory");
+	size_t n = strlen(vk);
+	vk[n] = '\n';
+	int r = exai__write_file_atomic(pubpath, vk, n + 1, 0644);
+	free(vk);
+	return r;
+}
+
 static int signer_write(const struct exai__signer *s, const char *path, const char *pubpath)
 {
 	/* "PRIVATE+KEY+<name>+<id>+base64(0x01||seed)" in locked memory. */
 	uint8_t *k = sodium_malloc(33);
 	char *line = sodium_malloc(300);
-	int r = -ENOMEM;
-	if (k && line) {
+	int r = k && line ? signer_write_pub(s, pubpath) : exai__err(-ENOMEM, "out of memory");
+	if (r == 0) {
 		k[0] = NOTE_ALG_ED25519;
 		crypto_sign_ed25519_sk_to_seed(k + 1, s->sk);
 		char b64[64];
@@ -274,17 +288,6 @@ static int signer_write(const struct exai__signer *s, const char *path, const ch
 		int n = snprintf(line, 300, "PRIVATE+KEY+%s+%08x+%s\n", s->name, s->keyid, b64);
 		sodium_memzero(b64, sizeof(b64));
 		r = exai__write_file_atomic(path, line, (size_t)n, 0600);
-	}
-	if (r == 0) {
-		char *vk = exai__signer_vkey(s);
-		if (!vk)
-			r = exai__err(-ENOMEM, "out of memory");
-		else {
-			size_t n = strlen(vk);
-			vk[n] = '\n';
-			r = exai__write_file_atomic(pubpath, vk, n + 1, 0644);
-			free(vk);
-		}
 	}
 	if (k)
 		sodium_free(k);
@@ -346,6 +349,8 @@ int exai__audit_signer_load(struct exai__signer *s, const char *dir, const char 
 	}
 	if (access(path, F_OK) == 0) {
 		r = signer_read(s, path);
+		if (r == 0 && create && access(pub, F_OK) < 0)
+			r = signer_write_pub(s, pub);
 	} else if (!create) {
 		r = exai__err(-ENOENT, "no signing key %s", path);
 	} else {
