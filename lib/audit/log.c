@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ struct exai_audit_log {
 	uint64_t pruned;             /* first retained seq */
 	struct exai__merkle prefix;  /* compact range of the pruned prefix */
 
+	int lock_fd;                 /* flock()ed by the one writer */
 	pthread_t thread;
 	bool thread_started, closing;
 	struct exai__sink *sinks;
@@ -566,9 +568,12 @@ static int recover(exai_audit_log *log, const struct exai__vkey *vk, size_t si, 
 				      (unsigned long long)log->next_seq);
 			goto next;
 		}
-		/* Rebuild this segment's index from here on. */
-		ifd = open(ipath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (ifd < 0 || ftruncate(ifd, (off_t)((log->next_seq - first) * EXAI__IDX_ENTRY)) < 0 ||
+		/* Rebuild this segment's index from here on (a reader leaves it alone). */
+		if (!log->readonly)
+			ifd = open(ipath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (log->readonly)
+			;
+		else if (ifd < 0 || ftruncate(ifd, (off_t)((log->next_seq - first) * EXAI__IDX_ENTRY)) < 0 ||
 		    lseek(ifd, 0, SEEK_END) < 0) {
 			r = exai__err_sys(exai__neg_errno(), "cannot rewrite %s", ipath);
 			goto next;
@@ -601,7 +606,9 @@ static int recover(exai_audit_log *log, const struct exai__vkey *vk, size_t si, 
 				}
 			}
 			if (d == -EAGAIN || (d < 0 && last && !valid_record_after((uint8_t *)data, len, off + 1))) {
-				/* A torn tail: appends that never returned. Cut it. */
+				/* A torn tail: appends that never returned. Cut it (a reader stops there). */
+				if (log->readonly)
+					break;
 				exai__log_warn(log->ctx, "audit", "%s: cutting a torn tail of %zu bytes at seq %llu",
 					       log->origin, len - (size_t)off, (unsigned long long)log->next_seq);
 				int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -632,7 +639,7 @@ static int recover(exai_audit_log *log, const struct exai__vkey *vk, size_t si, 
 			}
 			off += rl;
 		}
-		if (r == 0 && ib.len && exai__write_all(ifd, ib.data, ib.len) < 0)
+		if (r == 0 && ib.len && ifd >= 0 && exai__write_all(ifd, ib.data, ib.len) < 0)
 			r = exai__err_sys(exai__neg_errno(), "cannot write %s", ipath);
 		exai__buf_free(&ib);
 	next:
@@ -710,6 +717,15 @@ static int log_open(exai_audit_log *log)
 		r = exai__mkdir_p(log->dir, 0700);
 	if (r == 0 && log->readonly && access(log->dir, F_OK) < 0)
 		r = exai__err(-ENOENT, "no audit log %s", log->dir);
+	if (r == 0 && !log->readonly) {
+		char *lp = exai__path_join(log->dir, "lock");
+		log->lock_fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+		free(lp);
+		if (log->lock_fd < 0)
+			r = exai__err_sys(exai__neg_errno(), "cannot open %s/lock", log->dir);
+		else if (flock(log->lock_fd, LOCK_EX | LOCK_NB) < 0)
+			r = exai__err(-EBUSY, "the audit log %s is open for writing by another process", log->dir);
+	}
 	if (r == 0)
 		r = exai__audit_signer_load(&log->signer, log->dir, log->origin, !log->readonly);
 	if (r == 0) {
@@ -817,7 +833,7 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	log->seg_size = EXAI__OPT(opts, segment_size, (uint64_t)64 << 20);
 	log->retention_days = EXAI__OPT(opts, retention_days, 2557u);
 	log->readonly = EXAI__OPT(opts, flags, 0u) & EXAI_AUDIT_READONLY;
-	log->seg_fd = log->idx_fd = -1;
+	log->seg_fd = log->idx_fd = log->lock_fd = -1;
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->durable_cond, NULL);
 	pthread_cond_init(&log->wake, NULL);
@@ -867,6 +883,8 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 		close(log->seg_fd);
 	if (log->idx_fd >= 0)
 		close(log->idx_fd);
+	if (log->lock_fd >= 0)
+		close(log->lock_fd);
 	exai__buf_free(&log->pend);
 	exai__buf_free(&log->pend_idx);
 	free(log->rot);
@@ -1233,4 +1251,142 @@ EXAI_API int exai_audit_detach(exai_ctx *ctx, exai_audit_log *log)
 	bool mine = ctx->emit == emit_to_log && ctx->emit_data == log;
 	pthread_mutex_unlock(&ctx->lock);
 	return mine ? exai__ctx_set_emitter(ctx, NULL, NULL) : 0;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+static int event_time(exai_audit_log *log, uint64_t seq, int64_t *ret)
+{
+	char *leaf = NULL;
+	size_t len;
+	json_t *o = NULL;
+	int r = exai__log_read_event(log, seq, &leaf, &len);
+	if (r == 0)
+		r = exai__json_parse(&o, leaf, len);
+	if (r == 0)
+		*ret = (int64_t)json_number_value(json_object_get(o, "time"));
+	json_decref(o);
+	free(leaf);
+	return r;
+}
+
+EXAI_API int exai_audit_prune(exai_audit_log *log, int64_t before_ms, uint64_t *retfirst)
+{
+	if (!log)
+		return exai__err(-EINVAL, "no audit log");
+	if (log->readonly)
+		return exai__err(-EROFS, "the audit log %s is open read-only", log->origin);
+	int64_t cutoff = before_ms ? before_ms : exai__now_ms() - (int64_t)log->retention_days * 86400000;
+	int r = exai_audit_flush(log);
+	if (r < 0)
+		return r;
+	/* Never past what a sink has yet to deliver. */
+	uint64_t limit = exai__log_durable(log);
+	struct exai_audit_sink_status st[64];
+	size_t ns = 0;
+	if (exai_audit_sink_status(log, st, 64, &ns) == 0)
+		for (size_t i = 0; i < ns && i < 64; i++)
+			if (st[i].cursor < limit)
+				limit = st[i].cursor;
+	pthread_mutex_lock(&log->lock);
+	size_t nseg = log->segs.n;
+	uint64_t *first = malloc((nseg ? nseg : 1) * sizeof(*first));
+	if (first)
+		memcpy(first, log->segs.first, nseg * sizeof(*first));
+	pthread_mutex_unlock(&log->lock);
+	if (!first)
+		return exai__err(-ENOMEM, "out of memory");
+	size_t k = 0; /* segments [0, k) go */
+	while (k + 1 < nseg && first[k + 1] <= limit && first[k + 1] > first[k]) {
+		int64_t t = INT64_MAX;
+		if (event_time(log, first[k + 1] - 1, &t) < 0 || t >= cutoff)
+			break;
+		k++;
+	}
+	if (k == 0) {
+		if (retfirst)
+			*retfirst = nseg ? first[0] : 0;
+		free(first);
+		return 0;
+	}
+	uint64_t p = first[k];
+	/* The tree state and chain at p, for the signed prune record. */
+	struct exai__prune pr = { .first_seq = p };
+	struct exai__merkle_src src;
+	log_src(log, &src);
+	pr.prefix.size = p;
+	for (uint64_t a = 0; a < p && r == 0; pr.prefix.n++) {
+		uint64_t w = (uint64_t)1 << (63 - __builtin_clzll(p - a));
+		r = exai__merkle_subtree(&src, a, a + w, pr.prefix.h[pr.prefix.n]);
+		a += w;
+	}
+	char *leaf = NULL, *text = NULL, *note = NULL;
+	size_t len, nlen;
+	if (r == 0)
+		r = exai__log_read_event(log, p - 1, &leaf, &len);
+	if (r == 0) {
+		uint8_t h[32];
+		exai__sha256(h, leaf, len);
+		exai__hex(pr.prev, h, 32);
+		json_t *hs = json_array();
+		for (unsigned i = 0; hs && i < pr.prefix.n; i++) {
+			char b[48];
+			exai__b64(b, pr.prefix.h[i], 32);
+			json_array_append_new(hs, json_string(b));
+		}
+		json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:s, s:o, s:I}", "v", 1, "type", "prune", "origin", log->origin,
+				      "first_seq", (json_int_t)p, "prev", pr.prev, "hashes", hs, "time",
+				      (json_int_t)exai__now_ms());
+		struct exai__buf b = { 0 };
+		r = o ? exai__jcs_append(&b, o) : exai__err(-ENOMEM, "out of memory");
+		json_decref(o);
+		if (r == 0 && exai__buf_putc(&b, '\n') < 0)
+			r = exai__err(-ENOMEM, "out of memory");
+		if (r == 0)
+			r = exai__note_sign(&log->signer, b.data, b.len, &note, &nlen);
+		exai__buf_free(&b);
+	}
+	/* The record first (file and stream), then the segments go. */
+	if (r == 0) {
+		char *path = exai__path_join(log->dir, "pruned");
+		r = path ? exai__write_file_atomic(path, note, nlen, 0644) : exai__err(-ENOMEM, "out of memory");
+		free(path);
+	}
+	if (r == 0) {
+		pthread_mutex_lock(&log->lock);
+		size_t before = log->pend.len;
+		r = exai__rec_frame(&log->pend, EXAI__REC_PRUNE, p, note, nlen);
+		if (r == 0) {
+			log->head_off += log->pend.len - before;
+			r = drain_locked(log);
+		}
+		if (r == 0) {
+			log->pruned = p;
+			log->prefix = pr.prefix;
+			memmove(log->segs.first, log->segs.first + k, (log->segs.n - k) * sizeof(uint64_t));
+			log->segs.n -= k;
+		}
+		pthread_mutex_unlock(&log->lock);
+	}
+	for (size_t i = 0; i < k && r == 0; i++) {
+		char *sp = exai__seg_path(log->dir, first[i], "seg"), *ip = exai__seg_path(log->dir, first[i], "idx");
+		if (sp && unlink(sp) < 0 && errno != ENOENT)
+			r = exai__err_sys(exai__neg_errno(), "cannot remove %s", sp);
+		if (ip)
+			unlink(ip);
+		free(sp);
+		free(ip);
+	}
+	if (r == 0) {
+		r = exai__fsync_parent(log->dir);
+		exai__log_info(log->ctx, "audit", "%s: pruned %zu segments; first retained seq %llu", log->origin, k,
+			       (unsigned long long)p);
+	}
+	if (r == 0 && retfirst)
+		*retfirst = p;
+	free(text);
+	free(note);
+	free(leaf);
+	free(first);
+	return r;
 }
