@@ -14,6 +14,8 @@
 
 uint32_t exai__crc32c(uint32_t crc, const void *p, size_t n);
 void exai__sha256(uint8_t out[32], const void *p, size_t n);
+/* A NUL-terminated copy of @n bytes that need not be terminated; free(). */
+char *exai__strndup(const char *p, size_t n);
 /* Lower-case hex of @n bytes into @out (2n+1 bytes). */
 void exai__hex(char *out, const uint8_t *p, size_t n);
 /* Standard base64 with padding, NUL-terminated; @out needs 4*((n+2)/3)+1 bytes. */

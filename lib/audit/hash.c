@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hash.c: CRC32C for record framing, SHA-256, hex and base64 for the audit formats. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/sha.h>
@@ -68,6 +69,16 @@ uint32_t exai__crc32c(uint32_t crc, const void *data, size_t n)
 void exai__sha256(uint8_t out[32], const void *p, size_t n)
 {
 	SHA256(p, n, out);
+}
+
+char *exai__strndup(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
 }
 
 void exai__hex(char *out, const uint8_t *p, size_t n)

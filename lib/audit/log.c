@@ -597,7 +597,7 @@ static int recover(exai_audit_log *log, const struct exai__vkey *vk, size_t si, 
 					d = exai__err(-EBADMSG, "checkpoint of size %llu does not match the tree",
 						      (unsigned long long)size);
 				if (d == 0) {
-					char *n = strndup(rec.payload, rec.len);
+					char *n = exai__strndup(rec.payload, rec.len);
 					if (n) {
 						free(log->last_cp);
 						log->last_cp = n;

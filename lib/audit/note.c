@@ -177,7 +177,7 @@ EXAI_API int exai_audit_note_open(char **rettext, const char *note, size_t len, 
 	if (r < 0)
 		return r;
 	if (rettext) {
-		char *t = strndup(note, tlen);
+		char *t = exai__strndup(note, tlen);
 		if (!t)
 			return exai__err(-ENOMEM, "out of memory");
 		*rettext = t;
@@ -226,19 +226,23 @@ EXAI_API int exai_audit_checkpoint_parse(char **retorigin, uint64_t *retsize, ui
 	if (!l3 || l1 == text)
 		return exai__err(-EBADMSG, "checkpoint: expected origin, size and root hash lines");
 	const char *sz = l1 + 1;
-	if (sz == l2 || (sz[0] == '0' && l2 - sz > 1) || (size_t)(l2 - sz) > 20 ||
-	    strspn(sz, "0123456789") != (size_t)(l2 - sz))
+	bool digits = sz < l2 && (size_t)(l2 - sz) <= 20 && !(sz[0] == '0' && l2 - sz > 1);
+	for (const char *c = sz; digits && c < l2; c++)
+		digits = *c >= '0' && *c <= '9';
+	if (!digits)
 		return exai__err(-EBADMSG, "checkpoint: tree size is not a decimal number without leading zeros");
 	uint8_t root[32];
 	size_t rlen;
 	if (exai__unb64(root, sizeof(root), &rlen, l2 + 1, (size_t)(l3 - l2 - 1)) < 0 || rlen != 32)
 		return exai__err(-EBADMSG, "checkpoint: root hash is not base64 of 32 bytes");
-	errno = 0;
-	unsigned long long size = strtoull(sz, NULL, 10);
-	if (errno)
-		return exai__err(-EBADMSG, "checkpoint: tree size out of range");
+	unsigned long long size = 0;
+	for (const char *c = sz; c < l2; c++) {
+		if (size > (UINT64_MAX - 9) / 10)
+			return exai__err(-EBADMSG, "checkpoint: tree size out of range");
+		size = size * 10 + (unsigned)(*c - '0');
+	}
 	if (retorigin) {
-		char *o = strndup(text, (size_t)(l1 - text));
+		char *o = exai__strndup(text, (size_t)(l1 - text));
 		if (!o)
 			return exai__err(-ENOMEM, "out of memory");
 		*retorigin = o;

@@ -162,7 +162,7 @@ static int pg_deliver(struct exai__sink *s, const struct exai__rec *recs, size_t
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (recs[i].type != EXAI__REC_CHECKPOINT)
 			continue;
-		char size[24], *note = strndup(recs[i].payload, recs[i].len);
+		char size[24], *note = exai__strndup(recs[i].payload, recs[i].len);
 		snprintf(size, sizeof(size), "%llu", (unsigned long long)recs[i].seq);
 		const char *params[3] = { origin, size, note };
 		PGresult *res = PQexecParams(p->conn, "INSERT INTO exai_audit_checkpoints VALUES ($1, $2, $3)"
