@@ -20,40 +20,12 @@
 
 #include "audit/audit-internal.h"
 #include "test.h"
+#include "audit-servers.h"
 
-#define PGBIN "/usr/lib/postgresql/15/bin"
 #define EVENTS 12000
 
 static exai_ctx *ctx;
 static char *tmp;
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &l);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void sleep_ms(int ms)
-{
-	usleep((useconds_t)ms * 1000);
-}
 
 /* ---- the load ---------------------------------------------------------------------------- */
 
@@ -91,7 +63,7 @@ static void *appender(void *arg)
 		l->appended++;
 		pthread_mutex_unlock(&l->lock);
 		if (i % 40 == 0)
-			sleep_ms(10);
+			audit_sleep_ms(10);
 	}
 	return NULL;
 }
@@ -112,7 +84,7 @@ static bool drained(struct load *l, int timeout_s)
 			printf("  %s: cursor %llu, backlog %llu, failures %llu (%s)\n", l->sink.name,
 			       (unsigned long long)st[0].cursor, (unsigned long long)st[0].backlog,
 			       (unsigned long long)st[0].failures, st[0].last_error);
-		sleep_ms(100);
+		audit_sleep_ms(100);
 	}
 	return false;
 }
@@ -128,10 +100,10 @@ static struct load *run_load(const char *origin, const struct exai_audit_sink_op
 	l->log = open_with_sink(l);
 	pthread_t th;
 	pthread_create(&th, NULL, appender, l);
-	sleep_ms(800);
+	audit_sleep_ms(800);
 	outage(false);
 	printf("  %s: server stopped\n", sink->name);
-	sleep_ms(1500);
+	audit_sleep_ms(1500);
 	outage(true);
 	printf("  %s: server started again\n", sink->name);
 	pthread_join(th, NULL);
@@ -149,41 +121,23 @@ static void end_load(struct load *l)
 
 /* ---- PostgreSQL ------------------------------------------------------------------------------- */
 
-static char pgdir[512], pgrun[64];
-static int pgport;
+static struct audit_pg pg;
 
-static void pg_ctl(bool start)
+static void pg_outage(bool start)
 {
-	if (start)
-		CHECK(sh("%s %s/pg_ctl -D %s -l %s/log -o '-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=off' -w start >/dev/null",
-			 pgrun, PGBIN, pgdir, pgdir, pgdir, pgport) == 0);
-	else
-		CHECK(sh("%s %s/pg_ctl -D %s -m immediate -w stop >/dev/null", pgrun, PGBIN, pgdir) == 0);
+	CHECK(audit_pg_ctl(&pg, start) == 0);
 }
 
 static void postgres(void)
 {
-	if (access(PGBIN "/initdb", X_OK) != 0) {
-		printf("skipping PostgreSQL: %s/initdb not found (package postgresql-15)\n", PGBIN);
+	if (!audit_pg_init(&pg, tmp)) {
+		printf("skipping the PostgreSQL sink\n");
 		return;
 	}
-	snprintf(pgdir, sizeof(pgdir), "%s/pg", tmp);
-	mkdir(pgdir, 0700);
-	if (geteuid() == 0) { /* postgres refuses root: run it as nobody in a directory it owns */
-		struct passwd *pw = getpwnam("nobody");
-		CHECK(pw != NULL);
-		CHECK(chmod(tmp, 0755) == 0);
-		CHECK(chown(pgdir, pw->pw_uid, pw->pw_gid) == 0);
-		snprintf(pgrun, sizeof(pgrun), "runuser -u nobody --");
-	}
-	pgport = free_port();
-	CHECK(sh("%s %s/initdb -D %s -A trust -U postgres >/dev/null", pgrun, PGBIN, pgdir) == 0);
-	pg_ctl(true);
-	char conninfo[256];
-	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d dbname=postgres user=postgres connect_timeout=2", pgport);
+	const char *conninfo = pg.conninfo;
 	EXAI_OPTS(exai_audit_sink_opts, so, .kind = EXAI_AUDIT_SINK_POSTGRES, .name = "pg", .target = conninfo,
 		  .retry_ms = 100);
-	struct load *l = run_load("pg.example/log", &so, pg_ctl);
+	struct load *l = run_load("pg.example/log", &so, pg_outage);
 	/* Exactly the seqs 0..N-1, each once, with its canonical bytes. */
 	PGconn *c = PQconnectdb(conninfo);
 	CHECK(PQstatus(c) == CONNECTION_OK);
@@ -208,58 +162,27 @@ static void postgres(void)
 	PQclear(r);
 	PQfinish(c);
 	end_load(l);
-	pg_ctl(false);
+	audit_pg_ctl(&pg, false);
 }
 
 /* ---- NATS JetStream -------------------------------------------------------------------------- */
 
-static pid_t nats_pid;
-static int nats_port;
-static char nats_dir[512];
+static struct audit_nats ns;
 
-static void nats_ctl(bool start)
+static void nats_outage(bool start)
 {
-	if (!start) {
-		kill(nats_pid, SIGKILL);
-		waitpid(nats_pid, NULL, 0);
-		return;
-	}
-	char port[16];
-	snprintf(port, sizeof(port), "%d", nats_port);
-	nats_pid = fork();
-	if (nats_pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", nats_dir, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100; i++) { /* until it accepts connections */
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)nats_port),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-		close(fd);
-		if (ok)
-			break;
-		sleep_ms(50);
-	}
-	sleep_ms(200);
+	CHECK(audit_nats_ctl(&ns, start) == 0);
 }
 
 static void nats(void)
 {
-	if (sh("command -v nats-server >/dev/null") != 0) {
-		printf("skipping NATS: nats-server not found (package nats-server)\n");
+	if (!audit_nats_init(&ns, tmp)) {
+		printf("skipping the NATS sink\n");
 		return;
 	}
-	snprintf(nats_dir, sizeof(nats_dir), "%s/nats", tmp);
-	nats_port = free_port();
-	nats_ctl(true);
-	char url[64];
-	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nats_port);
+	const char *url = ns.url;
 	EXAI_OPTS(exai_audit_sink_opts, so, .kind = EXAI_AUDIT_SINK_NATS, .name = "nats", .target = url, .retry_ms = 100);
-	struct load *l = run_load("nats.example/log", &so, nats_ctl);
+	struct load *l = run_load("nats.example/log", &so, nats_outage);
 	/* Read the whole stream back: every Nats-Msg-Id seq exactly once, in order. */
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
@@ -305,7 +228,7 @@ static void nats(void)
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	end_load(l);
-	nats_ctl(false);
+	audit_nats_ctl(&ns, false);
 }
 
 /* ---- JSON lines ---------------------------------------------------------------------------- */
@@ -329,7 +252,7 @@ static void jsonl(void)
 		exai_audit_sink_status(log, &st, 1, &n);
 		if (st.cursor == 500)
 			break;
-		sleep_ms(50);
+		audit_sleep_ms(50);
 	}
 	CHECK_OK(exai_audit_close(log));
 	size_t len;
