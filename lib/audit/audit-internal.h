@@ -154,6 +154,7 @@ int exai__log_read_event(exai_audit_log *log, uint64_t seq, char **ret, size_t *
 int exai__log_scan(exai_audit_log *log, uint64_t from, uint64_t max,
 		   int (*fn)(void *d, const struct exai__rec *r), void *d);
 uint64_t exai__log_durable(exai_audit_log *log);
+uint64_t exai__log_flushes(exai_audit_log *log);
 /* Waits up to @ms for the durable size to pass @seq (or the log to close). */
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms);
 bool exai__log_closing(exai_audit_log *log);

@@ -63,6 +63,7 @@ struct exai_audit_log {
 	bool flushing;
 	int seg_fd, idx_fd;
 	uint64_t durable;            /* events durable */
+	uint64_t flushes;            /* fdatasync'ed flushes (for the benchmark) */
 	int broken;                  /* a write failed: no more appends */
 	char *last_cp;               /* latest durable checkpoint note */
 	struct exai__seglist segs;   /* under lock */
@@ -282,6 +283,7 @@ static int flush_locked(exai_audit_log *log)
 		free(snap.note);
 	} else {
 		log->durable = target;
+		log->flushes++;
 		if (snap.set) {
 			free(log->last_cp);
 			log->last_cp = snap.note;
@@ -912,6 +914,14 @@ uint64_t exai__log_durable(exai_audit_log *log)
 	uint64_t d = log->durable;
 	pthread_mutex_unlock(&log->lock);
 	return d;
+}
+
+uint64_t exai__log_flushes(exai_audit_log *log)
+{
+	pthread_mutex_lock(&log->lock);
+	uint64_t f = log->flushes;
+	pthread_mutex_unlock(&log->lock);
+	return f;
 }
 
 bool exai__log_closing(exai_audit_log *log)
