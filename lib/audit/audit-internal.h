@@ -105,6 +105,8 @@ void exai__event_parts_free(struct exai__event_parts *p);
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
 			 const char *prev_hex, uint64_t seq);
 int64_t exai__now_ms(void);
+/* Parses I-JSON as exai__json_parse() does, but keeps integers as integers (faster JCS). */
+int exai__event_parse(json_t **ret, const char *text, size_t len);
 /* Checks a stored event record against the chain: seq, prev, origin, canonical form (verify.c). */
 int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin);
 

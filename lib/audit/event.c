@@ -11,6 +11,19 @@ static const char *const forbidden[] = { "prompt", "prompt_text", "tool_input", 
 /* Members the log sets. */
 static const char *const reserved[] = { "origin", "prev", "seq" };
 
+int exai__event_parse(json_t **ret, const char *text, size_t len)
+{
+	/* Integers stay integers, so that their canonical form is a plain "%lld" rather than the
+	 * general ECMAScript double formatting (same output for |n| <= 2^53, which JCS enforces);
+	 * integers beyond 64 bits fall back to the core's I-JSON parser (doubles). */
+	json_error_t err;
+	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+	if (!v)
+		return exai__json_parse(ret, text, len);
+	*ret = v;
+	return 0;
+}
+
 int64_t exai__now_ms(void)
 {
 	struct timespec ts;

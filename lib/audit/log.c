@@ -418,7 +418,7 @@ EXAI_API int exai_audit_append_json(exai_audit_log *log, const char *json, size_
 	json_t *o = NULL;
 	if (!json || !len)
 		return exai__err(-EINVAL, "no audit event text");
-	int r = exai__json_parse(&o, json, len);
+	int r = exai__event_parse(&o, json, len);
 	if (r == 0)
 		r = append_obj(log, o, retseq);
 	json_decref(o);

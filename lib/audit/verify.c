@@ -13,7 +13,7 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 		return exai__err(-EBADMSG, "record says seq %llu, expected %llu", (unsigned long long)rec->seq,
 				 (unsigned long long)want_seq);
 	json_t *o = NULL;
-	if (exai__json_parse(&o, rec->payload, rec->len) < 0 || !json_is_object(o)) {
+	if (exai__event_parse(&o, rec->payload, rec->len) < 0 || !json_is_object(o)) {
 		json_decref(o);
 		return exai__err(-EBADMSG, "event is not a JSON object");
 	}
