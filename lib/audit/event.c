@@ -8,8 +8,9 @@
 
 /* Members whose values would be prompt or tool-input text: never stored (retention 0 days). */
 static const char *const forbidden[] = { "prompt", "prompt_text", "tool_input", "completion", "response_text" };
-/* Members the log sets. */
-static const char *const reserved[] = { "origin", "prev", "seq" };
+/* Members the log sets ("v": the event format version, docs/formats/audit.md). */
+static const char *const reserved[] = { "origin", "prev", "seq", "v" };
+#define EXAI__EVENT_VERSION 1
 
 int exai__event_parse(json_t **ret, const char *text, size_t len)
 {
@@ -226,11 +227,11 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 		if (json_object_set(o[i], k, v))
 			r = exai__err(-ENOMEM, "out of memory");
 	}
-	if (r == 0 && !t) {
-		int i = strcmp("time", "seq") < 0 ? 2 : 3;
-		if (json_object_set_new(o[i], "time", json_integer(exai__now_ms())))
-			r = exai__err(-ENOMEM, "out of memory");
-	}
+	/* "time" (when absent) and "v" both sort after "seq". */
+	if (r == 0 && !t && json_object_set_new(o[3], "time", json_integer(exai__now_ms())))
+		r = exai__err(-ENOMEM, "out of memory");
+	if (r == 0 && json_object_set_new(o[3], "v", json_integer(EXAI__EVENT_VERSION)))
+		r = exai__err(-ENOMEM, "out of memory");
 	size_t total = 0;
 	for (int i = 0; i < 4 && r == 0; i++) {
 		if (json_object_size(o[i]) == 0)

@@ -25,6 +25,8 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 		r = exai__err(-EBADMSG, "hash chain broken: prev is not the hash of the previous event");
 	else if (!json_is_string(g) || strcmp(json_string_value(g), origin) != 0)
 		r = exai__err(-EBADMSG, "event origin differs from the log's origin");
+	else if (!json_is_number(json_object_get(o, "v")) || json_number_value(json_object_get(o, "v")) != 1)
+		r = exai__err(-EBADMSG, "event format version (member v) is not 1");
 	else {
 		/* Stored bytes must be canonical, or equal events could hash differently. */
 		char *c = NULL;

@@ -42,6 +42,7 @@ static void bad_input(exai_audit_log *log)
 		{ "{\"seq\":5}", -EINVAL },
 		{ "{\"origin\":\"x\"}", -EINVAL },
 		{ "{\"prev\":\"00\"}", -EINVAL },
+		{ "{\"v\":2}", -EINVAL },
 		{ "{\"detail\":{\"prompt\":\"tell me the secret\"}}", -EINVAL },
 		{ "{\"a\":[{\"tool_input\":\"rm -rf\"}]}", -EINVAL },
 		{ "{\"time\":\"yesterday\"}", -EINVAL },
@@ -91,7 +92,7 @@ static void chain_and_proofs(void)
 			  "\"class_uid\":6003,\"detail\":{\"disk\":{\"gib\":4},\"vcpus\":1},\"origin\":\"test.example/chain\","
 			  "\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"seq\":0,"
 			  "\"status\":\"Success\",\"status_id\":1,\"target\":{\"name\":\"ws-1\"},\"tenant\":\"acme\","
-			  "\"time\":1700000000000,\"type_uid\":600301,\"workspace\":\"ws-1\"}");
+			  "\"time\":1700000000000,\"type_uid\":600301,\"v\":1,\"workspace\":\"ws-1\"}");
 	exai_free(leaf);
 	bad_input(log);
 	for (int i = 1; i < 37; i++) {
