@@ -97,6 +97,7 @@ static void *sink_main(void *arg)
 	uint64_t cursor = s->st.cursor;
 	bool connected = false;
 	struct batch b = { 0 };
+	int64_t saved_ms = 0;
 	while (!stopping(s)) {
 		if (!connected) {
 			if (s->ops->connect(s, &cursor) < 0) {
@@ -141,8 +142,15 @@ static void *sink_main(void *arg)
 		}
 		if (c != cursor) /* the sink knows better where it stands */
 			next = c;
-		if (cursor_write(s->cursor_path, next) < 0)
-			set_error(s, "save the cursor");
+		/* The cursor is saved (fsync, rename) at most once a second: after a crash at most a
+		 * second's worth is delivered again, which at-least-once allows and the PostgreSQL
+		 * and NATS sinks absorb (idempotent insert; resume from the stream). */
+		int64_t now = exai__now_ms();
+		if (now - saved_ms >= 1000) {
+			if (cursor_write(s->cursor_path, next) < 0)
+				set_error(s, "save the cursor");
+			saved_ms = now;
+		}
 		pthread_mutex_lock(exai__log_mutex(s->log));
 		s->st.delivered += next > cursor ? next - cursor : 0;
 		s->st.cursor = next;
@@ -151,6 +159,8 @@ static void *sink_main(void *arg)
 	}
 	if (connected)
 		s->ops->disconnect(s);
+	if (cursor_write(s->cursor_path, cursor) < 0) /* on stop, always */
+		set_error(s, "save the cursor");
 	free(b.recs);
 	exai__buf_free(&b.arena);
 	return NULL;
