@@ -66,5 +66,6 @@ extern const struct cli_cmd cli_cmd_decrypt;
 extern const struct cli_cmd cli_cmd_sign;
 extern const struct cli_cmd cli_cmd_verify;
 extern const struct cli_cmd cli_cmd_keygen;
+extern const struct cli_cmd cli_cmd_audit;
 
 #endif

@@ -12,5 +12,6 @@
 #include <exai/core.h>
 #include <exai/keys.h>
 #include <exai/policy.h>
+#include <exai/audit.h>
 
 #endif /* EXAI_EXAI_H */
