@@ -275,7 +275,8 @@ static void compile_matches_model(void)
 			continue;
 		}
 		for (int t = 0; t < 200; t++) {
-			struct exai__cidr dst = { .family = 4, .plen = 32, .addr = { 10, (uint8_t)(RND() & 0x0f), (uint8_t)(RND() % 5), 1 } };
+			uint8_t b1 = (uint8_t)(RND() & 0x0f), b2 = (uint8_t)(RND() % 5);
+			struct exai__cidr dst = { .family = 4, .plen = 32, .addr = { 10, b1, b2, 1 } };
 			int rule = (int)(RND() % (unsigned)nrules);
 			const struct exai__entry *e;
 			int got;
