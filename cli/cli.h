@@ -57,6 +57,13 @@ int cli_read_input(const char *path, size_t max, char **ret, size_t *retlen);
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
+/* cmd-keys.c */
+extern const struct cli_cmd cli_cmd_key;
+extern const struct cli_cmd cli_cmd_encrypt;
+extern const struct cli_cmd cli_cmd_decrypt;
+extern const struct cli_cmd cli_cmd_sign;
+extern const struct cli_cmd cli_cmd_verify;
+extern const struct cli_cmd cli_cmd_keygen;
 extern const struct cli_cmd cli_cmd_policy;
 
 #endif

@@ -10,6 +10,8 @@ packages=(
 	libssl-dev libsodium-dev libjansson-dev
 	# optional parts: PostgreSQL and NATS sinks, eBPF policy, scrubber
 	libpq-dev libnats-dev libbpf-dev bpftool libhyperscan-dev libpcre2-dev
+	# PKCS#11 header for the keys module's HSM provider (modules are dlopen()ed)
+	libp11-kit-dev
 	# test peers and tools
 	python3 cppcheck iproute2 softhsm2 opensc minisign age postgresql nats-server
 	golang-go golang-golang-x-mod-dev iperf3 nftables

@@ -135,8 +135,21 @@ cat >"$work/p2.json" <<'EOF'
  ]}
 EOF
 check_not "apply refuses an unsigned bundle without --allow-unsigned" ctl policy apply --dev hv0 --bpffs "$bpffs" "$work/p1.json"
-check_not "apply to a missing device fails" ctl policy apply --allow-unsigned --dev nosuch0 --bpffs "$bpffs" "$work/p1.json"
-check "apply policy 1 (a process that exits)" ctl policy apply --allow-unsigned --dev hv0 --bpffs "$bpffs" "$work/p1.json"
+"$EXAICTL" keygen --sign --secret-key "$work/tenant.key" --public-key "$work/tenant.pub" --unencrypted >/dev/null
+"$EXAICTL" keygen --sign --secret-key "$work/other.key" --public-key "$work/other.pub" --unencrypted >/dev/null
+check "sign policy 1 and 2 (minisign format)" bash -c "'$EXAICTL' policy sign --secret-key '$work/tenant.key' '$work/p1.json' &&
+	'$EXAICTL' policy sign --secret-key '$work/tenant.key' '$work/p2.json'"
+if command -v minisign >/dev/null; then
+	check "stock minisign verifies the bundle signature" minisign -Vqm "$work/p1.json" -p "$work/tenant.pub"
+fi
+apply() { ctl policy apply --trusted-key "$work/tenant.pub" --dev hv0 --bpffs "$bpffs" "$@"; }
+check_not "apply refuses a bundle signed by an untrusted key" ctl policy apply --trusted-key "$work/other.pub" --dev hv0 --bpffs "$bpffs" "$work/p1.json"
+check_not "apply refuses a bundle for another tenant" apply --tenant other "$work/p1.json"
+check_not "apply to a missing device fails" ctl policy apply --trusted-key "$work/tenant.pub" --dev nosuch0 --bpffs "$bpffs" "$work/p1.json"
+check "apply signed policy 1 (a process that exits)" apply "$work/p1.json"
+sed 's/"except": \["10.201.0.3\/32"\]/"except": []/' "$work/p1.json" >"$work/tampered.json"
+cp "$work/p1.json.minisig" "$work/tampered.json.minisig"
+check_not "apply refuses a tampered bundle" apply "$work/tampered.json"
 
 check "allowed: 10.201.0.2:8080" conn 10.201.0.2:8080
 check "allowed: [fd21::2]:8080 (IPv6)" conn "[fd21::2]:8080"
@@ -178,7 +191,7 @@ ip netns exec $G iperf3 -c 10.201.0.2 -p 5201 -t 6 -i 0.5 -J >"$work/iperf.json"
 iperf=$!
 sleep 2.5
 swap_at=$("$PY" -c 'import time; print(f"{time.monotonic():.3f}")')
-check "swap to policy 2 while iperf3 runs" ctl policy apply --allow-unsigned --dev hv0 --bpffs "$bpffs" "$work/p2.json"
+check "swap to policy 2 while iperf3 runs" apply "$work/p2.json"
 swapped_at=$("$PY" -c 'import time; print(f"{time.monotonic():.3f}")')
 wait $iperf
 iperf_rc=$?
