@@ -801,6 +801,11 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 		free(out);
 		goto out;
 	}
+	/* The datapath counts a packet a rule allows only in that rule's slot. */
+	for (size_t i = EXAI_R__COUNT; i < n; i++) {
+		out[EXAI_R_RULE].packets += out[i].packets;
+		out[EXAI_R_RULE].bytes += out[i].bytes;
+	}
 	*ret = out;
 	*retn = n;
 	if (ret_policy_id)
