@@ -91,7 +91,35 @@ struct {
 
 #define ETH_P_8021AD_ 0x88A8
 #define IPPROTO_ICMPV6_ 58
-#define CT_REFRESH_NS 1000000000ull
+#define CT_RECHECK 256
+
+union ct_key_words {
+	struct exai_ct_key k;
+	__u64 w[sizeof(struct exai_ct_key) / 8];
+};
+
+struct ct_cache {
+	union ct_key_words key;
+	__u32 left;
+	__u32 pad;
+};
+
+/* Per CPU: the guest flow this CPU last saw leave, and how many more of its packets may skip
+ * the conntrack lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_cache);
+} exai_ct_cache SEC(".maps");
+
+static __always_inline int ct_key_eq(const union ct_key_words *a, const union ct_key_words *b)
+{
+	__u64 d = 0;
+	for (int i = 0; i < (int)(sizeof(a->w) / 8); i++)
+		d |= a->w[i] ^ b->w[i];
+	return d == 0;
+}
 
 /* What the parser learnt of one packet. Ports in network order. */
 struct pkt {
@@ -181,73 +209,66 @@ static __always_inline int deny(struct __sk_buff *skb, const struct exai_cfg *cf
 
 /* Parses Ethernet (with up to two VLAN tags), IPv4/IPv6 (extension headers, fragments) and the
  * first bytes of the transport header. Returns -1 when allowed as link traffic (ARP), else a
- * deny reason, or EXAI_R_RULE (0) when @p is an IP packet to decide on. */
+ * deny reason, or EXAI_R_RULE (0) when @p is an IP packet to decide on.
+ * The common headers are read in place (direct packet access, after pulling the first
+ * PULL_BYTES into the linear part); IPv6 extension headers, rare, through bpf_skb_load_bytes. */
+#define PULL_BYTES 128
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4hdr *l4)
 {
-	struct {
-		__u8 dst[6], src[6];
-		__be16 proto;
-	} eth;
-	__u32 off = sizeof(eth);
+	__u32 want = skb->len < PULL_BYTES ? skb->len : PULL_BYTES;
+	if ((__u32)(skb->data_end - skb->data) < want)
+		bpf_skb_pull_data(skb, want); /* on failure the bounds checks below catch it */
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	__u32 off = 14;
 
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
+	if (data + 14 > end)
 		return EXAI_R_DENY_MALFORMED;
-	__be16 proto = eth.proto;
+	__be16 proto = *(__be16 *)(data + 12);
 	for (int i = 0; i < 2; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD_))
 			break;
-		__be16 vlan[2];
-		if (bpf_skb_load_bytes(skb, off, vlan, sizeof(vlan)) < 0)
+		if (data + off + 4 > end)
 			return EXAI_R_DENY_MALFORMED;
-		proto = vlan[1];
-		off += sizeof(vlan);
+		proto = *(__be16 *)(data + off + 2);
+		off += 4;
 	}
 	if (proto == bpf_htons(ETH_P_ARP))
 		return -1;
+	int ext = 0;
 	if (proto == bpf_htons(ETH_P_IP)) {
-		struct {
-			__u8 vihl, tos;
-			__be16 tot_len, id, frag_off;
-			__u8 ttl, protocol;
-			__be16 check;
-			__u8 saddr[4], daddr[4];
-		} ip;
-		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+		__u8 *ip = data + off;
+		if ((void *)(ip + 20) > end)
 			return EXAI_R_DENY_MALFORMED;
-		__u32 ihl = (ip.vihl & 0xf) * 4;
-		if ((ip.vihl >> 4) != 4 || ihl < 20 || bpf_ntohs(ip.tot_len) < ihl ||
-		    off + bpf_ntohs(ip.tot_len) > skb->len)
+		__u32 ihl = (ip[0] & 0xf) * 4;
+		__u32 tot = bpf_ntohs(*(__be16 *)(ip + 2));
+		if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || off + tot > skb->len)
 			return EXAI_R_DENY_MALFORMED;
-		if (ip.frag_off & bpf_htons(0x1fff))
+		if (*(__be16 *)(ip + 6) & bpf_htons(0x1fff))
 			return EXAI_R_DENY_FRAGMENT;
 		p->family = 4;
-		p->proto = ip.protocol;
-		p->hop = ip.ttl;
-		__builtin_memcpy(p->src, ip.saddr, 4);
-		__builtin_memcpy(p->dst, ip.daddr, 4);
+		p->proto = ip[9];
+		p->hop = ip[8];
+		__builtin_memcpy(p->src, ip + 12, 4);
+		__builtin_memcpy(p->dst, ip + 16, 4);
 		off += ihl;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct {
-			__be32 vtcfl;
-			__be16 payload_len;
-			__u8 nexthdr, hop_limit;
-			__u8 saddr[16], daddr[16];
-		} ip6;
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+		__u8 *ip6 = data + off;
+		if ((void *)(ip6 + 40) > end)
 			return EXAI_R_DENY_MALFORMED;
-		if ((bpf_ntohl(ip6.vtcfl) >> 28) != 6 ||
-		    (ip6.payload_len && off + 40 + bpf_ntohs(ip6.payload_len) > skb->len))
+		__u32 plen = bpf_ntohs(*(__be16 *)(ip6 + 4));
+		if ((ip6[0] >> 4) != 6 || (plen && off + 40 + plen > skb->len))
 			return EXAI_R_DENY_MALFORMED;
 		p->family = 6;
-		p->hop = ip6.hop_limit;
-		__builtin_memcpy(p->src, ip6.saddr, 16);
-		__builtin_memcpy(p->dst, ip6.daddr, 16);
+		p->hop = ip6[7];
+		__builtin_memcpy(p->src, ip6 + 8, 16);
+		__builtin_memcpy(p->dst, ip6 + 24, 16);
 		off += 40;
-		__u8 nh = ip6.nexthdr;
+		__u8 nh = ip6[6];
 		for (int i = 0; i < 6; i++) {
 			__u8 h[8];
 			if (nh != 0 && nh != 43 && nh != 44 && nh != 60 && nh != 51)
 				break;
+			ext = 1;
 			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
 				return EXAI_R_DENY_MALFORMED;
 			if (nh == 44) { /* fragment header: offset in the top 13 bits of bytes 2-3 */
@@ -268,16 +289,28 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 		return EXAI_R_DENY_ETHERTYPE;
 	}
 	p->l4off = off;
-	if (p->proto == IPPROTO_TCP) {
-		__u8 tcp[20];
-		if (bpf_skb_load_bytes(skb, off, tcp, sizeof(tcp)) < 0 || (tcp[12] >> 4) < 5)
-			return EXAI_R_DENY_MALFORMED;
-		__builtin_memcpy(l4, tcp, sizeof(*l4));
-	} else if (p->proto == IPPROTO_UDP || p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6_) {
-		if (bpf_skb_load_bytes(skb, off, l4, sizeof(*l4)) < 0)
-			return EXAI_R_DENY_MALFORMED;
-	} else {
+	__u32 need;
+	if (p->proto == IPPROTO_TCP)
+		need = 20;
+	else if (p->proto == IPPROTO_UDP || p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6_)
+		need = sizeof(*l4);
+	else
 		return EXAI_R_RULE;
+	if (!ext && off <= 14 + 8 + 60) { /* in place */
+		__u8 *t = data + off;
+		if (need == 20) {
+			if ((void *)(t + 20) > end || (t[12] >> 4) < 5)
+				return EXAI_R_DENY_MALFORMED;
+		} else if ((void *)(t + sizeof(*l4)) > end) {
+			return EXAI_R_DENY_MALFORMED;
+		}
+		__builtin_memcpy(l4, t, sizeof(*l4));
+	} else {
+		__u8 t[20];
+		if (bpf_skb_load_bytes(skb, off, t, need == 20 ? 20 : sizeof(*l4)) < 0 ||
+		    (need == 20 && (t[12] >> 4) < 5))
+			return EXAI_R_DENY_MALFORMED;
+		__builtin_memcpy(l4, t, sizeof(*l4));
 	}
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
 		p->sport = l4->sport;
@@ -399,19 +432,29 @@ int exai_egress(struct __sk_buff *skb)
 	int reason = exai_decide(v, ps, proto, bpf_ntohs(p.dport), &rule);
 	if (reason >= EXAI_R_FIRST_DENY)
 		return deny(skb, cfg, &p, reason, EXAI_DIR_EGRESS);
-	count(reason, skb->len);
+	/* Allowed by a rule: counted once, in the rule's slot (user space sums them for "rule"). */
 	if (rule >= 0 && rule < EXAI_MAX_RULES)
 		count(EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule, skb->len);
+	else
+		count(reason, skb->len);
 
-	/* Remember the flow so that its replies may come in. */
+	/* Remember the flow so that its replies may come in. A per-CPU note of the last flow seen
+	 * spares the hash lookup for the packets that follow it (re-checked every CT_RECHECK). */
 	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p)) {
-		struct exai_ct_key key;
-		ct_key_egress(&key, &p, &l4);
-		__u64 now = bpf_ktime_get_ns();
-		struct exai_ct_val *cv = bpf_map_lookup_elem(&exai_ct, &key);
-		if (!cv || now - cv->last_ns > CT_REFRESH_NS) {
-			struct exai_ct_val nv = { .last_ns = now, .policy_id = id };
-			bpf_map_update_elem(&exai_ct, &key, &nv, BPF_ANY);
+		union ct_key_words key;
+		ct_key_egress(&key.k, &p, &l4);
+		struct ct_cache *cc = bpf_map_lookup_elem(&exai_ct_cache, &(__u32){ 0 });
+		if (cc && cc->left && ct_key_eq(&cc->key, &key)) {
+			cc->left--;
+		} else {
+			if (!bpf_map_lookup_elem(&exai_ct, &key.k)) {
+				struct exai_ct_val nv = { .last_ns = bpf_ktime_get_ns(), .policy_id = id };
+				bpf_map_update_elem(&exai_ct, &key.k, &nv, BPF_ANY);
+			}
+			if (cc) {
+				cc->key = key;
+				cc->left = CT_RECHECK;
+			}
 		}
 	}
 	return TC_ACT_OK;

@@ -34,7 +34,7 @@
 
 /* Verdict reasons: the first counters, and exai_event.reason. */
 enum exai_reason {
-	EXAI_R_RULE = 0,        /* allowed by a rule (counted per rule as well) */
+	EXAI_R_RULE = 0,        /* allowed by a rule (counted in the rule's slot only) */
 	EXAI_R_DNS_ALLOW,       /* DNS to a configured resolver */
 	EXAI_R_REPLY,           /* inbound reply to a guest-initiated flow */
 	EXAI_R_ARP,             /* ARP, both ways */

@@ -58,7 +58,6 @@ extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
-extern const struct cli_cmd cli_cmd_policy;
 /* cmd-keys.c */
 extern const struct cli_cmd cli_cmd_key;
 extern const struct cli_cmd cli_cmd_encrypt;
@@ -67,5 +66,6 @@ extern const struct cli_cmd cli_cmd_sign;
 extern const struct cli_cmd cli_cmd_verify;
 extern const struct cli_cmd cli_cmd_keygen;
 extern const struct cli_cmd cli_cmd_audit;
+extern const struct cli_cmd cli_cmd_policy;
 
 #endif

@@ -26,9 +26,11 @@ struct pol_args {
 	bool no_host_floor;
 	bool follow;
 	unsigned event_rate;
+	const char *secret_key, *password_file, *trusted_comment, *output;
 };
 
-enum { O_DEV = 256, O_BPFFS, O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_FLOOR, O_NO_HOST, O_RATE, O_JSON, O_FOLLOW };
+enum { O_DEV = 256, O_BPFFS, O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_FLOOR, O_NO_HOST, O_RATE, O_JSON, O_FOLLOW,
+       O_SECRET, O_PWFILE, O_TCOMMENT, O_OUTPUT };
 
 static const struct option pol_opts[] = {
 	{ "dev", required_argument, NULL, O_DEV },
@@ -43,6 +45,10 @@ static const struct option pol_opts[] = {
 	{ "event-rate", required_argument, NULL, O_RATE },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "follow", no_argument, NULL, O_FOLLOW },
+	{ "secret-key", required_argument, NULL, O_SECRET },
+	{ "password-file", required_argument, NULL, O_PWFILE },
+	{ "trusted-comment", required_argument, NULL, O_TCOMMENT },
+	{ "output", required_argument, NULL, O_OUTPUT },
 	{ 0 },
 };
 
@@ -106,6 +112,18 @@ static int pol_parse(struct cli *cli, struct pol_args *a, int argc, char **argv,
 			break;
 		case O_FOLLOW:
 			a->follow = true;
+			break;
+		case O_SECRET:
+			a->secret_key = optarg;
+			break;
+		case O_PWFILE:
+			a->password_file = optarg;
+			break;
+		case O_TCOMMENT:
+			a->trusted_comment = optarg;
+			break;
+		case O_OUTPUT:
+			a->output = optarg;
 			break;
 		}
 	}
@@ -232,27 +250,60 @@ static int run_explain(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int run_sign_verify(struct cli *cli, int argc, char **argv, bool sign)
+/* Signs a bundle after validating it: the signing itself is `exaictl sign` (keys module), with
+ * the tenant in the trusted comment unless one is given. */
+static int run_sign(struct cli *cli, int argc, char **argv)
 {
-	static const int allowed[] = { O_KEY, O_SIG, 0 };
+	static const int allowed[] = { O_SECRET, O_PWFILE, O_TCOMMENT, O_OUTPUT, 0 };
 	struct pol_args a;
+	exai_policy *p = NULL;
 	int r = pol_parse(cli, &a, argc, argv, allowed, 1, 1);
 	if (r >= 0)
 		return r;
-	(void)sign;
-	fprintf(stderr, "%s: minisign %s is provided by the keys module, which this libexai does not have yet\n",
-		cli->path, sign ? "signing" : "verification");
-	return EXIT_FAIL;
-}
-
-static int run_sign(struct cli *cli, int argc, char **argv)
-{
-	return run_sign_verify(cli, argc, argv, true);
+	if (!a.secret_key)
+		return cli_usage_error(cli, "--secret-key SK is required");
+	const char *bundle = argv[optind];
+	struct pol_args check = { .allow_unsigned = true };
+	if ((r = load_bundle(cli, &check, bundle, &p)) >= 0)
+		return r;
+	char tc[256];
+	snprintf(tc, sizeof(tc), "libexai policy bundle, tenant:%s", exai_policy_tenant(p));
+	exai_policy_free(p);
+	char *args[12];
+	int n = 0;
+	args[n++] = (char *)"sign";
+	args[n++] = (char *)"--secret-key";
+	args[n++] = (char *)a.secret_key;
+	args[n++] = (char *)"--trusted-comment";
+	args[n++] = a.trusted_comment ? (char *)a.trusted_comment : tc;
+	if (a.password_file) {
+		args[n++] = (char *)"--password-file";
+		args[n++] = (char *)a.password_file;
+	}
+	if (a.output) {
+		args[n++] = (char *)"--output";
+		args[n++] = (char *)a.output;
+	}
+	args[n++] = (char *)bundle;
+	args[n] = NULL;
+	return cli_cmd_sign.run(cli, n, args);
 }
 
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
-	return run_sign_verify(cli, argc, argv, false);
+	static const int allowed[] = { O_KEY, O_SIG, O_TENANT, 0 };
+	struct pol_args a;
+	exai_policy *p = NULL;
+	int r = pol_parse(cli, &a, argc, argv, allowed, 1, 1);
+	if (r >= 0)
+		return r;
+	if (!a.nkeys)
+		return cli_usage_error(cli, "--public-key PK is required");
+	if ((r = load_bundle(cli, &a, argv[optind], &p)) >= 0)
+		return r;
+	printf("signature and bundle OK (tenant %s)\n", exai_policy_tenant(p));
+	exai_policy_free(p);
+	return EXIT_OK;
 }
 
 #define DEV_OPTS(a)                                                                                                \
@@ -405,14 +456,16 @@ static const struct cli_cmd policy_explain = {
 };
 static const struct cli_cmd policy_sign = {
 	.name = "sign",
-	.summary = "Sign a bundle (minisign format; writes BUNDLE.minisig)",
-	.usage = "--secret-key SK BUNDLE",
+	.summary = "Validate and sign a bundle (minisign format; writes BUNDLE.minisig)",
+	.usage = "--secret-key SK [--password-file F] [--trusted-comment C] [--output SIG] BUNDLE\n\n"
+		 "An encrypted secret key's password comes from --password-file or $EXAI_SIGN_PASSWORD.\n"
+		 "The trusted comment defaults to \"libexai policy bundle, tenant:<tenant>\".",
 	.run = run_sign,
 };
 static const struct cli_cmd policy_verify = {
 	.name = "verify",
 	.summary = "Verify a bundle's minisign signature",
-	.usage = "--public-key PK [--signature SIG] BUNDLE",
+	.usage = "--public-key PK... [--signature SIG] [--tenant T] BUNDLE",
 	.run = run_verify,
 };
 static const struct cli_cmd policy_apply = {

@@ -54,8 +54,9 @@ struct exai_policy_parse_opts {
  * @retval -EBADMSG the JSON is malformed or a field is invalid; exai_errmsg() names the JSON
  *         path (e.g. `egress[2].to[0].except[1]`) and the reason
  * @retval -E2BIG   the bundle exceeds the datapath's limits (rules, port ranges, entries)
- * @retval -EACCES  unsigned, wrongly signed, or for another tenant than opts->tenant
- * @retval -ENOTSUP signatures cannot be checked in this build (and unsigned is not allowed)
+ * @retval -EACCES  unsigned, wrongly signed, signed by an untrusted key, or for another tenant
+ *                  than opts->tenant
+ * @retval -EINVAL  a trusted key is not a minisign public key
  * @retval -EINVAL  bad arguments or options
  * @retval -ENOMEM
  */

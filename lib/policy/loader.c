@@ -6,6 +6,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,37 +331,101 @@ static int write_entries(int fd, const struct exai__entry *e, size_t n, uint32_t
 	return r;
 }
 
+struct keylist {
+	unsigned char *v;
+	size_t n, cap, ksz;
+};
+
+static int keylist_add(struct keylist *l, const void *key)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 1024;
+		unsigned char *nv = realloc(l->v, nc * l->ksz);
+		if (!nv)
+			return exai__err(-ENOMEM, "out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	memcpy(l->v + l->n++ * l->ksz, key, l->ksz);
+	return 0;
+}
+
+static uint32_t key_policy_id(const unsigned char *key)
+{
+	uint32_t id;
+	memcpy(&id, key + offsetof(struct exai_lpm4_key, policy_id), sizeof(id));
+	return ntohl(id);
+}
+
+/* The keys of every LPM entry whose policy id is not @keep (0: all): read in batches where the
+ * kernel supports it (one call per 4096 entries), else one call per entry. */
+static int collect_stale(int fd, uint32_t keep, struct keylist *out)
+{
+	enum { CHUNK = 4096 };
+	unsigned char in[sizeof(struct exai_lpm6_key)], tok[sizeof(struct exai_lpm6_key)];
+	unsigned char *keys = malloc(CHUNK * out->ksz);
+	struct exai_lpm_val *vals = malloc(CHUNK * sizeof(*vals));
+	bool first = true, batch = true;
+	int r = 0;
+
+	if (!keys || !vals)
+		r = exai__err(-ENOMEM, "out of memory");
+	while (r == 0 && batch) {
+		__u32 n = CHUNK;
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		int b = bpf_map_lookup_batch(fd, first ? NULL : in, tok, keys, vals, &n, &bo);
+		if (b < 0 && b != -ENOENT && first) {
+			batch = false; /* not supported: walk the keys below */
+			break;
+		}
+		for (__u32 i = 0; r == 0 && i < n; i++)
+			if (!keep || key_policy_id(keys + i * out->ksz) != keep)
+				r = keylist_add(out, keys + i * out->ksz);
+		if (b == -ENOENT || (b == 0 && n == 0))
+			break;
+		if (b < 0)
+			r = exai__err_sys(b, "cannot read the policy entries");
+		memcpy(in, tok, out->ksz);
+		first = false;
+	}
+	if (r == 0 && !batch) {
+		unsigned char cur[sizeof(struct exai_lpm6_key)], next[sizeof(struct exai_lpm6_key)];
+		void *prev = NULL;
+		while (r == 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
+			if (!keep || key_policy_id(next) != keep)
+				r = keylist_add(out, next);
+			memcpy(cur, next, out->ksz);
+			prev = cur;
+		}
+	}
+	free(keys);
+	free(vals);
+	return r;
+}
+
 /* Deletes every LPM entry whose policy id is not @keep (0: delete all). */
 static int purge_lpm(int fd, size_t ksz, uint32_t keep)
 {
-	unsigned char cur[sizeof(struct exai_lpm6_key)], next[sizeof(struct exai_lpm6_key)];
-	size_t cap = 1024, n = 0;
-	unsigned char *del = malloc(cap * ksz);
-	int r = 0;
-	if (!del)
-		return exai__err(-ENOMEM, "out of memory");
-	void *prev = NULL;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		uint32_t id = ntohl(((struct exai_lpm4_key *)(void *)next)->policy_id);
-		if (!keep || id != keep) {
-			if (n == cap) {
-				unsigned char *nd = realloc(del, cap * 2 * ksz);
-				if (!nd) {
-					r = exai__err(-ENOMEM, "out of memory");
-					break;
-				}
-				del = nd;
-				cap *= 2;
-			}
-			memcpy(del + n++ * ksz, next, ksz);
+	struct keylist l = { .ksz = ksz };
+	int r = collect_stale(fd, keep, &l);
+	size_t done = 0;
+	while (r == 0 && done < l.n) {
+		__u32 count = (__u32)(l.n - done);
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		int b = bpf_map_delete_batch(fd, l.v + done * ksz, &count, &bo);
+		done += count;
+		if (b == 0)
+			continue;
+		if (b != -ENOENT && b != -EINVAL && b != -524 /* ENOTSUPP */ && b != -EOPNOTSUPP) {
+			r = exai__err_sys(b, "cannot delete old policy entries");
+			break;
 		}
-		memcpy(cur, next, ksz);
-		prev = cur;
+		/* One by one from where the batch stopped (an entry gone already is fine). */
+		for (; r == 0 && done < l.n; done++)
+			if (bpf_map_delete_elem(fd, l.v + done * ksz) < 0 && errno != ENOENT)
+				r = exai__err_sys(exai__neg_errno(), "cannot delete an old policy entry");
 	}
-	for (size_t i = 0; r == 0 && i < n; i++)
-		if (bpf_map_delete_elem(fd, del + i * ksz) < 0 && errno != ENOENT)
-			r = exai__err_sys(exai__neg_errno(), "cannot delete an old policy entry");
-	free(del);
+	free(l.v);
 	return r;
 }
 
@@ -800,6 +865,11 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	if (r < 0) {
 		free(out);
 		goto out;
+	}
+	/* The datapath counts a packet a rule allows only in that rule's slot. */
+	for (size_t i = EXAI_R__COUNT; i < n; i++) {
+		out[EXAI_R_RULE].packets += out[i].packets;
+		out[EXAI_R_RULE].bytes += out[i].bytes;
 	}
 	*ret = out;
 	*retn = n;

@@ -3,6 +3,7 @@
  * compiler's LPM entries and port sets (except carve-outs, overlaps, floor), and explain. */
 #include <errno.h>
 
+#include "exai/keys.h"
 #include "policy/policy-internal.h"
 #include "test.h"
 
@@ -153,6 +154,60 @@ static void signatures_required(void)
 	CHECK_RC(exai_policy_parse(&p, NULL, json, strlen(json), &f), -EINVAL);
 }
 
+static void signatures_verified(void)
+{
+	const char *json = HDR "\"egress\":[{\"to\":[{\"cidr\":\"10.0.0.0/8\"}]}]}";
+	exai_sign_key *k1 = NULL, *k2 = NULL;
+	exai_sign_pubkey *pk1 = NULL, *pk2 = NULL;
+	char *b1 = NULL, *b2 = NULL, *sig = NULL, *sig2 = NULL;
+	size_t slen;
+	CHECK_OK(exai_sign_keygen(&k1));
+	CHECK_OK(exai_sign_keygen(&k2));
+	CHECK_OK(exai_sign_key_public(&pk1, k1));
+	CHECK_OK(exai_sign_key_public(&pk2, k2));
+	CHECK_OK(exai_sign_pubkey_base64(&b1, pk1));
+	CHECK_OK(exai_sign_pubkey_base64(&b2, pk2));
+	CHECK_OK(exai_sign_data(&sig, &slen, k1, json, strlen(json), "tenant:acme", NULL));
+	CHECK_OK(exai_sign_data(&sig2, &slen, k2, json, strlen(json), "tenant:acme", NULL));
+	if (!sig || !sig2 || !b1 || !b2)
+		goto out;
+
+	exai_policy *p = NULL;
+	const char *both[] = { b2, b1, NULL }, *only2[] = { b2, NULL }, *junk[] = { "not a key", NULL };
+	EXAI_OPTS(exai_policy_parse_opts, ok, .signature = sig, .trusted_keys = both);
+	CHECK_OK(exai_policy_parse(&p, NULL, json, strlen(json), &ok));
+	CHECK(p != NULL);
+	exai_policy_free(p);
+	p = NULL;
+	/* signed by a key that is not trusted */
+	EXAI_OPTS(exai_policy_parse_opts, other, .signature = sig, .trusted_keys = only2);
+	CHECK_RC(exai_policy_parse(&p, NULL, json, strlen(json), &other), -EACCES);
+	CHECK(strstr(exai_errmsg(), "not signed by any of the 1 trusted key") != NULL);
+	/* the bundle altered after signing (even with the development flag: a signature given is checked) */
+	char *altered = strdup(json);
+	altered[strlen(altered) - 8] = '9';
+	EXAI_OPTS(exai_policy_parse_opts, alt, .signature = sig, .trusted_keys = both, .flags = EXAI_POLICY_ALLOW_UNSIGNED);
+	CHECK_RC(exai_policy_parse(&p, NULL, altered, strlen(altered), &alt), -EACCES);
+	CHECK(strstr(exai_errmsg(), "does not verify") != NULL);
+	free(altered);
+	/* a damaged signature, a malformed trusted key */
+	sig[strlen(sig) / 2] ^= 1;
+	CHECK_RC(exai_policy_parse(&p, NULL, json, strlen(json), &ok), -EACCES);
+	EXAI_OPTS(exai_policy_parse_opts, badkey, .signature = sig2, .trusted_keys = junk);
+	CHECK_RC(exai_policy_parse(&p, NULL, json, strlen(json), &badkey), -EINVAL);
+	CHECK(strstr(exai_errmsg(), "trusted key 1 is not a minisign public key") != NULL);
+	CHECK(p == NULL);
+out:
+	exai_free(sig);
+	exai_free(sig2);
+	exai_free(b1);
+	exai_free(b2);
+	exai_sign_pubkey_free(pk1);
+	exai_sign_pubkey_free(pk2);
+	exai_sign_key_free(k1);
+	exai_sign_key_free(k2);
+}
+
 static const struct exai__entry *find(const struct exai__compiled *c, const char *cidr)
 {
 	struct exai__cidr want;
@@ -275,7 +330,8 @@ static void compile_matches_model(void)
 			continue;
 		}
 		for (int t = 0; t < 200; t++) {
-			struct exai__cidr dst = { .family = 4, .plen = 32, .addr = { 10, (uint8_t)(RND() & 0x0f), (uint8_t)(RND() % 5), 1 } };
+			uint8_t b1 = (uint8_t)(RND() & 0x0f), b2 = (uint8_t)(RND() % 5);
+			struct exai__cidr dst = { .family = 4, .plen = 32, .addr = { 10, b1, b2, 1 } };
 			int rule = (int)(RND() % (unsigned)nrules);
 			const struct exai__entry *e;
 			int got;
@@ -304,6 +360,7 @@ int main(void)
 	bad_bundles();
 	limits();
 	signatures_required();
+	signatures_verified();
 	compile_and_explain();
 	compile_matches_model();
 	return test_done();
