@@ -580,12 +580,10 @@ static bool v_phone(const char *s, size_t n)
 {
 	size_t digits = 0, dots = 0, other_sep = 0, groups = 0;
 	int g[8] = { 0 }; /* digits per group */
-	bool in = false, all_same = true;
+	bool in = false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (isdigit(c)) {
-			if (digits && c != (unsigned char)s[0] && all_same)
-				all_same = s[0] == (char)c;
 			digits++;
 			if (!in) {
 				in = true;
@@ -615,7 +613,6 @@ static bool v_phone(const char *s, size_t n)
 			else if (s[i] != first)
 				same = false;
 		}
-	(void)all_same;
 	if (same)
 		return false;
 	/* a version: only dots between the groups, at least two of them */
@@ -702,6 +699,58 @@ static bool v_not_placeholder(const char *s, size_t n)
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(words); i++)
 		if (ci_contains(s, n, words[i]))
 			return false;
+	/* "your-password", "YOUR_ACCESS_TOKEN" */
+	if (n >= 4 && strncasecmp(s, "your", 4) == 0 && (n == 4 || !isalpha((unsigned char)s[4]) || isupper((unsigned char)s[4]) ||
+							  ci_contains(s, n, "your_") || ci_contains(s, n, "your-")))
+		return false;
+	/* a reference to a variable: $VAR, ${VAR}, $(cmd), %VAR% */
+	if (n >= 2 && s[0] == '$' && (isalpha((unsigned char)s[1]) || s[1] == '_' || s[1] == '{' || s[1] == '('))
+		return false;
+	if (n >= 3 && s[0] == '%' && s[n - 1] == '%')
+		return false;
+	/* code: a call, or a lower-case dotted name (config.db.password, self.session_token) */
+	if (n >= 2 && s[n - 2] == '(' && s[n - 1] == ')')
+		return false;
+	{
+		bool chain = isalpha((unsigned char)s[0]) || s[0] == '_';
+		size_t dots = 0;
+		for (size_t i = 0; i < n && chain; i++) {
+			unsigned char c = (unsigned char)s[i];
+			if (c == '.') {
+				dots++;
+				chain = i + 1 < n && (islower((unsigned char)s[i + 1]) || s[i + 1] == '_');
+			} else {
+				chain = islower(c) || isdigit(c) || c == '_';
+			}
+		}
+		if (chain && dots)
+			return false;
+	}
+	/* nothing but placeholder words: user:password, root:pass, test:test */
+	{
+		static const char *const pw[] = { "user", "username", "pass", "password", "passwd", "pwd", "root",
+						   "admin", "test", "guest", "secret", "token", "key", "login", "demo",
+						   "sample", "foo", "bar", "null", "none", "value", "default" };
+		bool all = true;
+		size_t i = 0, nwords = 0;
+		while (i < n && all) {
+			while (i < n && !isalnum((unsigned char)s[i]))
+				i++;
+			size_t j = i;
+			while (j < n && isalnum((unsigned char)s[j]))
+				j++;
+			if (j > i) {
+				bool known = false;
+				for (size_t w = 0; w < EXAI__ARRAY_SIZE(pw) && !known; w++)
+					known = strlen(pw[w]) == j - i && strncasecmp(s + i, pw[w], j - i) == 0;
+				all = known;
+				nwords++;
+			}
+			i = j;
+		}
+		if (all && nwords)
+			return false;
+	}
 	/* a sequential run (123456..., abcdef...) over half of the value or more */
 	size_t best = 1, run = 1;
 	for (size_t i = 1; i < n; i++) {
