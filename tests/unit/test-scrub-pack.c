@@ -9,10 +9,16 @@
 
 int main(void)
 {
-	EXAI_OPTS(exai_scrubber_opts, o,
-		  .flags = EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE | EXAI_SCRUBBER_NO_CACHE);
+	/* Hyperscan takes seconds to compile the pack: share the cache among the tests. */
+	char state[4096];
+	snprintf(state, sizeof(state), "%s/scrub-test-state", getenv("EXAI_BUILD_ROOT") ? getenv("EXAI_BUILD_ROOT") : "/tmp");
+	EXAI_OPTS(exai_ctx_opts, co, .state_dir = state);
+	exai_ctx *ctx = NULL;
+	CHECK_OK(exai_ctx_new(&ctx, &co));
+	EXAI_OPTS(exai_scrubber_opts, o, .flags = EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
 	exai_scrubber *s = NULL;
-	CHECK_OK(exai_scrubber_new(&s, NULL, &o));
+	CHECK_OK(exai_scrubber_new(&s, ctx, &o));
+	exai_ctx_unref(ctx);
 	if (!s)
 		return test_done();
 	size_t n = exai_scrubber_pattern_count(s);
