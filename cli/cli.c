@@ -121,11 +121,20 @@ int cli_simple_args(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
 	return -1;
 }
 
+/* -v: the library's log lines on standard error (one fprintf each: stdio locks the stream). */
+static void cli_log(void *userdata, int level, const char *module, const char *message)
+{
+	(void)userdata;
+	fprintf(stderr, "exaictl: %s: %s: %s\n", exai_log_level_name(level), module, message);
+}
+
 exai_ctx *cli_ctx(struct cli *cli)
 {
 	if (cli->ctx)
 		return cli->ctx;
-	EXAI_OPTS(exai_ctx_opts, o, .state_dir = cli->state_dir, .flags = EXAI_CTX_HARDEN_PROCESS);
+	EXAI_OPTS(exai_ctx_opts, o, .state_dir = cli->state_dir, .flags = EXAI_CTX_HARDEN_PROCESS,
+		  .log_fn = cli->verbose ? cli_log : NULL,
+		  .log_level = cli->verbose >= 2 ? EXAI_LOG_DEBUG : EXAI_LOG_INFO);
 	int r = exai_ctx_new(&cli->ctx, &o);
 	if (r < 0) {
 		cli_fail(cli, r, "cannot create the libexai context");

@@ -55,6 +55,7 @@ int cli_read_input(const char *path, size_t max, char **ret, size_t *retlen);
 
 /* Commands, one set per file. */
 extern const struct cli_cmd cli_cmd_version;
+extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cmd-core.c: exaictl version, features, json canonicalize. */
+/* cmd-core.c: exaictl version, info, features, json canonicalize. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,27 +25,70 @@ const struct cli_cmd cli_cmd_version = {
 	.run = run_version,
 };
 
+/* {"<feature>": true|false, ...} in the order of the feature bits; NULL when out of memory. */
+static json_t *features_object(void)
+{
+	uint64_t have = exai_features();
+	json_t *obj = json_object();
+	for (uint64_t bit = 1; obj && bit; bit <<= 1) {
+		const char *name = exai_feature_name(bit);
+		if (name && json_object_set_new(obj, name, json_boolean(have & bit)) < 0) {
+			json_decref(obj);
+			obj = NULL;
+		}
+	}
+	return obj;
+}
+
+static void print_features(json_t *features, const char *indent)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach(features, name, v)
+		printf("%s%-12s %s\n", indent, name, json_is_true(v) ? "yes" : "no");
+}
+
 static int run_features(struct cli *cli, int argc, char **argv)
 {
 	int r = cli_simple_args(cli, &cli_cmd_features, argc, argv, 0);
 	if (r >= 0)
 		return r;
-	uint64_t have = exai_features();
-	json_t *obj = json_object();
-	for (uint64_t bit = 1; bit; bit <<= 1) {
-		const char *name = exai_feature_name(bit);
-		if (!name)
-			continue;
-		if (cli->json)
-			json_object_set_new(obj, name, json_boolean(have & bit));
-		else
-			printf("%-12s %s\n", name, (have & bit) ? "yes" : "no");
-	}
+	json_t *obj = features_object();
+	if (!obj)
+		return cli_fail(cli, -ENOMEM, "features");
 	if (cli->json)
 		return cli_print_json(obj) ? EXIT_FAIL : EXIT_OK;
+	print_features(obj, "");
 	json_decref(obj);
 	return EXIT_OK;
 }
+
+static int run_info(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_simple_args(cli, &cli_cmd_info, argc, argv, 0);
+	if (r >= 0)
+		return r;
+	exai_ctx *ctx = cli_ctx(cli);
+	if (!ctx)
+		return EXIT_FAIL;
+	json_t *features = features_object();
+	if (!features)
+		return cli_fail(cli, -ENOMEM, "info");
+	if (cli->json)
+		return cli_print_json(json_pack("{s:s, s:s, s:o}", "version", exai_version(), "state_dir",
+						exai_ctx_state_dir(ctx), "features", features)) ? EXIT_FAIL : EXIT_OK;
+	printf("libexai %s\nstate directory: %s\nfeatures:\n", exai_version(), exai_ctx_state_dir(ctx));
+	print_features(features, "  ");
+	json_decref(features);
+	return EXIT_OK;
+}
+
+const struct cli_cmd cli_cmd_info = {
+	.name = "info",
+	.summary = "Show the version, the state directory in use and the built-in features",
+	.usage = "[--json]",
+	.run = run_info,
+};
 
 const struct cli_cmd cli_cmd_features = {
 	.name = "features",

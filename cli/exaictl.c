@@ -8,6 +8,7 @@
 /* One line per noun; each module's commands live in cli/cmd-<module>.c. */
 static const struct cli_cmd *const nouns[] = {
 	&cli_cmd_version,
+	&cli_cmd_info,
 	&cli_cmd_features,
 	&cli_cmd_json,
 	NULL,
@@ -19,7 +20,7 @@ static const struct cli_cmd root = {
 		   "Global options (before the command):\n"
 		   "  --state-dir DIR  state directory (default: $EXAI_STATE_DIR, else /var/lib/exai)\n"
 		   "  --json           machine-readable output on commands that print data\n"
-		   "  -v, --verbose    log to standard error (repeat for more)\n"
+		   "  -v, --verbose    the library's log on standard error (-v info, -vv debug)\n"
 		   "  --version        print the version and exit\n"
 		   "  -h, --help       print this help and exit\n\n"
 		   "Exit status: 0 success, 1 failure, 2 usage error.",

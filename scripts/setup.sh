@@ -11,7 +11,7 @@ packages=(
 	# optional parts: PostgreSQL and NATS sinks, eBPF policy, scrubber
 	libpq-dev libnats-dev libbpf-dev bpftool libhyperscan-dev libpcre2-dev
 	# test peers and tools
-	python3 cppcheck iproute2 softhsm2 opensc minisign age postgresql nats-server
+	python3 cppcheck groff-base iproute2 softhsm2 opensc minisign age postgresql nats-server
 	golang-go golang-golang-x-mod-dev iperf3 nftables
 )
 

@@ -129,6 +129,9 @@ enum exai_log_level {
  * from several: the callback must be thread-safe. It must not call back into the context.
  */
 typedef void (*exai_log_fn)(void *userdata, int level, const char *module, const char *message);
+/** The lower-case name of a ::exai_log_level ("error", "warning", "notice", "info", "debug");
+ *  static; NULL for any other value. Thread-safe. */
+EXAI_API const char *exai_log_level_name(int level);
 /** @} */
 
 /** @name Context @{ */

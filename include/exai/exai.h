@@ -10,6 +10,7 @@
 #define EXAI_EXAI_H
 
 #include <exai/core.h>
+#include <exai/keys.h>
 #include <exai/scrub.h>
 
 #endif /* EXAI_EXAI_H */

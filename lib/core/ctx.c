@@ -108,6 +108,8 @@ EXAI_API int exai_ctx_new(exai_ctx **ret, const struct exai_ctx_opts *opts)
 	ctx->log_fn = EXAI__OPT(opts, log_fn, (exai_log_fn)NULL);
 	ctx->log_userdata = EXAI__OPT(opts, log_userdata, (void *)NULL);
 	ctx->log_level = level;
+	exai__log_debug(ctx, "core", "libexai %s: context created; state directory %s (from %s)", exai_version(),
+			ctx->state_dir, source);
 	*ret = ctx;
 	return 0;
 }
@@ -150,6 +152,14 @@ EXAI_API int exai_ctx_set_log(exai_ctx *ctx, exai_log_fn fn, void *userdata, int
 	ctx->log_level = level;
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
+}
+
+EXAI_API const char *exai_log_level_name(int level)
+{
+	static const char *const names[] = { "error", "warning", "notice", "info", "debug" };
+	if (level < EXAI_LOG_ERROR || level > EXAI_LOG_DEBUG)
+		return NULL;
+	return names[level - EXAI_LOG_ERROR];
 }
 
 void exai__log(exai_ctx *ctx, int level, const char *module, const char *fmt, ...)

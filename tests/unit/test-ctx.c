@@ -107,6 +107,23 @@ static void logging(void)
 	exai_ctx_unref(ctx);
 	CHECK(exai_ctx_ref(NULL) == NULL);
 	CHECK(exai_ctx_unref(NULL) == NULL);
+
+	/* At debug level the new context says which state directory it uses and why. */
+	memset(&seen, 0, sizeof(seen));
+	EXAI_OPTS(exai_ctx_opts, dbg, .state_dir = "/tmp/y/", .log_fn = log_cb, .log_userdata = &seen,
+		  .log_level = EXAI_LOG_DEBUG);
+	CHECK_OK(exai_ctx_new(&ctx, &dbg));
+	CHECK(seen.calls == 1 && seen.last_level == EXAI_LOG_DEBUG);
+	CHECK(strstr(seen.last, "core: libexai ") == seen.last);
+	CHECK(strstr(seen.last, "state directory /tmp/y (from exai_ctx_opts.state_dir)") != NULL);
+	exai_ctx_unref(ctx);
+
+	CHECK_STREQ(exai_log_level_name(EXAI_LOG_ERROR), "error");
+	CHECK_STREQ(exai_log_level_name(EXAI_LOG_WARNING), "warning");
+	CHECK_STREQ(exai_log_level_name(EXAI_LOG_NOTICE), "notice");
+	CHECK_STREQ(exai_log_level_name(EXAI_LOG_INFO), "info");
+	CHECK_STREQ(exai_log_level_name(EXAI_LOG_DEBUG), "debug");
+	CHECK(exai_log_level_name(0) == NULL && exai_log_level_name(2) == NULL && exai_log_level_name(8) == NULL);
 }
 
 static int emitted;

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* keys-vectors.h: helpers shared by the keys module's tests (hex, Wycheproof files). */
+#ifndef EXAI_KEYS_VECTORS_H
+#define EXAI_KEYS_VECTORS_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+/* Decodes a hex string into a malloc'd buffer (at least 1 byte); *len gets the length. */
+static inline uint8_t *kv_hex(const char *hex, size_t *len)
+{
+	size_t n = strlen(hex) / 2;
+	uint8_t *out = malloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			abort();
+		out[i] = (uint8_t)v;
+	}
+	*len = n;
+	return out;
+}
+
+/* Loads ../shared/vectors/wycheproof/<name>; aborts the test when missing. */
+static inline json_t *kv_wycheproof(const char *name)
+{
+	char rel[256];
+	snprintf(rel, sizeof(rel), "vectors/wycheproof/%s", name);
+	json_error_t e;
+	json_t *j = json_load_file(test_shared(rel), 0, &e);
+	if (!j) {
+		fprintf(stderr, "cannot load %s: %s\n", test_shared(rel), e.text);
+		exit(1);
+	}
+	return j;
+}
+
+#define KV_STR(obj, key) json_string_value(json_object_get((obj), (key)))
+
+#endif
