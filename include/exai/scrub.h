@@ -170,11 +170,30 @@ EXAI_API int exai_scrub_result_invalid_utf8(const exai_scrub_result *r);
 /**
  * The pseudonymisation vault of a EXAI_SCRUB_PSEUDO result, serialised (docs/formats/
  * scrub-vault.md) into memory from exai_secure_alloc() (release with exai_secure_free()).
- * The vault holds the original values: the caller keeps it in memory or stores it encrypted
- * under the tenant's keys; never as plaintext on disk.
+ * The vault holds the original values: the caller keeps it in memory or seals it with
+ * exai_scrub_vault_seal() before it goes anywhere; never as plaintext on disk.
  * @retval -ENOENT the result has no vault (another mode, or nothing was found)
  */
 EXAI_API int exai_scrub_result_vault(uint8_t **ret, size_t *retlen, const exai_scrub_result *r);
+/**
+ * Seals a serialised vault (from exai_scrub_result_vault()) as an envelope message
+ * (docs/formats/envelope.md: AWS Encryption SDK v2, suite 0x0478) under the tenant's 256-bit
+ * wrapping key @p key, named (`exai-scrub`, @p key_name); the encryption context carries
+ * `tenant`, `purpose` = `scrub-vault` and `object` = @p request_id. *@p ret (exai_free())
+ * is safe to store anywhere.
+ * @retval -EINVAL a missing argument; -EBADMSG @p vault is not a valid vault
+ */
+EXAI_API int exai_scrub_vault_seal(uint8_t **ret, size_t *retlen, const uint8_t *vault, size_t vault_len,
+				   const uint8_t key[32], const char *key_name, const char *tenant,
+				   const char *request_id);
+/**
+ * Opens a sealed vault: *@p ret is the serialised vault in exai_secure_alloc() memory (release
+ * with exai_secure_free()), for exai_scrub_restore() or exai_scrub_restorer_new().
+ * @retval -EBADMSG wrong key, tenant or request id, or an altered or truncated message
+ */
+EXAI_API int exai_scrub_vault_open(uint8_t **ret, size_t *retlen, const uint8_t *msg, size_t len,
+				   const uint8_t key[32], const char *key_name, const char *tenant,
+				   const char *request_id);
 /** Frees a result (wiping its vault). NULL is accepted. */
 EXAI_API void exai_scrub_result_free(exai_scrub_result *r);
 

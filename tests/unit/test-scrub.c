@@ -133,6 +133,24 @@ static void pseudo_and_restore(void)
 	}
 	exai_free(back);
 
+	/* sealed under the tenant's key, opened only with the same key, tenant and request */
+	uint8_t key[32] = { 9, 8, 7 }, *sealed = NULL, *opened = NULL;
+	size_t slen = 0, olen = 0;
+	CHECK_OK(exai_scrub_vault_seal(&sealed, &slen, vault, vlen, key, "tenant-dek-1", "acme", "req-42"));
+	CHECK(slen > vlen && sealed && sealed[0] == 0x02); /* AWS Encryption SDK message format v2 */
+	CHECK(sealed && !memmem(sealed, slen, "ann@corp", 8));
+	CHECK_OK(exai_scrub_vault_open(&opened, &olen, sealed, slen, key, "tenant-dek-1", "acme", "req-42"));
+	CHECK(olen == vlen && opened && memcmp(opened, vault, vlen) == 0);
+	exai_secure_free(opened);
+	CHECK_RC(exai_scrub_vault_open(&opened, &olen, sealed, slen, key, "tenant-dek-1", "other", "req-42"), -EBADMSG);
+	CHECK_RC(exai_scrub_vault_open(&opened, &olen, sealed, slen, key, "tenant-dek-1", "acme", "req-43"), -EBADMSG);
+	key[0] ^= 1;
+	CHECK_RC(exai_scrub_vault_open(&opened, &olen, sealed, slen, key, "tenant-dek-1", "acme", "req-42"), -EBADMSG);
+	key[0] ^= 1;
+	sealed[slen / 2] ^= 1;
+	CHECK_RC(exai_scrub_vault_open(&opened, &olen, sealed, slen, key, "tenant-dek-1", "acme", "req-42"), -EBADMSG);
+	exai_free(sealed);
+
 	/* a damaged vault is refused */
 	vault[vlen - 1 - 3] ^= 0x7f;
 	CHECK_RC(exai_scrub_restore(&back, &blen, vault, vlen - 1, "x", 1), -EBADMSG);
