@@ -58,5 +58,6 @@ extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
+extern const struct cli_cmd cli_cmd_scrub;
 
 #endif

@@ -11,6 +11,7 @@ static const struct cli_cmd *const nouns[] = {
 	&cli_cmd_info,
 	&cli_cmd_features,
 	&cli_cmd_json,
+	&cli_cmd_scrub,
 	NULL,
 };
 

@@ -187,7 +187,7 @@ EXAI_API int exai_scrub_vault_seal(uint8_t **ret, size_t *retlen, const uint8_t 
 				   const uint8_t key[32], const char *key_name, const char *tenant,
 				   const char *request_id);
 /**
- * Opens a sealed vault: *@p ret is the serialised vault in exai_secure_alloc() memory (release
+ * Opens a sealed vault (@p request_id NULL: any request of the tenant): *@p ret is the serialised vault in exai_secure_alloc() memory (release
  * with exai_secure_free()), for exai_scrub_restore() or exai_scrub_restorer_new().
  * @retval -EBADMSG wrong key, tenant or request id, or an altered or truncated message
  */

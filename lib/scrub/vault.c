@@ -15,8 +15,8 @@ static int check_names(const char *key_name, const char *tenant, const char *req
 		return exai__err(-EINVAL, "scrub vault: the key name is missing");
 	if (!tenant || !*tenant)
 		return exai__err(-EINVAL, "scrub vault: the tenant is missing");
-	if (!request_id || !*request_id)
-		return exai__err(-EINVAL, "scrub vault: the request id is missing");
+	if (request_id && !*request_id)
+		return exai__err(-EINVAL, "scrub vault: the request id is empty");
 	return 0;
 }
 
@@ -33,6 +33,8 @@ int exai_scrub_vault_seal(uint8_t **ret, size_t *retlen, const uint8_t *vault, s
 	int r = check_names(key_name, tenant, request_id);
 	if (r < 0)
 		return r;
+	if (!request_id)
+		return exai__err(-EINVAL, "scrub vault: the request id is missing");
 	struct exai__vault v;
 	if ((r = exai__vault_parse(&v, vault, vault_len)) < 0) /* only a valid vault is sealed */
 		return r;
@@ -81,7 +83,8 @@ int exai_scrub_vault_open(uint8_t **ret, size_t *retlen, const uint8_t *msg, siz
 	struct secure_out o = { .cap = len };
 	if (!(o.p = exai_secure_alloc(len ? len : 1)))
 		return -ENOMEM;
-	const char *context[] = { "tenant", tenant, "purpose", "scrub-vault", "object", request_id, NULL };
+	/* without a request id, any object of this tenant and purpose is accepted */
+	const char *context[] = { "tenant", tenant, "purpose", "scrub-vault", request_id ? "object" : NULL, request_id, NULL };
 	EXAI_OPTS(exai_envelope_opts, eo, .write = to_secure, .write_data = &o, .context = context);
 	exai_envelope *env = NULL;
 	r = exai_envelope_decrypt_raw(&env, key, VAULT_NAMESPACE, key_name, &eo);
