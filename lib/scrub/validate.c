@@ -530,6 +530,14 @@ static bool v_ipv4_public(const char *s, size_t n)
 			return false;
 		o[k] = v;
 	}
+	if (i < n && s[i] == ':') { /* an optional port */
+		size_t d0 = ++i;
+		unsigned port = 0;
+		while (i < n && isdigit((unsigned char)s[i]) && i - d0 < 5)
+			port = port * 10 + (unsigned)(s[i++] - '0');
+		if (i == d0 || port > 65535)
+			return false;
+	}
 	if (i != n)
 		return false;
 	if (o[0] == 0 || o[0] == 10 || o[0] == 127 || o[0] >= 224)
@@ -615,8 +623,11 @@ static bool v_phone(const char *s, size_t n)
 		}
 	if (same)
 		return false;
-	/* a version: only dots between the groups, at least two of them */
-	if (dots >= 2 && !other_sep)
+	/* a version: only dots between the groups, at least two of them, and a one-digit group */
+	bool one_digit_group = false;
+	for (size_t k = 0; k < groups && k < 8; k++)
+		one_digit_group |= g[k] == 1;
+	if (dots >= 2 && !other_sep && one_digit_group)
 		return false;
 	/* a date: 2026-11-23, 23/11/2026, 2026.11.23, optionally with a time */
 	if (groups == 3 && ((g[0] == 4 && g[1] <= 2 && g[2] <= 2) || (g[0] <= 2 && g[1] <= 2 && g[2] == 4)) &&
@@ -663,6 +674,13 @@ static bool v_email(const char *s, size_t n)
 		return false;
 	for (const char *p = last; p < end; p++)
 		if (!isalpha((unsigned char)*p))
+			return false;
+	/* a file name (logo@2x.png), not an address */
+	static const char *const ext[] = { "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "css", "js",
+					   "map", "json", "txt", "md", "py", "rb", "go", "rs", "java", "so",
+					   "dll", "exe", "zip", "gz", "tar", "pdf", "woff", "woff2", "ttf", "html" };
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(ext); k++)
+		if (strlen(ext[k]) == tl && strncasecmp(last, ext[k], tl) == 0)
 			return false;
 	return true;
 }
@@ -751,19 +769,29 @@ static bool v_not_placeholder(const char *s, size_t n)
 		if (all && nwords)
 			return false;
 	}
-	/* a sequential run (123456..., abcdef...) over half of the value or more */
-	size_t best = 1, run = 1;
-	for (size_t i = 1; i < n; i++) {
-		unsigned char a = (unsigned char)tolower((unsigned char)s[i - 1]);
-		unsigned char b = (unsigned char)tolower((unsigned char)s[i]);
-		if (isalnum(a) && b == a + 1)
+	/* sops-encrypted values */
+	if (n >= 4 && strncmp(s, "ENC[", 4) == 0)
+		return false;
+	/* sequential runs (123456..., abcdef..., 0123456789abcdef...): the longest is 6 or more
+	 * and runs of 4 or more cover half of the value or more */
+	size_t best = 1, run = 1, covered = 0;
+	for (size_t i = 1; i <= n; i++) {
+		bool next = false;
+		if (i < n) {
+			unsigned char a = (unsigned char)s[i - 1], b = (unsigned char)s[i];
+			next = isalnum(a) && (b == a + 1 || (a == '9' && (b == 'a' || b == 'A')));
+		}
+		if (next) {
 			run++;
-		else
-			run = 1;
+			continue;
+		}
+		if (run >= 4)
+			covered += run;
 		if (run > best)
 			best = run;
+		run = 1;
 	}
-	if (best >= 6 && best * 2 >= n)
+	if (best >= 6 && covered * 2 >= n)
 		return false;
 	return true;
 }

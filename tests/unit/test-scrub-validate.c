@@ -96,6 +96,8 @@ static void pii(void)
 	CHECK(!V(EXAI__V_IPV4_PUBLIC, "127.0.0.1"));
 	CHECK(!V(EXAI__V_IPV4_PUBLIC, "256.1.1.1"));
 	CHECK(!V(EXAI__V_IPV4_PUBLIC, "1.2.3"));
+	CHECK(V(EXAI__V_IPV4_PUBLIC, "151.17.72.241:8443"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "151.17.72.241:98443"));
 	CHECK(V(EXAI__V_IPV6, "2606:4700:4700::1111"));
 	CHECK(!V(EXAI__V_IPV6, "::1"));
 	CHECK(!V(EXAI__V_IPV6, "::"));
@@ -105,12 +107,14 @@ static void pii(void)
 	CHECK(V(EXAI__V_PHONE, "030 1234567"));
 	CHECK(!V(EXAI__V_PHONE, "2026-11-23"));
 	CHECK(!V(EXAI__V_PHONE, "1.2.3.4567"));
+	CHECK(V(EXAI__V_PHONE, "646.555.0199"));
 	CHECK(!V(EXAI__V_PHONE, "123456"));
 	CHECK(!V(EXAI__V_PHONE, "0000000000"));
 	CHECK(V(EXAI__V_EMAIL, "fatima.olga21@corp.example"));
 	CHECK(!V(EXAI__V_EMAIL, "a@b"));
 	CHECK(!V(EXAI__V_EMAIL, "a@-b.com"));
 	CHECK(!V(EXAI__V_EMAIL, "a@b.c0m"));
+	CHECK(!V(EXAI__V_EMAIL, "logo@2x.png"));
 	CHECK(V(EXAI__V_JWT, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"));
 	CHECK(!V(EXAI__V_JWT, "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc")); /* no alg */
 	CHECK(!V(EXAI__V_JWT, "abc.def"));
@@ -132,6 +136,12 @@ static void placeholders(void)
 	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "****abcd"));
 	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "123456789"));
 	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "abcdefghij"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "0123456789abcdef0123456789abcdef"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "ENC[AES256_GCM,data:abc]"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "$NETRC_PASSWORD"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "config.db.password"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "user:password"));
 	CHECK(exai__validator_from_name("luhn") == EXAI__V_LUHN);
 	CHECK(exai__validator_from_name("nope") == -1);
 	CHECK(exai__shannon("aaaa", 4) == 0.0);
