@@ -29,6 +29,28 @@ static int cclass(unsigned char c)
 	return 3;
 }
 
+/* frequent English letter pairs (train.py's BIGRAMS, sorted) */
+static const char bigrams[][3] = { "ac", "ad", "ag", "al", "am", "an", "ap", "ar", "as", "at", "av", "ay", "be", "bl", "br", "ca", "ce", "ch", "ci", "co", "ct", "de", "di", "do", "ea", "ec", "ed", "ei", "el", "em", "en", "ep", "er", "es", "et", "ew", "ex", "fi", "fo", "fr", "ge", "gr", "ha", "he", "hi", "ic", "id", "ie", "ig", "il", "im", "in", "io", "ir", "is", "it", "iv", "ke", "la", "ld", "le", "li", "ll", "lo", "ly", "ma", "me", "mi", "mo", "na", "nc", "nd", "ne", "ng", "ni", "no", "ns", "nt", "of", "ol", "om", "on", "op", "or", "os", "ot", "ou", "ow", "pa", "pe", "pl", "po", "pr", "qu", "ra", "rd", "re", "ri", "ro", "rs", "rt", "ry", "se", "sh", "si", "so", "sp", "ss", "st", "su", "ta", "te", "th", "ti", "to", "tr", "ts", "ty", "ul", "um", "un", "up", "ur", "us", "ut", "ve" };
+
+static int bigram_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 2);
+}
+
+static double bigram_share(const char *t, size_t n)
+{
+	size_t pairs = 0, common = 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned char a = (unsigned char)t[i], b = (unsigned char)t[i + 1];
+		if (!isalpha(a) || !isalpha(b))
+			continue;
+		pairs++;
+		char k[2] = { (char)tolower(a), (char)tolower(b) };
+		common += bsearch(k, bigrams, EXAI__ARRAY_SIZE(bigrams), sizeof(bigrams[0]), bigram_cmp) != NULL;
+	}
+	return pairs ? (double)common / (double)pairs : 0;
+}
+
 static const char *const context_words[] = { "key", "token", "secret", "passw", "pwd", "auth",
 					     "credential", "bearer", "api" };
 
@@ -89,6 +111,7 @@ void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, co
 	f[13] = cnt[0] + cnt[1] ? (double)vowels / (double)(cnt[0] + cnt[1]) : 0;
 	f[14] = fmin(1.0, h / log2(dn));
 	f[15] = (double)best_digit / dn;
+	f[16] = bigram_share(tok, n);
 }
 
 double exai__cls_score(const double f[EXAI__CLS_NFEAT])

@@ -109,7 +109,7 @@ extern const size_t exai__builtin_pack_count;
 
 /* ---- the stage-2 classifier (classify.c) ------------------------------------------------ */
 
-#define EXAI__CLS_NFEAT 16
+#define EXAI__CLS_NFEAT 17
 /* The features of token @tok (@n bytes) with @before (@nb bytes, the text before it). */
 void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, const char *before, size_t nb);
 /* The model's probability that the token is a secret. */

@@ -20,7 +20,9 @@ import sys
 import uuid
 
 SEED = 20261123
-NFEAT = 16
+NFEAT = 17
+# frequent English letter pairs: words and identifiers are made of them, random tokens rarely
+BIGRAMS = set("""ac ad ag al am an ap ar as at av ay be bl br ca ce ch ci co ct de di do ea ec ed ei el em en ep er es et ew ex fi fo fr ge gr ha he hi ic id ie ig il im in io ir is it iv ke la ld le li ll lo ly ma me mi mo na nc nd ne ng ni no ns nt of ol om on op or os ot ou ow pa pe pl po pr qu ra rd re ri ro rs rt ry se sh si so sp ss st su ta te th ti to tr ts ty ul um un up ur us ut ve""".split())
 CONTEXT_WORDS = ["key", "token", "secret", "passw", "pwd", "auth", "credential", "bearer", "api"]
 TOKEN_CHARS = set((string.ascii_letters + string.digits + "+/=_.-").encode())
 
@@ -48,6 +50,15 @@ def shannon(tok):
             p = counts[c] / n
             h -= p * math.log2(p)
     return h
+
+
+def bigram_share(tok):
+    pairs = common = 0
+    for a, b in zip(tok, tok[1:]):
+        if chr(a).isalpha() and chr(b).isalpha() and a < 128 and b < 128:
+            pairs += 1
+            common += (chr(a).lower() + chr(b).lower()) in BIGRAMS
+    return common / pairs if pairs else 0.0
 
 
 def features(tok, before):
@@ -95,6 +106,7 @@ def features(tok, before):
         vowels / letters if letters else 0.0,
         min(1.0, h / math.log2(n)),
         best_d / n,
+        bigram_share(tok),
     ]
 
 
@@ -126,7 +138,17 @@ def rand_str(rng, alphabet, n):
 
 
 def gen_secret(rng):
-    kind = rng.randrange(8)
+    kind = rng.randrange(12)
+    if kind == 8:  # letters only, mixed case (hf_..., api_org_...)
+        pre = rng.choice(["", "", rand_str(rng, string.ascii_lowercase, rng.randint(2, 4)) + "_"])
+        return pre + rand_str(rng, string.ascii_letters, rng.randint(24, 48))
+    if kind == 9:  # a prefix and hex (dapi..., glc_...)
+        pre = rand_str(rng, string.ascii_lowercase, rng.randint(2, 6)) + rng.choice(["", "_", "-", "."])
+        return pre + rand_str(rng, "0123456789abcdef", rng.randint(32, 64))
+    if kind == 10:  # lower-case and digits (many SaaS keys)
+        return rand_str(rng, string.ascii_lowercase + string.digits, rng.randint(24, 64))
+    if kind == 11:  # long base64url blobs (service-account tokens), cut to the token limit
+        return "".join(rng.choice(B62 + "_-") for _ in range(rng.randint(80, 200)))
     if kind == 0:
         return rand_str(rng, B62, rng.randint(20, 64))
     if kind == 1:
@@ -208,7 +230,7 @@ def sigmoid(z):
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def train(n_per_class=3000, epochs=400, lr=0.5, l2=1e-3):
+def train(n_per_class=4000, epochs=500, lr=0.5, l2=1e-3):
     rng = random.Random(SEED)
     data = []
     for positive in (True, False):
@@ -260,7 +282,7 @@ def train(n_per_class=3000, epochs=400, lr=0.5, l2=1e-3):
         "seed": SEED,
         "features": ["len/64", "entropy", "lower", "upper", "digit", "symbol", "transitions", "classes/4",
                      "hex", "uuid", "context_word", "slash_dot", "alpha_run", "vowels", "entropy_norm",
-                     "digit_run"],
+                     "digit_run", "english_bigrams"],
         "mean": mean,
         "std": std,
         "weights": w,
