@@ -67,5 +67,6 @@ extern const struct cli_cmd cli_cmd_verify;
 extern const struct cli_cmd cli_cmd_keygen;
 extern const struct cli_cmd cli_cmd_audit;
 extern const struct cli_cmd cli_cmd_policy;
+extern const struct cli_cmd cli_cmd_scrub;
 
 #endif

@@ -13,5 +13,6 @@
 #include <exai/keys.h>
 #include <exai/policy.h>
 #include <exai/audit.h>
+#include <exai/scrub.h>
 
 #endif /* EXAI_EXAI_H */

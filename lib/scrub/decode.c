@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* decode.c: finds runs of text that hide other text (base64, URL encoding, JSON/C string
+ * escapes, hex) and decodes them with a map from each decoded byte back to its source bytes,
+ * so that findings in the decoded text are reported at offsets of the original. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scrub-internal.h"
+
+#define MIN_B64 24
+#define MIN_HEX 32
+
+void exai__decoded_free(struct exai__decoded *d)
+{
+	if (d->data)
+		exai_memzero(d->data, d->len);
+	free(d->data);
+	free(d->src_start);
+	free(d->src_end);
+	memset(d, 0, sizeof(*d));
+}
+
+static int dec_alloc(struct exai__decoded *d, size_t n)
+{
+	d->len = 0;
+	d->data = malloc(n + 1);
+	d->src_start = malloc((n + 1) * sizeof(uint32_t));
+	d->src_end = malloc((n + 1) * sizeof(uint32_t));
+	if (!d->data || !d->src_start || !d->src_end) {
+		exai__decoded_free(d);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void dec_put(struct exai__decoded *d, char c, size_t from, size_t to)
+{
+	d->src_start[d->len] = (uint32_t)from;
+	d->src_end[d->len] = (uint32_t)to;
+	d->data[d->len++] = c;
+}
+
+/* Most of it printable text: worth scanning. */
+static bool mostly_text(const struct exai__decoded *d)
+{
+	if (d->len < 8)
+		return false;
+	size_t ok = 0;
+	for (size_t i = 0; i < d->len; i++) {
+		unsigned char c = (unsigned char)d->data[i];
+		ok += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
+	}
+	return ok * 10 >= d->len * 9;
+}
+
+static int emit(struct exai__decoded *d, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	int r = 0;
+	if (mostly_text(d)) {
+		d->data[d->len] = 0;
+		r = fn(ud, d);
+	}
+	exai__decoded_free(d);
+	return r;
+}
+
+static int b64v(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+static int hexv(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char)tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int do_base64(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	struct exai__decoded d;
+	if (dec_alloc(&d, (b - a) * 3 / 4 + 3) < 0)
+		return -ENOMEM;
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t q = 0; /* chars consumed */
+	for (size_t i = a; i < b; i++, q++) {
+		acc = (acc << 6) | (uint32_t)b64v((unsigned char)t[i]);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			/* the byte's bits come from this character and the one before */
+			dec_put(&d, (char)(acc >> bits), i - 1, i + 1);
+		}
+	}
+	return emit(&d, fn, ud);
+}
+
+static int do_hex(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	struct exai__decoded d;
+	if (dec_alloc(&d, (b - a) / 2) < 0)
+		return -ENOMEM;
+	for (size_t i = a; i + 1 < b; i += 2)
+		dec_put(&d, (char)(hexv((unsigned char)t[i]) << 4 | hexv((unsigned char)t[i + 1])), i, i + 2);
+	return emit(&d, fn, ud);
+}
+
+static int do_url(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	struct exai__decoded d;
+	if (dec_alloc(&d, b - a) < 0)
+		return -ENOMEM;
+	for (size_t i = a; i < b;) {
+		if (t[i] == '%' && i + 3 <= b && hexv((unsigned char)t[i + 1]) >= 0 &&
+		    hexv((unsigned char)t[i + 2]) >= 0) {
+			dec_put(&d, (char)(hexv((unsigned char)t[i + 1]) << 4 | hexv((unsigned char)t[i + 2])), i, i + 3);
+			i += 3;
+		} else {
+			dec_put(&d, t[i], i, i + 1);
+			i++;
+		}
+	}
+	return emit(&d, fn, ud);
+}
+
+static int do_escapes(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	struct exai__decoded d;
+	if (dec_alloc(&d, (b - a) * 3) < 0)
+		return -ENOMEM;
+	for (size_t i = a; i < b;) {
+		if (t[i] != '\\' || i + 1 >= b) {
+			dec_put(&d, t[i], i, i + 1);
+			i++;
+			continue;
+		}
+		char c = t[i + 1], out = 0;
+		switch (c) {
+		case 'n': out = '\n'; break;
+		case 'r': out = '\r'; break;
+		case 't': out = '\t'; break;
+		case '"': out = '"'; break;
+		case '\'': out = '\''; break;
+		case '\\': out = '\\'; break;
+		case '/': out = '/'; break;
+		case '0': out = 0; break;
+		default: break;
+		}
+		if (out || c == '0') {
+			dec_put(&d, out, i, i + 2);
+			i += 2;
+		} else if (c == 'x' && i + 3 < b && hexv((unsigned char)t[i + 2]) >= 0 && hexv((unsigned char)t[i + 3]) >= 0) {
+			dec_put(&d, (char)(hexv((unsigned char)t[i + 2]) << 4 | hexv((unsigned char)t[i + 3])), i, i + 4);
+			i += 4;
+		} else if (c == 'u' && i + 5 < b && hexv((unsigned char)t[i + 2]) >= 0 && hexv((unsigned char)t[i + 3]) >= 0 &&
+			   hexv((unsigned char)t[i + 4]) >= 0 && hexv((unsigned char)t[i + 5]) >= 0) {
+			unsigned u = (unsigned)(hexv((unsigned char)t[i + 2]) << 12 | hexv((unsigned char)t[i + 3]) << 8 |
+						hexv((unsigned char)t[i + 4]) << 4 | hexv((unsigned char)t[i + 5]));
+			/* UTF-8 of the BMP code point (surrogates pass as three bytes each) */
+			if (u < 0x80) {
+				dec_put(&d, (char)u, i, i + 6);
+			} else if (u < 0x800) {
+				dec_put(&d, (char)(0xc0 | u >> 6), i, i + 6);
+				dec_put(&d, (char)(0x80 | (u & 0x3f)), i, i + 6);
+			} else {
+				dec_put(&d, (char)(0xe0 | u >> 12), i, i + 6);
+				dec_put(&d, (char)(0x80 | ((u >> 6) & 0x3f)), i, i + 6);
+				dec_put(&d, (char)(0x80 | (u & 0x3f)), i, i + 6);
+			}
+			i += 6;
+		} else {
+			dec_put(&d, t[i], i, i + 1);
+			i++;
+		}
+	}
+	return emit(&d, fn, ud);
+}
+
+static bool b64c(unsigned char c)
+{
+	return b64v(c) >= 0;
+}
+
+int exai__decode_runs(const char *t, size_t len, int (*fn)(void *ud, const struct exai__decoded *d), void *ud)
+{
+	int r = 0;
+	/* base64 and hex: maximal runs of their alphabets */
+	for (size_t i = 0; r == 0 && i < len;) {
+		if (!b64c((unsigned char)t[i])) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		bool hex = true, lower = false, upper = false, digit = false;
+		while (j < len && b64c((unsigned char)t[j])) {
+			unsigned char c = (unsigned char)t[j];
+			hex &= isxdigit(c) != 0;
+			lower |= islower(c) != 0;
+			upper |= isupper(c) != 0;
+			digit |= isdigit(c) != 0;
+			j++;
+		}
+		size_t n = j - i;
+		if (n <= EXAI__SCRUB_WINDOW_MAX) {
+			if (hex && n >= MIN_HEX && n % 2 == 0)
+				r = do_hex(t, i, j, fn, ud);
+			else if (n >= MIN_B64 && lower && upper && digit && n % 4 != 1)
+				r = do_base64(t, i, j, fn, ud);
+		}
+		i = j;
+	}
+	/* URL encoding and string escapes: per line */
+	for (size_t i = 0; r == 0 && i < len;) {
+		const char *nl = memchr(t + i, '\n', len - i);
+		size_t j = nl ? (size_t)(nl - t) : len;
+		size_t n = j - i;
+		if (n >= 8 && n <= EXAI__SCRUB_WINDOW_MAX) {
+			bool pct = false, esc = false;
+			for (size_t k = i; k + 1 < j && !(pct && esc); k++) {
+				if (t[k] == '%' && k + 2 < j && hexv((unsigned char)t[k + 1]) >= 0 && hexv((unsigned char)t[k + 2]) >= 0)
+					pct = true;
+				if (t[k] == '\\' && strchr("nrt\"'\\/xu0", t[k + 1]))
+					esc = true;
+			}
+			if (pct)
+				r = do_url(t, i, j, fn, ud);
+			if (r == 0 && esc)
+				r = do_escapes(t, i, j, fn, ud);
+		}
+		i = j + 1;
+	}
+	return r;
+}

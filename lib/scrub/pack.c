@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* pack.c: loading and checking pattern packs (docs/formats/scrub-pack.md). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "scrub-internal.h"
+
+#define PACK_ERR(name, id, ...) pack_err((name), (id), __VA_ARGS__)
+
+static int pack_err(const char *pack, const char *id, const char *fmt, ...) EXAI__PRINTF(3, 4);
+static int pack_err(const char *pack, const char *id, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (id)
+		return exai__err(-EINVAL, "scrub pack '%s': pattern '%s': %s", pack, id, why);
+	return exai__err(-EINVAL, "scrub pack '%s': %s", pack, why);
+}
+
+static int severity_from_json(const json_t *v)
+{
+	static const char *const names[] = { "low", "medium", "high", "critical" };
+	if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 4)
+		return (int)json_integer_value(v);
+	if (json_is_string(v))
+		for (int i = 0; i < 4; i++)
+			if (strcmp(json_string_value(v), names[i]) == 0)
+				return i + 1;
+	return -1;
+}
+
+static bool id_ok(const char *s)
+{
+	if (!*s || strlen(s) > 128)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+/* The literal characters the regex gives the start of the secret ("ghp_", "AKIA"), <= 4. */
+static void literal_prefix(char out[5], const char *re, unsigned group)
+{
+	const char *p = re;
+	out[0] = 0;
+	if (group) {
+		unsigned n = 0;
+		for (; *p; p++) {
+			if (*p == '\\') {
+				if (p[1])
+					p++;
+				continue;
+			}
+			if (*p == '[') { /* skip a class */
+				p++;
+				if (*p == '^')
+					p++;
+				if (*p == ']')
+					p++;
+				while (*p && *p != ']') {
+					if (*p == '\\' && p[1])
+						p++;
+					p++;
+				}
+				if (!*p)
+					return;
+				continue;
+			}
+			if (*p != '(')
+				continue;
+			bool capturing = p[1] != '?' || (p[2] == '<' && p[3] != '=' && p[3] != '!') ||
+					 p[2] == 'P' || p[2] == '\'';
+			if (capturing && ++n == group) {
+				p++;
+				if (*p == '?') { /* named group: skip the name */
+					const char *e = strpbrk(p, ">'");
+					if (!e)
+						return;
+					p = e + 1;
+				}
+				break;
+			}
+		}
+		if (!*p)
+			return;
+	}
+	if (p[0] == '\\' && p[1] == 'b')
+		p += 2;
+	size_t n = 0;
+	char tmp[8];
+	while (n < 5 && (isalnum((unsigned char)*p) || *p == '_' || *p == '-')) {
+		tmp[n++] = *p++;
+	}
+	/* a quantifier applies to the last literal character: it is not fixed */
+	if (n && (*p == '?' || *p == '*' || *p == '{'))
+		n--;
+	if (*p == '|' || *p == '+') /* an alternative or a repeat: nothing is fixed for sure */
+		n = *p == '+' && n ? n - 1 : (*p == '|' ? 0 : n);
+	if (n > 4)
+		n = 4;
+	memcpy(out, tmp, n);
+	out[n] = 0;
+}
+
+static void pattern_free(struct exai__pattern *p)
+{
+	free(p->id);
+	free(p->cls);
+	free(p->regex);
+	for (size_t i = 0; i < p->n_keywords; i++)
+		free(p->keywords[i]);
+	free(p->keywords);
+	pcre2_code_free(p->re);
+}
+
+static int load_pattern(struct exai__pack_set *set, const char *name, const char *group, size_t idx,
+			json_t *jp)
+{
+	json_t *jid = json_object_get(jp, "id");
+	char idbuf[32];
+	snprintf(idbuf, sizeof(idbuf), "#%zu", idx);
+	if (!json_is_object(jp))
+		return PACK_ERR(name, idbuf, "not a JSON object");
+	if (!json_is_string(jid) || !id_ok(json_string_value(jid)))
+		return PACK_ERR(name, idbuf, "'id' must be a string of lower-case letters, digits, '.', '_', '-'");
+	const char *id = json_string_value(jid);
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->pats[i].id, id) == 0)
+			return PACK_ERR(name, id, "duplicate id (also in pack '%s')", set->pats[i].pack);
+
+	static const char *const known[] = { "id", "class", "kind", "severity", "regex", "group", "caseless",
+					     "keywords", "validator", "min_entropy", "examples", "description",
+					     "provider", "notes", "mask_prefix", "confidence", "tags", NULL };
+	const char *key;
+	json_t *val;
+	json_object_foreach(jp, key, val) {
+		size_t k = 0;
+		while (known[k] && strcmp(known[k], key) != 0)
+			k++;
+		if (!known[k])
+			return PACK_ERR(name, id, "unknown field '%s'", key);
+	}
+
+	json_t *jcls = json_object_get(jp, "class"), *jkind = json_object_get(jp, "kind");
+	json_t *jre = json_object_get(jp, "regex"), *jgroup = json_object_get(jp, "group");
+	json_t *jcase = json_object_get(jp, "caseless"), *jkw = json_object_get(jp, "keywords");
+	json_t *jval = json_object_get(jp, "validator"), *jent = json_object_get(jp, "min_entropy");
+	json_t *jex = json_object_get(jp, "examples");
+	if (!json_is_string(jcls) || !id_ok(json_string_value(jcls)))
+		return PACK_ERR(name, id, "'class' must be a lower-case identifier");
+	int kind = !json_is_string(jkind) ? -1
+		   : strcmp(json_string_value(jkind), "secret") == 0 ? EXAI__KIND_SECRET
+		   : strcmp(json_string_value(jkind), "pii") == 0	 ? EXAI__KIND_PII
+								 : -1;
+	if (kind < 0)
+		return PACK_ERR(name, id, "'kind' must be \"secret\" or \"pii\"");
+	int sev = severity_from_json(json_object_get(jp, "severity"));
+	if (sev < 0)
+		return PACK_ERR(name, id, "'severity' must be low, medium, high or critical (or 1-4)");
+	if (!json_is_string(jre) || json_string_length(jre) == 0 || json_string_length(jre) > 4096)
+		return PACK_ERR(name, id, "'regex' must be a non-empty string of at most 4096 bytes");
+	if (jgroup && (!json_is_integer(jgroup) || json_integer_value(jgroup) < 0 || json_integer_value(jgroup) > 32))
+		return PACK_ERR(name, id, "'group' must be an integer from 0 to 32");
+	if (jcase && !json_is_boolean(jcase))
+		return PACK_ERR(name, id, "'caseless' must be true or false");
+	if (jkw && !json_is_array(jkw))
+		return PACK_ERR(name, id, "'keywords' must be an array of strings");
+	if (!json_is_string(jval))
+		return PACK_ERR(name, id, "'validator' must be a string");
+	int v = exai__validator_from_name(json_string_value(jval));
+	if (v < 0)
+		return PACK_ERR(name, id, "unknown validator '%s'", json_string_value(jval));
+	if (jent && (!json_is_number(jent) || json_number_value(jent) < 0 || json_number_value(jent) > 8))
+		return PACK_ERR(name, id, "'min_entropy' must be a number from 0 to 8");
+	json_t *pos = json_object_get(jex, "positive"), *neg = json_object_get(jex, "negative");
+	if (!json_is_object(jex) || !json_is_array(pos) || json_array_size(pos) == 0 || !json_is_array(neg) ||
+	    json_array_size(neg) == 0)
+		return PACK_ERR(name, id, "missing examples: 'examples' needs at least one positive and one negative");
+	size_t i;
+	json_t *e;
+	json_array_foreach(pos, i, e) {
+		if (!json_is_string(json_object_get(e, "text")) || !json_is_string(json_object_get(e, "secret")) ||
+		    json_string_length(json_object_get(e, "secret")) == 0)
+			return PACK_ERR(name, id, "positive example %zu needs 'text' and a non-empty 'secret'", i);
+		if (!strstr(json_string_value(json_object_get(e, "text")), json_string_value(json_object_get(e, "secret"))))
+			return PACK_ERR(name, id, "positive example %zu: 'secret' is not in 'text'", i);
+	}
+	json_array_foreach(neg, i, e) if (!json_is_string(e))
+		return PACK_ERR(name, id, "negative example %zu must be a string", i);
+
+	if (set->n % 64 == 0) {
+		struct exai__pattern *np = realloc(set->pats, (set->n + 64) * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		set->pats = np;
+	}
+	struct exai__pattern *p = &set->pats[set->n];
+	memset(p, 0, sizeof(*p));
+	p->id = strdup(id);
+	p->cls = strdup(json_string_value(jcls));
+	p->regex = strdup(json_string_value(jre));
+	p->pack = group;
+	p->kind = kind;
+	p->severity = sev;
+	p->group = jgroup ? (unsigned)json_integer_value(jgroup) : 0;
+	p->caseless = json_is_true(jcase);
+	p->validator = v;
+	p->min_entropy = jent ? json_number_value(jent) : 0;
+	if (!p->id || !p->cls || !p->regex) {
+		pattern_free(p);
+		return -ENOMEM;
+	}
+	if (jkw && json_array_size(jkw)) {
+		p->keywords = calloc(json_array_size(jkw), sizeof(char *));
+		if (!p->keywords) {
+			pattern_free(p);
+			return -ENOMEM;
+		}
+		json_array_foreach(jkw, i, e) {
+			if (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) > 64) {
+				pattern_free(p);
+				return PACK_ERR(name, id, "keyword %zu must be a non-empty string of at most 64 bytes", i);
+			}
+			char *k = strdup(json_string_value(e));
+			if (!k) {
+				pattern_free(p);
+				return -ENOMEM;
+			}
+			for (char *c = k; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			p->keywords[p->n_keywords++] = k;
+		}
+	}
+	if (kind == EXAI__KIND_SECRET)
+		literal_prefix(p->prefix, p->regex, p->group);
+	json_t *mp = json_object_get(jp, "mask_prefix");
+	if (json_is_string(mp) && json_string_length(mp) <= 4)
+		snprintf(p->prefix, sizeof(p->prefix), "%s", json_string_value(mp));
+	if (json_array_append(set->examples, jex) < 0) {
+		pattern_free(p);
+		return -ENOMEM;
+	}
+	set->n++;
+	return 0;
+}
+
+int exai__pack_load(struct exai__pack_set *set, const char *name, const char *json, size_t len)
+{
+	json_t *root = NULL;
+	int r;
+	if (!set->examples && !(set->examples = json_array()))
+		return -ENOMEM;
+	json_error_t jerr;
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return exai__err(-EINVAL, "scrub pack '%s': not valid JSON: line %d column %d: %s", name, jerr.line,
+				 jerr.column, jerr.text);
+	json_t *fmt = json_object_get(root, "format"), *grp = json_object_get(root, "group");
+	json_t *pats = json_object_get(root, "patterns");
+	if (!json_is_object(root) || !json_is_integer(fmt) || json_integer_value(fmt) != 1) {
+		r = PACK_ERR(name, NULL, "'format' must be 1");
+		goto out;
+	}
+	if (!json_is_string(grp) || !id_ok(json_string_value(grp))) {
+		r = PACK_ERR(name, NULL, "'group' must be a lower-case identifier");
+		goto out;
+	}
+	if (!json_is_array(pats)) {
+		r = PACK_ERR(name, NULL, "'patterns' must be an array");
+		goto out;
+	}
+	char **ng = realloc(set->groups, (set->n_groups + 1) * sizeof(char *));
+	if (!ng) {
+		r = -ENOMEM;
+		goto out;
+	}
+	set->groups = ng;
+	if (!(set->groups[set->n_groups] = strdup(json_string_value(grp)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	const char *group = set->groups[set->n_groups++];
+	size_t i;
+	json_t *jp;
+	json_array_foreach(pats, i, jp) {
+		r = load_pattern(set, name, group, i, jp);
+		if (r < 0)
+			goto out;
+	}
+	/* The set's hash chains the canonical form of every pack, in order. */
+	char *canon = NULL;
+	size_t clen = 0;
+	r = exai__jcs_dump(root, &canon, &clen);
+	if (r < 0)
+		goto out;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned mdlen = 0;
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) || !EVP_DigestUpdate(md, set->sha256, 32) ||
+	    !EVP_DigestUpdate(md, canon, clen) || !EVP_DigestFinal_ex(md, set->sha256, &mdlen))
+		r = -ENOMEM;
+	EVP_MD_CTX_free(md);
+	free(canon);
+out:
+	json_decref(root);
+	return r;
+}
+
+int exai__pack_compile(struct exai__pack_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		struct exai__pattern *p = &set->pats[i];
+		int err;
+		PCRE2_SIZE off;
+		uint32_t opts = p->caseless ? PCRE2_CASELESS : 0;
+		p->re = pcre2_compile((PCRE2_SPTR)p->regex, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+		if (!p->re) {
+			PCRE2_UCHAR msg[256];
+			pcre2_get_error_message(err, msg, sizeof(msg));
+			return PACK_ERR(p->pack, p->id, "invalid regex at offset %zu: %s", (size_t)off, (char *)msg);
+		}
+		uint32_t ncap = 0;
+		pcre2_pattern_info(p->re, PCRE2_INFO_CAPTURECOUNT, &ncap);
+		if (p->group > ncap)
+			return PACK_ERR(p->pack, p->id, "'group' is %u but the regex has %u capture groups", p->group, ncap);
+		pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+
+		hs_expr_info_t *info = NULL;
+		hs_compile_error_t *cerr = NULL;
+		unsigned flags = p->caseless ? HS_FLAG_CASELESS : 0;
+		if (hs_expression_info(p->regex, flags, &info, &cerr) != HS_SUCCESS) {
+			hs_free_compile_error(cerr);
+			cerr = NULL;
+			flags |= HS_FLAG_PREFILTER;
+			if (hs_expression_info(p->regex, flags, &info, &cerr) != HS_SUCCESS) {
+				int r = PACK_ERR(p->pack, p->id, "Hyperscan cannot compile the regex: %s",
+						 cerr ? cerr->message : "unknown reason");
+				hs_free_compile_error(cerr);
+				return r;
+			}
+		}
+		if (info->min_width == 0) {
+			free(info);
+			return PACK_ERR(p->pack, p->id, "the regex matches the empty string");
+		}
+		p->window = info->max_width > EXAI__SCRUB_WINDOW_MAX ? EXAI__SCRUB_WINDOW_MAX : info->max_width;
+		free(info);
+		p->hs_flags = flags;
+	}
+	return 0;
+}
+
+void exai__pack_set_free(struct exai__pack_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		pattern_free(&set->pats[i]);
+	free(set->pats);
+	for (size_t i = 0; i < set->n_groups; i++)
+		free(set->groups[i]);
+	free(set->groups);
+	json_decref(set->examples);
+	memset(set, 0, sizeof(*set));
+}

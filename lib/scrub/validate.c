@@ -1,0 +1,832 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* validate.c: the validators a pattern names (docs/formats/scrub-pack.md gives their exact
+ * rules), Shannon entropy, Keccak-256 and CRC-32. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "scrub-internal.h"
+
+static const char *const validator_names[EXAI__V_COUNT] = {
+	[EXAI__V_NONE] = "none",
+	[EXAI__V_LUHN] = "luhn",
+	[EXAI__V_IBAN] = "iban",
+	[EXAI__V_US_SSN] = "us_ssn",
+	[EXAI__V_JWT] = "jwt",
+	[EXAI__V_BASE58CHECK] = "base58check",
+	[EXAI__V_BECH32] = "bech32",
+	[EXAI__V_ETH_ADDRESS] = "eth_address",
+	[EXAI__V_CRC32_BASE62] = "crc32_base62",
+	[EXAI__V_IPV4_PUBLIC] = "ipv4_public",
+	[EXAI__V_IPV6] = "ipv6",
+	[EXAI__V_PHONE] = "phone",
+	[EXAI__V_EMAIL] = "email",
+	[EXAI__V_NOT_PLACEHOLDER] = "not_placeholder",
+};
+
+const char *exai__validator_name(int v)
+{
+	return v >= 0 && v < EXAI__V_COUNT ? validator_names[v] : NULL;
+}
+
+int exai__validator_from_name(const char *name)
+{
+	for (int i = 0; i < EXAI__V_COUNT; i++)
+		if (strcmp(validator_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+double exai__shannon(const char *s, size_t n)
+{
+	if (!n)
+		return 0;
+	size_t count[256] = { 0 };
+	for (size_t i = 0; i < n; i++)
+		count[(unsigned char)s[i]]++;
+	double h = 0;
+	for (int c = 0; c < 256; c++) {
+		if (!count[c])
+			continue;
+		double p = (double)count[c] / (double)n;
+		h -= p * log2(p);
+	}
+	return h;
+}
+
+/* ---- Keccak-256 ------------------------------------------------------------------------- */
+
+static const uint64_t keccak_rc[24] = {
+	0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL, 0x8000000080008000ULL,
+	0x000000000000808bULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
+	0x000000000000008aULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
+	0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
+	0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800aULL, 0x800000008000000aULL,
+	0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
+};
+/* Rotation offsets and the pi permutation, in the order the combined rho-pi step walks. */
+static const unsigned keccak_rotc[24] = { 1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14,
+					  27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44 };
+static const unsigned keccak_piln[24] = { 10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4,
+					  15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1 };
+
+static inline uint64_t rotl64(uint64_t x, unsigned n)
+{
+	return (x << n) | (x >> (64 - n));
+}
+
+static void keccak_f1600(uint64_t st[25])
+{
+	uint64_t bc[5], t;
+	for (int round = 0; round < 24; round++) {
+		/* theta */
+		for (int i = 0; i < 5; i++)
+			bc[i] = st[i] ^ st[i + 5] ^ st[i + 10] ^ st[i + 15] ^ st[i + 20];
+		for (int i = 0; i < 5; i++) {
+			t = bc[(i + 4) % 5] ^ rotl64(bc[(i + 1) % 5], 1);
+			for (int j = 0; j < 25; j += 5)
+				st[j + i] ^= t;
+		}
+		/* rho and pi */
+		t = st[1];
+		for (int i = 0; i < 24; i++) {
+			unsigned j = keccak_piln[i];
+			uint64_t tmp = st[j];
+			st[j] = rotl64(t, keccak_rotc[i]);
+			t = tmp;
+		}
+		/* chi */
+		for (int j = 0; j < 25; j += 5) {
+			for (int i = 0; i < 5; i++)
+				bc[i] = st[j + i];
+			for (int i = 0; i < 5; i++)
+				st[j + i] ^= (~bc[(i + 1) % 5]) & bc[(i + 2) % 5];
+		}
+		/* iota */
+		st[0] ^= keccak_rc[round];
+	}
+}
+
+void exai__keccak256(uint8_t out[32], const void *in, size_t len)
+{
+	enum { RATE = 136 };
+	uint64_t st[25] = { 0 };
+	const uint8_t *p = in;
+	uint8_t block[RATE];
+
+	for (;;) {
+		size_t take = len < RATE ? len : RATE;
+		memset(block, 0, RATE);
+		memcpy(block, p, take);
+		if (take < RATE) {
+			/* Keccak padding (0x01 ... 0x80), not SHA-3's 0x06. */
+			block[take] ^= 0x01;
+			block[RATE - 1] ^= 0x80;
+		}
+		for (int i = 0; i < RATE / 8; i++) {
+			uint64_t w = 0;
+			for (int b = 7; b >= 0; b--)
+				w = (w << 8) | block[i * 8 + b];
+			st[i] ^= w;
+		}
+		keccak_f1600(st);
+		if (take < RATE)
+			break;
+		p += RATE;
+		len -= RATE;
+	}
+	for (int i = 0; i < 4; i++)
+		for (int b = 0; b < 8; b++)
+			out[i * 8 + b] = (uint8_t)(st[i] >> (8 * b));
+}
+
+uint32_t exai__crc32(const void *p, size_t n)
+{
+	static uint32_t table[256];
+	static _Atomic int ready;
+	if (!ready) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+		ready = 1;
+	}
+	uint32_t c = 0xFFFFFFFFu;
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		c = table[(c ^ b[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- payment cards ---------------------------------------------------------------------- */
+
+static bool prefix_in(const char *d, int digits, long lo, long hi)
+{
+	long v = 0;
+	for (int i = 0; i < digits; i++)
+		v = v * 10 + (d[i] - '0');
+	return v >= lo && v <= hi;
+}
+
+static bool card_issuer_ok(const char *d, size_t n)
+{
+	if (d[0] == '4')
+		return n == 13 || n == 16 || n == 19; /* Visa */
+	if (prefix_in(d, 2, 51, 55) || prefix_in(d, 4, 2221, 2720))
+		return n == 16; /* Mastercard */
+	if (prefix_in(d, 2, 34, 34) || prefix_in(d, 2, 37, 37))
+		return n == 15; /* Amex */
+	if (prefix_in(d, 4, 6011, 6011) || prefix_in(d, 3, 644, 649) || prefix_in(d, 2, 65, 65) ||
+	    prefix_in(d, 6, 622126, 622925))
+		return n >= 16 && n <= 19; /* Discover */
+	if (prefix_in(d, 4, 3528, 3589))
+		return n >= 16 && n <= 19; /* JCB */
+	if (prefix_in(d, 3, 300, 305) || prefix_in(d, 4, 3095, 3095) || prefix_in(d, 2, 36, 36) ||
+	    prefix_in(d, 2, 38, 39))
+		return n >= 14 && n <= 19; /* Diners Club */
+	if (prefix_in(d, 2, 62, 62))
+		return n >= 16 && n <= 19; /* UnionPay */
+	if (prefix_in(d, 2, 50, 50) || prefix_in(d, 2, 56, 69))
+		return n >= 12 && n <= 19; /* Maestro */
+	return false;
+}
+
+static bool v_luhn(const char *s, size_t n)
+{
+	char d[20];
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (isdigit((unsigned char)s[i])) {
+			if (nd == sizeof(d))
+				return false;
+			d[nd++] = s[i];
+		} else if (s[i] != ' ' && s[i] != '-') {
+			return false;
+		}
+	}
+	if (nd < 12 || nd > 19)
+		return false;
+	int sum = 0;
+	for (size_t i = 0; i < nd; i++) {
+		int v = d[nd - 1 - i] - '0';
+		if (i & 1) {
+			v *= 2;
+			if (v > 9)
+				v -= 9;
+		}
+		sum += v;
+	}
+	return sum % 10 == 0 && card_issuer_ok(d, nd);
+}
+
+/* ---- IBAN ------------------------------------------------------------------------------- */
+
+static const struct {
+	char cc[3];
+	unsigned char len;
+} iban_lengths[] = {
+	{ "AD", 24 }, { "AE", 23 }, { "AL", 28 }, { "AT", 20 }, { "AZ", 28 }, { "BA", 20 }, { "BE", 16 },
+	{ "BG", 22 }, { "BH", 22 }, { "BI", 27 }, { "BR", 29 }, { "BY", 28 }, { "CH", 21 }, { "CR", 22 },
+	{ "CY", 28 }, { "CZ", 24 }, { "DE", 22 }, { "DJ", 27 }, { "DK", 18 }, { "DO", 28 }, { "EE", 20 },
+	{ "EG", 29 }, { "ES", 24 }, { "FI", 18 }, { "FK", 18 }, { "FO", 18 }, { "FR", 27 }, { "GB", 22 },
+	{ "GE", 22 }, { "GI", 23 }, { "GL", 18 }, { "GR", 27 }, { "GT", 28 }, { "HR", 21 }, { "HU", 28 },
+	{ "IE", 22 }, { "IL", 23 }, { "IQ", 23 }, { "IS", 26 }, { "IT", 27 }, { "JO", 30 }, { "KW", 30 },
+	{ "KZ", 20 }, { "LB", 28 }, { "LC", 32 }, { "LI", 21 }, { "LT", 20 }, { "LU", 20 }, { "LV", 21 },
+	{ "LY", 25 }, { "MC", 27 }, { "MD", 24 }, { "ME", 22 }, { "MK", 19 }, { "MN", 20 }, { "MR", 27 },
+	{ "MT", 31 }, { "MU", 30 }, { "NI", 28 }, { "NL", 18 }, { "NO", 15 }, { "OM", 23 }, { "PK", 24 },
+	{ "PL", 28 }, { "PS", 29 }, { "PT", 25 }, { "QA", 29 }, { "RO", 24 }, { "RS", 22 }, { "RU", 33 },
+	{ "SA", 24 }, { "SC", 31 }, { "SD", 18 }, { "SE", 24 }, { "SI", 19 }, { "SK", 24 }, { "SM", 27 },
+	{ "SO", 23 }, { "ST", 25 }, { "SV", 28 }, { "TL", 23 }, { "TN", 24 }, { "TR", 26 }, { "UA", 29 },
+	{ "VA", 22 }, { "VG", 24 }, { "XK", 20 }, { "YE", 30 },
+};
+
+static bool v_iban(const char *s, size_t n)
+{
+	char b[40];
+	size_t nb = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ')
+			continue;
+		if (!isalnum(c) || nb == sizeof(b))
+			return false;
+		b[nb++] = (char)toupper(c);
+	}
+	if (nb < 15 || !isupper((unsigned char)b[0]) || !isupper((unsigned char)b[1]) ||
+	    !isdigit((unsigned char)b[2]) || !isdigit((unsigned char)b[3]))
+		return false;
+	size_t want = 0;
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(iban_lengths); i++)
+		if (b[0] == iban_lengths[i].cc[0] && b[1] == iban_lengths[i].cc[1])
+			want = iban_lengths[i].len;
+	if (want != nb)
+		return false;
+	unsigned rem = 0;
+	for (size_t k = 0; k < nb; k++) {
+		char c = b[(k + 4) % nb];
+		if (isdigit((unsigned char)c))
+			rem = (rem * 10 + (unsigned)(c - '0')) % 97;
+		else
+			rem = (rem * 100 + (unsigned)(c - 'A' + 10)) % 97;
+	}
+	return rem == 1;
+}
+
+/* ---- US SSN ----------------------------------------------------------------------------- */
+
+static bool v_us_ssn(const char *s, size_t n)
+{
+	char d[9];
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (isdigit((unsigned char)s[i])) {
+			if (nd == 9)
+				return false;
+			d[nd++] = s[i];
+		} else if (s[i] != '-' && s[i] != ' ') {
+			return false;
+		}
+	}
+	if (nd != 9)
+		return false;
+	int area = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+	int group = (d[3] - '0') * 10 + (d[4] - '0');
+	bool serial0 = d[5] == '0' && d[6] == '0' && d[7] == '0' && d[8] == '0';
+	return area != 0 && area != 666 && area < 900 && group != 0 && !serial0;
+}
+
+/* ---- base64url, JWT --------------------------------------------------------------------- */
+
+static int b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-' || c == '+')
+		return 62;
+	if (c == '_' || c == '/')
+		return 63;
+	return -1;
+}
+
+/* Decodes base64 or base64url (padding optional) into @out (>= n*3/4+3 bytes); -1 on error. */
+static long b64_decode(uint8_t *out, const char *s, size_t n)
+{
+	while (n && s[n - 1] == '=')
+		n--;
+	uint32_t acc = 0;
+	int bits = 0;
+	long o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val((unsigned char)s[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return n % 4 == 1 ? -1 : o;
+}
+
+static bool v_jwt(const char *s, size_t n)
+{
+	const char *dot1 = memchr(s, '.', n);
+	if (!dot1 || dot1 == s)
+		return false;
+	const char *dot2 = memchr(dot1 + 1, '.', n - (size_t)(dot1 + 1 - s));
+	if (!dot2 || dot2 == dot1 + 1)
+		return false;
+	if (memchr(dot2 + 1, '.', n - (size_t)(dot2 + 1 - s)))
+		return false;
+	for (const char *p = dot1 + 1; p < s + n; p++)
+		if (p != dot2 && (b64val((unsigned char)*p) < 0 || *p == '+' || *p == '/'))
+			return false;
+	size_t hl = (size_t)(dot1 - s);
+	if (hl > 4096)
+		return false;
+	uint8_t hdr[3100];
+	long dl = b64_decode(hdr, s, hl);
+	if (dl <= 0)
+		return false;
+	json_t *j = json_loadb((const char *)hdr, (size_t)dl, JSON_REJECT_DUPLICATES, NULL);
+	bool ok = json_is_object(j) && json_object_get(j, "alg") != NULL;
+	json_decref(j);
+	return ok;
+}
+
+/* ---- base58check ------------------------------------------------------------------------ */
+
+static bool v_base58check(const char *s, size_t n)
+{
+	static const char alpha[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+	uint8_t buf[128];
+	size_t blen = 0; /* big-endian number in buf[sizeof - blen ..] */
+	if (n == 0 || n > 150)
+		return false;
+	memset(buf, 0, sizeof(buf));
+	size_t zeros = 0;
+	while (zeros < n && s[zeros] == '1')
+		zeros++;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = memchr(alpha, s[i], 58);
+		if (!p || !s[i])
+			return false;
+		unsigned carry = (unsigned)(p - alpha);
+		for (size_t k = 0; k < blen || carry; k++) {
+			if (k >= sizeof(buf))
+				return false;
+			size_t idx = sizeof(buf) - 1 - k;
+			carry += 58u * buf[idx];
+			buf[idx] = (uint8_t)carry;
+			carry >>= 8;
+			if (k + 1 > blen)
+				blen = k + 1;
+		}
+	}
+	size_t total = zeros + blen;
+	if (total < 5 || total > sizeof(buf))
+		return false;
+	uint8_t dec[128];
+	memset(dec, 0, zeros);
+	memcpy(dec + zeros, buf + sizeof(buf) - blen, blen);
+	uint8_t h1[32], h2[32];
+	SHA256(dec, total - 4, h1);
+	SHA256(h1, 32, h2);
+	return memcmp(h2, dec + total - 4, 4) == 0;
+}
+
+/* ---- bech32 / bech32m ------------------------------------------------------------------- */
+
+static bool v_bech32(const char *s, size_t n)
+{
+	static const char charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+	if (n < 8 || n > 90)
+		return false;
+	bool lower = false, upper = false;
+	size_t sep = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 33 || c > 126)
+			return false;
+		lower |= islower(c) != 0;
+		upper |= isupper(c) != 0;
+		if (c == '1')
+			sep = i;
+	}
+	if ((lower && upper) || sep < 1 || sep + 7 > n)
+		return false;
+	uint32_t chk = 1;
+#define POLYMOD_STEP(v)                                                                            \
+	do {                                                                                       \
+		uint32_t b_ = chk >> 25;                                                           \
+		chk = ((chk & 0x1ffffff) << 5) ^ (v);                                              \
+		if (b_ & 1) chk ^= 0x3b6a57b2;                                                     \
+		if (b_ & 2) chk ^= 0x26508e6d;                                                     \
+		if (b_ & 4) chk ^= 0x1ea119fa;                                                     \
+		if (b_ & 8) chk ^= 0x3d4233dd;                                                     \
+		if (b_ & 16) chk ^= 0x2a1462b3;                                                    \
+	} while (0)
+	for (size_t i = 0; i < sep; i++)
+		POLYMOD_STEP((uint32_t)tolower((unsigned char)s[i]) >> 5);
+	POLYMOD_STEP(0);
+	for (size_t i = 0; i < sep; i++)
+		POLYMOD_STEP((uint32_t)tolower((unsigned char)s[i]) & 31);
+	for (size_t i = sep + 1; i < n; i++) {
+		const char *p = memchr(charset, tolower((unsigned char)s[i]), 32);
+		if (!p)
+			return false;
+		POLYMOD_STEP((uint32_t)(p - charset));
+	}
+#undef POLYMOD_STEP
+	return chk == 1 || chk == 0x2bc830a3;
+}
+
+/* ---- Ethereum (EIP-55) ------------------------------------------------------------------ */
+
+static bool v_eth_address(const char *s, size_t n)
+{
+	if (n != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+		return false;
+	bool lower = false, upper = false;
+	char low[40];
+	for (int i = 0; i < 40; i++) {
+		unsigned char c = (unsigned char)s[2 + i];
+		if (!isxdigit(c))
+			return false;
+		lower |= c >= 'a' && c <= 'f';
+		upper |= c >= 'A' && c <= 'F';
+		low[i] = (char)tolower(c);
+	}
+	if (!(lower && upper))
+		return true; /* no checksum to check */
+	uint8_t h[32];
+	exai__keccak256(h, low, 40);
+	for (int i = 0; i < 40; i++) {
+		unsigned char c = (unsigned char)s[2 + i];
+		if (!isalpha(c))
+			continue;
+		int nib = (i & 1) ? (h[i / 2] & 0x0f) : (h[i / 2] >> 4);
+		if ((nib >= 8) != (c >= 'A' && c <= 'F'))
+			return false;
+	}
+	return true;
+}
+
+/* ---- CRC-32 in base62 (GitHub, npm) ----------------------------------------------------- */
+
+static bool v_crc32_base62(const char *s, size_t n)
+{
+	static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	if (n < 8)
+		return false;
+	size_t body_end = n - 6;
+	const char *us = NULL;
+	for (size_t i = 0; i < body_end; i++)
+		if (s[i] == '_')
+			us = s + i;
+	if (!us)
+		return false;
+	const char *body = us + 1;
+	size_t blen = (size_t)(s + body_end - body);
+	if (!blen)
+		return false;
+	uint32_t crc = exai__crc32(body, blen);
+	char want[6];
+	for (int i = 5; i >= 0; i--) {
+		want[i] = b62[crc % 62];
+		crc /= 62;
+	}
+	return memcmp(want, s + body_end, 6) == 0;
+}
+
+/* ---- IP addresses ----------------------------------------------------------------------- */
+
+static bool v_ipv4_public(const char *s, size_t n)
+{
+	unsigned o[4];
+	size_t i = 0;
+	for (int k = 0; k < 4; k++) {
+		if (k) {
+			if (i >= n || s[i] != '.')
+				return false;
+			i++;
+		}
+		size_t d0 = i;
+		unsigned v = 0;
+		while (i < n && isdigit((unsigned char)s[i]) && i - d0 < 3)
+			v = v * 10 + (unsigned)(s[i++] - '0');
+		if (i == d0 || v > 255 || (i - d0 > 1 && s[d0] == '0'))
+			return false;
+		o[k] = v;
+	}
+	if (i < n && s[i] == ':') { /* an optional port */
+		size_t d0 = ++i;
+		unsigned port = 0;
+		while (i < n && isdigit((unsigned char)s[i]) && i - d0 < 5)
+			port = port * 10 + (unsigned)(s[i++] - '0');
+		if (i == d0 || port > 65535)
+			return false;
+	}
+	if (i != n)
+		return false;
+	if (o[0] == 0 || o[0] == 10 || o[0] == 127 || o[0] >= 224)
+		return false;
+	if (o[0] == 100 && o[1] >= 64 && o[1] < 128)
+		return false;
+	if (o[0] == 169 && o[1] == 254)
+		return false;
+	if (o[0] == 172 && o[1] >= 16 && o[1] < 32)
+		return false;
+	if (o[0] == 192 && o[1] == 0 && (o[2] == 0 || o[2] == 2))
+		return false;
+	if (o[0] == 192 && o[1] == 168)
+		return false;
+	if (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+		return false;
+	if (o[0] == 198 && o[1] == 51 && o[2] == 100)
+		return false;
+	if (o[0] == 203 && o[1] == 0 && o[2] == 113)
+		return false;
+	return true;
+}
+
+static bool v_ipv6(const char *s, size_t n)
+{
+	char b[64];
+	const char *pct = memchr(s, '%', n);
+	if (pct)
+		n = (size_t)(pct - s);
+	if (n >= sizeof(b) || n < 2)
+		return false;
+	memcpy(b, s, n);
+	b[n] = 0;
+	uint8_t a[16];
+	if (inet_pton(AF_INET6, b, a) != 1)
+		return false;
+	static const uint8_t zero[16], loop[16] = { [15] = 1 };
+	if (!memcmp(a, zero, 16) || !memcmp(a, loop, 16))
+		return false;
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
+		return false;
+	return true;
+}
+
+/* ---- phone numbers ---------------------------------------------------------------------- */
+
+static bool v_phone(const char *s, size_t n)
+{
+	size_t digits = 0, dots = 0, other_sep = 0, groups = 0;
+	int g[8] = { 0 }; /* digits per group */
+	bool in = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (isdigit(c)) {
+			digits++;
+			if (!in) {
+				in = true;
+				groups++;
+			}
+			if (groups <= 8)
+				g[groups - 1]++;
+			continue;
+		}
+		in = false;
+		if (c == '.')
+			dots++;
+		else if (c == ' ' || c == '-' || c == '(' || c == ')' || c == '+' || c == '/')
+			other_sep++;
+		else
+			return false;
+	}
+	if (digits < 7 || digits > 15)
+		return false;
+	/* all one digit: 0000000 */
+	bool same = true;
+	char first = 0;
+	for (size_t i = 0; i < n; i++)
+		if (isdigit((unsigned char)s[i])) {
+			if (!first)
+				first = s[i];
+			else if (s[i] != first)
+				same = false;
+		}
+	if (same)
+		return false;
+	/* a version: only dots between the groups, at least two of them, and a one-digit group */
+	bool one_digit_group = false;
+	for (size_t k = 0; k < groups && k < 8; k++)
+		one_digit_group |= g[k] == 1;
+	if (dots >= 2 && !other_sep && one_digit_group)
+		return false;
+	/* a date: 2026-11-23, 23/11/2026, 2026.11.23, optionally with a time */
+	if (groups == 3 && ((g[0] == 4 && g[1] <= 2 && g[2] <= 2) || (g[0] <= 2 && g[1] <= 2 && g[2] == 4)) &&
+	    s[0] != '+' && s[0] != '(')
+		return false;
+	return true;
+}
+
+/* ---- e-mail ----------------------------------------------------------------------------- */
+
+static bool v_email(const char *s, size_t n)
+{
+	const char *at = memchr(s, '@', n);
+	if (!at || at == s || (size_t)(at - s) > 64 || memchr(at + 1, '@', n - (size_t)(at + 1 - s)))
+		return false;
+	for (const char *p = s; p < at; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (!isalnum(c) && !strchr(".!#$%&'*+/=?^_`{|}~-", c))
+			return false;
+	}
+	if (s[0] == '.' || at[-1] == '.')
+		return false;
+	const char *d = at + 1, *end = s + n;
+	size_t labels = 0;
+	const char *last = d;
+	for (const char *p = d; p <= end; p++) {
+		if (p == end || *p == '.') {
+			size_t l = (size_t)(p - last);
+			if (l == 0 || l > 63 || last[0] == '-' || p[-1] == '-')
+				return false;
+			labels++;
+			if (p == end)
+				break;
+			last = p + 1;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return false;
+	}
+	if (labels < 2)
+		return false;
+	size_t tl = (size_t)(end - last);
+	if (tl < 2)
+		return false;
+	for (const char *p = last; p < end; p++)
+		if (!isalpha((unsigned char)*p))
+			return false;
+	/* a file name (logo@2x.png), not an address */
+	static const char *const ext[] = { "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "css", "js",
+					   "map", "json", "txt", "md", "py", "rb", "go", "rs", "java", "so",
+					   "dll", "exe", "zip", "gz", "tar", "pdf", "woff", "woff2", "ttf", "html" };
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(ext); k++)
+		if (strlen(ext[k]) == tl && strncasecmp(last, ext[k], tl) == 0)
+			return false;
+	return true;
+}
+
+/* ---- placeholders ----------------------------------------------------------------------- */
+
+static bool ci_contains(const char *s, size_t n, const char *needle)
+{
+	size_t m = strlen(needle);
+	for (size_t i = 0; i + m <= n; i++)
+		if (strncasecmp(s + i, needle, m) == 0)
+			return true;
+	return false;
+}
+
+static bool v_not_placeholder(const char *s, size_t n)
+{
+	static const char *const words[] = {
+		"xxxx", "changeme", "change_me", "your_api_key", "your-api-key", "yourapikey", "your_key",
+		"example", "dummy", "redacted", "****", "placeholder", "insert_", "replace_me",
+	};
+	if (!n)
+		return false;
+	bool one = true;
+	for (size_t i = 1; i < n; i++)
+		if (s[i] != s[0])
+			one = false;
+	if (one)
+		return false;
+	if (s[0] == '<' && s[n - 1] == '>')
+		return false;
+	if (n >= 3 && ((s[0] == '$' && s[1] == '{') || (s[0] == '{' && s[1] == '{')) && s[n - 1] == '}')
+		return false;
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(words); i++)
+		if (ci_contains(s, n, words[i]))
+			return false;
+	/* "your-password", "YOUR_ACCESS_TOKEN" */
+	if (n >= 4 && strncasecmp(s, "your", 4) == 0 && (n == 4 || !isalpha((unsigned char)s[4]) || isupper((unsigned char)s[4]) ||
+							  ci_contains(s, n, "your_") || ci_contains(s, n, "your-")))
+		return false;
+	/* a reference to a variable: $VAR, ${VAR}, $(cmd), %VAR% */
+	if (n >= 2 && s[0] == '$' && (isalpha((unsigned char)s[1]) || s[1] == '_' || s[1] == '{' || s[1] == '('))
+		return false;
+	if (n >= 3 && s[0] == '%' && s[n - 1] == '%')
+		return false;
+	/* code: a call, or a lower-case dotted name (config.db.password, self.session_token) */
+	if (n >= 2 && s[n - 2] == '(' && s[n - 1] == ')')
+		return false;
+	{
+		bool chain = isalpha((unsigned char)s[0]) || s[0] == '_';
+		size_t dots = 0;
+		for (size_t i = 0; i < n && chain; i++) {
+			unsigned char c = (unsigned char)s[i];
+			if (c == '.') {
+				dots++;
+				chain = i + 1 < n && (islower((unsigned char)s[i + 1]) || s[i + 1] == '_');
+			} else {
+				chain = islower(c) || isdigit(c) || c == '_';
+			}
+		}
+		if (chain && dots)
+			return false;
+	}
+	/* nothing but placeholder words: user:password, root:pass, test:test */
+	{
+		static const char *const pw[] = { "user", "username", "pass", "password", "passwd", "pwd", "root",
+						   "admin", "test", "guest", "secret", "token", "key", "login", "demo",
+						   "sample", "foo", "bar", "null", "none", "value", "default" };
+		bool all = true;
+		size_t i = 0, nwords = 0;
+		while (i < n && all) {
+			while (i < n && !isalnum((unsigned char)s[i]))
+				i++;
+			size_t j = i;
+			while (j < n && isalnum((unsigned char)s[j]))
+				j++;
+			if (j > i) {
+				bool known = false;
+				for (size_t w = 0; w < EXAI__ARRAY_SIZE(pw) && !known; w++)
+					known = strlen(pw[w]) == j - i && strncasecmp(s + i, pw[w], j - i) == 0;
+				all = known;
+				nwords++;
+			}
+			i = j;
+		}
+		if (all && nwords)
+			return false;
+	}
+	/* sops-encrypted values */
+	if (n >= 4 && strncmp(s, "ENC[", 4) == 0)
+		return false;
+	/* sequential runs (123456..., abcdef..., 0123456789abcdef...): the longest is 6 or more
+	 * and runs of 4 or more cover half of the value or more */
+	size_t best = 1, run = 1, covered = 0;
+	for (size_t i = 1; i <= n; i++) {
+		bool next = false;
+		if (i < n) {
+			unsigned char a = (unsigned char)s[i - 1], b = (unsigned char)s[i];
+			next = isalnum(a) && (b == a + 1 || (a == '9' && (b == 'a' || b == 'A')));
+		}
+		if (next) {
+			run++;
+			continue;
+		}
+		if (run >= 4)
+			covered += run;
+		if (run > best)
+			best = run;
+		run = 1;
+	}
+	if (best >= 6 && covered * 2 >= n)
+		return false;
+	return true;
+}
+
+bool exai__validate(int v, const char *s, size_t n)
+{
+	switch (v) {
+	case EXAI__V_NONE:
+		return true;
+	case EXAI__V_LUHN:
+		return v_luhn(s, n);
+	case EXAI__V_IBAN:
+		return v_iban(s, n);
+	case EXAI__V_US_SSN:
+		return v_us_ssn(s, n);
+	case EXAI__V_JWT:
+		return v_jwt(s, n);
+	case EXAI__V_BASE58CHECK:
+		return v_base58check(s, n);
+	case EXAI__V_BECH32:
+		return v_bech32(s, n);
+	case EXAI__V_ETH_ADDRESS:
+		return v_eth_address(s, n);
+	case EXAI__V_CRC32_BASE62:
+		return v_crc32_base62(s, n);
+	case EXAI__V_IPV4_PUBLIC:
+		return v_ipv4_public(s, n);
+	case EXAI__V_IPV6:
+		return v_ipv6(s, n);
+	case EXAI__V_PHONE:
+		return v_phone(s, n);
+	case EXAI__V_EMAIL:
+		return v_email(s, n);
+	case EXAI__V_NOT_PLACEHOLDER:
+		return v_not_placeholder(s, n);
+	}
+	return false;
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test-scrub-validate: the validators, Keccak-256 and CRC-32 against known vectors. */
+#include "scrub/scrub-internal.h"
+#include "test.h"
+
+static bool V(int v, const char *s)
+{
+	return exai__validate(v, s, strlen(s));
+}
+
+static void hex_eq(const uint8_t *h, const char *want)
+{
+	char got[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(got + 2 * i, 3, "%02x", h[i]);
+	CHECK_STREQ(got, want);
+}
+
+static void keccak(void)
+{
+	uint8_t h[32];
+	exai__keccak256(h, "", 0);
+	hex_eq(h, "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+	exai__keccak256(h, "abc", 3);
+	hex_eq(h, "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
+	/* exactly one rate block (136 bytes) and more: the padding goes into a block of its own */
+	char buf[200];
+	memset(buf, 'a', sizeof(buf));
+	exai__keccak256(h, buf, 136);
+	hex_eq(h, "a6c4d403279fe3e0af03729caada8374b5ca54d8065329a3ebcaeb4b60aa386e");
+	exai__keccak256(h, buf, 200);
+	hex_eq(h, "96ea54061def936c4be90b518992fdc6f12f535068a256229aca54267b4d084d");
+}
+
+static void checksums(void)
+{
+	CHECK(exai__crc32("123456789", 9) == 0xCBF43926u);
+	CHECK(V(EXAI__V_BASE58CHECK, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"));
+	CHECK(V(EXAI__V_BASE58CHECK, "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"));
+	CHECK(!V(EXAI__V_BASE58CHECK, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb"));
+	CHECK(!V(EXAI__V_BASE58CHECK, "0OIl"));
+	CHECK(V(EXAI__V_BECH32, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"));
+	CHECK(V(EXAI__V_BECH32, "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4"));
+	CHECK(V(EXAI__V_BECH32, "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0")); /* bech32m */
+	CHECK(!V(EXAI__V_BECH32, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"));
+	CHECK(!V(EXAI__V_BECH32, "bc1Qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")); /* mixed case */
+	CHECK(V(EXAI__V_ETH_ADDRESS, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"));
+	CHECK(V(EXAI__V_ETH_ADDRESS, "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"));
+	CHECK(V(EXAI__V_ETH_ADDRESS, "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB"));
+	CHECK(V(EXAI__V_ETH_ADDRESS, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")); /* no checksum */
+	CHECK(!V(EXAI__V_ETH_ADDRESS, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"));
+	/* crc32_base62: build a token the way GitHub does and check it, then break it */
+	static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	char tok[64] = "ghp_Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3";
+	uint32_t crc = exai__crc32(tok + 4, strlen(tok) - 4);
+	char sum[7] = { 0 };
+	for (int i = 5; i >= 0; i--) {
+		sum[i] = b62[crc % 62];
+		crc /= 62;
+	}
+	strcat(tok, sum);
+	CHECK(V(EXAI__V_CRC32_BASE62, tok));
+	tok[10] ^= 1;
+	CHECK(!V(EXAI__V_CRC32_BASE62, tok));
+}
+
+static void pii(void)
+{
+	CHECK(V(EXAI__V_LUHN, "4111 1111 1111 1111"));
+	CHECK(V(EXAI__V_LUHN, "5555-5555-5555-4444"));
+	CHECK(V(EXAI__V_LUHN, "378282246310005"));       /* Amex */
+	CHECK(V(EXAI__V_LUHN, "6011111111111117"));      /* Discover */
+	CHECK(V(EXAI__V_LUHN, "3530111333300000"));      /* JCB */
+	CHECK(V(EXAI__V_LUHN, "30569309025904"));        /* Diners */
+	CHECK(V(EXAI__V_LUHN, "2223003122003222"));      /* Mastercard 2-series */
+	CHECK(!V(EXAI__V_LUHN, "4111 1111 1111 1112"));  /* Luhn fails */
+	CHECK(!V(EXAI__V_LUHN, "1234567812345670"));     /* Luhn ok, no issuer */
+	CHECK(!V(EXAI__V_LUHN, "37828224631000"));       /* Amex length wrong */
+	CHECK(V(EXAI__V_IBAN, "DE89 3704 0044 0532 0130 00"));
+	CHECK(V(EXAI__V_IBAN, "GB82WEST12345698765432"));
+	CHECK(V(EXAI__V_IBAN, "NO9386011117947"));
+	CHECK(!V(EXAI__V_IBAN, "DE89 3704 0044 0532 0130 01"));
+	CHECK(!V(EXAI__V_IBAN, "DE89370400440532013000 0")); /* length */
+	CHECK(!V(EXAI__V_IBAN, "XX89370400440532013000"));
+	CHECK(V(EXAI__V_US_SSN, "536-22-1234"));
+	CHECK(!V(EXAI__V_US_SSN, "000-22-1234"));
+	CHECK(!V(EXAI__V_US_SSN, "666-22-1234"));
+	CHECK(!V(EXAI__V_US_SSN, "912-22-1234"));
+	CHECK(!V(EXAI__V_US_SSN, "536-00-1234"));
+	CHECK(!V(EXAI__V_US_SSN, "536-22-0000"));
+	CHECK(V(EXAI__V_IPV4_PUBLIC, "8.8.8.8"));
+	CHECK(V(EXAI__V_IPV4_PUBLIC, "203.0.114.7"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "10.1.2.3"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "192.168.0.1"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "172.20.0.1"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "127.0.0.1"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "256.1.1.1"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "1.2.3"));
+	CHECK(V(EXAI__V_IPV4_PUBLIC, "151.17.72.241:8443"));
+	CHECK(!V(EXAI__V_IPV4_PUBLIC, "151.17.72.241:98443"));
+	CHECK(V(EXAI__V_IPV6, "2606:4700:4700::1111"));
+	CHECK(!V(EXAI__V_IPV6, "::1"));
+	CHECK(!V(EXAI__V_IPV6, "::"));
+	CHECK(!V(EXAI__V_IPV6, "2001:db8::1"));
+	CHECK(!V(EXAI__V_IPV6, "2001:zz8::1"));
+	CHECK(V(EXAI__V_PHONE, "+1 (415) 555-0132"));
+	CHECK(V(EXAI__V_PHONE, "030 1234567"));
+	CHECK(!V(EXAI__V_PHONE, "2026-11-23"));
+	CHECK(!V(EXAI__V_PHONE, "1.2.3.4567"));
+	CHECK(V(EXAI__V_PHONE, "646.555.0199"));
+	CHECK(!V(EXAI__V_PHONE, "123456"));
+	CHECK(!V(EXAI__V_PHONE, "0000000000"));
+	CHECK(V(EXAI__V_EMAIL, "fatima.olga21@corp.example"));
+	CHECK(!V(EXAI__V_EMAIL, "a@b"));
+	CHECK(!V(EXAI__V_EMAIL, "a@-b.com"));
+	CHECK(!V(EXAI__V_EMAIL, "a@b.c0m"));
+	CHECK(!V(EXAI__V_EMAIL, "logo@2x.png"));
+	CHECK(V(EXAI__V_JWT, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"));
+	CHECK(!V(EXAI__V_JWT, "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc")); /* no alg */
+	CHECK(!V(EXAI__V_JWT, "abc.def"));
+}
+
+static void placeholders(void)
+{
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "s3cr3t-Horse"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "tk_Q8fZ2mLp0Xc7Rw4Tn9Vb1Kd3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "aaaaaaaa"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "xxxxxxxxxxxx"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "<your-token>"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "${API_KEY}"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "changeme"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "YOUR_API_KEY"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "example-secret"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "dummy"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "[REDACTED]"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "****abcd"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "123456789"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "abcdefghij"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "0123456789abcdef0123456789abcdef"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "ENC[AES256_GCM,data:abc]"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "$NETRC_PASSWORD"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "config.db.password"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "user:password"));
+	CHECK(exai__validator_from_name("luhn") == EXAI__V_LUHN);
+	CHECK(exai__validator_from_name("nope") == -1);
+	CHECK(exai__shannon("aaaa", 4) == 0.0);
+	CHECK(exai__shannon("abcd", 4) == 2.0);
+}
+
+int main(void)
+{
+	keccak();
+	checksums();
+	pii();
+	placeholders();
+	return test_done();
+}
