@@ -757,12 +757,19 @@ static void xfers_pump(struct session *s)
 
 /* ---- sessions ----------------------------------------------------------------------------- */
 
-static void session_start(struct session *s)
+static void session_start(struct session *s, bool restart)
 {
 	s->hello_done = false;
 	s->peer_max = EXAI_AP_PREHELLO_MAX;
-	s->in_len = 0;
 	s->out.off = s->out.len = 0;
+	if (restart) {
+		/* The transport may still hold the start of a frame of the previous session
+		 * (virtio-serial keeps what the guest wrote while no host was connected). Zeros
+		 * longer than the largest pre-handshake frame complete any such frame, then read
+		 * as bad magic, which the host skips byte by byte until our HELLO. */
+		static const uint8_t pad[EXAI_AP_HDR_LEN + EXAI_AP_PREHELLO_MAX];
+		bytes_append(&s->out, pad, sizeof(pad));
+	}
 	struct exai_ap_w w;
 	exai__ap_w_init(&w, scratch, sizeof(scratch));
 	long n = exai__ap_hello_build(&w, "exai-agent", EXAI_AP_MAX_PAYLOAD);
@@ -785,14 +792,14 @@ static struct session *session_new(int fd, bool is_port)
 		s->is_port = is_port;
 		for (int k = 0; k < MAX_XFERS; k++)
 			s->xfers[k].fd = -1;
-		session_start(s);
+		session_start(s, false);
 		return s;
 	}
 	return NULL;
 }
 
-/* The connection ended: its processes keep running, detached, until a client attaches. */
-static void session_end(struct session *s)
+/* Its processes keep running, detached, until a client attaches; its transfers end. */
+static void session_detach(struct session *s)
 {
 	for (int i = 0; i < MAX_PROCS; i++)
 		if (procs[i].used && procs[i].sess == s)
@@ -800,6 +807,12 @@ static void session_end(struct session *s)
 	for (int k = 0; k < MAX_XFERS; k++)
 		if (s->xfers[k].used)
 			xfer_free(&s->xfers[k]);
+}
+
+/* The connection ended. */
+static void session_end(struct session *s)
+{
+	session_detach(s);
 	if (s->is_port) {
 		/* The virtio-serial port stays open; a new host connection starts a new session. */
 		s->hup = true;
@@ -907,9 +920,19 @@ static void handle_frame(struct session *s, const struct exai_ap_frame *f)
 	case EXAI_AP_T_GET:
 		handle_get(s, f);
 		break;
-	case EXAI_AP_T_HELLO:
-		send_error(s, 0, EPROTO, "HELLO after the handshake");
+	case EXAI_AP_T_HELLO: {
+		/* A new host on a transport that did not report the old one gone (a restored
+		 * snapshot's virtio-serial port): restart the session. */
+		struct exai_ap_hello h;
+		uint32_t version;
+		session_detach(s);
+		session_start(s, true);
+		if (exai__ap_hello_parse(&h, f) == 0 && exai__ap_negotiate(&h, &version, &s->peer_max) == 0)
+			s->hello_done = true;
+		else
+			send_error(s, 0, EPROTO, "bad HELLO");
 		break;
+	}
 	default:
 		send_error(s, f->chan, EPROTO, "unexpected frame type %u (%s) from the host", f->type,
 			   exai__ap_type_name(f->type));
@@ -982,6 +1005,18 @@ static void init_mounts(void)
 	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		say("mount /tmp: %s", strerror(errno));
 	mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	/* The initramfs has no /dev/console, so the kernel started us without stdio: take
+	 * the console now that devtmpfs is there (the ready line and messages go to it). */
+	if (fcntl(1, F_GETFD) < 0) {
+		int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+		if (fd >= 0) {
+			for (int i = 0; i < 3; i++)
+				if (fd != i)
+					dup2(fd, i);
+			if (fd > 2)
+				close(fd);
+		}
+	}
 }
 
 /* Loads the modules named in /lib/modules/exai.order, one file name per line, in order. */
@@ -1374,7 +1409,7 @@ int main(int argc, char **argv)
 			struct pollfd pp = { .fd = port->fd, .events = POLLOUT };
 			if (poll(&pp, 1, 0) == 1 && !(pp.revents & POLLHUP)) {
 				port->hup = false;
-				session_start(port);
+				session_start(port, true);
 			}
 		}
 		reap_children();

@@ -10,5 +10,6 @@
 #define EXAI_EXAI_H
 
 #include <exai/core.h>
+#include <exai/vm.h>
 
 #endif /* EXAI_EXAI_H */
