@@ -57,5 +57,6 @@ int cli_read_input(const char *path, size_t max, char **ret, size_t *retlen);
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
+extern const struct cli_cmd cli_cmd_ws;
 
 #endif

@@ -10,6 +10,7 @@ static const struct cli_cmd *const nouns[] = {
 	&cli_cmd_version,
 	&cli_cmd_features,
 	&cli_cmd_json,
+	&cli_cmd_ws,
 	NULL,
 };
 
