@@ -295,6 +295,11 @@ void exai__agent_free(struct exai__agent *a)
 	free(a);
 }
 
+int exai__agent_fd(const struct exai__agent *a)
+{
+	return a->fd;
+}
+
 const char *exai__agent_name(const struct exai__agent *a)
 {
 	return a->name;

@@ -25,6 +25,8 @@ int exai__agent_connect_vsock(struct exai__agent **ret, const char *uds, uint32_
 /* Handshake over an already connected @fd (taken over, closed by exai__agent_free). */
 int exai__agent_open_fd(struct exai__agent **ret, int fd, int timeout_ms);
 void exai__agent_free(struct exai__agent *a);
+/* The connection's descriptor (still owned by @a). */
+int exai__agent_fd(const struct exai__agent *a);
 /* The name the agent announced in its HELLO (bounded, printable). */
 const char *exai__agent_name(const struct exai__agent *a);
 

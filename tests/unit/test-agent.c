@@ -289,6 +289,36 @@ static void raw_abuse(void)
 	}
 }
 
+/* A second HELLO on a live session restarts it (what a restored VM's virtio-serial port sees):
+ * the agent answers with a resync pad and its HELLO, and the host client finds the HELLO. */
+static void hello_restart(void)
+{
+	struct exai__agent *a = NULL;
+	CHECK_OK(exai__agent_connect_unix(&a, sock, 5000));
+	if (!a)
+		return;
+	/* a process started in the first session survives the restart, detached */
+	const char *sh[] = { "/bin/sh", "-c", "sleep 0.3; echo kept", NULL };
+	struct exai__exec_req req = { .argv = sh, .uid = -1, .gid = -1 };
+	uint32_t id = 0;
+	CHECK_OK(exai__agent_exec_start(a, &req, &id, NULL));
+	/* take the fd over and handshake again on the same connection */
+	int fd = dup(exai__agent_fd(a));
+	exai__agent_free(a);
+	a = NULL;
+	CHECK_OK(exai__agent_open_fd(&a, fd, 5000));
+	if (!a)
+		return;
+	struct cap c = { 0 };
+	struct exai__exec_io io = { .on_output = on_output, .stdin_fd = -1, .ud = &c };
+	struct exai__exec_result res;
+	CHECK_OK(exai__agent_attach(a, id, &io, &res));
+	CHECK(res.exit_code == 0);
+	CHECK_STREQ(c.out.data, "kept\n");
+	cap_free(&c);
+	exai__agent_free(a);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -314,6 +344,7 @@ int main(int argc, char **argv)
 		exai__agent_free(a);
 	}
 	reattach();
+	hello_restart();
 	raw_abuse();
 	/* still serving after the abuse */
 	a = NULL;
