@@ -68,5 +68,6 @@ extern const struct cli_cmd cli_cmd_keygen;
 extern const struct cli_cmd cli_cmd_audit;
 extern const struct cli_cmd cli_cmd_policy;
 extern const struct cli_cmd cli_cmd_scrub;
+extern const struct cli_cmd cli_cmd_ws;
 
 #endif

@@ -15,6 +15,7 @@ static const struct cli_cmd *const nouns[] = {
 	&cli_cmd_audit,
 	&cli_cmd_policy,
 	&cli_cmd_scrub,
+	&cli_cmd_ws,
 	NULL,
 };
 

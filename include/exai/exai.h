@@ -14,5 +14,6 @@
 #include <exai/policy.h>
 #include <exai/audit.h>
 #include <exai/scrub.h>
+#include <exai/vm.h>
 
 #endif /* EXAI_EXAI_H */
