@@ -34,7 +34,7 @@ static int read_key(struct cli *cli, const char *path, uint8_t **ret)
 		memcpy(key, text, 32);
 	} else if (ok && n == 64) {
 		for (int i = 0; i < 32 && ok; i++) {
-			unsigned v;
+			unsigned v = 0;
 			ok = isxdigit((unsigned char)text[2 * i]) && isxdigit((unsigned char)text[2 * i + 1]) &&
 			     sscanf(text + 2 * i, "%2x", &v) == 1;
 			key[i] = (uint8_t)v;

@@ -456,7 +456,8 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 		if (st.w[i].open)
 			r = push_hit(&st, (unsigned)i, st.w[i].ws, st.w[i].we);
 	if (r == 0) {
-		qsort(st.hits, st.n_hits, sizeof(*st.hits), hit_cmp);
+		if (st.n_hits)
+			qsort(st.hits, st.n_hits, sizeof(*st.hits), hit_cmp);
 		size_t resume = 0;
 		for (size_t i = 0; r == 0 && i < st.n_hits; i++) {
 			if (i == 0 || st.hits[i].pat != st.hits[i - 1].pat)

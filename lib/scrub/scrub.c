@@ -275,7 +275,7 @@ static int stream_step(exai_scrub_stream *st, struct exai__buf *out, bool final)
 	size_t nc = first;
 	while (nc < c.n && c.v[nc].end <= cut)
 		nc++;
-	r = emit_region(s, &st->res, &st->acc, out, st->mode, t, len, from, cut, c.v + first, nc - first, st->base);
+	r = emit_region(s, &st->res, &st->acc, out, st->mode, t, len, from, cut, c.v ? c.v + first : NULL, nc - first, st->base);
 	free(c.v);
 	if (r < 0)
 		return r;
