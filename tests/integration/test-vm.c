@@ -195,6 +195,13 @@ int main(int argc, char **argv)
 	unlink(src);
 	unlink(back);
 
+	/* a marker written inside the guest reaches no file of the workspace's state (logs,
+	 * console, state.json). (Snapshots do hold guest memory until they are encrypted.) */
+	CHECK_OK(sh(vm, "echo EXAI-MARKER-$((6 * 7))-PLAINTEXT > /tmp/marker; echo EXAI-MARKER-$((6 * 7))-PLAINTEXT >&2",
+		    &c, &status));
+	snprintf(p, sizeof(p), "grep -rqa EXAI-MARKER-42-PLAINTEXT %s/vm", dir);
+	CHECK(system(p) != 0);
+
 	/* pause / resume; another handle adopts the running workspace */
 	CHECK_OK(sh(vm, "echo 41 > /tmp/counter", &c, &status));
 	CHECK_OK(exai_vm_pause(vm));
