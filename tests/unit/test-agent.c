@@ -319,6 +319,56 @@ static void hello_restart(void)
 	exai__agent_free(a);
 }
 
+/* The host never trusts the guest: a fake agent on a socketpair answers the handshake,
+ * then misbehaves; the client refuses each with a clear error instead of hanging or
+ * overrunning. */
+static void untrusted_guest(void)
+{
+	for (int round = 0; round < 4; round++) {
+		int sv[2];
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+		uint8_t buf[EXAI_AP_HDR_LEN + 256];
+		struct exai_ap_w w;
+		exai__ap_w_init(&w, buf, sizeof(buf));
+		long n = exai__ap_hello_build(&w, "evil\001agent", EXAI_AP_MAX_PAYLOAD);
+		/* stale garbage before the HELLO is skipped (a virtio-serial port's leftovers) */
+		CHECK(write(sv[1], "\0\xea\x1a\x13junk", 8) == 8);
+		CHECK(write(sv[1], buf, (size_t)n) == n);
+		struct exai__agent *a = NULL;
+		CHECK_OK(exai__agent_open_fd(&a, sv[0], 5000));
+		if (!a) {
+			close(sv[1]);
+			continue;
+		}
+		CHECK_STREQ(exai__agent_name(a), "evil?agent"); /* made printable */
+		struct exai__agent_health h;
+		uint8_t hdr[EXAI_AP_HDR_LEN];
+		int want;
+		if (round == 0) {
+			/* a frame over the 1 MiB limit */
+			exai__ap_header(hdr, EXAI_AP_T_HEALTH_REPLY, 0, 0, EXAI_AP_MAX_PAYLOAD + 1);
+			CHECK(write(sv[1], hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
+			want = -EPROTO;
+		} else if (round == 1) {
+			/* bad magic */
+			CHECK(write(sv[1], "HTTP/1.1 200 OK\r\n", 17) == 17);
+			want = -EPROTO;
+		} else if (round == 2) {
+			/* silence: the deadline holds */
+			want = -ETIMEDOUT;
+		} else {
+			/* the guest goes away */
+			want = -ECONNRESET;
+		}
+		if (round == 3)
+			close(sv[1]);
+		CHECK_RC(exai__agent_health(a, &h, 300), want);
+		exai__agent_free(a);
+		if (round != 3)
+			close(sv[1]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -345,6 +395,7 @@ int main(int argc, char **argv)
 	}
 	reattach();
 	hello_restart();
+	untrusted_guest();
 	raw_abuse();
 	/* still serving after the abuse */
 	a = NULL;
