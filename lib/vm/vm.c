@@ -467,7 +467,9 @@ static void last_line(struct exai_vm *vm, const char *file, char *out, size_t le
 	char *path = exai__vm_run_path(vm, file), *text = NULL;
 	size_t n;
 	out[0] = '\0';
-	if (path && exai__read_file(path, 1u << 20, &text, &n) == 0) {
+	/* n == 0: exai__read_file() leaves an empty file's buffer unterminated (core bug,
+	 * reported), so nothing of it is read. */
+	if (path && exai__read_file(path, 1u << 20, &text, &n) == 0 && n) {
 		while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
 			text[--n] = '\0';
 		char *s = strrchr(text, '\n');
