@@ -77,11 +77,12 @@ unsigned long long exai__proc_start_time(pid_t pid);
 bool exai__proc_alive(pid_t pid, unsigned long long start_time);
 
 /* ---- image.c ------------------------------------------------------------------------------- */
-/* Checks the image in @dir before a boot: manifest.json present and well-formed, each listed
- * file's size and SHA-256 as recorded. The manifest's minisign signature is checked here once
+/* Checks the image in @dir before a boot: manifest.json present and well-formed, and the
+ * size and SHA-256 of @kernel ("vmlinuz" for QEMU, "vmlinux" for Firecracker) and
+ * initramfs.cpio.gz as recorded (both must be listed). The manifest's minisign signature is checked here once
  * the keys module's verifier is on main (exai__keys_minisign_verify): until then an unsigned
  * manifest is accepted and the hashes alone are checked. */
-int exai__vm_image_verify(const char *dir);
+int exai__vm_image_verify(const char *dir, const char *kernel);
 
 /* ---- snapshot.c ---------------------------------------------------------------------------- */
 /* A snapshot file: magic, header (JSON: the machine's shape), the VMM's state stream, and a

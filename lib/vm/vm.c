@@ -472,8 +472,11 @@ static void last_line(struct exai_vm *vm, const char *file, char *out, size_t le
 	if (path && exai__read_file(path, 1u << 20, &text, &n) == 0 && n) {
 		while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
 			text[--n] = '\0';
-		char *s = strrchr(text, '\n');
-		snprintf(out, len, "%s", s ? s + 1 : text);
+		/* A guest kernel panic says more than whatever followed it. */
+		char *panic = strstr(text, "Kernel panic - ");
+		char *s = panic ? panic : strrchr(text, '\n');
+		snprintf(out, len, "%s", s ? s + (panic ? 0 : 1) : text);
+		out[strcspn(out, "\n")] = '\0';
 		for (char *c = out; *c; c++)
 			if ((unsigned char)*c < 0x20)
 				*c = ' ';
@@ -536,7 +539,8 @@ static int start_vmm(struct exai_vm *vm, bool incoming)
 		.mem_bytes = ((uint64_t)vm->spec.mem_mib + (vm->spec.kvm ? 128 : 512)) << 20,
 		.cpuset = vm->spec.cpuset[0] ? vm->spec.cpuset : NULL,
 	};
-	int r = exai__vm_image_verify(vm->spec.image_dir);
+	int r = exai__vm_image_verify(vm->spec.image_dir,
+				       vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER ? "vmlinux" : "vmlinuz");
 	if (r == 0)
 		r = exai__cgroup_create(vm->spec.name, &cg);
 	if (r == 0)
