@@ -145,6 +145,9 @@ EXAI_API int exai_vm_snapshot(exai_vm *vm, const char *path);
  *  image_dir, boot_timeout_ms and the cgroup limits. */
 EXAI_API int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *name,
 			     const struct exai_vm_opts *opts);
+/** running|paused -> stopped: the VMM exits (guest memory is lost), its cgroup goes; the
+ *  workspace stays and exai_vm_boot() starts it afresh. */
+EXAI_API int exai_vm_stop(exai_vm *vm);
 /**
  * Stops the VMM (quit, then SIGKILL), removes its cgroup and every file of the workspace.
  * Idempotent: destroying a destroyed or half-created workspace succeeds. The handle stays

@@ -557,6 +557,9 @@ static int connect_agent(struct exai_vm *vm, int timeout_ms)
 	if (vm->agent)
 		return 0;
 	int r = vm->be->agent_connect(vm, &vm->agent, timeout_ms);
+	/* A VMM on its way out closes the sockets before its process is gone. */
+	for (int i = 0; r < 0 && i < 100 && vmm_alive(vm); i++)
+		usleep(20000);
 	if (r < 0 && !vmm_alive(vm)) {
 		char line[200];
 		last_line(vm, "vmm.log", line, sizeof(line));
@@ -781,24 +784,55 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 	return (flag == FTW_DP ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+/* Stops the VMM and removes its cgroup; each step an audit event. */
+static int teardown(struct exai_vm *vm)
+{
+	int r = 0;
+	if (vm->pid && vmm_alive(vm)) {
+		stop_vmm(vm);
+		if (vmm_alive(vm))
+			r = exai__err(-EBUSY, "the VMM (pid %d) of %s does not die", (int)vm->pid, vm->spec.name);
+		emit(vm, "vmm-stop", r);
+	}
+	if (r == 0 && exai__cgroup_exists(vm->spec.name)) {
+		r = exai__cgroup_remove(vm->spec.name);
+		emit(vm, "cgroup-remove", r);
+	}
+	return r;
+}
+
+int exai_vm_stop(exai_vm *vm)
+{
+	int r = need_state(vm, "stop", S(RUNNING) | S(PAUSED));
+	if (r < 0)
+		return r;
+	if ((r = teardown(vm)) == 0) {
+		vm->pid = 0;
+		vm->pid_start = 0;
+		r = exai__vm_set_state(vm, EXAI_VM_STOPPED);
+	}
+	emit(vm, "stop", r);
+	return r;
+}
+
 int exai_vm_destroy(exai_vm *vm)
 {
-	if (!vm)
+	if (!vm || vm->state == EXAI_VM_DESTROYED)
 		return 0;
-	if (vm->state == EXAI_VM_DESTROYED)
-		return 0;
-	int r = 0;
-	if (vm->pid && vmm_alive(vm))
-		stop_vmm(vm);
-	if (vm->pid && vmm_alive(vm))
-		r = exai__err(-EBUSY, "the VMM (pid %d) of %s does not die", (int)vm->pid, vm->spec.name);
-	int r2 = exai__cgroup_remove(vm->spec.name);
-	int r3 = exai__vm_net_detach(vm);
-	int r4 = exai__vm_keys_shred(vm);
-	if (r == 0)
-		r = r2 < 0 ? r2 : r3 < 0 ? r3 : r4;
-	if (r == 0 && nftw(vm->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
-		r = exai__err_sys(exai__neg_errno(), "cannot remove %s", vm->dir);
+	int r = teardown(vm);
+	if (r == 0) {
+		r = exai__vm_net_detach(vm);
+		emit(vm, "network-detach", r);
+	}
+	if (r == 0) {
+		r = exai__vm_keys_shred(vm);
+		emit(vm, "keys-shred", r);
+	}
+	if (r == 0) {
+		if (nftw(vm->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+			r = exai__err_sys(exai__neg_errno(), "cannot remove %s", vm->dir);
+		emit(vm, "files-delete", r);
+	}
 	if (r == 0)
 		vm->state = EXAI_VM_DESTROYED;
 	emit(vm, "destroy", r);

@@ -325,9 +325,17 @@ int main(int argc, char **argv)
 		exai_vm_free(vm2);
 	}
 
-	/* destroy leaves nothing: no process, cgroup or file; and it is idempotent */
+	/* stop: the VMM and its cgroup go, the workspace stays (and can boot again) */
 	pid_t pid = vm->pid;
 	unsigned long long start = vm->pid_start;
+	CHECK_OK(exai_vm_stop(vm));
+	CHECK(exai_vm_state(vm) == EXAI_VM_STOPPED);
+	CHECK(!exai__proc_alive(pid, start));
+	CHECK(cgroup_gone("itest"));
+	CHECK_RC(exai_vm_stop(vm), -EBUSY);
+	CHECK_RC(sh(vm, "true", &c, &status), -EBUSY);
+
+	/* destroy leaves nothing: no process, cgroup or file; and it is idempotent */
 	CHECK_OK(exai_vm_destroy(vm));
 	CHECK_OK(exai_vm_destroy(vm));
 	CHECK(!exai__proc_alive(pid, start));
