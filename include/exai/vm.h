@@ -111,6 +111,10 @@ struct exai_vm_exec_opts {
 				   *   -1 too); to pass fd 0 give EXAI_VM_STDIN_FD0 */
 	exai_vm_output_fn output; /**< NULL: output discarded */
 	void *userdata;
+	/** Polled about every 100 ms while the command runs: a signal number to send to the
+	 *  command's process group in the guest (e.g. after a SIGINT on the caller's side), or 0.
+	 *  NULL: none. */
+	int (*pending_signal)(void *userdata);
 };
 /** exai_vm_exec_opts::stdin_fd value meaning "standard input (fd 0)". */
 #define EXAI_VM_STDIN_FD0 (-100)

@@ -602,8 +602,15 @@ int exai_vm_boot(exai_vm *vm)
 
 struct out_fwd {
 	exai_vm_output_fn fn;
+	int (*sig)(void *ud);
 	void *ud;
 };
+
+static int fwd_signal(void *ud)
+{
+	struct out_fwd *o = ud;
+	return o->sig ? o->sig(o->ud) : 0;
+}
 
 static int fwd_output(void *ud, int stream, const void *p, size_t n)
 {
@@ -622,11 +629,12 @@ int exai_vm_exec(exai_vm *vm, const struct exai_vm_exec_opts *opts, int *ret_sta
 		return r;
 	if ((r = connect_agent(vm, 10000)) < 0)
 		return r;
-	struct out_fwd fwd = { opts->output, opts->userdata };
+	struct out_fwd fwd = { opts->output, EXAI__OPT(opts, pending_signal, NULL), opts->userdata };
 	int in = opts->stdin_fd == EXAI_VM_STDIN_FD0 ? 0 : (opts->stdin_fd > 0 ? opts->stdin_fd : -1);
 	struct exai__exec_req req = { .argv = opts->argv, .envp = opts->envp, .cwd = opts->cwd,
 				      .uid = -1, .gid = -1, .timeout_ms = opts->timeout_ms };
-	struct exai__exec_io io = { .on_output = fwd_output, .ud = &fwd, .stdin_fd = in };
+	struct exai__exec_io io = { .on_output = fwd_output, .ud = &fwd, .stdin_fd = in,
+				    .pending_signal = fwd.sig ? fwd_signal : NULL };
 	struct exai__exec_result res;
 	r = exai__agent_exec(vm->agent, &req, &io, &res);
 	if (r < 0) {
