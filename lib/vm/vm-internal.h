@@ -114,6 +114,14 @@ int exai__vm_keys_shred(struct exai_vm *vm);
 int exai__fc_call(const char *sock, const char *method, const char *path, json_t *body, char **ret_body);
 /* The requests that configure a fresh Firecracker before InstanceStart. */
 int exai__fc_configure(struct exai_vm *vm);
+/* A block device (before InstanceStart): the base image read-only, the per-VM disk (on
+ * dm-crypt) read-write. Not called yet: workspaces have no disks until the keys module
+ * provides their keys. */
+int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
+		       bool root);
+/* A virtio-net device on tap @tap with MAC @mac (before InstanceStart). Not called yet: the
+ * tap comes with the network hook (policy module). */
+int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac);
 
 /* ---- vm.c ---------------------------------------------------------------------------------- */
 int exai__vm_set_state(struct exai_vm *vm, int state);
