@@ -196,6 +196,12 @@ int main(int argc, char **argv)
 		char *lim = test_read_file(p, NULL);
 		CHECK(strtoull(lim, NULL, 10) == (512ull + (vm->spec.kvm ? 128 : 512)) << 20);
 		free(lim);
+		char *q = test_read_file("/sys/fs/cgroup/cpu/exai/itest/cpu.cfs_quota_us", NULL);
+		CHECK(strtoll(q, NULL, 10) == 100000); /* 1 vCPU (the floor) at 100 % of a 100 ms period */
+		free(q);
+		q = test_read_file("/sys/fs/cgroup/pids/exai/itest/pids.max", NULL);
+		CHECK(strtoll(q, NULL, 10) == 512);
+		free(q);
 		char *procs = test_read_file("/sys/fs/cgroup/pids/exai/itest/cgroup.procs", NULL);
 		char want[32];
 		snprintf(want, sizeof(want), "%d\n", (int)vm->pid);
