@@ -542,12 +542,12 @@ static int parse_context(json_t *ctx, const uint8_t *p, size_t len)
 		}
 		prev = k;
 		prevlen = kl;
-		char *ks = strndup((const char *)k, kl);
-		if (!ks)
-			return exai__err(-ENOMEM, "out of memory");
+		if (memchr(k, 0, kl))
+			return BAD("encryption context: key %u contains a NUL byte", i);
+		json_t *jk = json_stringn((const char *)k, kl); /* NULL unless valid UTF-8 */
 		json_t *jv = json_stringn((const char *)v, vl);
-		json_t *jk = json_stringn(ks, kl); /* checks the key is UTF-8 without NUL */
-		bool ok = jv && jk && strlen(ks) == kl;
+		char *ks = strndup((const char *)k, kl);
+		bool ok = jk && jv && ks;
 		json_decref(jk);
 		if (ok)
 			ok = json_object_set_new(ctx, ks, jv) == 0;
