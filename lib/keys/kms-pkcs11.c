@@ -215,9 +215,9 @@ static int latest_version(struct p11 *p, CK_SESSION_HANDLE s, const char *key_id
 		for (CK_ULONG i = 0; i < n; i++) {
 			char label[160] = "";
 			CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
-			if (p->m->f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK || a.value_len >= sizeof(label))
+			if (p->m->f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK || a.ulValueLen >= sizeof(label))
 				continue;
-			label[a.value_len] = '\0';
+			label[a.ulValueLen] = '\0';
 			char *end;
 			if (strncmp(label, prefix, (size_t)plen) != 0)
 				continue;
