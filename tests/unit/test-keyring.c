@@ -227,6 +227,112 @@ static void kms_revocation(exai_ctx *ctx)
 	exai_keyring_unref(kr);
 }
 
+/* An embedder's provider, written against the public table only: KEKs in memory, and a
+ * switch that makes the KMS time out (a fault, not a stand-in for a capability). */
+struct memkms {
+	uint8_t kek[4][32];
+	uint32_t versions;
+	bool disabled, timeout;
+	int unwraps;
+};
+
+static int mem_create(void *d, const char *id, uint32_t *ret)
+{
+	struct memkms *m = d;
+	(void)id;
+	if (m->versions == 4)
+		return -ENOSPC;
+	randombytes_buf(m->kek[m->versions], 32);
+	*ret = ++m->versions;
+	return 0;
+}
+
+static int mem_wrap(void *d, const char *id, uint32_t v, const uint8_t dek[32], uint8_t *out, size_t *outlen)
+{
+	struct memkms *m = d;
+	(void)id;
+	if (m->timeout)
+		return -ETIMEDOUT;
+	if (m->disabled || v < 1 || v > m->versions)
+		return -EACCES;
+	out[0] = (uint8_t)v;
+	for (int i = 0; i < 32; i++)
+		out[1 + i] = dek[i] ^ m->kek[v - 1][i]; /* a toy wrapping, enough for the interface */
+	*outlen = 33;
+	return 0;
+}
+
+static int mem_unwrap(void *d, const char *id, uint32_t v, const uint8_t *in, size_t len, uint8_t dek[32])
+{
+	struct memkms *m = d;
+	(void)id;
+	m->unwraps++;
+	if (m->timeout)
+		return -ETIMEDOUT;
+	if (m->disabled || v < 1 || v > m->versions)
+		return -EACCES;
+	if (len != 33 || in[0] != v)
+		return -EBADMSG;
+	for (int i = 0; i < 32; i++)
+		dek[i] = in[1 + i] ^ m->kek[v - 1][i];
+	return 0;
+}
+
+static int mem_describe(void *d, const char *id, struct exai_kms_key_info *info)
+{
+	struct memkms *m = d;
+	(void)id;
+	info->enabled = !m->disabled && m->versions;
+	info->latest_version = m->versions;
+	return 0;
+}
+
+static int mem_disable(void *d, const char *id)
+{
+	(void)id;
+	((struct memkms *)d)->disabled = true;
+	return 0;
+}
+
+static void custom_provider(exai_ctx *ctx)
+{
+	struct memkms m = { 0 };
+	struct exai_kms_provider p = {
+		.sz = sizeof(p), .name = "memkms", .data = &m, .create_key = mem_create, .wrap = mem_wrap,
+		.unwrap = mem_unwrap, .describe = mem_describe, .disable = mem_disable,
+	};
+	EXAI_OPTS(exai_keyring_opts, ko, .kms = &p, .cache_ttl_ms = 1);
+	exai_keyring *kr = NULL;
+	CHECK_OK(exai_keyring_init(&kr, ctx, "custom", &ko));
+	struct kv_sink a = { 0 };
+	CHECK_OK(seal(&a, kr, "through an embedder's KMS"));
+	CHECK_OK(exai_keyring_rotate(kr));
+	usleep(5000); /* past the 1 ms TTL */
+	int before = m.unwraps;
+	CHECK_OK(open_(kr, &a, NULL));
+	CHECK(m.unwraps > before);
+	/* The KMS times out: a clear refusal, not a crash and not plaintext. */
+	m.timeout = true;
+	usleep(5000);
+	CHECK_RC(open_(kr, &a, NULL), -EACCES);
+	CHECK(strstr(test_errmsg(), "memkms") != NULL);
+	m.timeout = false;
+	CHECK_OK(open_(kr, &a, NULL));
+	/* A provider recorded by name cannot be reopened without the table. */
+	exai_keyring *kr2 = NULL;
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", NULL), -EINVAL);
+	CHECK(strstr(test_errmsg(), "memkms") != NULL);
+	ko.cache_ttl_ms = 30000;
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &ko), -EINVAL);
+	/* A table without the required callbacks is refused. */
+	struct exai_kms_provider broken = p;
+	broken.unwrap = NULL;
+	EXAI_OPTS(exai_keyring_opts, kb, .kms = &broken);
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &kb), -EINVAL);
+	free(a.p);
+	exai_keyring_unref(kr);
+}
+
 int main(void)
 {
 	char *dir = test_tmpdir();
@@ -236,6 +342,7 @@ int main(void)
 	events = json_array();
 	CHECK_OK(exai__ctx_set_emitter(ctx, capture, NULL));
 	lifecycle(ctx, dir);
+	custom_provider(ctx);
 	if (!getenv("EXAI_TEST_QUICK"))
 		kms_revocation(ctx);
 	json_decref(events);
