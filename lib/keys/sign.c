@@ -517,9 +517,12 @@ struct parsed_sig {
 	bool prehashed;
 };
 
+/* Parses and checks the signature text up to the key id (libsodium initialised first). */
 static int parse_sig(struct parsed_sig *p, const exai_sign_pubkey *pk, const char *sig, size_t siglen,
 		     uint32_t flags)
 {
+	if (exai__sodium_init() < 0)
+		return -EIO;
 	if (siglen > SIG_TEXT_MAX)
 		return exai__err(-EBADMSG, "signature: longer than %u bytes", SIG_TEXT_MAX);
 	const char *lines[4];
@@ -580,11 +583,8 @@ EXAI_API int exai_sign_verify(char **ret_trusted_comment, const exai_sign_pubkey
 {
 	if (!pk || !sig || (!data && len))
 		return exai__err(-EINVAL, "exai_sign_verify: NULL argument");
-	int r = exai__sodium_init();
-	if (r < 0)
-		return r;
 	struct parsed_sig p;
-	r = parse_sig(&p, pk, sig, siglen, flags);
+	int r = parse_sig(&p, pk, sig, siglen, flags);
 	if (r < 0)
 		return r;
 	const uint8_t *s = p.blob + 2 + KEYID_LEN;
@@ -605,11 +605,8 @@ EXAI_API int exai_sign_verify_file(char **ret_trusted_comment, const exai_sign_p
 {
 	if (!pk || !sig || !path)
 		return exai__err(-EINVAL, "exai_sign_verify_file: NULL argument");
-	int r = exai__sodium_init();
-	if (r < 0)
-		return r;
 	struct parsed_sig p;
-	r = parse_sig(&p, pk, sig, siglen, flags);
+	int r = parse_sig(&p, pk, sig, siglen, flags);
 	if (r < 0)
 		return r;
 	if (p.prehashed) {

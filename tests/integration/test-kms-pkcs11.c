@@ -29,30 +29,12 @@ static const char *module_path(void)
 
 static int seal(struct kv_sink *out, exai_keyring *kr, const char *text)
 {
-	exai_envelope *e = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out);
-	int r = exai_keyring_encrypt(&e, kr, "hsm-test", NULL, &o);
-	if (r == 0)
-		r = exai_envelope_update(e, text, strlen(text));
-	if (r == 0)
-		r = exai_envelope_final(e);
-	exai_envelope_free(e);
-	return r;
+	return kv_seal(out, kr, "hsm-test", NULL, text);
 }
 
 static int open_(exai_keyring *kr, const struct kv_sink *in)
 {
-	struct kv_sink out = { 0 };
-	exai_envelope *d = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = &out);
-	int r = exai_keyring_decrypt(&d, kr, &o);
-	if (r == 0)
-		r = exai_envelope_update(d, in->p, in->len);
-	if (r == 0)
-		r = exai_envelope_final(d);
-	exai_envelope_free(d);
-	free(out.p);
-	return r;
+	return kv_open(kr, in, NULL);
 }
 
 /* Reads the KEK's attributes straight through the module, as an attacker with the PIN could. */

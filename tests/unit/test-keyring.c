@@ -24,33 +24,10 @@ static int capture(void *data, json_t *ev)
 
 static int seal(struct kv_sink *out, exai_keyring *kr, const char *text)
 {
-	exai_envelope *e = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out);
-	int r = exai_keyring_encrypt(&e, kr, "test", "obj-1", &o);
-	if (r == 0)
-		r = exai_envelope_update(e, text, strlen(text));
-	if (r == 0)
-		r = exai_envelope_final(e);
-	exai_envelope_free(e);
-	return r;
+	return kv_seal(out, kr, "test", "obj-1", text);
 }
 
-static int open_(exai_keyring *kr, const struct kv_sink *in, uint32_t *gen)
-{
-	struct kv_sink out = { 0 };
-	exai_envelope *d = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = &out);
-	int r = exai_keyring_decrypt(&d, kr, &o);
-	if (r == 0)
-		r = exai_envelope_update(d, in->p, in->len);
-	if (r == 0)
-		r = exai_envelope_final(d);
-	if (r == 0 && gen)
-		r = exai_envelope_generation(d, gen);
-	exai_envelope_free(d);
-	free(out.p);
-	return r;
-}
+#define open_ kv_open
 
 static size_t count_events(const char *op)
 {
