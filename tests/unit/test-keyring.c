@@ -174,6 +174,40 @@ static void lifecycle(exai_ctx *ctx, const char *state)
 	exai_keyring_unref(kr);
 }
 
+/* Another process rotates, retires and revokes (here: another handle on the same record):
+ * this keyring follows the record instead of using destroyed KEK versions. */
+static void cross_process(exai_ctx *ctx)
+{
+	exai_keyring *a = NULL, *b = NULL;
+	CHECK_OK(exai_keyring_init(&a, ctx, "cross", NULL));
+	CHECK_OK(exai_keyring_open(&b, ctx, "cross", NULL));
+	struct kv_sink m1 = { 0 }, m2 = { 0 }, m3 = { 0 };
+	uint32_t g = 0;
+	CHECK_OK(seal(&m1, a, "one"));
+	usleep(10000); /* a different modification time for the record */
+	CHECK_OK(exai_keyring_rotate(b)); /* destroys KEK version 1 */
+	CHECK_OK(seal(&m2, b, "two"));
+	exai_keyring_flush_cache(a);
+	CHECK_OK(open_(a, &m1, &g)); /* generation 1, now wrapped under KEK version 2 */
+	CHECK(g == 1);
+	CHECK_OK(open_(a, &m2, &g));
+	CHECK(g == 2);
+	CHECK_OK(seal(&m3, a, "three")); /* a uses the current generation */
+	CHECK_OK(open_(b, &m3, &g));
+	CHECK(g == 2);
+	usleep(10000);
+	CHECK_OK(exai_keyring_set_min_generation(b, 2));
+	exai_keyring_flush_cache(a);
+	CHECK_RC(open_(a, &m1, NULL), -EACCES);
+	CHECK_OK(open_(a, &m2, NULL));
+	usleep(10000);
+	CHECK_OK(exai_keyring_revoke(b));
+	CHECK_RC(seal(&m3, a, "four"), -EACCES);
+	free(m1.p), free(m2.p), free(m3.p);
+	exai_keyring_unref(a);
+	exai_keyring_unref(b);
+}
+
 /* The KEK disabled in the KMS (by someone else): decrypts fail once the cache expires,
  * within 30 s with the default TTL. */
 static void kms_revocation(exai_ctx *ctx)
@@ -320,6 +354,7 @@ int main(void)
 	CHECK_OK(exai__ctx_set_emitter(ctx, capture, NULL));
 	lifecycle(ctx, dir);
 	custom_provider(ctx);
+	cross_process(ctx);
 	if (!getenv("EXAI_TEST_QUICK"))
 		kms_revocation(ctx);
 	json_decref(events);
