@@ -3,6 +3,8 @@
  * rotation, revocation, derivation, audit events (docs/formats/keys.md). */
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,6 +146,31 @@ static struct gen *find_gen(exai_keyring *kr, uint32_t g)
 }
 
 static int record_read(exai_keyring *kr);
+
+/* Serialises the read-modify-write of the record between processes (rotate, retire, revoke):
+ * an exclusive flock on keyring.lock beside it. Returns the descriptor, or -1 (then the
+ * in-process lock still holds; the failure is logged). */
+static int record_lock(exai_keyring *kr)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s.lock", kr->record_path) < 0)
+		return -1;
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(p);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		exai__log_warn(kr->ctx, "keys", "tenant %s: cannot lock the keyring record: %m", kr->tenant);
+	return fd;
+}
+
+static void record_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
 
 /* Another process (exaictl key rotate/revoke/retire) may have replaced the record: when its
  * inode or modification time changed, read it again, so that this keyring follows rotations
@@ -557,6 +584,7 @@ EXAI_API int exai_keyring_rotate(exai_keyring *kr)
 	if (!kr)
 		return exai__err(-EINVAL, "exai_keyring_rotate: NULL keyring");
 	pthread_mutex_lock(&kr->lock);
+	int lockfd = record_lock(kr);
 	record_refresh(kr);
 	int r = 0;
 	uint32_t newv = 0;
@@ -626,6 +654,7 @@ out:
 		exai_memzero(gens, gens_len * sizeof(*gens));
 	free(gens);
 	exai_secure_free(dek);
+	record_unlock(lockfd);
 	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
@@ -635,6 +664,7 @@ EXAI_API int exai_keyring_set_min_generation(exai_keyring *kr, uint32_t generati
 	if (!kr)
 		return exai__err(-EINVAL, "exai_keyring_set_min_generation: NULL keyring");
 	pthread_mutex_lock(&kr->lock);
+	int lockfd = record_lock(kr);
 	record_refresh(kr);
 	int r = 0;
 	if (generation < kr->min_gen || generation > kr->current) {
@@ -675,6 +705,7 @@ EXAI_API int exai_keyring_set_min_generation(exai_keyring *kr, uint32_t generati
 	}
 	emit(kr, 4, "dek.retire", "dek", generation, 0);
 out:
+	record_unlock(lockfd);
 	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
@@ -695,6 +726,8 @@ EXAI_API int exai_keyring_revoke(exai_keyring *kr)
 	}
 	pthread_mutex_unlock(&registry_lock);
 	pthread_mutex_lock(&kr->lock);
+	int lockfd = record_lock(kr);
+	record_refresh(kr);
 	kr->revoked = true;
 	cache_wipe(kr);
 	int r = kr->kms.disable(kr->kms.data, kr->tenant);
@@ -702,6 +735,7 @@ EXAI_API int exai_keyring_revoke(exai_keyring *kr)
 	if (r == 0)
 		r = w;
 	emit(kr, 4, "key.revoke", "kek", kr->kek_version, r);
+	record_unlock(lockfd);
 	pthread_mutex_unlock(&kr->lock);
 	return r;
 }

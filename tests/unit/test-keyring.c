@@ -5,6 +5,7 @@
  * with the default settings), key file permissions, derivation, status, audit events. */
 #include <sodium.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,6 +209,40 @@ static void cross_process(exai_ctx *ctx)
 	exai_keyring_unref(b);
 }
 
+/* Two processes rotating the same tenant at once: the record lock keeps every rotation. */
+static void concurrent_rotation(exai_ctx *ctx)
+{
+	exai_keyring *kr = NULL;
+	CHECK_OK(exai_keyring_init(&kr, ctx, "race", NULL));
+	struct kv_sink m = { 0 };
+	CHECK_OK(seal(&m, kr, "before the race"));
+	exai_keyring_unref(kr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		exai_keyring *c = NULL;
+		int bad = exai_keyring_open(&c, ctx, "race", NULL) != 0;
+		for (int i = 0; i < 5 && !bad; i++)
+			bad = exai_keyring_rotate(c) != 0;
+		exai_keyring_unref(c);
+		_exit(bad);
+	}
+	exai_keyring *p = NULL;
+	CHECK_OK(exai_keyring_open(&p, ctx, "race", NULL));
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(exai_keyring_rotate(p));
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	exai_keyring_unref(p);
+	CHECK_OK(exai_keyring_open(&p, ctx, "race", NULL));
+	CHECK(exai_keyring_generation(p) == 11);
+	uint32_t g = 0;
+	CHECK_OK(open_(p, &m, &g));
+	CHECK(g == 1);
+	free(m.p);
+	exai_keyring_unref(p);
+}
+
 /* The KEK disabled in the KMS (by someone else): decrypts fail once the cache expires,
  * within 30 s with the default TTL. */
 static void kms_revocation(exai_ctx *ctx)
@@ -355,6 +390,7 @@ int main(void)
 	lifecycle(ctx, dir);
 	custom_provider(ctx);
 	cross_process(ctx);
+	concurrent_rotation(ctx);
 	if (!getenv("EXAI_TEST_QUICK"))
 		kms_revocation(ctx);
 	json_decref(events);
