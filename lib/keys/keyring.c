@@ -816,16 +816,7 @@ EXAI_API int exai_keyring_encrypt(exai_envelope **ret, exai_keyring *kr, const c
 {
 	if (!ret || !kr)
 		return exai__err(-EINVAL, "exai_keyring_encrypt: NULL argument");
-	uint8_t *dek = exai_secure_alloc(32);
-	if (!dek)
-		return exai__err(-ENOMEM, "out of locked memory");
-	pthread_mutex_lock(&kr->lock);
-	record_refresh(kr);
-	uint32_t g = kr->current;
-	int r = get_dek(kr, g, dek);
-	pthread_mutex_unlock(&kr->lock);
 	char name[128];
-	dek_name(name, sizeof(name), kr->tenant, g);
 	const char *extra[7] = { "tenant", kr->tenant };
 	size_t n = 2;
 	if (purpose)
@@ -833,9 +824,17 @@ EXAI_API int exai_keyring_encrypt(exai_envelope **ret, exai_keyring *kr, const c
 	if (object_id)
 		extra[n++] = "object", extra[n++] = object_id;
 	extra[n] = NULL;
+	/* The DEK stays in the keyring's locked scratch buffer, under the lock, while the
+	 * stream wraps its data key with it. */
+	pthread_mutex_lock(&kr->lock);
+	record_refresh(kr);
+	uint32_t g = kr->current;
+	dek_name(name, sizeof(name), kr->tenant, g);
+	int r = get_dek(kr, g, kr->scratch);
 	if (r == 0)
-		r = exai__envelope_encrypt_new(ret, dek, DEK_NAMESPACE, name, extra, opts);
-	exai_secure_free(dek);
+		r = exai__envelope_encrypt_new(ret, kr->scratch, DEK_NAMESPACE, name, extra, opts);
+	exai_memzero(kr->scratch, 32);
+	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
 
