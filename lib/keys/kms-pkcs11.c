@@ -438,10 +438,10 @@ static void p11_free(void *data)
 	struct p11 *p = data;
 	if (!p)
 		return;
-	if (p->m && p->login_session != CK_INVALID_HANDLE) {
-		p->m->f->C_Logout(p->login_session);
+	/* No C_Logout: the login belongs to the whole application, and other providers (other
+	 * keyrings) may use the same token. Closing the last session logs out by itself. */
+	if (p->m && p->login_session != CK_INVALID_HANDLE)
 		p->m->f->C_CloseSession(p->login_session);
-	}
 	module_put(p->m);
 	free(p);
 }

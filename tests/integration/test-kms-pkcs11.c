@@ -201,6 +201,23 @@ int main(void)
 	CHECK_RC(k2.unwrap(k2.data, "hsmco", 2, junk, sizeof(junk), dek), -EACCES);
 	k2.free(k2.data);
 
+	/* Two keyrings on one token: freeing one leaves the other logged in and working. */
+	exai_keyring *x = NULL, *y = NULL;
+	struct exai_kms_provider kx, ky;
+	CHECK_OK(exai_kms_pkcs11_provider(&kx, ctx, &po));
+	CHECK_OK(exai_kms_pkcs11_provider(&ky, ctx, &po));
+	EXAI_OPTS(exai_keyring_opts, ox, .kms = &kx, .pkcs11 = &po);
+	EXAI_OPTS(exai_keyring_opts, oy, .kms = &ky, .pkcs11 = &po);
+	CHECK_OK(exai_keyring_init(&x, ctx, "tenant-x", &ox));
+	CHECK_OK(exai_keyring_init(&y, ctx, "tenant-y", &oy));
+	struct kv_sink my = { 0 };
+	CHECK_OK(seal(&my, y, "y's artefact"));
+	exai_keyring_unref(x);
+	exai_keyring_flush_cache(y);
+	CHECK_OK(open_(y, &my));
+	free(my.p);
+	exai_keyring_unref(y);
+
 	free(a1.p), free(a2.p);
 	exai_keyring_unref(kr3);
 	exai_keyring_unref(kr2);
