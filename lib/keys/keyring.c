@@ -552,8 +552,11 @@ EXAI_API int exai_keyring_open(exai_keyring **ret, exai_ctx *ctx, const char *te
 	if (r < 0)
 		return r;
 	r = record_read(kr);
+	const char *prov = json_string_value(json_object_get(kr->kms_record, "provider"));
+	if (r == 0 && kr->kms.name && (!prov || strcmp(prov, kr->kms.name) != 0))
+		r = exai__err(-EINVAL, "tenant %s: its KEK is in the KMS provider \"%s\", not \"%s\"", tenant,
+			      prov ? prov : "?", kr->kms.name);
 	if (r == 0 && !kr->kms.name) {
-		const char *prov = json_string_value(json_object_get(kr->kms_record, "provider"));
 		if (prov && strcmp(prov, "file") == 0) {
 			r = exai_kms_file_provider(&kr->kms, ctx);
 		} else if (prov && strcmp(prov, "pkcs11") == 0) {

@@ -370,6 +370,12 @@ static void custom_provider(exai_ctx *ctx)
 	CHECK(strstr(test_errmsg(), "memkms") != NULL);
 	ko.cache_ttl_ms = 30000;
 	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &ko), -EINVAL);
+	/* Another provider than the recorded one is refused. */
+	struct exai_kms_provider filekms;
+	CHECK_OK(exai_kms_file_provider(&filekms, ctx));
+	EXAI_OPTS(exai_keyring_opts, kf, .kms = &filekms);
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &kf), -EINVAL);
+	CHECK(strstr(test_errmsg(), "memkms") != NULL);
 	/* A table without the required callbacks is refused. */
 	struct exai_kms_provider broken = p;
 	broken.unwrap = NULL;
