@@ -53,6 +53,19 @@ int exai__ed25519_verify(const uint8_t sig[64], const void *msg, size_t len, con
 	return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? 0 : -EBADMSG;
 }
 
+int exai__ed25519_sign(uint8_t sig[64], const exai_sign_key *key, const void *msg, size_t len)
+{
+	if (!key || (!msg && len))
+		return exai__err(-EINVAL, "exai__ed25519_sign: NULL argument");
+	crypto_sign_detached(sig, NULL, msg, len, key->sk);
+	return 0;
+}
+
+void exai__sign_pubkey_raw(const exai_sign_pubkey *pk, uint8_t out[32])
+{
+	memcpy(out, pk->pk, 32);
+}
+
 static exai_sign_key *key_alloc(void)
 {
 	if (exai__sodium_init() < 0)
