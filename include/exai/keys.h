@@ -279,6 +279,9 @@ EXAI_API int exai_kms_pkcs11_provider(struct exai_kms_provider *ret, exai_ctx *c
  * a bounded time (docs/formats/keys.md). Artefacts are envelope messages whose data keys are
  * wrapped by a DEK generation (key namespace "exai-tenant-dek", key name "T/G").
  * A keyring is reference-counted and thread-safe; streams made from it hold a reference.
+ * Several processes may open the same tenant: rotate, retire and revoke take an exclusive
+ * flock on `keyring.json.lock`, and every keyring re-reads the record when another process
+ * replaced it, so none of them uses a KEK version that a rotation destroyed.
  * @{ */
 
 typedef struct exai_keyring exai_keyring;
