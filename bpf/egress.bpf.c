@@ -25,22 +25,38 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_cfg SEC(".maps");
 
-struct {
+/* One LPM trie per bank and family, built whole by user space and swapped in: exai_lpm4/6 are
+ * arrays of two maps, indexed by the bank (policy id & 1). */
+struct lpm4_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 2 * EXAI_MAX_ENTRIES + 64);
-	__type(key, struct exai_lpm4_key);
-	__type(value, struct exai_lpm_val);
+	__uint(max_entries, EXAI_LPM_MAX);
+	__uint(key_size, sizeof(struct exai_lpm4_key));
+	__uint(value_size, sizeof(struct exai_lpm_val));
 	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct lpm6_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, EXAI_LPM_MAX);
+	__uint(key_size, sizeof(struct exai_lpm6_key));
+	__uint(value_size, sizeof(struct exai_lpm_val));
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct lpm4_trie);
 } exai_lpm4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 2 * EXAI_MAX_ENTRIES + 64);
-	__type(key, struct exai_lpm6_key);
-	__type(value, struct exai_lpm_val);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct lpm6_trie);
 } exai_lpm6 SEC(".maps");
 
 struct {
@@ -409,15 +425,19 @@ int exai_egress(struct __sk_buff *skb)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
 	__u32 bank = id & 1;
 
-	struct exai_lpm_val *v;
+	struct exai_lpm_val *v = NULL;
 	if (p.family == 4) {
 		struct exai_lpm4_key key = { .prefixlen = 64, .policy_id = bpf_htonl(id) };
 		__builtin_memcpy(key.addr, p.dst, 4);
-		v = bpf_map_lookup_elem(&exai_lpm4, &key);
+		void *trie = bpf_map_lookup_elem(&exai_lpm4, &bank);
+		if (trie)
+			v = bpf_map_lookup_elem(trie, &key);
 	} else {
 		struct exai_lpm6_key key = { .prefixlen = 160, .policy_id = bpf_htonl(id) };
 		__builtin_memcpy(key.addr, p.dst, 16);
-		v = bpf_map_lookup_elem(&exai_lpm6, &key);
+		void *trie = bpf_map_lookup_elem(&exai_lpm6, &bank);
+		if (trie)
+			v = bpf_map_lookup_elem(trie, &key);
 	}
 	struct exai_portset *ps = NULL;
 	if (v) {

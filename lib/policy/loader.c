@@ -312,9 +312,16 @@ static void lpm_key(void *key, const struct exai__entry *e, uint32_t id)
 	}
 }
 
-static int write_entries(int fd, const struct exai__entry *e, size_t n, uint32_t id, int family)
+/* A fresh LPM trie holding @e under policy id @id; returns its fd or a negative errno. */
+static int make_trie(const struct exai__entry *e, size_t n, uint32_t id, int family, uint32_t bank)
 {
 	size_t ksz = family == 4 ? sizeof(struct exai_lpm4_key) : sizeof(struct exai_lpm6_key);
+	char name[16];
+	snprintf(name, sizeof(name), "exai_lpm%d_b%u", family, bank);
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, (__u32)ksz, sizeof(struct exai_lpm_val), EXAI_LPM_MAX, &mo);
+	if (fd < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot create an LPM trie for IPv%d", family);
 	unsigned char *keys = calloc(n ? n : 1, ksz);
 	struct exai_lpm_val *vals = calloc(n ? n : 1, sizeof(*vals));
 	int r = 0;
@@ -328,104 +335,24 @@ static int write_entries(int fd, const struct exai__entry *e, size_t n, uint32_t
 		r = update_many(fd, keys, vals, ksz, sizeof(*vals), n, family == 4 ? "IPv4 entries" : "IPv6 entries");
 	free(keys);
 	free(vals);
-	return r;
-}
-
-struct keylist {
-	unsigned char *v;
-	size_t n, cap, ksz;
-};
-
-static int keylist_add(struct keylist *l, const void *key)
-{
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 1024;
-		unsigned char *nv = realloc(l->v, nc * l->ksz);
-		if (!nv)
-			return exai__err(-ENOMEM, "out of memory");
-		l->v = nv;
-		l->cap = nc;
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
-	memcpy(l->v + l->n++ * l->ksz, key, l->ksz);
-	return 0;
+	return fd;
 }
 
-static uint32_t key_policy_id(const unsigned char *key)
+/* Puts a fresh trie with @c's entries of @family into slot @bank of the device's map of maps. */
+static int install_trie(const struct dev *d, const struct exai__compiled *c, uint32_t id, int family)
 {
-	uint32_t id;
-	memcpy(&id, key + offsetof(struct exai_lpm4_key, policy_id), sizeof(id));
-	return ntohl(id);
-}
-
-/* The keys of every LPM entry whose policy id is not @keep (0: all): read in batches where the
- * kernel supports it (one call per 4096 entries), else one call per entry. */
-static int collect_stale(int fd, uint32_t keep, struct keylist *out)
-{
-	enum { CHUNK = 4096 };
-	unsigned char in[sizeof(struct exai_lpm6_key)], tok[sizeof(struct exai_lpm6_key)];
-	unsigned char *keys = malloc(CHUNK * out->ksz);
-	struct exai_lpm_val *vals = malloc(CHUNK * sizeof(*vals));
-	bool first = true, batch = true;
+	uint32_t bank = id & 1;
+	int fd = family == 4 ? make_trie(c->e4, c->n4, id, 4, bank) : make_trie(c->e6, c->n6, id, 6, bank);
+	if (fd < 0)
+		return fd;
 	int r = 0;
-
-	if (!keys || !vals)
-		r = exai__err(-ENOMEM, "out of memory");
-	while (r == 0 && batch) {
-		__u32 n = CHUNK;
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		int b = bpf_map_lookup_batch(fd, first ? NULL : in, tok, keys, vals, &n, &bo);
-		if (b < 0 && b != -ENOENT && first) {
-			batch = false; /* not supported: walk the keys below */
-			break;
-		}
-		for (__u32 i = 0; r == 0 && i < n; i++)
-			if (!keep || key_policy_id(keys + i * out->ksz) != keep)
-				r = keylist_add(out, keys + i * out->ksz);
-		if (b == -ENOENT || (b == 0 && n == 0))
-			break;
-		if (b < 0)
-			r = exai__err_sys(b, "cannot read the policy entries");
-		memcpy(in, tok, out->ksz);
-		first = false;
-	}
-	if (r == 0 && !batch) {
-		unsigned char cur[sizeof(struct exai_lpm6_key)], next[sizeof(struct exai_lpm6_key)];
-		void *prev = NULL;
-		while (r == 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
-			if (!keep || key_policy_id(next) != keep)
-				r = keylist_add(out, next);
-			memcpy(cur, next, out->ksz);
-			prev = cur;
-		}
-	}
-	free(keys);
-	free(vals);
-	return r;
-}
-
-/* Deletes every LPM entry whose policy id is not @keep (0: delete all). */
-static int purge_lpm(int fd, size_t ksz, uint32_t keep)
-{
-	struct keylist l = { .ksz = ksz };
-	int r = collect_stale(fd, keep, &l);
-	size_t done = 0;
-	while (r == 0 && done < l.n) {
-		__u32 count = (__u32)(l.n - done);
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		int b = bpf_map_delete_batch(fd, l.v + done * ksz, &count, &bo);
-		done += count;
-		if (b == 0)
-			continue;
-		if (b != -ENOENT && b != -EINVAL && b != -524 /* ENOTSUPP */ && b != -EOPNOTSUPP) {
-			r = exai__err_sys(b, "cannot delete old policy entries");
-			break;
-		}
-		/* One by one from where the batch stopped (an entry gone already is fine). */
-		for (; r == 0 && done < l.n; done++)
-			if (bpf_map_delete_elem(fd, l.v + done * ksz) < 0 && errno != ENOENT)
-				r = exai__err_sys(exai__neg_errno(), "cannot delete an old policy entry");
-	}
-	free(l.v);
+	if (bpf_map_update_elem(d->fd[family == 4 ? M_LPM4 : M_LPM6], &bank, &fd, BPF_ANY) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot install the IPv%d table of %s", family, d->ifname);
+	close(fd); /* the map of maps holds it now */
 	return r;
 }
 
@@ -471,8 +398,9 @@ static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 	return r;
 }
 
-/* Builds @c under a fresh policy id in the bank the running policy does not use, then
- * switches to it with one store and removes the previous policy's entries. */
+/* Builds @c under a fresh policy id in the bank the running policy does not use (port sets, rule
+ * names, counters, and new LPM tries put into that bank's slots), then switches to it with one
+ * store and releases the previous policy's tries. */
 static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, const struct exai__compiled *c,
 			    const struct exai_policy_dev_opts *opts)
 {
@@ -482,23 +410,12 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	if ((r = read_cfg(d, &cfg)) < 0)
 		return r;
 	uint32_t old = cfg.policy_id;
-	if (cfg.building_id) {
-		/* An earlier apply died half-way: drop whatever it left. */
-		exai__log_warn(ctx, "policy", "%s: removing the entries of an unfinished update (policy id %u)",
-			       d->ifname, cfg.building_id);
-		if ((r = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), old)) < 0 ||
-		    (r = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), old)) < 0)
-			return r;
-	}
 	uint32_t id = old + 1;
 	if (id == 0)
 		id = 2; /* wrapped: keep clear of 0 (no policy) and the bank of the running policy */
 	if ((id & 1) == (old & 1))
 		id++;
 	uint32_t bank = id & 1;
-	cfg.building_id = id;
-	if ((r = write_cfg(d, &cfg)) < 0)
-		return r;
 
 	/* Port sets and rule names of the new bank. */
 	__u32 *keys = calloc(c->nsets > p->nrules ? c->nsets + 1 : p->nrules + 1, sizeof(*keys));
@@ -523,19 +440,11 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	if (r == 0)
 		r = zero_bank_counters(d, bank, p->nrules);
 	if (r == 0)
-		r = write_entries(d->fd[M_LPM4], c->e4, c->n4, id, 4);
+		r = install_trie(d, c, id, 4);
 	if (r == 0)
-		r = write_entries(d->fd[M_LPM6], c->e6, c->n6, id, 6);
-	if (r < 0) {
-		int r2 = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), old);
-		if (r2 == 0)
-			r2 = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), old);
-		if (r2 == 0) {
-			cfg.building_id = 0;
-			write_cfg(d, &cfg);
-		}
-		return r;
-	}
+		r = install_trie(d, c, id, 6);
+	if (r < 0)
+		return r; /* the running policy never looked at this bank */
 
 	/* The switch: one 4-byte store the datapath reads once per packet. */
 	uint32_t rate = EXAI__OPT(opts, event_rate, 100u), burst = EXAI__OPT(opts, event_burst, 200u);
@@ -547,15 +456,17 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
 		       p->tenant, c->n4, c->n6);
 
-	/* Afterwards: the old policy's entries, once no packet can still be looking at them. */
+	/* Afterwards: drop the old policy's tables, once no packet can still be looking at them
+	 * (the kernel frees a trie when its last reference goes). */
 	if (old) {
+		uint32_t old_bank = old & 1;
 		wait_for_readers();
-		if ((r = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), id)) < 0 ||
-		    (r = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), id)) < 0)
-			return r;
+		if (bpf_map_delete_elem(d->fd[M_LPM4], &old_bank) < 0 && errno != ENOENT)
+			exai__log_warn(ctx, "policy", "%s: cannot release the previous IPv4 table: %s", d->ifname, strerror(errno));
+		if (bpf_map_delete_elem(d->fd[M_LPM6], &old_bank) < 0 && errno != ENOENT)
+			exai__log_warn(ctx, "policy", "%s: cannot release the previous IPv6 table: %s", d->ifname, strerror(errno));
 	}
-	cfg.building_id = 0;
-	return write_cfg(d, &cfg);
+	return 0;
 }
 
 /* ---- floor and FQDNs ------------------------------------------------------------------------ */

@@ -89,6 +89,9 @@ for i in 1 2 3; do
 	t0=$(now_ms); apply "$f"; t1=$(now_ms)
 	upd+=($("$PY" -c "print(f'{$t1-$t0:.0f}')"))
 done
+# the same through the library, split: read+validate+compile, and apply (build, switch, release)
+read -r lib_parse lib_apply < <(inH "$EXAI_BUILD_ROOT/tests/bench/bench-policy-apply" hv0 "$bpffs" \
+	"$work/b10000.json" "$work/b10001.json" 7)
 
 # --- 2. throughput: ours (10 000 entries) ---------------------------------------------------
 apply "$work/b10000.json"
@@ -135,6 +138,7 @@ echo "|---|---|---|---|"
 echo "| ns/packet, 10 / 1 000 / 10 000 / 100 000 entries | - | ${NS[10]} / ${NS[1000]} / ${NS[10000]} / ${NS[100000]} | - |"
 echo "| iperf3 TCP, Mbit/s (10 000 entries) | $none_tcp | $ours_tcp ($(pct $ours_tcp $none_tcp)) | $nft_tcp ($(pct $nft_tcp $none_tcp)) |"
 echo "| iperf3 UDP 64 B, Mbit/s (kpps) | $none_udp ($none_pps) | $ours_udp ($ours_pps; $(pct $ours_pps $none_pps)) | $nft_udp ($nft_pps; $(pct $nft_pps $none_pps)) |"
-echo "| apply a 10 000-entry update, ms (median of 3: ${upd[*]} / ${nftu[*]}) | - | $(median "${upd[@]}") | $(median "${nftu[@]}") |"
+echo "| 10 000-entry update, whole command, ms (median of 3: ${upd[*]} / ${nftu[*]}) | - | $(median "${upd[@]}") | $(median "${nftu[@]}") |"
+echo "| same, in the library: read+validate+compile / build+switch+release, ms (median of 7) | - | $lib_parse / $lib_apply | - |"
 echo
 echo "policy was $check_enforced during the libexai runs (a connection to a port no rule allows)"

@@ -189,21 +189,31 @@ static uint64_t counter(const char *name)
 	return v;
 }
 
-static size_t lpm_count(const char *map, size_t ksz, uint32_t *ids, size_t nids)
+/* The entries of the IPv4 trie in @bank (their policy ids in @ids); -1 when the slot is empty. */
+static long lpm_count(uint32_t bank, uint32_t *ids, size_t nids)
 {
 	char path[512];
 	unsigned char k[64], next[64];
-	size_t n = 0;
-	snprintf(path, sizeof(path), "%s/exai/%s/%s", bpffs, DEV, map);
-	int fd = bpf_obj_get(path);
+	long n = 0;
+	uint32_t inner_id = 0;
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_lpm4", bpffs, DEV);
+	int outer = bpf_obj_get(path);
+	if (outer < 0)
+		return -2;
+	if (bpf_map_lookup_elem(outer, &bank, &inner_id) < 0 || !inner_id) {
+		close(outer);
+		return -1;
+	}
+	close(outer);
+	int fd = bpf_map_get_fd_by_id(inner_id);
 	void *prev = NULL;
 	while (fd >= 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
 		uint32_t id;
 		memcpy(&id, next + 4, 4);
-		if (n < nids)
+		if ((size_t)n < nids)
 			ids[n] = ntohl(id);
 		n++;
-		memcpy(k, next, ksz);
+		memcpy(k, next, sizeof(struct exai_lpm4_key));
 		prev = k;
 	}
 	if (fd >= 0)
@@ -412,11 +422,12 @@ static void atomic_replace_and_failures(void)
 	CHECK(id2 > id1 && (id2 & 1) != (id1 & 1));
 	CHECK(n > 0 && !strcmp(c[n - 1].name, "rule:web2"));
 	exai_free(c);
-	/* only the new policy's entries are left */
-	size_t n4 = lpm_count("exai_lpm4", sizeof(struct exai_lpm4_key), ids, 4);
+	/* the new policy's trie is in its bank, the old one's slot has been released */
+	long n4 = lpm_count(id2 & 1, ids, 4);
 	CHECK(n4 >= 2);
-	for (size_t i = 0; i < n4 && i < 4; i++)
+	for (long i = 0; i < n4 && i < 4; i++)
 		CHECK(ids[i] == id2);
+	CHECK(lpm_count(id1 & 1, ids, 4) == -1);
 
 	/* the floor override is explicit and narrow */
 	const char *allow_meta[] = { "169.254.169.254/32", NULL };
