@@ -7,7 +7,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -442,6 +445,39 @@ static void atomic_replace_and_failures(void)
 	exai_policy_free(p2);
 }
 
+static bool link_up(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+/* If attaching fails, the device is left down and the error says so. The failure is made by
+ * removing the filter and pinning a map where the egress program should be. */
+static void fail_closed(void)
+{
+	char prog[512], map[512];
+	snprintf(prog, sizeof(prog), "%s/exai/%s/prog_egress", bpffs, DEV);
+	snprintf(map, sizeof(map), "%s/exai/%s/exai_cfg", bpffs, DEV);
+	CHECK(link_up(DEV));
+	CHECK(system("tc filter del dev " DEV " ingress") == 0);
+	int fd = bpf_obj_get(map);
+	CHECK(fd >= 0 && unlink(prog) == 0 && bpf_obj_pin(fd, prog) == 0);
+	if (fd >= 0)
+		close(fd);
+	exai_policy *p = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK(exai_policy_apply(NULL, DEV, p, &o) < 0);
+	CHECK(strstr(exai_errmsg(), "cannot attach the egress policy to the ingress hook") != NULL);
+	CHECK(strstr(exai_errmsg(), "has been set down (fail closed)") != NULL);
+	CHECK(!link_up(DEV));
+	exai_policy_free(p);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -482,6 +518,7 @@ int main(void)
 		counters_and_events(ctx);
 		rate_limit(ctx);
 		atomic_replace_and_failures();
+		fail_closed();
 	}
 	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
 	CHECK_RC(exai_policy_detach(ctx, DEV, &o), -ENOENT);
