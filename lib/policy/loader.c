@@ -35,6 +35,10 @@
 
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
+/* libbpf's LIBBPF_OPTS, spelt out (sz first, the rest zero) so that static analysers that do
+ * not read libbpf's headers can follow it. */
+#define BPF_OPTS(TYPE, NAME, ...) struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
 /* libbpf prints to stderr unless told otherwise; the library never prints, so its messages go
  * to the log of the context the calling thread is working for (debug level). */
 static _Thread_local exai_ctx *libbpf_log_ctx;
@@ -190,13 +194,12 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	int r = exai__mkdir_p(d->dir, 0700);
 	if (r < 0)
 		return exai__err_sys(r, "cannot create %s", d->dir);
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
+	BPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
 	struct exai_egress_bpf *skel = exai_egress_bpf__open_opts(&oo);
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
 	r = exai_egress_bpf__load(skel);
 	if (r < 0) {
-		r = r == -EPERM ? -EPERM : r;
 		exai__err_sys(r, "cannot load the egress policy programs for %s (needs CAP_BPF and CAP_NET_ADMIN; a "
 				 "map pinned by another libexai version under %s is also refused)",
 			      d->ifname, d->dir);
@@ -251,8 +254,8 @@ static int attach(exai_ctx *ctx, struct dev *d)
 		int fd = bpf_obj_get(p);
 		if (fd < 0)
 			return exai__err_sys(exai__neg_errno(), "cannot open pinned program %s", p);
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = hooks[i].point);
-		LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+		BPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = hooks[i].point);
+		BPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 		if (bpf_tc_query(&hook, &q) == 0 && (int)q.prog_id == prog_id_of(fd)) {
 			close(fd);
 			continue;
@@ -262,7 +265,7 @@ static int attach(exai_ctx *ctx, struct dev *d)
 			close(fd);
 			return exai__err_sys(r, "cannot create the clsact qdisc on %s", d->ifname);
 		}
-		LIBBPF_OPTS(bpf_tc_opts, a, .handle = TC_HANDLE, .priority = TC_PRIORITY, .prog_fd = fd,
+		BPF_OPTS(bpf_tc_opts, a, .handle = TC_HANDLE, .priority = TC_PRIORITY, .prog_fd = fd,
 			    .flags = BPF_TC_F_REPLACE);
 		r = bpf_tc_attach(&hook, &a);
 		close(fd);
@@ -281,7 +284,7 @@ static int update_many(int fd, const void *keys, const void *vals, size_t ksz, s
 	size_t done = 0;
 	while (done < n) {
 		__u32 count = (__u32)(n - done);
-		LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = 0, .flags = 0);
+		BPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = 0, .flags = 0);
 		int r = bpf_map_update_batch(fd, (const char *)keys + done * ksz, (const char *)vals + done * vsz, &count,
 					     &bo);
 		if (r == 0) {
@@ -318,7 +321,7 @@ static int make_trie(const struct exai__entry *e, size_t n, uint32_t id, int fam
 	size_t ksz = family == 4 ? sizeof(struct exai_lpm4_key) : sizeof(struct exai_lpm6_key);
 	char name[16];
 	snprintf(name, sizeof(name), "exai_lpm%d_b%u", family, bank);
-	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	BPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
 	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, (__u32)ksz, sizeof(struct exai_lpm_val), EXAI_LPM_MAX, &mo);
 	if (fd < 0)
 		return exai__err_sys(exai__neg_errno(), "cannot create an LPM trie for IPv%d", family);
@@ -690,8 +693,8 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 	if (d.ifindex) {
 		enum bpf_tc_attach_point points[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 		for (size_t i = 0; i < 2; i++) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d.ifindex, .attach_point = points[i]);
-			LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+			BPF_OPTS(bpf_tc_hook, hook, .ifindex = d.ifindex, .attach_point = points[i]);
+			BPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 			r = bpf_tc_detach(&hook, &o);
 			if (r == 0)
 				found = 1;
