@@ -35,9 +35,14 @@
 
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
-/* libbpf's LIBBPF_OPTS, spelt out (sz first, the rest zero) so that static analysers that do
- * not read libbpf's headers can follow it. */
-#define BPF_OPTS(TYPE, NAME, ...) struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+/* libbpf's LIBBPF_OPTS spelt out here, so that static analysers that do not read libbpf's
+ * headers can follow it. The memset matters: libbpf refuses options whose padding after the
+ * last field is not zero, and an initialiser alone does not promise that. */
+#define BPF_OPTS(TYPE, NAME, ...)                                                                  \
+	struct TYPE NAME = ({                                                                      \
+		memset(&NAME, 0, sizeof(struct TYPE));                                             \
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };                           \
+	})
 
 /* libbpf prints to stderr unless told otherwise; the library never prints, so its messages go
  * to the log of the context the calling thread is working for (debug level). */
