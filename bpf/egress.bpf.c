@@ -92,6 +92,14 @@ struct {
 } exai_ct SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EXAI_FQDN_ENTRIES);
+	__type(key, struct exai_fqdn_key);
+	__type(value, struct exai_fqdn_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_fqdn SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, EXAI_RINGBUF_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -134,6 +134,20 @@ struct exai_bucket {
 	__u64 last_ns;
 };
 
+/* Map "exai_fqdn" (hash, EXAI_FQDN_ENTRIES): addresses resolved for matchName rules, kept
+ * until their TTL plus a grace period has passed. Only user space reads it. */
+#define EXAI_FQDN_ENTRIES 16384
+struct exai_fqdn_key {
+	__u64 name_hash; /* FNV-1a of the lower-case name */
+	__u8 family;
+	__u8 pad[7];
+	__u8 addr[16];
+};
+struct exai_fqdn_val {
+	__u64 refresh_ns; /* CLOCK_BOOTTIME: ask again from here (90% of the TTL) */
+	__u64 expires_ns; /* CLOCK_BOOTTIME: drop after this (TTL + grace) */
+};
+
 /* Ring buffer "exai_events": one record per denied packet (rate-limited). */
 #define EXAI_DIR_EGRESS 0 /* from the guest */
 #define EXAI_DIR_INGRESS 1 /* towards the guest */

@@ -77,9 +77,9 @@ static void libbpf_log_to(exai_ctx *ctx)
 #define PROG_EGRESS_PIN "prog_egress"
 #define PROG_INGRESS_PIN "prog_ingress"
 
-static const char *const map_names[] = { "exai_cfg", "exai_lpm4", "exai_lpm6", "exai_sets", "exai_rules",
-					 "exai_cnt", "exai_ct", "exai_events", "exai_bucket" };
-enum { M_CFG, M_LPM4, M_LPM6, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M__COUNT };
+static const char *const map_names[] = { "exai_cfg", "exai_lpm4", "exai_lpm6",   "exai_sets",   "exai_rules",
+					 "exai_cnt", "exai_ct",   "exai_events", "exai_bucket", "exai_fqdn" };
+enum { M_CFG, M_LPM4, M_LPM6, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -525,7 +525,20 @@ static int host_addresses(struct cidr_list *l)
 	return r;
 }
 
-static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct cidr_list *lists)
+/* One address a matchName resolved to, with the name's TTL. */
+struct fresh {
+	uint64_t hash;
+	uint32_t ttl;
+	struct exai__cidr addr;
+};
+
+struct fresh_list {
+	struct fresh *v;
+	size_t n, cap;
+};
+
+/* Resolves every matchName of @p (glibc's resolver, with TTLs) into @out. */
+static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct fresh_list *out)
 {
 	for (size_t ri = 0; ri < p->nrules; ri++) {
 		const struct exai__rule *rule = &p->rules[ri];
@@ -537,41 +550,112 @@ static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct cidr_list *
 					       rule->name, f->name);
 				continue;
 			}
-			struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *a;
-			int g = getaddrinfo(f->name, NULL, &hints, &res);
-			if (g != 0) {
-				exai__log_warn(ctx, "policy", "rule %s: cannot resolve %s: %s", rule->name, f->name,
-					       gai_strerror(g));
-				continue;
-			}
-			for (a = res; a; a = a->ai_next) {
-				struct exai__cidr c = { 0 };
-				if (a->ai_family == AF_INET) {
-					c.family = 4;
-					c.plen = 32;
-					memcpy(c.addr, &((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr, 4);
-				} else if (a->ai_family == AF_INET6) {
-					c.family = 6;
-					c.plen = 128;
-					memcpy(c.addr, &((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr, 16);
-				} else {
-					continue;
+			struct exai__cidr *addrs = NULL;
+			size_t n = 0;
+			uint32_t ttl;
+			int r = exai__fqdn_resolve(f->name, &addrs, &n, &ttl);
+			if (r < 0)
+				return r;
+			if (!n)
+				exai__log_warn(ctx, "policy", "rule %s: %s resolves to no address", rule->name, f->name);
+			for (size_t i = 0; i < n; i++) {
+				if (out->n == out->cap) {
+					size_t nc = out->cap ? out->cap * 2 : 16;
+					struct fresh *nv = realloc(out->v, nc * sizeof(*nv));
+					if (!nv) {
+						free(addrs);
+						return exai__err(-ENOMEM, "out of memory");
+					}
+					out->v = nv;
+					out->cap = nc;
 				}
-				int r = cidr_list_add(&lists[ri], &c);
-				if (r < 0) {
-					freeaddrinfo(res);
-					return r;
-				}
+				out->v[out->n++] = (struct fresh){ .hash = exai__fqdn_hash(f->name), .ttl = ttl, .addr = addrs[i] };
 			}
-			freeaddrinfo(res);
+			free(addrs);
 		}
 	}
 	return 0;
 }
 
-/* Compiles @p with everything the device adds: host addresses, overrides, resolved FQDNs. */
+static uint64_t boottime_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_BOOTTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void fqdn_key(struct exai_fqdn_key *k, uint64_t hash, const struct exai__cidr *c)
+{
+	memset(k, 0, sizeof(*k));
+	k->name_hash = hash;
+	k->family = c->family;
+	memcpy(k->addr, c->addr, c->family == 4 ? 4 : 16);
+}
+
+/* Adds @c to @l unless it is there. */
+static int cidr_list_add_new(struct cidr_list *l, const struct exai__cidr *c)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!memcmp(&l->v[i], c, sizeof(*c)))
+			return 0;
+	return cidr_list_add(l, c);
+}
+
+/* The addresses each rule of @p admits by name: what the names resolve to now, plus, when the
+ * device's map of earlier answers is open (@fd >= 0), what they resolved to before and whose
+ * TTL and grace have not run out. Records the fresh answers in that map and forgets expired
+ * ones and those of names the policy no longer has. */
+static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr, uint32_t grace_s,
+		      struct cidr_list *lists)
+{
+	uint64_t now = boottime_ns();
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < fr->n; i++)
+		for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
+			for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
+				if (!p->rules[ri].fqdns[k].pattern && exai__fqdn_hash(p->rules[ri].fqdns[k].name) == fr->v[i].hash)
+					r = cidr_list_add_new(&lists[ri], &fr->v[i].addr);
+	if (r < 0 || fd < 0)
+		return r;
+	for (size_t i = 0; i < fr->n; i++) {
+		struct exai_fqdn_key key;
+		struct exai_fqdn_val val = { .refresh_ns = now + (uint64_t)fr->v[i].ttl * 900000000ull,
+					     .expires_ns = now + ((uint64_t)fr->v[i].ttl + grace_s) * 1000000000ull };
+		fqdn_key(&key, fr->v[i].hash, &fr->v[i].addr);
+		if (bpf_map_update_elem(fd, &key, &val, BPF_ANY) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot record the DNS answers (%zu addresses)", fr->n);
+	}
+	struct exai_fqdn_key cur, next;
+	void *prev = NULL;
+	while (r == 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct exai_fqdn_val val;
+		bool keep = false;
+		if (bpf_map_lookup_elem(fd, &next, &val) == 0 && val.expires_ns > now) {
+			struct exai__cidr c = { .family = next.family, .plen = next.family == 4 ? 32 : 128 };
+			memcpy(c.addr, next.addr, 16);
+			for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
+				for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
+					if (!p->rules[ri].fqdns[k].pattern &&
+					    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
+						keep = true;
+						r = cidr_list_add_new(&lists[ri], &c);
+					}
+		}
+		if (!keep) {
+			bpf_map_delete_elem(fd, &next); /* the walk goes on from the previous key */
+			continue;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	return r;
+}
+
+/* Compiles @p with everything the device adds: host addresses, overrides, the addresses of
+ * matchName rules (@fr, plus earlier answers still within TTL and grace when @fqdn_fd >= 0). */
 static int compile_for_device(exai_ctx *ctx, struct exai__compiled *out, const exai_policy *p,
-			      const struct exai_policy_dev_opts *opts)
+			      const struct exai_policy_dev_opts *opts, const struct fresh_list *fr, int fqdn_fd)
 {
 	struct cidr_list extra = { 0 }, allow = { 0 };
 	struct cidr_list *fq = calloc(p->nrules + 1, sizeof(*fq));
@@ -596,7 +680,7 @@ static int compile_for_device(exai_ctx *ctx, struct exai__compiled *out, const e
 			exai__log_warn(ctx, "policy", "operator override: %s is carved out of the floor", fa[i]);
 	}
 	if (r == 0)
-		r = resolve_fqdns(ctx, p, fq);
+		r = fqdn_lists(fqdn_fd, p, fr, EXAI__OPT(opts, fqdn_grace_s, 60u), fq);
 	if (r == 0) {
 		for (size_t i = 0; i < p->nrules; i++) {
 			fqv[i] = fq[i].v;
@@ -647,17 +731,34 @@ EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_pol
 		return exai__err(-EINVAL, "exai_policy_apply: policy is NULL");
 	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, true, true)) < 0)
 		return r;
-	if ((r = compile_for_device(ctx, &c, p, opts)) < 0)
+	struct fresh_list fr = { 0 };
+	if ((r = resolve_fqdns(ctx, p, &fr)) < 0)
 		return r;
 
+	/* Compile before loading anything, so that a policy that does not fit changes nothing. */
 	bool fresh = false;
 	if ((r = pin_path(pin, sizeof(pin), &d, PROG_EGRESS_PIN)) < 0)
 		goto out;
-	if (access(pin, F_OK) != 0 || dev_open_maps(&d) < 0) {
+	bool loaded = access(pin, F_OK) == 0 && dev_open_maps(&d) == 0;
+	if ((r = compile_for_device(ctx, &c, p, opts, &fr, loaded ? d.fd[M_FQDN] : -1)) < 0)
+		goto out;
+	if (!loaded) {
 		if ((r = load_programs(ctx, &d)) < 0)
 			goto fail_closed_if_fresh;
 		fresh = true;
 		if ((r = dev_open_maps(&d)) < 0)
+			goto fail_closed_if_fresh;
+		/* record the answers this first compilation used */
+		struct cidr_list *none = calloc(p->nrules + 1, sizeof(*none));
+		if (!none) {
+			r = exai__err(-ENOMEM, "out of memory");
+			goto fail_closed_if_fresh;
+		}
+		r = fqdn_lists(d.fd[M_FQDN], p, &fr, EXAI__OPT(opts, fqdn_grace_s, 60u), none);
+		for (size_t i = 0; i < p->nrules; i++)
+			free(none[i].v);
+		free(none);
+		if (r < 0)
 			goto fail_closed_if_fresh;
 	}
 	if ((r = build_and_switch(ctx, &d, p, &c, opts)) < 0)
@@ -683,6 +784,7 @@ fail_closed_if_fresh:
 out:
 	dev_close(&d);
 	exai__compiled_free(&c);
+	free(fr.v);
 	return r;
 }
 
@@ -797,6 +899,42 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 out:
 	dev_close(&d);
 	return r;
+}
+
+EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char *ifname,
+				    const struct exai_policy_dev_opts *opts)
+{
+	struct dev d;
+	int r;
+
+	libbpf_log_to(ctx);
+	if (!ret_ms)
+		return exai__err(-EINVAL, "exai_policy_refresh_in: ret_ms is NULL");
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
+	    (r = dev_open_maps(&d)) < 0)
+		return r;
+	uint64_t now = boottime_ns(), best = UINT64_MAX;
+	struct exai_fqdn_key cur, next;
+	void *prev = NULL;
+	while (bpf_map_get_next_key(d.fd[M_FQDN], prev, &next) == 0) {
+		struct exai_fqdn_val val;
+		if (bpf_map_lookup_elem(d.fd[M_FQDN], &next, &val) == 0) {
+			/* an address no longer in the answers is due when it expires */
+			uint64_t at = val.refresh_ns > now || val.expires_ns <= val.refresh_ns ? val.refresh_ns : val.expires_ns;
+			if (at < best)
+				best = at;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	dev_close(&d);
+	if (best == UINT64_MAX)
+		*ret_ms = UINT32_MAX;
+	else if (best <= now)
+		*ret_ms = 0;
+	else
+		*ret_ms = (best - now) / 1000000 > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)((best - now) / 1000000);
+	return 0;
 }
 
 /* ---- deny events ---------------------------------------------------------------------------- */
@@ -963,6 +1101,13 @@ EXAI_API int exai_policy_events(exai_ctx *ctx, const char *ifname, const struct 
 				int timeout_ms, exai_policy_event_fn fn, void *userdata)
 {
 	(void)ctx, (void)ifname, (void)opts, (void)timeout_ms, (void)fn, (void)userdata;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char *ifname,
+				    const struct exai_policy_dev_opts *opts)
+{
+	(void)ret_ms, (void)ctx, (void)ifname, (void)opts;
 	return no_bpf();
 }
 

@@ -507,6 +507,9 @@ int main(void)
 	if (r == -EPERM)
 		test_skip("loading BPF programs is not permitted here: %s", exai_errmsg());
 	CHECK_OK(r);
+	uint32_t ms = 0;
+	CHECK_OK(exai_policy_refresh_in(&ms, ctx, DEV, &o));
+	CHECK(ms == UINT32_MAX); /* no matchName rules: nothing to refresh */
 	prog_eg = open_prog("prog_egress");
 	prog_in = open_prog("prog_ingress");
 	CHECK(prog_eg >= 0 && prog_in >= 0);
