@@ -110,8 +110,9 @@ struct exai_policy_dev_opts {
  * Loads @p policy onto the device @p ifname: the first time, loads the programs, pins them and
  * their maps and attaches them to the device's clsact hooks (the guest's egress is the
  * device's ingress); later, builds the new tables beside the running ones and switches in one
- * step. If attaching fails the device is set down (fail closed) and the error says why. On any
- * other failure the policy already attached stays as it was.
+ * step. Fail closed: if attaching fails, or anything fails while the device has no policy yet,
+ * the device is set down and the error says so. When a policy is already attached, any other
+ * failure leaves it as it was.
  * @retval -ENODEV  no such device
  * @retval -E2BIG   the policy plus floor exceeds the maps
  * @retval -EPERM   not allowed to load BPF programs (needs CAP_BPF and CAP_NET_ADMIN)

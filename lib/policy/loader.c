@@ -729,48 +729,51 @@ EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_pol
 
 	if (!p)
 		return exai__err(-EINVAL, "exai_policy_apply: policy is NULL");
-	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, true, true)) < 0)
-		return r;
-	struct fresh_list fr = { 0 };
-	if ((r = resolve_fqdns(ctx, p, &fr)) < 0)
-		return r;
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, true, false)) < 0)
+		return r; /* no such device, or bad arguments: nothing to protect */
 
-	/* Compile before loading anything, so that a policy that does not fit changes nothing. */
-	bool fresh = false;
+	/* "unprotected": no policy was attached to the device before this call, or attaching
+	 * failed. Then any failure leaves the device down (fail closed); otherwise the running
+	 * policy stays as it was. */
+	struct fresh_list fr = { 0 };
+	bool loaded = false;
 	if ((r = pin_path(pin, sizeof(pin), &d, PROG_EGRESS_PIN)) < 0)
 		goto out;
-	bool loaded = access(pin, F_OK) == 0 && dev_open_maps(&d) == 0;
+	bool unprotected = access(pin, F_OK) != 0;
+	if ((r = dev_init(&d, ifname, opts, true, true)) < 0 || (r = resolve_fqdns(ctx, p, &fr)) < 0)
+		goto fail_closed;
+
+	/* Compile before loading anything, so that a policy that does not fit changes nothing. */
+	loaded = !unprotected && dev_open_maps(&d) == 0;
+	unprotected = unprotected || !loaded;
 	if ((r = compile_for_device(ctx, &c, p, opts, &fr, loaded ? d.fd[M_FQDN] : -1)) < 0)
-		goto out;
+		goto fail_closed;
 	if (!loaded) {
-		if ((r = load_programs(ctx, &d)) < 0)
-			goto fail_closed_if_fresh;
-		fresh = true;
-		if ((r = dev_open_maps(&d)) < 0)
-			goto fail_closed_if_fresh;
+		if ((r = load_programs(ctx, &d)) < 0 || (r = dev_open_maps(&d)) < 0)
+			goto fail_closed;
 		/* record the answers this first compilation used */
 		struct cidr_list *none = calloc(p->nrules + 1, sizeof(*none));
 		if (!none) {
 			r = exai__err(-ENOMEM, "out of memory");
-			goto fail_closed_if_fresh;
+			goto fail_closed;
 		}
 		r = fqdn_lists(d.fd[M_FQDN], p, &fr, EXAI__OPT(opts, fqdn_grace_s, 60u), none);
 		for (size_t i = 0; i < p->nrules; i++)
 			free(none[i].v);
 		free(none);
 		if (r < 0)
-			goto fail_closed_if_fresh;
+			goto fail_closed;
 	}
 	if ((r = build_and_switch(ctx, &d, p, &c, opts)) < 0)
-		goto fail_closed_if_fresh;
+		goto fail_closed;
 	if ((r = attach(ctx, &d)) < 0) {
-		fresh = true; /* whatever was attached before is not trustworthy now */
-		goto fail_closed_if_fresh;
+		unprotected = true; /* whatever was attached before is not trustworthy now */
+		goto fail_closed;
 	}
 	goto out;
 
-fail_closed_if_fresh:
-	if (fresh) {
+fail_closed:
+	if (unprotected) {
 		char why[1024];
 		snprintf(why, sizeof(why), "%s", exai_errmsg());
 		int r2 = set_link_down(d.ifname);

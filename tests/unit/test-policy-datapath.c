@@ -475,6 +475,19 @@ static void fail_closed(void)
 	CHECK(strstr(exai_errmsg(), "cannot attach the egress policy to the ingress hook") != NULL);
 	CHECK(strstr(exai_errmsg(), "has been set down (fail closed)") != NULL);
 	CHECK(!link_up(DEV));
+
+	/* A first apply that fails (here: the bpffs path is not a bpffs) leaves the device down
+	 * too: it had no policy, so up would mean unfiltered. */
+	if (system("ip link add exai-ut2 type veth peer name exai-ut3 && ip link set exai-ut2 up") == 0) {
+		char *notbpf = test_tmpdir();
+		EXAI_OPTS(exai_policy_dev_opts, nb, .bpffs = notbpf);
+		CHECK(link_up("exai-ut2"));
+		CHECK_RC(exai_policy_apply(NULL, "exai-ut2", p, &nb), -ENOTDIR);
+		CHECK(strstr(exai_errmsg(), "is not a bpffs mount") && strstr(exai_errmsg(), "set down (fail closed)"));
+		CHECK(!link_up("exai-ut2"));
+		test_rmrf(notbpf);
+		free(notbpf);
+	}
 	exai_policy_free(p);
 }
 
