@@ -44,13 +44,19 @@
 		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };                           \
 	})
 
-/* libbpf prints to stderr unless told otherwise; the library never prints, so its messages go
- * to the log of the context the calling thread is working for (debug level). */
+/* libbpf prints to stderr unless told otherwise; the library never prints. While one of this
+ * file's public functions runs on a thread, libbpf's messages go to the log of its context
+ * (debug level; nowhere without one); at any other time to whatever printer was installed
+ * before (an embedder's own use of libbpf keeps its behaviour). */
+static _Thread_local bool libbpf_in_call;
 static _Thread_local exai_ctx *libbpf_log_ctx;
+static libbpf_print_fn_t libbpf_prev_print;
 
 EXAI__PRINTF(2, 0) static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[512];
+	if (!libbpf_in_call)
+		return libbpf_prev_print ? libbpf_prev_print(level, fmt, ap) : 0;
 	if (!libbpf_log_ctx || level == LIBBPF_DEBUG)
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -63,15 +69,29 @@ EXAI__PRINTF(2, 0) static int libbpf_log(enum libbpf_print_level level, const ch
 
 static void libbpf_log_init(void)
 {
-	libbpf_set_print(libbpf_log);
+	libbpf_prev_print = libbpf_set_print(libbpf_log);
 }
 
-static void libbpf_log_to(exai_ctx *ctx)
+static exai_ctx *libbpf_log_begin(exai_ctx *ctx)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, libbpf_log_init);
+	libbpf_in_call = true;
 	libbpf_log_ctx = ctx;
+	return ctx;
 }
+
+static void libbpf_log_end(exai_ctx **scope)
+{
+	(void)scope;
+	libbpf_in_call = false;
+	libbpf_log_ctx = NULL;
+}
+
+/* Routes libbpf's messages to @ctx until the enclosing function returns. */
+#define LIBBPF_LOG_SCOPE(ctx)                                                                      \
+	exai_ctx *libbpf_scope_ __attribute__((cleanup(libbpf_log_end), unused)) = libbpf_log_begin(ctx)
+
 #define TC_HANDLE 0xe4a1
 #define TC_PRIORITY 1
 #define PROG_EGRESS_PIN "prog_egress"
@@ -725,7 +745,7 @@ EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_pol
 	char pin[600];
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if (!p)
 		return exai__err(-EINVAL, "exai_policy_apply: policy is NULL");
@@ -796,7 +816,7 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 	struct dev d;
 	int r, found = 0;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0)
 		return r;
@@ -839,7 +859,7 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	struct exai_cfg cfg;
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if (!ret || !retn)
 		return exai__err(-EINVAL, "exai_policy_stats: ret and retn must not be NULL");
@@ -910,7 +930,7 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 	struct dev d;
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 	if (!ret_ms)
 		return exai__err(-EINVAL, "exai_policy_refresh_in: ret_ms is NULL");
 	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
@@ -1044,7 +1064,7 @@ EXAI_API int exai_policy_events(exai_ctx *ctx, const char *ifname, const struct 
 	struct dev d;
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
 	    (r = dev_open_maps(&d)) < 0)
