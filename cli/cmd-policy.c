@@ -522,7 +522,7 @@ static const struct cli_cmd policy_apply = {
 		 "       [--follow-dns [--dns-grace SECONDS]] BUNDLE\n\n"
 		 "--follow-dns keeps running and applies the bundle again before the DNS TTL of any\n"
 		 "matchName address runs out; an address the name no longer resolves to stays allowed for\n"
-		 "--dns-grace seconds (default 60) so that open flows can finish.\n"
+		 "--dns-grace seconds (default 60) so that open flows can finish.\n\n"
 		 "The signature is read from BUNDLE.minisig unless --signature names it. --allow-unsigned is\n"
 		 "for development only. --floor-allow and --no-host-floor are operator overrides of the floor\n"
 		 "(link-local, metadata and the host's own addresses). If attaching fails the device is set down.",
