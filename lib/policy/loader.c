@@ -576,9 +576,9 @@ static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct fresh_list 
 			int r = exai__fqdn_resolve(f->name, &addrs, &n, &ttl);
 			if (r < 0)
 				return r;
-			if (!n)
+			if (!n) /* remembered as family 0, so that the name is asked again after its TTL */
 				exai__log_warn(ctx, "policy", "rule %s: %s resolves to no address", rule->name, f->name);
-			for (size_t i = 0; i < n; i++) {
+			for (size_t i = 0; i < (n ? n : 1); i++) {
 				if (out->n == out->cap) {
 					size_t nc = out->cap ? out->cap * 2 : 16;
 					struct fresh *nv = realloc(out->v, nc * sizeof(*nv));
@@ -589,7 +589,9 @@ static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct fresh_list 
 					out->v = nv;
 					out->cap = nc;
 				}
-				out->v[out->n++] = (struct fresh){ .hash = exai__fqdn_hash(f->name), .ttl = ttl, .addr = addrs[i] };
+				out->v[out->n++] = (struct fresh){ .hash = exai__fqdn_hash(f->name), .ttl = ttl };
+				if (n)
+					out->v[out->n - 1].addr = addrs[i];
 			}
 			free(addrs);
 		}
@@ -634,7 +636,8 @@ static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr,
 	for (size_t i = 0; r == 0 && i < fr->n; i++)
 		for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
 			for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
-				if (!p->rules[ri].fqdns[k].pattern && exai__fqdn_hash(p->rules[ri].fqdns[k].name) == fr->v[i].hash)
+				if (fr->v[i].addr.family && !p->rules[ri].fqdns[k].pattern &&
+				    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == fr->v[i].hash)
 					r = cidr_list_add_new(&lists[ri], &fr->v[i].addr);
 	if (r < 0 || fd < 0)
 		return r;
@@ -659,7 +662,8 @@ static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr,
 					if (!p->rules[ri].fqdns[k].pattern &&
 					    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
 						keep = true;
-						r = cidr_list_add_new(&lists[ri], &c);
+						if (c.family) /* family 0: a name without addresses, kept for its retry time */
+							r = cidr_list_add_new(&lists[ri], &c);
 					}
 		}
 		if (!keep) {
