@@ -257,7 +257,7 @@ static int flush_locked(exai_audit_log *log)
 		}
 		if (r == 0)
 			r = exai__write_all(log->seg_fd, data.data + at, end - at);
-		if (r == 0)
+		if (r == 0 && idx_end > idx_at)
 			r = exai__write_all(log->idx_fd, idx.data + idx_at, idx_end - idx_at);
 		if (r == 0 && fdatasync(log->seg_fd) < 0)
 			r = exai__neg_errno();
@@ -1301,7 +1301,7 @@ EXAI_API int exai_audit_prune(exai_audit_log *log, int64_t before_ms, uint64_t *
 	pthread_mutex_lock(&log->lock);
 	size_t nseg = log->segs.n;
 	uint64_t *first = malloc((nseg ? nseg : 1) * sizeof(*first));
-	if (first)
+	if (first && nseg)
 		memcpy(first, log->segs.first, nseg * sizeof(*first));
 	pthread_mutex_unlock(&log->lock);
 	if (!first)
