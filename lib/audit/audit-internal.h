@@ -105,6 +105,17 @@ void exai__event_parts_free(struct exai__event_parts *p);
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
 			 const char *prev_hex, uint64_t seq);
 int64_t exai__now_ms(void);
+/* The top-level members the chain needs, picked out by exai__canon_check(). */
+struct exai__event_top {
+	uint64_t seq;
+	bool has_seq, has_v;
+	double v;
+	const char *prev, *origin; /* raw string contents inside the bytes checked */
+	size_t prev_len, origin_len;
+};
+/* 0 when @p is exactly the RFC 8785 form of a JSON object (canon.c); -EBADMSG with the reason
+ * otherwise; -E2BIG for a member name longer than it checks in one pass. */
+int exai__canon_check(const char *p, size_t n, struct exai__event_top *top);
 /* Parses I-JSON as exai__json_parse() does, but keeps integers as integers (faster JCS). */
 int exai__event_parse(json_t **ret, const char *text, size_t len);
 /* Checks a stored event record against the chain: seq, prev, origin, canonical form (verify.c). */

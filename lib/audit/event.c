@@ -12,15 +12,39 @@ static const char *const forbidden[] = { "prompt", "prompt_text", "tool_input", 
 static const char *const reserved[] = { "origin", "prev", "seq", "v" };
 #define EXAI__EVENT_VERSION 1
 
+/* Whether @v holds an integer beyond 2^53, which the core's JCS takes only as a double. */
+static bool has_big_int(const json_t *v, int depth)
+{
+	if (depth > 200)
+		return true;
+	if (json_is_integer(v))
+		return json_integer_value(v) > 9007199254740992LL || json_integer_value(v) < -9007199254740992LL;
+	const char *k;
+	json_t *c;
+	size_t i;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, c)
+			if (has_big_int(c, depth + 1))
+				return true;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, c)
+			if (has_big_int(c, depth + 1))
+				return true;
+	}
+	return false;
+}
+
 int exai__event_parse(json_t **ret, const char *text, size_t len)
 {
 	/* Integers stay integers, so that their canonical form is a plain "%lld" rather than the
-	 * general ECMAScript double formatting (same output for |n| <= 2^53, which JCS enforces);
-	 * integers beyond 64 bits fall back to the core's I-JSON parser (doubles). */
+	 * general ECMAScript double formatting (the same output for |n| <= 2^53); anything else
+	 * (integers beyond that, parse errors) goes through the core's I-JSON parser (doubles). */
 	json_error_t err;
 	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-	if (!v)
+	if (!v || has_big_int(v, 0)) {
+		json_decref(v);
 		return exai__json_parse(ret, text, len);
+	}
 	*ret = v;
 	return 0;
 }

@@ -7,11 +7,9 @@
 
 #include "audit-internal.h"
 
-int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin)
+/* The slow path: parse, then serialise again with the core's JCS. */
+static int event_check_tree(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin)
 {
-	if (rec->seq != want_seq)
-		return exai__err(-EBADMSG, "record says seq %llu, expected %llu", (unsigned long long)rec->seq,
-				 (unsigned long long)want_seq);
 	json_t *o = NULL;
 	if (exai__event_parse(&o, rec->payload, rec->len) < 0 || !json_is_object(o)) {
 		json_decref(o);
@@ -28,7 +26,6 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 	else if (!json_is_number(json_object_get(o, "v")) || json_number_value(json_object_get(o, "v")) != 1)
 		r = exai__err(-EBADMSG, "event format version (member v) is not 1");
 	else {
-		/* Stored bytes must be canonical, or equal events could hash differently. */
 		char *c = NULL;
 		size_t cl;
 		if (exai__jcs_dump(o, &c, &cl) < 0 || cl != rec->len || memcmp(c, rec->payload, cl) != 0)
@@ -37,6 +34,28 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 	}
 	json_decref(o);
 	return r;
+}
+
+int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin)
+{
+	if (rec->seq != want_seq)
+		return exai__err(-EBADMSG, "record says seq %llu, expected %llu", (unsigned long long)rec->seq,
+				 (unsigned long long)want_seq);
+	struct exai__event_top t;
+	int r = exai__canon_check(rec->payload, rec->len, &t);
+	if (r == -E2BIG)
+		return event_check_tree(rec, want_seq, want_prev, origin);
+	if (r < 0)
+		return r;
+	if (!t.has_seq || t.seq != want_seq)
+		return exai__err(-EBADMSG, "event member seq differs from its record");
+	if (!t.prev || t.prev_len != strlen(want_prev) || memcmp(t.prev, want_prev, t.prev_len) != 0)
+		return exai__err(-EBADMSG, "hash chain broken: prev is not the hash of the previous event");
+	if (!t.origin || t.origin_len != strlen(origin) || memcmp(t.origin, origin, t.origin_len) != 0)
+		return exai__err(-EBADMSG, "event origin differs from the log's origin");
+	if (!t.has_v || t.v != 1)
+		return exai__err(-EBADMSG, "event format version (member v) is not 1");
+	return 0;
 }
 
 struct verifier {

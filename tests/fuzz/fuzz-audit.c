@@ -42,6 +42,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s)
 		exai__vkey_parse(&v, s);
 	free(s);
+	/* The one-pass canonical check agrees with parse + core JCS. */
+	struct exai__event_top top;
+	int fast = exai__canon_check((const char *)data, size, &top);
+	json_t *t = NULL;
+	if (fast != -E2BIG && size && exai__event_parse(&t, (const char *)data, size) == 0 && json_is_object(t)) {
+		char *c = NULL;
+		size_t cl;
+		bool same = exai__jcs_dump(t, &c, &cl) == 0 && cl == size && memcmp(c, data, size) == 0;
+		free(c);
+		if (same != (fast == 0))
+			__builtin_trap();
+	} else if (fast == 0) {
+		__builtin_trap(); /* accepted what does not even parse as an object */
+	}
+	json_decref(t);
 	json_t *o = NULL;
 	if (size && exai__json_parse(&o, (const char *)data, size) == 0) {
 		struct exai__event_parts parts;
