@@ -14,6 +14,8 @@
 
 uint32_t exai__crc32c(uint32_t crc, const void *p, size_t n);
 void exai__sha256(uint8_t out[32], const void *p, size_t n);
+/* SHA-256 of @a followed by @b. */
+void exai__sha256_2(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn);
 /* A NUL-terminated copy of @n bytes that need not be terminated; free(). */
 char *exai__strndup(const char *p, size_t n);
 /* Lower-case hex of @n bytes into @out (2n+1 bytes). */
