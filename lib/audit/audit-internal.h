@@ -4,11 +4,18 @@
 #define EXAI_AUDIT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "core-internal.h"
 #include "exai/audit.h"
+
+/* exai_errmsg() copied out, to be passed to exai__err() (which must not read the buffer it
+ * writes): `EXAI__WHY(why); return exai__err(r, "context: %s", why);` */
+#define EXAI__WHY(name)                                                                            \
+	char name[512];                                                                            \
+	snprintf(name, sizeof(name), "%s", exai_errmsg())
 
 /* ---- hashes (hash.c) ------------------------------------------------------------------- */
 
@@ -95,11 +102,12 @@ struct exai__rec {
 struct exai_audit_event {
 	json_t *obj;
 };
-/* Canonical event bytes without the log's fields, split where `origin`, `prev` and `seq`
- * go (JCS order): the member lists (without braces) before "origin", between "origin" and
- * "prev", between "prev" and "seq", after "seq". Consumes nothing. */
+/* An event's canonical members without the log's own (JCS order, comma-separated, no braces),
+ * with `time` (when absent) and `v` merged in, and the offsets where `origin`, `prev` and
+ * `seq` go. Consumes nothing. */
 struct exai__event_parts {
-	struct exai__buf part[4];
+	struct exai__buf text;
+	size_t cut[3];
 };
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size);
 void exai__event_parts_free(struct exai__event_parts *p);

@@ -622,8 +622,9 @@ static int recover(exai_audit_log *log, const struct exai__vkey *vk, size_t si, 
 				break;
 			}
 			if (d < 0) {
+				EXAI__WHY(why);
 				r = exai__err(-EBADMSG, "seq %llu: %s (%s, offset %llu); the log refuses to append",
-					      (unsigned long long)log->next_seq, exai_errmsg(), path, (unsigned long long)off);
+					      (unsigned long long)log->next_seq, why, path, (unsigned long long)off);
 				break;
 			}
 			if (rec.type == EXAI__REC_EVENT) {
@@ -699,8 +700,10 @@ static int load_pruned(exai_audit_log *log, const struct exai__vkey *vk)
 	if (r == 0)
 		r = exai__prune_parse(&p, note, tl);
 	free(note);
-	if (r < 0)
-		return exai__err(r, "%s/pruned: %s", log->dir, exai_errmsg());
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(r, "%s/pruned: %s", log->dir, why);
+	}
 	log->pruned = p.first_seq;
 	log->prefix = p.prefix;
 	if (log->segs.n && log->segs.first[0] == p.first_seq && log->next_seq == 0) {
@@ -1026,7 +1029,8 @@ int exai__log_scan(exai_audit_log *log, uint64_t from, uint64_t max,
 					break;
 				}
 				if (dr < 0) {
-					r = exai__err(-EBADMSG, "seq %llu: %s", (unsigned long long)seq, exai_errmsg());
+					EXAI__WHY(why);
+					r = exai__err(-EBADMSG, "seq %llu: %s", (unsigned long long)seq, why);
 					break;
 				}
 				/* Stop before the next event past the batch, or past what is durable; the

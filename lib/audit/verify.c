@@ -100,9 +100,10 @@ static int verify_record(struct verifier *v, const struct exai__rec *rec)
 		return 0;
 	}
 	r = exai__note_verify(&v->vk, rec->payload, rec->len, &tl);
-	if (r < 0)
-		return exai__err(r, "%s: %s", rec->type == EXAI__REC_CHECKPOINT ? "checkpoint" : "prune record",
-				 exai_errmsg());
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(r, "%s: %s", rec->type == EXAI__REC_CHECKPOINT ? "checkpoint" : "prune record", why);
+	}
 	if (rec->type == EXAI__REC_CHECKPOINT) {
 		char *origin = NULL;
 		uint64_t size;
@@ -166,8 +167,10 @@ static int load_prune(struct verifier *v)
 	if (r == 0)
 		r = exai__prune_parse(&v->prune, note, tl);
 	free(note);
-	if (r < 0)
-		return exai__err(-EBADMSG, "prune record file: %s", exai_errmsg());
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(-EBADMSG, "prune record file: %s", why);
+	}
 	v->have_prune = true;
 	return 0;
 }
@@ -246,9 +249,10 @@ static int verify_segment(struct verifier *v, const char *path, uint64_t first, 
 		if (d == 0)
 			d = verify_record(v, &rec);
 		if (d < 0) {
+			EXAI__WHY(why);
 			*bad = (int64_t)v->next;
 			r = exai__err(-EBADMSG, "seq %llu: %s (segment %016" PRIx64 ", offset %llu)",
-				      (unsigned long long)v->next, exai_errmsg(), first, (unsigned long long)off);
+				      (unsigned long long)v->next, why, first, (unsigned long long)off);
 		}
 		off += rl;
 	}
