@@ -246,7 +246,7 @@ static int object(struct canon *c, int depth)
 			size_t kl = (size_t)(c->p - vstart);
 			if (keylen == 3 && memcmp(key, "seq", 3) == 0 && *vstart != '"') {
 				t->has_seq = num >= 0 && num <= 9007199254740992.0 && num == (double)(uint64_t)num;
-				t->seq = (uint64_t)num;
+				t->seq = t->has_seq ? (uint64_t)num : 0;
 			} else if (keylen == 1 && key[0] == 'v' && *vstart != '"') {
 				t->has_v = true;
 				t->v = num;
