@@ -139,7 +139,8 @@ EXAI_API int exai_audit_flush(exai_audit_log *log);
 /** @} */
 
 /** @name Tree, checkpoints and proofs @{ */
-/** Number of events ever appended (next seq), including a pruned prefix. */
+/** Number of durable events (the next seq once everything appended is flushed), counting a
+ *  pruned prefix. With EXAI_AUDIT_BATCH it may trail the appends until the next flush. */
 EXAI_API int exai_audit_size(exai_audit_log *log, uint64_t *retsize);
 /**
  * Seals the current tree with a new checkpoint when events are unsealed (@p force: always),
