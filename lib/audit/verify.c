@@ -44,7 +44,7 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 	if (rec->seq != want_seq)
 		return exai__err(-EBADMSG, "record says seq %llu, expected %llu", (unsigned long long)rec->seq,
 				 (unsigned long long)want_seq);
-	struct exai__event_top t;
+	struct exai__event_top t = { 0 };
 	int r = exai__canon_check(rec->payload, rec->len, &t);
 	if (r == -E2BIG)
 		return event_check_tree(rec, want_seq, want_prev, origin);
