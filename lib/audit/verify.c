@@ -215,7 +215,7 @@ static int window_at(struct window *w, uint64_t off, size_t need)
 /* Verifies one segment file record by record. */
 static int verify_segment(struct verifier *v, const char *path, uint64_t first, int64_t *bad)
 {
-	struct window w = { .fd = open(path, O_RDONLY | O_CLOEXEC), .cap = 4u << 20 };
+	struct window w = { .fd = open(path, O_RDONLY | O_CLOEXEC), .cap = 256u << 10 };
 	if (w.fd < 0)
 		return exai__err_sys(exai__neg_errno(), "cannot open %s", path);
 	w.buf = malloc(w.cap);
