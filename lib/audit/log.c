@@ -41,7 +41,7 @@ struct exai_audit_log {
 	uint32_t batch_delay_ms, cp_events, cp_ms, max_event;
 	uint64_t seg_size;
 	uint32_t retention_days;
-	bool readonly;
+	bool readonly, verify_on_open;
 
 	pthread_mutex_t lock;
 	pthread_cond_t durable_cond; /* durable, broken or closing changed */
@@ -784,6 +784,15 @@ static int log_open(exai_audit_log *log)
 	}
 	free(s.note);
 	r = recover(log, &vk, si, off);
+	if (r == 0 && log->verify_on_open) {
+		char *v = exai__signer_vkey(&log->signer);
+		r = v ? exai_audit_verify(log->ctx, log->origin, v, NULL) : exai__err(-ENOMEM, "out of memory");
+		free(v);
+		if (r < 0) {
+			EXAI__WHY(why);
+			r = exai__err(r, "%s; the log refuses to append", why);
+		}
+	}
 	if (r < 0)
 		return r;
 	log->durable = log->next_seq;
@@ -837,7 +846,14 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	log->max_event = max_event;
 	log->seg_size = EXAI__OPT(opts, segment_size, (uint64_t)64 << 20);
 	log->retention_days = EXAI__OPT(opts, retention_days, 2557u);
-	log->readonly = EXAI__OPT(opts, flags, 0u) & EXAI_AUDIT_READONLY;
+	uint32_t flags = EXAI__OPT(opts, flags, 0u);
+	if (flags & ~(uint32_t)(EXAI_AUDIT_READONLY | EXAI_AUDIT_VERIFY_ON_OPEN)) {
+		exai_ctx_unref(log->ctx);
+		free(log);
+		return exai__err(-EINVAL, "exai_audit_opts.flags 0x%x has unknown bits", flags);
+	}
+	log->readonly = flags & EXAI_AUDIT_READONLY;
+	log->verify_on_open = flags & EXAI_AUDIT_VERIFY_ON_OPEN;
 	log->seg_fd = log->idx_fd = log->lock_fd = -1;
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->durable_cond, NULL);

@@ -321,6 +321,12 @@ static void writer(void)
 	f = &files[0];
 	f->data[EXAI__SEG_HDR + 30] ^= 1;
 	write_file(f->path, f->data, f->len);
+	/* Damage before the last checkpoint: open rechecks only the tail, unless asked to verify. */
+	CHECK_OK(exai_audit_open(&log, ctx, &o));
+	CHECK_OK(exai_audit_close(log));
+	EXAI_OPTS(exai_audit_opts, vo, .origin = origin, .flags = EXAI_AUDIT_VERIFY_ON_OPEN);
+	CHECK_RC(exai_audit_open(&log, ctx, &vo), -EBADMSG);
+	CHECK(strstr(exai_errmsg(), "seq 0:") != NULL && strstr(exai_errmsg(), "refuses to append") != NULL);
 	char *ldir = exai__log_dir(ctx, origin), *state = exai__path_join(ldir, "tree.state");
 	CHECK(unlink(state) == 0);
 	CHECK_RC(exai_audit_open(&log, ctx, &o), -EBADMSG);
