@@ -178,6 +178,8 @@ int exai__log_scan(exai_audit_log *log, uint64_t from, uint64_t max,
 		   int (*fn)(void *d, const struct exai__rec *r), void *d);
 uint64_t exai__log_durable(exai_audit_log *log);
 uint64_t exai__log_flushes(exai_audit_log *log);
+/* First retained seq (0 unless pruned). */
+uint64_t exai__log_pruned(exai_audit_log *log);
 /* Waits up to @ms for the durable size to pass @seq (or the log to close). */
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms);
 bool exai__log_closing(exai_audit_log *log);
@@ -214,6 +216,8 @@ int exai__sink_jsonl_init(struct exai__sink *s);
 int exai__sink_pg_init(struct exai__sink *s);
 int exai__sink_nats_init(struct exai__sink *s);
 void exai__sinks_stop(exai_audit_log *log);
+/* The lowest of @limit, every running sink's cursor and every persisted cursor file. */
+uint64_t exai__sinks_min_cursor(exai_audit_log *log, uint64_t limit);
 /* OCSF-shaped JSON line of an event record (canonical event + "\n"), free(). */
 int exai__sink_event_line(const struct exai__rec *r, struct exai__buf *out);
 

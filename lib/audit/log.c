@@ -935,6 +935,14 @@ uint64_t exai__log_durable(exai_audit_log *log)
 	return d;
 }
 
+uint64_t exai__log_pruned(exai_audit_log *log)
+{
+	pthread_mutex_lock(&log->lock);
+	uint64_t p = log->pruned;
+	pthread_mutex_unlock(&log->lock);
+	return p;
+}
+
 uint64_t exai__log_flushes(exai_audit_log *log)
 {
 	pthread_mutex_lock(&log->lock);
@@ -1311,13 +1319,7 @@ EXAI_API int exai_audit_prune(exai_audit_log *log, int64_t before_ms, uint64_t *
 	if (r < 0)
 		return r;
 	/* Never past what a sink has yet to deliver. */
-	uint64_t limit = exai__log_durable(log);
-	struct exai_audit_sink_status st[64];
-	size_t ns = 0;
-	if (exai_audit_sink_status(log, st, 64, &ns) == 0)
-		for (size_t i = 0; i < ns && i < 64; i++)
-			if (st[i].cursor < limit)
-				limit = st[i].cursor;
+	uint64_t limit = exai__sinks_min_cursor(log, exai__log_durable(log));
 	pthread_mutex_lock(&log->lock);
 	size_t nseg = log->segs.n;
 	uint64_t *first = malloc((nseg ? nseg : 1) * sizeof(*first));
