@@ -50,6 +50,10 @@ enum exai_audit_durability {
 enum exai_audit_flags {
 	/** Open for reading only: no key is created, nothing is written, appends fail. */
 	EXAI_AUDIT_READONLY = 1u << 0,
+	/** Verify the whole log on open (as exai_audit_verify() with the log's own key, after a
+	 *  torn tail is cut) and refuse to open it (-EBADMSG) when any record is bad. Without it,
+	 *  open rechecks only what follows the last checkpoint. Costs a full read of the log. */
+	EXAI_AUDIT_VERIFY_ON_OPEN = 1u << 1,
 };
 
 struct exai_audit_opts {
@@ -72,7 +76,8 @@ struct exai_audit_opts {
  * Opens (creating if absent) the log `<state_dir of ctx>/audit/<origin>`. On first use an
  * Ed25519 signing key is created (0600 file `signing.key`, C2SP signed-note private key form).
  * Recovery: a torn tail (an append that never returned success) is cut; the chain and tree
- * are checked from the last checkpoint; the last checkpoint's signature is checked.
+ * are checked from the last checkpoint; the last checkpoint's signature is checked (and with
+ * EXAI_AUDIT_VERIFY_ON_OPEN, everything).
  * @retval -EINVAL bad options (exai_errmsg() names the field)
  * @retval -EBADMSG the stored log is corrupt outside its tail: the log refuses to append
  *         (run exai_audit_verify() to locate the damage)
@@ -139,7 +144,8 @@ EXAI_API int exai_audit_flush(exai_audit_log *log);
 /** @} */
 
 /** @name Tree, checkpoints and proofs @{ */
-/** Number of events ever appended (next seq), including a pruned prefix. */
+/** Number of durable events (the next seq once everything appended is flushed), counting a
+ *  pruned prefix. With EXAI_AUDIT_BATCH it may trail the appends until the next flush. */
 EXAI_API int exai_audit_size(exai_audit_log *log, uint64_t *retsize);
 /**
  * Seals the current tree with a new checkpoint when events are unsealed (@p force: always),

@@ -4,16 +4,25 @@
 #define EXAI_AUDIT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "core-internal.h"
 #include "exai/audit.h"
 
+/* exai_errmsg() copied out, to be passed to exai__err() (which must not read the buffer it
+ * writes): `EXAI__WHY(why); return exai__err(r, "context: %s", why);` */
+#define EXAI__WHY(name)                                                                            \
+	char name[512];                                                                            \
+	snprintf(name, sizeof(name), "%s", exai_errmsg())
+
 /* ---- hashes (hash.c) ------------------------------------------------------------------- */
 
 uint32_t exai__crc32c(uint32_t crc, const void *p, size_t n);
 void exai__sha256(uint8_t out[32], const void *p, size_t n);
+/* SHA-256 of @a followed by @b. */
+void exai__sha256_2(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn);
 /* A NUL-terminated copy of @n bytes that need not be terminated; free(). */
 char *exai__strndup(const char *p, size_t n);
 /* Lower-case hex of @n bytes into @out (2n+1 bytes). */
@@ -93,11 +102,12 @@ struct exai__rec {
 struct exai_audit_event {
 	json_t *obj;
 };
-/* Canonical event bytes without the log's fields, split where `origin`, `prev` and `seq`
- * go (JCS order): the member lists (without braces) before "origin", between "origin" and
- * "prev", between "prev" and "seq", after "seq". Consumes nothing. */
+/* An event's canonical members without the log's own (JCS order, comma-separated, no braces),
+ * with `time` (when absent) and `v` merged in, and the offsets where `origin`, `prev` and
+ * `seq` go. Consumes nothing. */
 struct exai__event_parts {
-	struct exai__buf part[4];
+	struct exai__buf text;
+	size_t cut[3];
 };
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size);
 void exai__event_parts_free(struct exai__event_parts *p);
@@ -105,6 +115,17 @@ void exai__event_parts_free(struct exai__event_parts *p);
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
 			 const char *prev_hex, uint64_t seq);
 int64_t exai__now_ms(void);
+/* The top-level members the chain needs, picked out by exai__canon_check(). */
+struct exai__event_top {
+	uint64_t seq;
+	bool has_seq, has_v;
+	double v;
+	const char *prev, *origin; /* raw string contents inside the bytes checked */
+	size_t prev_len, origin_len;
+};
+/* 0 when @p is exactly the RFC 8785 form of a JSON object (canon.c); -EBADMSG with the reason
+ * otherwise; -E2BIG for a member name longer than it checks in one pass. */
+int exai__canon_check(const char *p, size_t n, struct exai__event_top *top);
 /* Parses I-JSON as exai__json_parse() does, but keeps integers as integers (faster JCS). */
 int exai__event_parse(json_t **ret, const char *text, size_t len);
 /* Checks a stored event record against the chain: seq, prev, origin, canonical form (verify.c). */
@@ -157,6 +178,8 @@ int exai__log_scan(exai_audit_log *log, uint64_t from, uint64_t max,
 		   int (*fn)(void *d, const struct exai__rec *r), void *d);
 uint64_t exai__log_durable(exai_audit_log *log);
 uint64_t exai__log_flushes(exai_audit_log *log);
+/* First retained seq (0 unless pruned). */
+uint64_t exai__log_pruned(exai_audit_log *log);
 /* Waits up to @ms for the durable size to pass @seq (or the log to close). */
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms);
 bool exai__log_closing(exai_audit_log *log);
@@ -193,6 +216,8 @@ int exai__sink_jsonl_init(struct exai__sink *s);
 int exai__sink_pg_init(struct exai__sink *s);
 int exai__sink_nats_init(struct exai__sink *s);
 void exai__sinks_stop(exai_audit_log *log);
+/* The lowest of @limit, every running sink's cursor and every persisted cursor file. */
+uint64_t exai__sinks_min_cursor(exai_audit_log *log, uint64_t limit);
 /* OCSF-shaped JSON line of an event record (canonical event + "\n"), free(). */
 int exai__sink_event_line(const struct exai__rec *r, struct exai__buf *out);
 

@@ -11,16 +11,42 @@ static const char *const forbidden[] = { "prompt", "prompt_text", "tool_input", 
 /* Members the log sets ("v": the event format version, docs/formats/audit.md). */
 static const char *const reserved[] = { "origin", "prev", "seq", "v" };
 #define EXAI__EVENT_VERSION 1
+#define EXAI__XSTR(x) #x
+#define EXAI__STR(x) EXAI__XSTR(x)
+
+/* Whether @v holds an integer beyond 2^53, which the core's JCS takes only as a double. */
+static bool has_big_int(const json_t *v, int depth)
+{
+	if (depth > 200)
+		return true;
+	if (json_is_integer(v))
+		return json_integer_value(v) > 9007199254740992LL || json_integer_value(v) < -9007199254740992LL;
+	const char *k;
+	json_t *c;
+	size_t i;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, c)
+			if (has_big_int(c, depth + 1))
+				return true;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, c)
+			if (has_big_int(c, depth + 1))
+				return true;
+	}
+	return false;
+}
 
 int exai__event_parse(json_t **ret, const char *text, size_t len)
 {
 	/* Integers stay integers, so that their canonical form is a plain "%lld" rather than the
-	 * general ECMAScript double formatting (same output for |n| <= 2^53, which JCS enforces);
-	 * integers beyond 64 bits fall back to the core's I-JSON parser (doubles). */
+	 * general ECMAScript double formatting (the same output for |n| <= 2^53); anything else
+	 * (integers beyond that, parse errors) goes through the core's I-JSON parser (doubles). */
 	json_error_t err;
 	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-	if (!v)
+	if (!v || has_big_int(v, 0)) {
+		json_decref(v);
 		return exai__json_parse(ret, text, len);
+	}
 	*ret = v;
 	return 0;
 }
@@ -192,8 +218,42 @@ static int check_tree(const json_t *v, int depth)
 
 void exai__event_parts_free(struct exai__event_parts *p)
 {
-	for (int i = 0; i < 4; i++)
-		exai__buf_free(&p->part[i]);
+	exai__buf_free(&p->text);
+}
+
+/* Skips one JSON string of trusted canonical text at @p; returns the byte after it. */
+static const char *skip_string(const char *p)
+{
+	for (p++; *p != '"'; p++)
+		if (*p == '\\')
+			p++;
+	return p + 1;
+}
+
+/* Skips one canonical JSON value. */
+static const char *skip_value(const char *p)
+{
+	int depth = 0;
+	do {
+		if (*p == '"') {
+			p = skip_string(p);
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
+		p++;
+	} while (depth > 0 || (*p != ',' && *p != '}' && *p != ']' && *p != '\0'));
+	return p;
+}
+
+/* Appends one member, with a comma unless it is the first. */
+static int put_member(struct exai__buf *b, const char *m, size_t n)
+{
+	if (b->len && exai__buf_putc(b, ',') < 0)
+		return -ENOMEM;
+	return exai__buf_append(b, m, n);
 }
 
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size)
@@ -211,45 +271,63 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 	int r = check_tree(obj, 0);
 	if (r)
 		return r;
-	/* Split the members by where the log's members sort (byte order equals RFC 8785 order
-	 * against an ASCII name). */
-	json_t *o[4] = { json_object(), json_object(), json_object(), json_object() };
-	const char *k;
-	json_t *v;
-	r = 0;
-	for (int i = 0; i < 4; i++)
-		if (!o[i])
-			r = exai__err(-ENOMEM, "out of memory");
-	json_object_foreach(obj, k, v) {
-		if (r)
-			break;
-		int i = strcmp(k, "origin") < 0 ? 0 : strcmp(k, "prev") < 0 ? 1 : strcmp(k, "seq") < 0 ? 2 : 3;
-		if (json_object_set(o[i], k, v))
-			r = exai__err(-ENOMEM, "out of memory");
+	/* One canonical dump of the caller's members; the log's members are then merged in by
+	 * name. Comparing bytes of a (possibly escaped) name with an all-lower-case ASCII name
+	 * gives the RFC 8785 order: an escape's backslash, like the character it stands for,
+	 * sorts before every lower-case letter. */
+	struct exai__buf canon = { 0 };
+	r = exai__jcs_append(&canon, obj);
+	if (r < 0) {
+		exai__buf_free(&canon);
+		return r;
 	}
-	/* "time" (when absent) and "v" both sort after "seq". */
-	if (r == 0 && !t && json_object_set_new(o[3], "time", json_integer(exai__now_ms())))
-		r = exai__err(-ENOMEM, "out of memory");
-	if (r == 0 && json_object_set_new(o[3], "v", json_integer(EXAI__EVENT_VERSION)))
-		r = exai__err(-ENOMEM, "out of memory");
-	size_t total = 0;
-	for (int i = 0; i < 4 && r == 0; i++) {
-		if (json_object_size(o[i]) == 0)
-			continue;
-		r = exai__jcs_append(&p->part[i], o[i]);
-		if (r == 0) { /* strip the braces */
-			memmove(p->part[i].data, p->part[i].data + 1, p->part[i].len - 2);
-			p->part[i].len -= 2;
-			p->part[i].data[p->part[i].len] = '\0';
-			total += p->part[i].len;
+	char time_member[48];
+	snprintf(time_member, sizeof(time_member), "\"time\":%lld", (long long)exai__now_ms());
+	static const char v_member[] = "\"v\":" EXAI__STR(EXAI__EVENT_VERSION);
+	struct ins {
+		const char *name, *member; /* member NULL: a cut where the log inserts it later */
+	} ins[5];
+	size_t n = 0, ni = 0, ncut = 0;
+	ins[n++] = (struct ins){ "origin", NULL };
+	ins[n++] = (struct ins){ "prev", NULL };
+	ins[n++] = (struct ins){ "seq", NULL };
+	if (!t)
+		ins[n++] = (struct ins){ "time", time_member };
+	ins[n++] = (struct ins){ "v", v_member };
+	const char *q = canon.data + 1; /* after '{' */
+	while (r == 0 && *q != '}') {
+		const char *m = q, *kend = skip_string(q) - 1;
+		size_t klen = (size_t)(kend - (m + 1));
+		/* the log's members that sort before this one */
+		for (; r == 0 && ni < n; ni++) {
+			size_t nl = strlen(ins[ni].name);
+			int c = memcmp(m + 1, ins[ni].name, klen < nl ? klen : nl);
+			if (c < 0 || (c == 0 && klen <= nl))
+				break;
+			if (ins[ni].member)
+				r = put_member(&p->text, ins[ni].member, strlen(ins[ni].member));
+			else
+				p->cut[ncut++] = p->text.len;
 		}
+		q = skip_value(kend + 2);
+		if (r == 0)
+			r = put_member(&p->text, m, (size_t)(q - m));
+		if (*q == ',')
+			q++;
 	}
-	for (int i = 0; i < 4; i++)
-		json_decref(o[i]);
+	for (; r == 0 && ni < n; ni++) {
+		if (ins[ni].member)
+			r = put_member(&p->text, ins[ni].member, strlen(ins[ni].member));
+		else
+			p->cut[ncut++] = p->text.len;
+	}
+	exai__buf_free(&canon);
+	if (r < 0)
+		r = exai__err(-ENOMEM, "out of memory");
 	/* origin <= 128, prev 64, seq <= 16 digits, names and punctuation < 64. */
-	if (r == 0 && total + 128 + 64 + 16 + 64 > max_size)
-		r = exai__err(-EFBIG, "audit event of %zu canonical bytes exceeds the limit of %zu bytes", total + 272,
-			      max_size);
+	if (r == 0 && p->text.len + 128 + 64 + 16 + 64 > max_size)
+		r = exai__err(-EFBIG, "audit event of %zu canonical bytes exceeds the limit of %zu bytes",
+			      p->text.len + 272, max_size);
 	if (r)
 		exai__event_parts_free(p);
 	return r;
@@ -258,29 +336,36 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
 			 const char *prev_hex, uint64_t seq)
 {
+	/* text[0, cut0) "origin" text[cut0, cut1) "prev" text[cut1, cut2) "seq" text[cut2, end) */
+	char mine[3][300];
+	snprintf(mine[0], sizeof(mine[0]), "\"origin\":\"%s\"", origin);
+	snprintf(mine[1], sizeof(mine[1]), "\"prev\":\"%s\"", prev_hex);
+	snprintf(mine[2], sizeof(mine[2]), "\"seq\":%llu", (unsigned long long)seq);
 	out->len = 0;
 	int r = exai__buf_putc(out, '{');
-	bool first = true;
-#define PART(i)                                                                                    \
-	if (r == 0 && p->part[i].len) {                                                            \
-		if (!first)                                                                        \
-			r = exai__buf_putc(out, ',');                                              \
-		if (r == 0)                                                                        \
-			r = exai__buf_append(out, p->part[i].data, p->part[i].len);               \
-		first = false;                                                                     \
+	size_t at = 0;
+	for (int i = 0; i <= 3 && r == 0; i++) {
+		size_t end = i < 3 ? p->cut[i] : p->text.len;
+		if (end > at) { /* a run of members; the text has commas between them */
+			const char *s = p->text.data + at;
+			size_t n = end - at;
+			if (*s == ',')
+				s++, n--;
+			if (n && s[n - 1] == ',')
+				n--;
+			if (n && out->len > 1)
+				r = exai__buf_putc(out, ',');
+			if (n && r == 0)
+				r = exai__buf_append(out, s, n);
+		}
+		if (r == 0 && i < 3) {
+			if (out->len > 1)
+				r = exai__buf_putc(out, ',');
+			if (r == 0)
+				r = exai__buf_append(out, mine[i], strlen(mine[i]));
+		}
+		at = end;
 	}
-	PART(0)
-	if (r == 0)
-		r = exai__buf_printf(out, "%s\"origin\":\"%s\"", first ? "" : ",", origin);
-	first = false;
-	PART(1)
-	if (r == 0)
-		r = exai__buf_printf(out, ",\"prev\":\"%s\"", prev_hex);
-	PART(2)
-	if (r == 0)
-		r = exai__buf_printf(out, ",\"seq\":%llu", (unsigned long long)seq);
-	PART(3)
-#undef PART
 	if (r == 0)
 		r = exai__buf_putc(out, '}');
 	return r < 0 ? exai__err(-ENOMEM, "out of memory") : 0;

@@ -41,7 +41,7 @@ struct exai_audit_log {
 	uint32_t batch_delay_ms, cp_events, cp_ms, max_event;
 	uint64_t seg_size;
 	uint32_t retention_days;
-	bool readonly;
+	bool readonly, verify_on_open;
 
 	pthread_mutex_t lock;
 	pthread_cond_t durable_cond; /* durable, broken or closing changed */
@@ -257,7 +257,7 @@ static int flush_locked(exai_audit_log *log)
 		}
 		if (r == 0)
 			r = exai__write_all(log->seg_fd, data.data + at, end - at);
-		if (r == 0)
+		if (r == 0 && idx_end > idx_at)
 			r = exai__write_all(log->idx_fd, idx.data + idx_at, idx_end - idx_at);
 		if (r == 0 && fdatasync(log->seg_fd) < 0)
 			r = exai__neg_errno();
@@ -622,8 +622,9 @@ static int recover(exai_audit_log *log, const struct exai__vkey *vk, size_t si, 
 				break;
 			}
 			if (d < 0) {
+				EXAI__WHY(why);
 				r = exai__err(-EBADMSG, "seq %llu: %s (%s, offset %llu); the log refuses to append",
-					      (unsigned long long)log->next_seq, exai_errmsg(), path, (unsigned long long)off);
+					      (unsigned long long)log->next_seq, why, path, (unsigned long long)off);
 				break;
 			}
 			if (rec.type == EXAI__REC_EVENT) {
@@ -699,8 +700,10 @@ static int load_pruned(exai_audit_log *log, const struct exai__vkey *vk)
 	if (r == 0)
 		r = exai__prune_parse(&p, note, tl);
 	free(note);
-	if (r < 0)
-		return exai__err(r, "%s/pruned: %s", log->dir, exai_errmsg());
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(r, "%s/pruned: %s", log->dir, why);
+	}
 	log->pruned = p.first_seq;
 	log->prefix = p.prefix;
 	if (log->segs.n && log->segs.first[0] == p.first_seq && log->next_seq == 0) {
@@ -781,6 +784,15 @@ static int log_open(exai_audit_log *log)
 	}
 	free(s.note);
 	r = recover(log, &vk, si, off);
+	if (r == 0 && log->verify_on_open) {
+		char *v = exai__signer_vkey(&log->signer);
+		r = v ? exai_audit_verify(log->ctx, log->origin, v, NULL) : exai__err(-ENOMEM, "out of memory");
+		free(v);
+		if (r < 0) {
+			EXAI__WHY(why);
+			r = exai__err(r, "%s; the log refuses to append", why);
+		}
+	}
 	if (r < 0)
 		return r;
 	log->durable = log->next_seq;
@@ -834,7 +846,14 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	log->max_event = max_event;
 	log->seg_size = EXAI__OPT(opts, segment_size, (uint64_t)64 << 20);
 	log->retention_days = EXAI__OPT(opts, retention_days, 2557u);
-	log->readonly = EXAI__OPT(opts, flags, 0u) & EXAI_AUDIT_READONLY;
+	uint32_t flags = EXAI__OPT(opts, flags, 0u);
+	if (flags & ~(uint32_t)(EXAI_AUDIT_READONLY | EXAI_AUDIT_VERIFY_ON_OPEN)) {
+		exai_ctx_unref(log->ctx);
+		free(log);
+		return exai__err(-EINVAL, "exai_audit_opts.flags 0x%x has unknown bits", flags);
+	}
+	log->readonly = flags & EXAI_AUDIT_READONLY;
+	log->verify_on_open = flags & EXAI_AUDIT_VERIFY_ON_OPEN;
 	log->seg_fd = log->idx_fd = log->lock_fd = -1;
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->durable_cond, NULL);
@@ -914,6 +933,14 @@ uint64_t exai__log_durable(exai_audit_log *log)
 	uint64_t d = log->durable;
 	pthread_mutex_unlock(&log->lock);
 	return d;
+}
+
+uint64_t exai__log_pruned(exai_audit_log *log)
+{
+	pthread_mutex_lock(&log->lock);
+	uint64_t p = log->pruned;
+	pthread_mutex_unlock(&log->lock);
+	return p;
 }
 
 uint64_t exai__log_flushes(exai_audit_log *log)
@@ -1026,7 +1053,8 @@ int exai__log_scan(exai_audit_log *log, uint64_t from, uint64_t max,
 					break;
 				}
 				if (dr < 0) {
-					r = exai__err(-EBADMSG, "seq %llu: %s", (unsigned long long)seq, exai_errmsg());
+					EXAI__WHY(why);
+					r = exai__err(-EBADMSG, "seq %llu: %s", (unsigned long long)seq, why);
 					break;
 				}
 				/* Stop before the next event past the batch, or past what is durable; the
@@ -1291,17 +1319,11 @@ EXAI_API int exai_audit_prune(exai_audit_log *log, int64_t before_ms, uint64_t *
 	if (r < 0)
 		return r;
 	/* Never past what a sink has yet to deliver. */
-	uint64_t limit = exai__log_durable(log);
-	struct exai_audit_sink_status st[64];
-	size_t ns = 0;
-	if (exai_audit_sink_status(log, st, 64, &ns) == 0)
-		for (size_t i = 0; i < ns && i < 64; i++)
-			if (st[i].cursor < limit)
-				limit = st[i].cursor;
+	uint64_t limit = exai__sinks_min_cursor(log, exai__log_durable(log));
 	pthread_mutex_lock(&log->lock);
 	size_t nseg = log->segs.n;
 	uint64_t *first = malloc((nseg ? nseg : 1) * sizeof(*first));
-	if (first)
+	if (first && nseg)
 		memcpy(first, log->segs.first, nseg * sizeof(*first));
 	pthread_mutex_unlock(&log->lock);
 	if (!first)

@@ -3,30 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "audit-internal.h"
 
 EXAI_API void exai_audit_merkle_leaf_hash(uint8_t ret[32], const void *leaf, size_t len)
 {
-	uint8_t small[1024];
-	uint8_t *buf = len < sizeof(small) ? small : malloc(len + 1);
-	if (!buf) { /* large leaves and no memory: hash in pieces */
-		SHA256_CTX c;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-		SHA256_Init(&c);
-		SHA256_Update(&c, "\0", 1);
-		SHA256_Update(&c, leaf, len);
-		SHA256_Final(ret, &c);
-#pragma GCC diagnostic pop
-		return;
-	}
-	buf[0] = 0;
-	memcpy(buf + 1, leaf, len);
-	exai__sha256(ret, buf, len + 1);
-	if (buf != small)
-		free(buf);
+	exai__sha256_2(ret, "", 1, leaf, len); /* 0x00 || leaf */
 }
 
 EXAI_API void exai_audit_merkle_node_hash(uint8_t ret[32], const uint8_t left[32], const uint8_t right[32])

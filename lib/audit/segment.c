@@ -148,7 +148,7 @@ int exai__seglist_load(struct exai__seglist *l, const char *dir)
 		l->first[l->n++] = strtoull(e->d_name, NULL, 16);
 	}
 	closedir(d);
-	if (r == 0)
+	if (r == 0 && l->n)
 		qsort(l->first, l->n, sizeof(*l->first), cmp_u64);
 	return r;
 }

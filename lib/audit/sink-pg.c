@@ -125,58 +125,64 @@ static int copy_row(struct exai__buf *b, const char *origin, const struct exai__
 	return r ? exai__err(-ENOMEM, "out of memory") : 0;
 }
 
+/* One transaction in two round trips: "BEGIN; COPY ... FROM STDIN" with the rows, then the
+ * INSERT from the staging table, the checkpoints and COMMIT as one multi-statement query. */
 static int pg_deliver(struct exai__sink *s, const struct exai__rec *recs, size_t n, uint64_t *cursor)
 {
 	(void)cursor;
 	struct pg *p = s->impl;
 	const char *origin = exai__log_origin(s->log);
-	struct exai__buf b = { 0 };
+	struct exai__buf rows = { 0 }, tail = { 0 };
 	int r = 0;
 	size_t events = 0;
 	for (size_t i = 0; i < n && r == 0; i++)
 		if (recs[i].type == EXAI__REC_EVENT) {
-			r = copy_row(&b, origin, &recs[i]);
+			r = copy_row(&rows, origin, &recs[i]);
 			events++;
 		}
-	if (r == 0)
-		r = exec_ok(s, "BEGIN", "begin");
-	if (r == 0 && events) {
-		PGresult *res = PQexec(p->conn, "COPY exai_audit_stage (origin, seq, time, class_uid, activity_id,"
-						" activity_name, tenant, workspace, canonical) FROM STDIN");
-		bool in = PQresultStatus(res) == PGRES_COPY_IN;
-		PQclear(res);
-		if (!in || PQputCopyData(p->conn, b.data, (int)b.len) != 1 || PQputCopyEnd(p->conn, NULL) != 1) {
-			r = pg_error(s, "COPY");
-		} else {
-			res = PQgetResult(p->conn);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				r = pg_error(s, "COPY");
-			PQclear(res);
-			while ((res = PQgetResult(p->conn)))
-				PQclear(res);
-		}
-		if (r == 0)
-			r = exec_ok(s, "INSERT INTO exai_audit_events SELECT * FROM exai_audit_stage ON CONFLICT DO NOTHING",
-				    "insert events");
-	}
+	if (r == 0 && events)
+		r = exai__buf_printf(&tail, "INSERT INTO exai_audit_events SELECT * FROM exai_audit_stage"
+					    " ON CONFLICT DO NOTHING;") < 0 ? exai__err(-ENOMEM, "out of memory") : 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (recs[i].type != EXAI__REC_CHECKPOINT)
 			continue;
-		char size[24], *note = exai__strndup(recs[i].payload, recs[i].len);
-		snprintf(size, sizeof(size), "%llu", (unsigned long long)recs[i].seq);
-		const char *params[3] = { origin, size, note };
-		PGresult *res = PQexecParams(p->conn, "INSERT INTO exai_audit_checkpoints VALUES ($1, $2, $3)"
-						      " ON CONFLICT DO NOTHING", 3, NULL, params, NULL, NULL, 0);
-		if (!note || PQresultStatus(res) != PGRES_COMMAND_OK)
-			r = pg_error(s, "insert checkpoint");
-		PQclear(res);
-		free(note);
+		char *o = PQescapeLiteral(p->conn, origin, strlen(origin));
+		char *note = PQescapeLiteral(p->conn, recs[i].payload, recs[i].len);
+		if (!o || !note || exai__buf_printf(&tail, "INSERT INTO exai_audit_checkpoints VALUES (%s, %llu, %s)"
+								  " ON CONFLICT DO NOTHING;", o, (unsigned long long)recs[i].seq, note) < 0)
+			r = pg_error(s, "checkpoint");
+		PQfreemem(o);
+		PQfreemem(note);
 	}
-	if (r == 0)
-		r = exec_ok(s, "COMMIT", "commit");
-	else if (p->conn)
+	if (r == 0 && exai__buf_printf(&tail, "COMMIT") < 0)
+		r = exai__err(-ENOMEM, "out of memory");
+	if (r == 0 && events) {
+		PGresult *res = PQexec(p->conn, "BEGIN; COPY exai_audit_stage (origin, seq, time, class_uid, activity_id,"
+						" activity_name, tenant, workspace, canonical) FROM STDIN");
+		bool in = PQresultStatus(res) == PGRES_COPY_IN;
+		PQclear(res);
+		if (!in || PQputCopyData(p->conn, rows.data, (int)rows.len) != 1 || PQputCopyEnd(p->conn, NULL) != 1) {
+			r = pg_error(s, "COPY");
+		} else {
+			while ((res = PQgetResult(p->conn))) {
+				if (PQresultStatus(res) != PGRES_COMMAND_OK && r == 0)
+					r = pg_error(s, "COPY");
+				PQclear(res);
+			}
+		}
+	} else if (r == 0) {
+		r = exec_ok(s, "BEGIN", "begin");
+	}
+	if (r == 0) {
+		PGresult *res = PQexec(p->conn, tail.data);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK || PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+			r = pg_error(s, "insert and commit");
+		PQclear(res);
+	}
+	if (r < 0 && p->conn && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(p->conn, "ROLLBACK"));
-	exai__buf_free(&b);
+	exai__buf_free(&rows);
+	exai__buf_free(&tail);
 	return r;
 }
 

@@ -117,6 +117,14 @@ static void *sink_main(void *arg)
 			exai__log_wait(s->log, cursor, 100);
 			continue;
 		}
+		uint64_t first = exai__log_pruned(s->log);
+		if (cursor < first) { /* a sink added after pruning starts at the first retained event */
+			exai__log_warn(exai__log_ctx(s->log), "audit", "sink %s: seqs %llu..%llu were pruned before it "
+				       "delivered them; starting at %llu", s->st.name, (unsigned long long)cursor,
+				       (unsigned long long)first - 1, (unsigned long long)first);
+			cursor = first;
+			continue;
+		}
 		b.n = 0;
 		b.arena.len = 0;
 		int r = exai__log_scan(s->log, cursor, s->batch, collect, &b);
@@ -259,6 +267,33 @@ void exai__sinks_stop(exai_audit_log *log)
 		sink_free(list);
 		list = next;
 	}
+}
+
+uint64_t exai__sinks_min_cursor(exai_audit_log *log, uint64_t limit)
+{
+	pthread_mutex_lock(exai__log_mutex(log));
+	for (struct exai__sink *s = *exai__log_sinks(log); s; s = s->next)
+		if (s->st.cursor < limit)
+			limit = s->st.cursor;
+	pthread_mutex_unlock(exai__log_mutex(log));
+	/* The files too: a running sink's file may trail its memory by up to a second. */
+	char *dir = exai__path_join(exai__log_path(log), "sinks");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		uint64_t c;
+		if (len <= 7 || strcmp(e->d_name + len - 7, ".cursor") != 0)
+			continue;
+		char *p = exai__path_join(dir, e->d_name);
+		if (p && cursor_read(p, &c) == 0 && c < limit)
+			limit = c;
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return limit;
 }
 
 EXAI_API int exai_audit_sink_status(exai_audit_log *log, struct exai_audit_sink_status *ret, size_t max, size_t *retn)

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* verify.c: verification of a log from its files alone. */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit-internal.h"
 
-int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin)
+/* The slow path: parse, then serialise again with the core's JCS. */
+static int event_check_tree(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin)
 {
-	if (rec->seq != want_seq)
-		return exai__err(-EBADMSG, "record says seq %llu, expected %llu", (unsigned long long)rec->seq,
-				 (unsigned long long)want_seq);
 	json_t *o = NULL;
 	if (exai__event_parse(&o, rec->payload, rec->len) < 0 || !json_is_object(o)) {
 		json_decref(o);
@@ -28,7 +29,6 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 	else if (!json_is_number(json_object_get(o, "v")) || json_number_value(json_object_get(o, "v")) != 1)
 		r = exai__err(-EBADMSG, "event format version (member v) is not 1");
 	else {
-		/* Stored bytes must be canonical, or equal events could hash differently. */
 		char *c = NULL;
 		size_t cl;
 		if (exai__jcs_dump(o, &c, &cl) < 0 || cl != rec->len || memcmp(c, rec->payload, cl) != 0)
@@ -37,6 +37,28 @@ int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char
 	}
 	json_decref(o);
 	return r;
+}
+
+int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin)
+{
+	if (rec->seq != want_seq)
+		return exai__err(-EBADMSG, "record says seq %llu, expected %llu", (unsigned long long)rec->seq,
+				 (unsigned long long)want_seq);
+	struct exai__event_top t = { 0 };
+	int r = exai__canon_check(rec->payload, rec->len, &t);
+	if (r == -E2BIG)
+		return event_check_tree(rec, want_seq, want_prev, origin);
+	if (r < 0)
+		return r;
+	if (!t.has_seq || t.seq != want_seq)
+		return exai__err(-EBADMSG, "event member seq differs from its record");
+	if (!t.prev || t.prev_len != strlen(want_prev) || memcmp(t.prev, want_prev, t.prev_len) != 0)
+		return exai__err(-EBADMSG, "hash chain broken: prev is not the hash of the previous event");
+	if (!t.origin || t.origin_len != strlen(origin) || memcmp(t.origin, origin, t.origin_len) != 0)
+		return exai__err(-EBADMSG, "event origin differs from the log's origin");
+	if (!t.has_v || t.v != 1)
+		return exai__err(-EBADMSG, "event format version (member v) is not 1");
+	return 0;
 }
 
 struct verifier {
@@ -78,9 +100,10 @@ static int verify_record(struct verifier *v, const struct exai__rec *rec)
 		return 0;
 	}
 	r = exai__note_verify(&v->vk, rec->payload, rec->len, &tl);
-	if (r < 0)
-		return exai__err(r, "%s: %s", rec->type == EXAI__REC_CHECKPOINT ? "checkpoint" : "prune record",
-				 exai_errmsg());
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(r, "%s: %s", rec->type == EXAI__REC_CHECKPOINT ? "checkpoint" : "prune record", why);
+	}
 	if (rec->type == EXAI__REC_CHECKPOINT) {
 		char *origin = NULL;
 		uint64_t size;
@@ -144,10 +167,98 @@ static int load_prune(struct verifier *v)
 	if (r == 0)
 		r = exai__prune_parse(&v->prune, note, tl);
 	free(note);
-	if (r < 0)
-		return exai__err(-EBADMSG, "prune record file: %s", exai_errmsg());
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(-EBADMSG, "prune record file: %s", why);
+	}
 	v->have_prune = true;
 	return 0;
+}
+
+/* A window over a segment file, read in chunks into one reused buffer (no mmap: a writer
+ * cutting a torn tail at the same moment must not turn into SIGBUS here). */
+struct window {
+	int fd;
+	uint8_t *buf;
+	size_t cap, len; /* bytes in buf */
+	uint64_t base;   /* file offset of buf[0] */
+	bool eof;
+};
+
+/* Makes at least @need bytes from file offset @off available (fewer at the end of the file). */
+static int window_at(struct window *w, uint64_t off, size_t need)
+{
+	if (off >= w->base && off + need <= w->base + w->len)
+		return 0;
+	if (need > w->cap) {
+		uint8_t *nb = realloc(w->buf, need);
+		if (!nb)
+			return exai__err(-ENOMEM, "out of memory");
+		w->buf = nb;
+		w->cap = need;
+	}
+	w->base = off;
+	w->len = 0;
+	while (w->len < w->cap) {
+		ssize_t k = pread(w->fd, w->buf + w->len, w->cap - w->len, (off_t)(off + w->len));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot read a segment");
+		if (k == 0)
+			break;
+		w->len += (size_t)k;
+	}
+	return 0;
+}
+
+/* Verifies one segment file record by record. */
+static int verify_segment(struct verifier *v, const char *path, uint64_t first, int64_t *bad)
+{
+	struct window w = { .fd = open(path, O_RDONLY | O_CLOEXEC), .cap = 256u << 10 };
+	if (w.fd < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot open %s", path);
+	w.buf = malloc(w.cap);
+	int r = w.buf ? window_at(&w, 0, EXAI__SEG_HDR) : exai__err(-ENOMEM, "out of memory");
+	uint64_t hfirst = 0;
+	if (r == 0 && (exai__seg_header_check(w.buf, w.len, &hfirst) < 0 || hfirst != first || hfirst != v->next)) {
+		*bad = (int64_t)v->next;
+		r = exai__err(-EBADMSG, "segment %016" PRIx64 " should start at seq %llu: %s", first,
+			      (unsigned long long)v->next, hfirst != first ? "bad header" : "wrong first seq");
+	}
+	for (uint64_t off = EXAI__SEG_HDR; r == 0;) {
+		struct exai__rec rec;
+		size_t rl = 0;
+		r = window_at(&w, off, EXAI__REC_HDR);
+		if (r < 0 || off >= w.base + w.len)
+			break; /* the end of the file */
+		int d = exai__rec_decode(&rec, w.buf + (off - w.base), w.base + w.len - off, &rl);
+		if (d == -EAGAIN && w.len == w.cap) { /* the record goes past the window: move it */
+			size_t need = EXAI__REC_HDR + EXAI__REC_TRAILER;
+			const uint8_t *h = w.buf + (off - w.base);
+			if (w.base + w.len - off >= EXAI__REC_HDR)
+				need += (size_t)h[16] | (size_t)h[17] << 8 | (size_t)h[18] << 16 | (size_t)h[19] << 24;
+			r = window_at(&w, off, need > EXAI__REC_MAX + 64 ? EXAI__REC_MAX + 64 : need);
+			if (r == 0)
+				d = exai__rec_decode(&rec, w.buf + (off - w.base), w.base + w.len - off, &rl);
+		}
+		if (r < 0)
+			break;
+		if (d == -EAGAIN)
+			d = exai__err(-EBADMSG, "truncated record");
+		if (d == 0)
+			d = verify_record(v, &rec);
+		if (d < 0) {
+			EXAI__WHY(why);
+			*bad = (int64_t)v->next;
+			r = exai__err(-EBADMSG, "seq %llu: %s (segment %016" PRIx64 ", offset %llu)",
+				      (unsigned long long)v->next, why, first, (unsigned long long)off);
+		}
+		off += rl;
+	}
+	free(w.buf);
+	close(w.fd);
+	return r;
 }
 
 EXAI_API int exai_audit_verify(exai_ctx *ctx, const char *origin, const char *vkey,
@@ -187,32 +298,8 @@ EXAI_API int exai_audit_verify(exai_ctx *ctx, const char *origin, const char *vk
 		}
 	}
 	for (size_t i = 0; r == 0 && i < segs.n; i++) {
-		char *path = exai__seg_path(dir, segs.first[i], "seg"), *data = NULL;
-		size_t len = 0;
-		r = path ? exai__read_file(path, (size_t)1 << 40, &data, &len) : -ENOMEM;
-		uint64_t hfirst = 0;
-		if (r == 0 && (exai__seg_header_check((uint8_t *)data, len, &hfirst) < 0 || hfirst != segs.first[i] ||
-			       hfirst != v.next)) {
-			bad = (int64_t)v.next;
-			r = exai__err(-EBADMSG, "segment %016" PRIx64 " should start at seq %llu: %s", segs.first[i],
-				      (unsigned long long)v.next, hfirst != segs.first[i] ? "bad header" : "wrong first seq");
-		}
-		for (size_t off = EXAI__SEG_HDR; r == 0 && off < len;) {
-			struct exai__rec rec;
-			size_t rl = 0;
-			int d = exai__rec_decode(&rec, (uint8_t *)data + off, len - off, &rl);
-			if (d == -EAGAIN)
-				d = exai__err(-EBADMSG, "truncated record");
-			if (d == 0)
-				d = verify_record(&v, &rec);
-			if (d < 0) {
-				bad = (int64_t)v.next;
-				r = exai__err(-EBADMSG, "seq %llu: %s (segment %016" PRIx64 ", offset %zu)",
-					      (unsigned long long)v.next, exai_errmsg(), segs.first[i], off);
-			}
-			off += rl;
-		}
-		free(data);
+		char *path = exai__seg_path(dir, segs.first[i], "seg");
+		r = path ? verify_segment(&v, path, segs.first[i], &bad) : exai__err(-ENOMEM, "out of memory");
 		free(path);
 	}
 	if (r == 0 && v.have_prune && v.next < v.prune.first_seq) {

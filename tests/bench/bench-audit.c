@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <openssl/sha.h>
 
 #include "audit/audit-internal.h"
 #include "audit-servers.h"
@@ -24,6 +23,13 @@
 static exai_ctx *ctx;
 static char *tmp;
 static double run_s = 3;
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static double now_s(void)
 {
@@ -157,9 +163,9 @@ static void verify(void)
 	}
 	CHECK_OK(exai_audit_close(log));
 	struct exai_audit_verify_result res = { .sz = sizeof(res) };
-	double t0 = now_s();
+	double t0 = now_s(), c0 = cpu_s();
 	CHECK_OK(exai_audit_verify(ctx, origin, NULL, &res));
-	double dt = now_s() - t0;
+	double dt = now_s() - t0, cdt = cpu_s() - c0;
 	/* The limit: SHA-256 of the same event bytes, twice (chain hash and leaf hash). */
 	char *leaf_bytes = NULL;
 	size_t total = 0;
@@ -175,20 +181,20 @@ static void verify(void)
 	exai_audit_close(r);
 	(void)leaf_bytes;
 	uint8_t h[32];
-	double s0 = now_s();
+	double s0 = now_s(), sc0 = cpu_s();
 	for (int i = 0; i < N; i++) {
-		SHA256((const uint8_t *)leaves[i], lens[i], h);
+		exai__sha256(h, leaves[i], lens[i]);
 		exai_audit_merkle_leaf_hash(h, leaves[i], lens[i]);
 	}
-	double sdt = now_s() - s0;
+	double sdt = now_s() - s0, scdt = cpu_s() - sc0;
 	for (int i = 0; i < N; i++)
 		exai_free(leaves[i]);
 	free(leaves);
 	free(lens);
-	printf("verify: %.0f events/s (%" PRIu64 " events, %.0f bytes each, %" PRIu64 " checkpoints, one core)\n"
-	       "   SHA-256 of the same bytes, twice per event:  %.0f events/s (%.0f MB/s) -> ratio %.2f\n",
-	       (double)res.events / dt, res.events, (double)total / N, res.checkpoints, N / sdt,
-	       2.0 * (double)total / sdt / 1e6, ((double)res.events / dt) / (N / sdt));
+	printf("verify: %.0f events/s wall, %.0f events per CPU second (%" PRIu64 " events, %.0f bytes each, %" PRIu64 " checkpoints, one thread)\n"
+	       "   SHA-256 of the same bytes, twice per event:  %.0f events/s wall, %.0f per CPU second (%.0f MB/s) -> ratio %.2f (CPU)\n",
+	       (double)res.events / dt, (double)res.events / cdt, res.events, (double)total / N, res.checkpoints, N / sdt,
+	       N / scdt, 2.0 * (double)total / scdt / 1e6, ((double)res.events / cdt) / (N / scdt));
 }
 
 /* ---- 3 and 4. sinks ----------------------------------------------------------------------------- */

@@ -42,12 +42,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s)
 		exai__vkey_parse(&v, s);
 	free(s);
+	/* The one-pass canonical check agrees with parse + core JCS. */
+	struct exai__event_top top;
+	int fast = exai__canon_check((const char *)data, size, &top);
+	json_t *t = NULL;
+	if (fast != -E2BIG && size && exai__event_parse(&t, (const char *)data, size) == 0 && json_is_object(t)) {
+		char *c = NULL;
+		size_t cl;
+		bool same = exai__jcs_dump(t, &c, &cl) == 0 && cl == size && memcmp(c, data, size) == 0;
+		free(c);
+		if (same != (fast == 0))
+			__builtin_trap();
+	} else if (fast == 0) {
+		__builtin_trap(); /* accepted what does not even parse as an object */
+	}
+	json_decref(t);
 	json_t *o = NULL;
 	if (size && exai__json_parse(&o, (const char *)data, size) == 0) {
 		struct exai__event_parts parts;
-		if (exai__event_prepare(&parts, o, 65536) == 0) {
+		if (exai__event_prepare(&parts, o, 1 << 20) == 0) {
+			/* The assembled event is exactly the core's JCS of the object with the log's
+			 * members added. */
 			struct exai__buf b = { 0 };
-			exai__event_assemble(&b, &parts, "fuzz", "00", 1);
+			if (exai__event_assemble(&b, &parts, "fuzz", "00", 1) == 0) {
+				json_t *full = json_deep_copy(o);
+				if (!json_object_get(full, "time")) { /* take the time the log chose */
+					json_t *a = NULL;
+					if (exai__event_parse(&a, b.data, b.len) == 0)
+						json_object_set(full, "time", json_object_get(a, "time"));
+					json_decref(a);
+				}
+				json_object_set_new(full, "origin", json_string("fuzz"));
+				json_object_set_new(full, "prev", json_string("00"));
+				json_object_set_new(full, "seq", json_integer(1));
+				json_object_set_new(full, "v", json_integer(1));
+				char *c = NULL;
+				size_t cl;
+				if (exai__jcs_dump(full, &c, &cl) == 0 && (cl != b.len || memcmp(c, b.data, cl) != 0))
+					__builtin_trap();
+				if (exai__canon_check(b.data, b.len, NULL) == -EBADMSG)
+					__builtin_trap(); /* what we store passes our own check */
+				free(c);
+				json_decref(full);
+			}
 			exai__buf_free(&b);
 			exai__event_parts_free(&parts);
 		}

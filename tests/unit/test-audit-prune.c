@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-audit-prune: retention removes whole old segments behind a signed prune record; proofs
  * of retained events stay valid; verify accepts the pruned prefix only with its record. */
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit/audit-internal.h"
@@ -41,6 +42,19 @@ int main(void)
 	uint64_t first = 99;
 	CHECK_OK(exai_audit_prune(log, now - 4000 * day, &first));
 	CHECK(first == 0);
+	/* A sink that has delivered only up to seq 50 holds pruning back. */
+	char *ldir0 = exai__log_dir(ctx, "prune"), *sdir = exai__path_join(ldir0, "sinks");
+	char *held = exai__path_join(sdir, "held.cursor");
+	CHECK(mkdir(sdir, 0700) == 0);
+	FILE *hf = fopen(held, "w");
+	fputs("50\n", hf);
+	fclose(hf);
+	CHECK_OK(exai_audit_prune(log, 0, &first));
+	CHECK(first <= 50);
+	CHECK(unlink(held) == 0);
+	free(held);
+	free(sdir);
+	free(ldir0);
 	/* Default retention (2557 days): the 3000-day-old segments go, the mixed one stays. */
 	CHECK_OK(exai_audit_prune(log, 0, &first));
 	printf("first retained seq after pruning: %llu\n", (unsigned long long)first);
@@ -75,8 +89,33 @@ int main(void)
 	exai_free(p);
 	CHECK_RC(exai_audit_prove(log, first - 1, 400, &p, &n), -ENOENT);
 	CHECK_RC(exai_audit_consistency(log, 5, 400, &p, &n), -ENOENT);
-	/* The chain goes on after pruning and reopening. */
+	/* The chain goes on after pruning and reopening; a sink added now starts at the first
+	 * retained event, and a sink's cursor holds back the next prune. */
 	CHECK_OK(exai_audit_close(log));
+	log = open_log();
+	char jl[600];
+	snprintf(jl, sizeof(jl), "%s/events.jsonl", dir);
+	EXAI_OPTS(exai_audit_sink_opts, so, .kind = EXAI_AUDIT_SINK_JSONL, .name = "late", .target = jl);
+	CHECK_OK(exai_audit_sink_add(log, &so));
+	for (int t = 0; t < 200; t++) {
+		struct exai_audit_sink_status st;
+		size_t ns;
+		CHECK_OK(exai_audit_sink_status(log, &st, 1, &ns));
+		if (st.cursor == 400)
+			break;
+		usleep(20000);
+	}
+	CHECK_OK(exai_audit_close(log));
+	size_t jlen;
+	char *lines = test_read_file(jl, &jlen), *nl = strchr(lines, '\n');
+	char want[40];
+	snprintf(want, sizeof(want), "\"seq\":%llu,", (unsigned long long)first);
+	CHECK(nl && memmem(lines, (size_t)(nl - lines), want, strlen(want)) != NULL);
+	int count = 0;
+	for (char *c = lines; (c = strchr(c, '\n')); c++)
+		count++;
+	CHECK(count == (int)(400 - first));
+	free(lines);
 	log = open_log();
 	uint64_t seq;
 	CHECK_OK(exai_audit_append_json(log, "{\"class_uid\":1,\"activity_id\":1}", 31, &seq));

