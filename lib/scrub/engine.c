@@ -45,7 +45,7 @@ static int db_compile(exai_scrubber *s)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		exprs[i] = s->set.pats[i].regex;
+		exprs[i] = s->set.pats[i].hs_regex;
 		flags[i] = s->set.pats[i].hs_flags;
 		ids[i] = (unsigned)i;
 	}

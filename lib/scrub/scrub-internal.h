@@ -65,6 +65,7 @@ struct exai__pattern {
 	char *id;
 	char *cls;
 	char *regex;
+	char *hs_regex;         /* what Hyperscan compiles: a superset of regex (pack.c) */
 	const char *pack;       /* the pack's group name (points into the pack list) */
 	int kind;               /* EXAI__KIND_* */
 	int severity;           /* 1 low .. 4 critical */
