@@ -58,6 +58,16 @@ extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_features;
 extern const struct cli_cmd cli_cmd_json;
+/* cmd-keys.c */
+extern const struct cli_cmd cli_cmd_key;
+extern const struct cli_cmd cli_cmd_encrypt;
+extern const struct cli_cmd cli_cmd_decrypt;
+extern const struct cli_cmd cli_cmd_sign;
+extern const struct cli_cmd cli_cmd_verify;
+extern const struct cli_cmd cli_cmd_keygen;
+extern const struct cli_cmd cli_cmd_audit;
+extern const struct cli_cmd cli_cmd_policy;
 extern const struct cli_cmd cli_cmd_scrub;
+extern const struct cli_cmd cli_cmd_ws;
 
 #endif

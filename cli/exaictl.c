@@ -11,7 +11,11 @@ static const struct cli_cmd *const nouns[] = {
 	&cli_cmd_info,
 	&cli_cmd_features,
 	&cli_cmd_json,
+	&cli_cmd_key, &cli_cmd_encrypt, &cli_cmd_decrypt, &cli_cmd_sign, &cli_cmd_verify, &cli_cmd_keygen,
+	&cli_cmd_audit,
+	&cli_cmd_policy,
 	&cli_cmd_scrub,
+	&cli_cmd_ws,
 	NULL,
 };
 

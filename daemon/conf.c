@@ -146,6 +146,31 @@ static int parse_line(struct parser *p, char *line, size_t len)
 	return fail(p, NULL, "unknown key '%.64s' (known: state_dir, log_level, log_target)", key);
 }
 
+int exaid_conf_read(struct exaid_conf *conf, FILE *f, const char *path, char *err, size_t err_size)
+{
+	struct parser p = { .path = path, .err = err, .err_size = err_size, .conf = conf };
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int r = 0;
+
+	exaid_conf_defaults(conf);
+	errno = 0;
+	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		p.line++;
+		r = parse_line(&p, line, (size_t)n);
+		errno = 0;
+	}
+	if (r == 0 && ferror(f)) {
+		r = errno > 0 ? -errno : -EIO;
+		snprintf(err, err_size, "%s: cannot read (after line %u): %s", path, p.line, strerror(-r));
+	}
+	free(line);
+	if (r < 0)
+		exaid_conf_free(conf);
+	return r;
+}
+
 int exaid_conf_load(struct exaid_conf *conf, const char *path, bool missing_ok, char *err, size_t err_size)
 {
 	exaid_conf_defaults(conf);
@@ -157,22 +182,7 @@ int exaid_conf_load(struct exaid_conf *conf, const char *path, bool missing_ok, 
 		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(-r));
 		return r;
 	}
-	struct parser p = { .path = path, .err = err, .err_size = err_size, .conf = conf };
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int r = 0;
-	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
-		p.line++;
-		r = parse_line(&p, line, (size_t)n);
-	}
-	if (r == 0 && ferror(f)) {
-		snprintf(err, err_size, "%s: read error after line %u", path, p.line);
-		r = -EIO;
-	}
-	free(line);
+	int r = exaid_conf_read(conf, f, path, err, err_size);
 	fclose(f);
-	if (r < 0)
-		exaid_conf_free(conf);
 	return r;
 }

@@ -4,6 +4,8 @@
 #define EXAID_CONF_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 enum exaid_log_target {
 	EXAID_LOG_AUTO,    /* journal when stderr is the journal ($JOURNAL_STREAM), else stderr */
@@ -27,6 +29,9 @@ void exaid_conf_defaults(struct exaid_conf *conf);
  * nothing to free), "PATH:LINE: KEY: reason" (or the file's error) is written to @err (of
  * @err_size bytes) and a negative errno returned: -EINVAL for a bad line, key or value. */
 int exaid_conf_load(struct exaid_conf *conf, const char *path, bool missing_ok, char *err, size_t err_size);
+
+/* The same for an open stream; @path names it in messages. */
+int exaid_conf_read(struct exaid_conf *conf, FILE *f, const char *path, char *err, size_t err_size);
 
 /* Frees what @conf owns. */
 void exaid_conf_free(struct exaid_conf *conf);

@@ -94,6 +94,13 @@ static void notify(const char *state)
 		logf_(EXAI_LOG_WARNING, "cannot notify systemd at $NOTIFY_SOCKET: %s", strerror(-r));
 }
 
+static void notify_ready(exai_ctx *ctx, const char *note)
+{
+	char msg[4300];
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=Running; state directory %s%s", exai_ctx_state_dir(ctx), note);
+	notify(msg);
+}
+
 static const char usage[] =
 	"Usage: exaid [--config FILE] [--state-dir DIR] [--check-config]\n"
 	"\n"
@@ -207,7 +214,7 @@ static void reload(struct exaid_conf *conf, const struct opts *o, exai_ctx *ctx)
 	notify(msg);
 	if (load(&next, o) < 0) {
 		logf_(EXAI_LOG_ERROR, "configuration not reloaded; the previous one stays in effect");
-		notify("READY=1\nSTATUS=Running; the last reload failed (see the log)");
+		notify_ready(ctx, "; the last reload failed (see the log)");
 		return;
 	}
 	const char *old_dir = exai_ctx_state_dir(ctx);
@@ -220,7 +227,7 @@ static void reload(struct exaid_conf *conf, const struct opts *o, exai_ctx *ctx)
 	*conf = next;
 	logf_(EXAI_LOG_NOTICE, "configuration reloaded from %s (log_level %s)", o->config,
 	      exai_log_level_name(conf->log_level));
-	notify("READY=1\nSTATUS=Running");
+	notify_ready(ctx, "");
 }
 
 static int run(const struct opts *o)
@@ -263,10 +270,7 @@ static int run(const struct opts *o)
 	if (make_ctx(&ctx, &conf, EXAI_CTX_HARDEN_PROCESS) < 0 || ensure_state_dir(exai_ctx_state_dir(ctx)) < 0)
 		goto out;
 
-	char status_msg[4200];
-	snprintf(status_msg, sizeof(status_msg), "READY=1\nSTATUS=Running; state directory %s",
-		 exai_ctx_state_dir(ctx));
-	notify(status_msg);
+	notify_ready(ctx, "");
 	logf_(EXAI_LOG_NOTICE, "libexai %s ready; state directory %s%s", exai_version(), exai_ctx_state_dir(ctx),
 	      wd > 0 ? "; watchdog on" : "");
 
@@ -322,6 +326,9 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .config = EXAID_DEFAULT_CONFIG };
 	int c;
+
+	/* Until the configuration says otherwise: "<N>" prefixes when stderr is the journal. */
+	logcfg.journal = stderr_is_journal();
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {

@@ -10,9 +10,14 @@ packages=(
 	libssl-dev libsodium-dev libjansson-dev
 	# optional parts: PostgreSQL and NATS sinks, eBPF policy, scrubber
 	libpq-dev libnats-dev libbpf-dev bpftool libhyperscan-dev libpcre2-dev
+	# PKCS#11 header for the keys module's HSM provider (modules are dlopen()ed)
+	libp11-kit-dev
 	# test peers and tools
-	python3 cppcheck groff-base iproute2 softhsm2 opensc minisign age postgresql nats-server
+	python3 cppcheck groff-base iproute2 softhsm2 opensc minisign age postgresql nats-server systemd
 	golang-go golang-golang-x-mod-dev iperf3 nftables
+	# vm: the VMM, the guest kernel and the guest image's parts; python3-yaml reads the
+	# Firecracker OpenAPI spec in the fake API server
+	busybox-static cpio e2fsprogs linux-image-cloud-amd64 python3-yaml qemu-system-x86
 )
 
 missing=()

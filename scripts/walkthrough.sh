@@ -18,6 +18,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "libexai $(./build/cli/exaictl --version | cut -d' ' -f2), state directory $state"
 exaictl info
 
+step "exaid, the systemd service: its configuration as it would start (exaid.conf(5))"
+./build/daemon/exaid --check-config --config daemon/exaid.conf --state-dir "$state"
+
 step "RFC 8785 canonical JSON: the bytes the audit log hashes"
 echo '{ "b": [1.0, 1e21, 0.000001], "a": "caf\u00e9" }' | tee /dev/stderr | exaictl json canonicalize
 echo

@@ -11,6 +11,9 @@
 
 #include <exai/core.h>
 #include <exai/keys.h>
+#include <exai/policy.h>
+#include <exai/audit.h>
 #include <exai/scrub.h>
+#include <exai/vm.h>
 
 #endif /* EXAI_EXAI_H */

@@ -75,6 +75,12 @@ int exai__jcs_number(double d, char out[static 32])
 		strcpy(out, "0");
 		return 0;
 	}
+	/* Integers below 2^53 are exact and every other integer is a different double, so the
+	 * shortest digits that read back are the integer's own: ECMAScript prints it plainly. */
+	if (fabs(d) < 9007199254740992.0 && d == trunc(d)) {
+		snprintf(out, 32, "%lld", (long long)d);
+		return 0;
+	}
 	bool neg = d < 0;
 	char sci[48], digits[24];
 	size_t k = 0;

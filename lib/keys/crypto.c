@@ -118,14 +118,22 @@ int exai__gcm_open(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const u
 	return 0;
 }
 
+static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
+static EVP_KDF *hkdf_alg; /* kept for the life of the process */
+
+static void hkdf_fetch(void)
+{
+	hkdf_alg = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int exai__hkdf(const char *digest, const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
 	       const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen)
 {
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (!kdf)
+	/* Fetching the algorithm is costly (a provider lookup): once per process. */
+	pthread_once(&hkdf_once, hkdf_fetch);
+	if (!hkdf_alg)
 		return exai__err(-EIO, "HKDF is not available in this OpenSSL");
-	EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);
+	EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(hkdf_alg);
 	if (!kctx)
 		return exai__err(-ENOMEM, "out of memory (KDF context)");
 	OSSL_PARAM params[5], *p = params;

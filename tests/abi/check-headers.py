@@ -6,8 +6,8 @@ Usage: check-headers.py LANG INCLUDE_DIR COMPILER [COMPILER ARGS...]
 LANG is c11 or c++17. Every *.h under INCLUDE_DIR/exai is included twice (the second time
 proves the include guard) into an otherwise empty translation unit and compiled with
 -Wall -Wextra -pedantic -Werror. The list comes from the directory, so a new header is
-covered without touching this test. Prints each failing header with the compiler's output;
-exits 1 when any failed.
+covered without touching this test. The umbrella exai/exai.h must include every other header.
+Prints each failing header with the compiler's output; exits 1 when any failed.
 """
 import os
 import subprocess
@@ -30,6 +30,12 @@ def main():
     if not headers:
         sys.exit(f"no headers under {incdir}/exai")
     failed = []
+    with open(os.path.join(incdir, "exai", "exai.h")) as f:
+        umbrella = f.read()
+    for h in headers:
+        if h != "exai.h" and f"#include <exai/{h}>" not in umbrella:
+            failed.append(h)
+            print(f"FAIL exai/exai.h does not include <exai/{h}>")
     with tempfile.TemporaryDirectory() as tmp:
         for h in headers:
             src = os.path.join(tmp, "only-" + h.replace(".h", suffix))

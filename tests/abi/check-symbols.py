@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Checks that libexai exports exactly its public API, each symbol under its version node.
 
-Usage: check-symbols.py LIBRARY.so MAP INCLUDE_DIR SOVERSION
+Usage: check-symbols.py LIBRARY.so MAP INCLUDE_DIR SOVERSION [LIBRARY.a]
        check-symbols.py --self-test
 
 Three lists must agree:
@@ -10,7 +10,9 @@ Three lists must agree:
     named exai_* and carry a version (exai_x@@EXAI_0.1), the node the map puts it in;
   - the global names of lib/libexai.map, by version node;
   - the declarations marked EXAI_API in INCLUDE_DIR/exai/*.h.
-The library's SONAME must be libexai.so.SOVERSION. Every difference is printed; exit 1 if any.
+The library's SONAME must be libexai.so.SOVERSION. In the static library every global symbol
+must start with exai_ (internal ones with exai__), so that linking libexai.a into a program
+cannot collide with the program's own names. Every difference is printed; exit 1 if any.
 """
 import os
 import re
@@ -116,6 +118,21 @@ def compare(lib, mapsyms, headers):
     return problems
 
 
+def static_globals(output):
+    """Names of the global symbols defined in an archive (nm -g --defined-only output)."""
+    names = set()
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not line.endswith(":"):
+            names.add(parts[2])
+    return names
+
+
+def check_static(names):
+    return [f"libexai.a defines the global symbol {n}: internal names must start with exai__"
+            for n in sorted(names) if not n.startswith(PREFIX)]
+
+
 def soname(lib):
     out = subprocess.run(["readelf", "-d", "-W", lib], check=True, capture_output=True, text=True).stdout
     m = re.search(r"\(SONAME\)\s+Library soname: \[([^\]]+)\]", out)
@@ -141,6 +158,9 @@ def self_test():
     for what, (l, m, h, needle) in cases.items():
         found = compare(l, m, h)
         assert any(needle in p for p in found), f"self-test '{what}': {found}"
+    archive = "\nctx.o:\n0000 T exai_ctx_new\n0010 T exai__log\n\nbuf.o:\n0000 T buf_grow\n         U malloc\n"
+    assert static_globals(archive) == {"exai_ctx_new", "exai__log", "buf_grow"}, static_globals(archive)
+    assert len(check_static(static_globals(archive))) == 1
     _, problems = parse_map("EXAI_0.1 { global: exai_*; local: *; };")
     assert problems and "pattern" in problems[0], problems
     # Header parsing: pointer returns, the EXAI_API #define itself, comments.
@@ -162,9 +182,9 @@ def self_test():
 def main():
     if sys.argv[1:] == ["--self-test"]:
         return self_test()
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         sys.exit(__doc__)
-    lib_path, map_path, incdir, soversion = sys.argv[1:]
+    lib_path, map_path, incdir, soversion = sys.argv[1:5]
     nm = subprocess.run(["nm", "-D", "--defined-only", lib_path], check=True, capture_output=True, text=True)
     lib = parse_nm(nm.stdout)
     with open(map_path) as f:
@@ -175,6 +195,9 @@ def main():
     got = soname(lib_path)
     if got != want:
         problems.append(f"library SONAME is {got}, want {want}")
+    if len(sys.argv) == 6:
+        out = subprocess.run(["nm", "-g", "--defined-only", sys.argv[5]], check=True, capture_output=True, text=True)
+        problems += check_static(static_globals(out.stdout))
     for p in problems:
         print(p)
     if problems:
@@ -182,7 +205,8 @@ def main():
         return 1
     nodes = sorted(set(mapsyms.values()))
     print(f"{len(lib)} symbols: all {PREFIX}*, versioned ({', '.join(nodes)}), "
-          f"equal to the map and to the EXAI_API declarations; SONAME {got}")
+          f"equal to the map and to the EXAI_API declarations; SONAME {got}"
+          + ("; the static library defines only exai_* globals" if len(sys.argv) == 6 else ""))
     return 0
 
 

@@ -3,7 +3,7 @@
 # Installs the build tree into a temporary DESTDIR, builds examples/hello.c against the
 # *installed* copy through `pkg-config --cflags --libs libexai`, runs it on the installed
 # shared library and checks what it prints.
-# Environment (from tests/abi/meson.build): EXAI_BUILD_ROOT, EXAI_EXAMPLE (the source),
+# Environment (from tests/abi/meson.build): EXAI_BUILD_ROOT, EXAI_SOURCE_ROOT, EXAI_EXAMPLE (the source),
 # EXAI_EXAMPLE_CC (the build's C compiler), EXAI_EXAMPLE_CFLAGS (its sanitizer flags),
 # EXAI_EXPECT_VERSION.
 set -euo pipefail
@@ -18,9 +18,13 @@ meson install -C "$EXAI_BUILD_ROOT" --no-rebuild --quiet --destdir "$dest" >"$tm
 
 pc=$(find "$dest" -name libexai.pc -print -quit)
 [ -n "$pc" ] || fail "no libexai.pc installed under $dest"
-for h in exai.h core.h; do
-	[ -n "$(find "$dest" -path "*/include/exai/$h" -print -quit)" ] || fail "exai/$h not installed"
-done
+# Every public header in the source tree is installed (include/exai/meson.build lists them).
+incdir=$(dirname "$(find "$dest" -path '*/include/exai/exai.h' -print -quit)")
+[ -d "$incdir" ] || fail "exai/exai.h not installed"
+want=$(cd "$EXAI_SOURCE_ROOT/include/exai" && ls -- *.h)
+have=$(cd "$incdir" && ls -- *.h)
+[ "$want" = "$have" ] || fail "installed headers differ from include/exai/ (add the header to include/exai/meson.build):
+$(diff <(echo "$want") <(echo "$have"))"
 
 # pkg-config sees the installed .pc first; the sysroot maps its /usr/local/... into $dest.
 export PKG_CONFIG_PATH=${pc%/*} PKG_CONFIG_SYSROOT_DIR=$dest
@@ -53,4 +57,6 @@ expect "exai_ctx_new failed: Invalid argument (-22): exai_ctx_opts.log_level 42 
 grep -q '^exai_jcs_canonicalize failed: .* (-74): invalid JSON at line 1, column 9: ' "$tmp/out" ||
 	fail "hello did not report the broken JSON with its line and column"
 grep -q '^features: qemu=\(yes\|no\) ' "$tmp/out" || fail "hello did not list the features"
+grep -qF "hello: log <7> core: libexai $EXAI_EXPECT_VERSION: context created; state directory $tmp/state" "$tmp/err" ||
+	fail "the library's log did not reach hello's callback: $(cat "$tmp/err")"
 echo "ok: examples/hello.c built through pkg-config against the installed libexai and ran"

@@ -18,4 +18,4 @@ mkdir -p "$artifacts"
 args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 	-artifact_prefix="$artifacts/$name-")
 [ -n "$dict" ] && args+=(-dict="$dict")
-exec "$target" "${args[@]}" "$tmp"
+"$target" "${args[@]}" "$tmp" # not exec: the trap removes the copy

@@ -69,6 +69,9 @@ def config_checks(tmp):
     r = run("--check-config", "--config", missing)
     check(r.returncode == 2 and missing in r.stderr and "No such file" in r.stderr,
           f"a missing --config file exits 2 naming it ({r.returncode}: {r.stderr.strip()})")
+    r = run("--check-config", "--config", tmp)
+    check(r.returncode == 2 and f"{tmp}: cannot read (after line 0): Is a directory" in r.stderr,
+          f"a directory as --config is refused, saying so ({r.returncode}: {r.stderr.strip()})")
     r = run("--check-config", "--state-dir", "relative")
     check(r.returncode == 2 and "--state-dir: 'relative' is not an absolute path" in r.stderr,
           "a relative --state-dir exits 2")
@@ -189,8 +192,10 @@ def lifecycle(tmp, name, notify):
         # A broken file on reload: refused, the service keeps running.
         write(config, "log_level = loud\n")
         p.send_signal(signal.SIGHUP)
-        check(notify.wait_for("READY=1") is not None and p.poll() is None,
-              f"{name}: a bad file on reload is refused and exaid keeps running")
+        seen = notify.wait_for("READY=1")
+        check(seen is not None and p.poll() is None, f"{name}: a bad file on reload is refused and exaid keeps running")
+        check(seen is not None and any(l.startswith("STATUS=") and "the last reload failed" in l for l in seen),
+              f"{name}: and its STATUS= says the reload failed")
 
         p.send_signal(signal.SIGTERM if name == "path socket" else signal.SIGINT)
         check(notify.wait_for("STOPPING=1") is not None, f"{name}: the stop signal sends STOPPING=1")

@@ -40,6 +40,24 @@ static inline json_t *kv_wycheproof(const char *name)
 	return j;
 }
 
+/* An output callback that collects bytes in memory (for envelope streams). */
+struct kv_sink {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static inline int kv_sink_write(void *ud, const void *data, size_t len)
+{
+	struct kv_sink *s = ud;
+	if (s->len + len > s->cap) {
+		s->cap = (s->len + len) * 2 + 64;
+		s->p = realloc(s->p, s->cap);
+	}
+	memcpy(s->p + s->len, data, len);
+	s->len += len;
+	return 0;
+}
+
 #define KV_STR(obj, key) json_string_value(json_object_get((obj), (key)))
 
 #endif

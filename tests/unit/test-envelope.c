@@ -6,32 +6,17 @@
 #include <sodium.h>
 
 #include "keys/keys-internal.h"
+#include "keys-vectors.h"
 #include "test.h"
 
-struct sink {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static int sink_write(void *ud, const void *data, size_t len)
-{
-	struct sink *s = ud;
-	if (s->len + len > s->cap) {
-		s->cap = (s->len + len) * 2 + 64;
-		s->p = realloc(s->p, s->cap);
-	}
-	memcpy(s->p + s->len, data, len);
-	s->len += len;
-	return 0;
-}
 
 static const uint8_t KEY[32] = "0123456789abcdef0123456789abcdef";
 static const char *const CTX[] = { "tenant", "acme", "purpose", "test", NULL };
 
-static int encrypt(struct sink *out, const uint8_t *pt, size_t len, uint32_t frame, size_t chunk)
+static int encrypt(struct kv_sink *out, const uint8_t *pt, size_t len, uint32_t frame, size_t chunk)
 {
 	exai_envelope *e = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = sink_write, .write_data = out, .frame_length = frame, .context = CTX);
+	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out, .frame_length = frame, .context = CTX);
 	int r = exai_envelope_encrypt_raw(&e, KEY, "exai-test", "key-1", &o);
 	for (size_t off = 0; r == 0 && off < len; off += chunk)
 		r = exai_envelope_update(e, pt + off, len - off < chunk ? len - off : chunk);
@@ -41,11 +26,11 @@ static int encrypt(struct sink *out, const uint8_t *pt, size_t len, uint32_t fra
 	return r;
 }
 
-static int decrypt_with(struct sink *out, const uint8_t *ct, size_t len, size_t chunk, const uint8_t *key,
+static int decrypt_with(struct kv_sink *out, const uint8_t *ct, size_t len, size_t chunk, const uint8_t *key,
 			const char *name, const char *const *expect)
 {
 	exai_envelope *d = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = sink_write, .write_data = out, .context = expect);
+	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out, .context = expect);
 	int r = exai_envelope_decrypt_raw(&d, key, "exai-test", name, &o);
 	for (size_t off = 0; r == 0 && off < len; off += chunk)
 		r = exai_envelope_update(d, ct + off, len - off < chunk ? len - off : chunk);
@@ -55,7 +40,7 @@ static int decrypt_with(struct sink *out, const uint8_t *ct, size_t len, size_t 
 	return r;
 }
 
-static int decrypt(struct sink *out, const uint8_t *ct, size_t len, size_t chunk)
+static int decrypt(struct kv_sink *out, const uint8_t *ct, size_t len, size_t chunk)
 {
 	return decrypt_with(out, ct, len, chunk, KEY, "key-1", NULL);
 }
@@ -71,7 +56,7 @@ static void round_trips(void)
 			if (chunks[c] == 1 && sizes[i] > 1000)
 				continue;
 			uint32_t frame = sizes[i] > 1000 ? 0 : 100;
-			struct sink ct = { 0 }, back = { 0 };
+			struct kv_sink ct = { 0 }, back = { 0 };
 			CHECK_OK(encrypt(&ct, pt, sizes[i], frame, chunks[c]));
 			CHECK_OK(decrypt(&back, ct.p, ct.len, chunks[c]));
 			CHECK(back.len == sizes[i] && (sizes[i] == 0 || memcmp(back.p, pt, sizes[i]) == 0));
@@ -80,9 +65,9 @@ static void round_trips(void)
 		}
 	}
 	/* Frame count: 300 bytes in frames of 100 -> regular, regular, final(100). */
-	struct sink ct = { 0 };
+	struct kv_sink ct = { 0 };
 	CHECK_OK(encrypt(&ct, pt, 300, 100, 300));
-	struct sink ct0 = { 0 };
+	struct kv_sink ct0 = { 0 };
 	CHECK_OK(encrypt(&ct0, pt, 0, 100, 1));
 	size_t header = ct0.len - (4 + 4 + 12 + 4 + 16);
 	CHECK(ct.len == header + 2 * (4 + 12 + 100 + 16) + (4 + 4 + 12 + 4 + 100 + 16));
@@ -94,7 +79,7 @@ static void round_trips(void)
 static void wrong_keys_and_context(void)
 {
 	const uint8_t pt[] = "a secret artefact";
-	struct sink ct = { 0 }, out = { 0 };
+	struct kv_sink ct = { 0 }, out = { 0 };
 	CHECK_OK(encrypt(&ct, pt, sizeof(pt), 0, 1000));
 	uint8_t other[32];
 	memcpy(other, KEY, 32);
@@ -111,8 +96,8 @@ static void wrong_keys_and_context(void)
 	CHECK(out.len == sizeof(pt)); /* nothing more was released */
 	/* The context is readable after the header. */
 	exai_envelope *d = NULL;
-	struct sink o2 = { 0 };
-	EXAI_OPTS(exai_envelope_opts, o, .write = sink_write, .write_data = &o2);
+	struct kv_sink o2 = { 0 };
+	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = &o2);
 	CHECK_OK(exai_envelope_decrypt_raw(&d, KEY, "exai-test", "key-1", &o));
 	char *js = NULL;
 	CHECK_RC(exai_envelope_context(&js, d), -EAGAIN);
@@ -125,7 +110,7 @@ static void wrong_keys_and_context(void)
 	exai_envelope *e = NULL;
 	const char *const reserved[] = { "aws-crypto-public-key", "x", NULL };
 	const char *const dup[] = { "a", "1", "a", "2", NULL };
-	EXAI_OPTS(exai_envelope_opts, o3, .write = sink_write, .write_data = &o2, .context = reserved);
+	EXAI_OPTS(exai_envelope_opts, o3, .write = kv_sink_write, .write_data = &o2, .context = reserved);
 	CHECK_RC(exai_envelope_encrypt_raw(&e, KEY, "ns", "n", &o3), -EINVAL);
 	o3.context = dup;
 	CHECK_RC(exai_envelope_encrypt_raw(&e, KEY, "ns", "n", &o3), -EINVAL);
@@ -144,11 +129,11 @@ static void tampering(void)
 {
 	uint8_t pt[1000];
 	randombytes_buf(pt, sizeof(pt));
-	struct sink ct = { 0 };
+	struct kv_sink ct = { 0 };
 	CHECK_OK(encrypt(&ct, pt, sizeof(pt), 128, sizeof(pt)));
 	int fails = 0;
 	for (size_t cut = 0; cut < ct.len; cut++) {
-		struct sink out = { 0 };
+		struct kv_sink out = { 0 };
 		int r = decrypt(&out, ct.p, cut, 4096);
 		if (r != -EBADMSG || out.len % 128 != 0 || (out.len && memcmp(out.p, pt, out.len) != 0)) {
 			if (fails++ < 5)
@@ -160,7 +145,7 @@ static void tampering(void)
 	for (size_t pos = 0; pos < ct.len; pos++) {
 		for (int bit = 0; bit < 8; bit += 3) {
 			ct.p[pos] ^= (uint8_t)(1u << bit);
-			struct sink out = { 0 };
+			struct kv_sink out = { 0 };
 			int r = decrypt(&out, ct.p, ct.len, pos % 2 ? 4096 : 17);
 			if (r != -EBADMSG || out.len % 128 != 0 || (out.len && memcmp(out.p, pt, out.len) != 0)) {
 				if (fails++ < 5)
@@ -172,7 +157,7 @@ static void tampering(void)
 	}
 	CHECK(fails == 0);
 	/* Trailing bytes after the final frame. */
-	struct sink out = { 0 };
+	struct kv_sink out = { 0 };
 	uint8_t *longer = malloc(ct.len + 1);
 	memcpy(longer, ct.p, ct.len);
 	longer[ct.len] = 0;
@@ -186,7 +171,7 @@ static void reorder_and_fields(void)
 {
 	uint8_t pt[400];
 	randombytes_buf(pt, sizeof(pt));
-	struct sink ct = { 0 }, ct0 = { 0 }, out = { 0 };
+	struct kv_sink ct = { 0 }, ct0 = { 0 }, out = { 0 };
 	CHECK_OK(encrypt(&ct, pt, sizeof(pt), 100, sizeof(pt)));
 	CHECK_OK(encrypt(&ct0, pt, 0, 100, 1));
 	size_t header = ct0.len - (4 + 4 + 12 + 4 + 16), fl = 4 + 12 + 100 + 16;

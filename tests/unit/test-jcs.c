@@ -101,12 +101,50 @@ static void rules(void)
 	expect_canon("[true,false,{}, []]", "[true,false,{},[]]");
 }
 
+/* Integers: below 2^53 the fast path (plain digits), from 2^53 on the general algorithm. Each
+ * output must read back as the same double and match ECMAScript's Number::toString. */
+static void integers(void)
+{
+	static const struct {
+		double d;
+		const char *want;
+	} cases[] = {
+		{ 1, "1" },
+		{ -1, "-1" },
+		{ 42, "42" },
+		{ 1000000, "1000000" },
+		{ 4294967296.0, "4294967296" },
+		{ 9007199254740991.0, "9007199254740991" },   /* 2^53 - 1: fast path */
+		{ -9007199254740991.0, "-9007199254740991" },
+		{ 9007199254740992.0, "9007199254740992" },   /* 2^53: general path */
+		{ 9007199254740994.0, "9007199254740994" },
+		{ 1e20, "100000000000000000000" },
+		{ 123456789012345680000.0, "123456789012345680000" },
+		{ 1e21, "1e+21" },
+		{ -1e21, "-1e+21" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char got[32];
+		CHECK_OK(exai__jcs_number(cases[i].d, got));
+		CHECK_STREQ(got, cases[i].want);
+		CHECK(strtod(got, NULL) == cases[i].d);
+	}
+	/* Every integer of a sweep across magnitudes reads back and has no exponent or point. */
+	for (double d = 1; d < 9007199254740992.0; d = d * 3 + 7) {
+		char got[32], want[32];
+		CHECK_OK(exai__jcs_number(d, got));
+		snprintf(want, sizeof(want), "%.0f", d);
+		CHECK_STREQ(got, want);
+	}
+}
+
 int main(void)
 {
 	static const char *names[] = { "arrays", "french", "structures", "unicode", "values", "weird" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		vector(names[i]);
 	numbers();
+	integers();
 	errors();
 	rules();
 	return test_done();

@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * egress.bpf.c: the egress policy datapath, two TC clsact programs on the host side of a VM's
+ * tap or veth. exai_egress runs on the device's ingress hook (packets leaving the guest),
+ * exai_ingress on its egress hook (packets towards the guest). Default deny both ways.
+ * Map layouts: egress.h. Model: docs/formats/policy.md.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "egress.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exai_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * EXAI_MAX_ENTRIES + 64);
+	__type(key, struct exai_lpm4_key);
+	__type(value, struct exai_lpm_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_lpm4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * EXAI_MAX_ENTRIES + 64);
+	__type(key, struct exai_lpm6_key);
+	__type(value, struct exai_lpm_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_lpm6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * EXAI_MAX_SETS);
+	__type(key, __u32);
+	__type(value, struct exai_portset);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_sets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * EXAI_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct exai_rule_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EXAI_CNT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct exai_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_cnt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EXAI_CT_ENTRIES);
+	__type(key, struct exai_ct_key);
+	__type(value, struct exai_ct_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EXAI_RINGBUF_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exai_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_bucket SEC(".maps");
+
+#define ETH_P_8021AD_ 0x88A8
+#define IPPROTO_ICMPV6_ 58
+#define CT_RECHECK 256
+
+union ct_key_words {
+	struct exai_ct_key k;
+	__u64 w[sizeof(struct exai_ct_key) / 8];
+};
+
+struct ct_cache {
+	union ct_key_words key;
+	__u32 left;
+	__u32 pad;
+};
+
+/* Per CPU: the guest flow this CPU last saw leave, and how many more of its packets may skip
+ * the conntrack lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_cache);
+} exai_ct_cache SEC(".maps");
+
+static __always_inline int ct_key_eq(const union ct_key_words *a, const union ct_key_words *b)
+{
+	__u64 d = 0;
+	for (int i = 0; i < (int)(sizeof(a->w) / 8); i++)
+		d |= a->w[i] ^ b->w[i];
+	return d == 0;
+}
+
+/* What the parser learnt of one packet. Ports in network order. */
+struct pkt {
+	__u8 family; /* 0: not IP */
+	__u8 proto;  /* IPPROTO_* as on the wire */
+	__u8 hop;    /* TTL / hop limit */
+	__u8 icmp_type;
+	__u16 sport, dport;
+	__u32 l4off;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+struct l4hdr { /* the first 8 bytes of TCP, UDP, ICMP and ICMPv6 */
+	union {
+		struct {
+			__be16 sport, dport;
+		};
+		struct {
+			__u8 type, code;
+			__be16 csum, id, seq;
+		};
+	};
+};
+
+static __always_inline void count(__u32 slot, __u32 len)
+{
+	struct exai_counter *c = bpf_map_lookup_elem(&exai_cnt, &slot);
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+static __always_inline int bucket_take(const struct exai_cfg *cfg)
+{
+	__u32 k = 0;
+	__u64 interval = cfg->ev_interval_ns, burst = cfg->ev_burst_ns;
+	struct exai_bucket *b = bpf_map_lookup_elem(&exai_bucket, &k);
+	if (!b || !interval)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	int ok = 0;
+	bpf_spin_lock(&b->lock);
+	__u64 credit = b->credit_ns + (now - b->last_ns);
+	if (credit > burst)
+		credit = burst;
+	b->last_ns = now;
+	if (credit >= interval) {
+		credit -= interval;
+		ok = 1;
+	}
+	b->credit_ns = credit;
+	bpf_spin_unlock(&b->lock);
+	return ok;
+}
+
+static __always_inline int deny(struct __sk_buff *skb, const struct exai_cfg *cfg, const struct pkt *p, __u32 reason,
+				__u8 dir)
+{
+	count(reason, skb->len);
+	if (!cfg || !bucket_take(cfg)) {
+		count(EXAI_R_EVENTS_DROPPED, 0);
+		return TC_ACT_SHOT;
+	}
+	struct exai_event *e = bpf_ringbuf_reserve(&exai_events, sizeof(*e), 0);
+	if (!e) {
+		count(EXAI_R_EVENTS_DROPPED, 0);
+		return TC_ACT_SHOT;
+	}
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->ifindex = skb->ifindex;
+	e->rule = reason;
+	e->reason = (__u8)reason;
+	e->dir = dir;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->sport = bpf_ntohs(p->sport);
+	e->dport = bpf_ntohs(p->dport);
+	e->len = skb->len > 0xffff ? 0xffff : (__u16)skb->len;
+	e->pad = 0;
+	__builtin_memcpy(e->src, p->src, 16);
+	__builtin_memcpy(e->dst, p->dst, 16);
+	bpf_ringbuf_submit(e, 0);
+	return TC_ACT_SHOT;
+}
+
+/* Parses Ethernet (with up to two VLAN tags), IPv4/IPv6 (extension headers, fragments) and the
+ * first bytes of the transport header. Returns -1 when allowed as link traffic (ARP), else a
+ * deny reason, or EXAI_R_RULE (0) when @p is an IP packet to decide on.
+ * The common headers are read in place (direct packet access, after pulling the first
+ * PULL_BYTES into the linear part); IPv6 extension headers, rare, through bpf_skb_load_bytes. */
+#define PULL_BYTES 128
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4hdr *l4)
+{
+	__u32 want = skb->len < PULL_BYTES ? skb->len : PULL_BYTES;
+	if ((__u32)(skb->data_end - skb->data) < want)
+		bpf_skb_pull_data(skb, want); /* on failure the bounds checks below catch it */
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	__u32 off = 14;
+
+	if (data + 14 > end)
+		return EXAI_R_DENY_MALFORMED;
+	__be16 proto = *(__be16 *)(data + 12);
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD_))
+			break;
+		if (data + off + 4 > end)
+			return EXAI_R_DENY_MALFORMED;
+		proto = *(__be16 *)(data + off + 2);
+		off += 4;
+	}
+	if (proto == bpf_htons(ETH_P_ARP))
+		return -1;
+	int ext = 0;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		__u8 *ip = data + off;
+		if ((void *)(ip + 20) > end)
+			return EXAI_R_DENY_MALFORMED;
+		__u32 ihl = (ip[0] & 0xf) * 4;
+		__u32 tot = bpf_ntohs(*(__be16 *)(ip + 2));
+		if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || off + tot > skb->len)
+			return EXAI_R_DENY_MALFORMED;
+		if (*(__be16 *)(ip + 6) & bpf_htons(0x1fff))
+			return EXAI_R_DENY_FRAGMENT;
+		p->family = 4;
+		p->proto = ip[9];
+		p->hop = ip[8];
+		__builtin_memcpy(p->src, ip + 12, 4);
+		__builtin_memcpy(p->dst, ip + 16, 4);
+		off += ihl;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		__u8 *ip6 = data + off;
+		if ((void *)(ip6 + 40) > end)
+			return EXAI_R_DENY_MALFORMED;
+		__u32 plen = bpf_ntohs(*(__be16 *)(ip6 + 4));
+		if ((ip6[0] >> 4) != 6 || (plen && off + 40 + plen > skb->len))
+			return EXAI_R_DENY_MALFORMED;
+		p->family = 6;
+		p->hop = ip6[7];
+		__builtin_memcpy(p->src, ip6 + 8, 16);
+		__builtin_memcpy(p->dst, ip6 + 24, 16);
+		off += 40;
+		__u8 nh = ip6[6];
+		for (int i = 0; i < 6; i++) {
+			__u8 h[8];
+			if (nh != 0 && nh != 43 && nh != 44 && nh != 60 && nh != 51)
+				break;
+			ext = 1;
+			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
+				return EXAI_R_DENY_MALFORMED;
+			if (nh == 44) { /* fragment header: offset in the top 13 bits of bytes 2-3 */
+				if (((h[2] << 8) | h[3]) & 0xfff8)
+					return EXAI_R_DENY_FRAGMENT;
+				off += 8;
+			} else if (nh == 51) {
+				off += (h[1] + 2) * 4;
+			} else {
+				off += (h[1] + 1) * 8;
+			}
+			nh = h[0];
+		}
+		if (nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51)
+			return EXAI_R_DENY_MALFORMED; /* too many extension headers */
+		p->proto = nh;
+	} else {
+		return EXAI_R_DENY_ETHERTYPE;
+	}
+	p->l4off = off;
+	__u32 need;
+	if (p->proto == IPPROTO_TCP)
+		need = 20;
+	else if (p->proto == IPPROTO_UDP || p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6_)
+		need = sizeof(*l4);
+	else
+		return EXAI_R_RULE;
+	if (!ext && off <= 14 + 8 + 60) { /* in place */
+		__u8 *t = data + off;
+		if (need == 20) {
+			if ((void *)(t + 20) > end || (t[12] >> 4) < 5)
+				return EXAI_R_DENY_MALFORMED;
+		} else if ((void *)(t + sizeof(*l4)) > end) {
+			return EXAI_R_DENY_MALFORMED;
+		}
+		__builtin_memcpy(l4, t, sizeof(*l4));
+	} else {
+		__u8 t[20];
+		if (bpf_skb_load_bytes(skb, off, t, need == 20 ? 20 : sizeof(*l4)) < 0 ||
+		    (need == 20 && (t[12] >> 4) < 5))
+			return EXAI_R_DENY_MALFORMED;
+		__builtin_memcpy(l4, t, sizeof(*l4));
+	}
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
+		p->sport = l4->sport;
+		p->dport = l4->dport;
+	} else {
+		p->icmp_type = l4->type;
+	}
+	return EXAI_R_RULE;
+}
+
+static __always_inline int is_echo_request(const struct pkt *p)
+{
+	return (p->proto == IPPROTO_ICMP && p->icmp_type == 8) || (p->proto == IPPROTO_ICMPV6_ && p->icmp_type == 128);
+}
+
+static __always_inline int is_echo_reply(const struct pkt *p)
+{
+	return (p->proto == IPPROTO_ICMP && p->icmp_type == 0) || (p->proto == IPPROTO_ICMPV6_ && p->icmp_type == 129);
+}
+
+/* Link-scope destination: fe80::/10 or ff02::/16. Such packets are never forwarded. */
+static __always_inline int link_scope6(const __u8 *a)
+{
+	return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || (a[0] == 0xff && (a[1] & 0x0f) == 2);
+}
+
+/* Neighbour discovery and MLD the link needs, in one direction (egress: from the guest). */
+static __always_inline int ndp_ok(const struct pkt *p, int egress)
+{
+	if (p->family != 6 || p->proto != IPPROTO_ICMPV6_)
+		return 0;
+	__u8 t = p->icmp_type;
+	if (t == 135 || t == 136) /* NS, NA */
+		return p->hop == 255;
+	if (egress && t == 133) /* RS */
+		return p->hop == 255 && link_scope6(p->dst);
+	if (!egress && t == 134) /* RA */
+		return p->hop == 255;
+	if (egress && (t == 130 || t == 131 || t == 132 || t == 143)) /* MLD */
+		return link_scope6(p->dst);
+	return 0;
+}
+
+static __always_inline void ct_key_egress(struct exai_ct_key *k, const struct pkt *p, const struct l4hdr *l4)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = p->family;
+	k->proto = p->proto;
+	__builtin_memcpy(k->gaddr, p->src, 16);
+	__builtin_memcpy(k->raddr, p->dst, 16);
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
+		k->gport = p->sport;
+		k->rport = p->dport;
+	} else if (is_echo_request(p)) {
+		k->gport = l4->id;
+	}
+}
+
+#define NEXT -1
+
+/* What both directions do first: parse, allow ARP and the neighbour discovery the link needs,
+ * drop what cannot be parsed. NEXT when @p is an IP packet for the policy to decide on. */
+static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, struct l4hdr *l4,
+				      struct exai_cfg **cfg, __u8 dir)
+{
+	__u32 k0 = 0;
+
+	__builtin_memset(p, 0, sizeof(*p));
+	__builtin_memset(l4, 0, sizeof(*l4));
+	*cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
+	int reason = parse(skb, p, l4);
+	if (reason < 0) {
+		count(EXAI_R_ARP, skb->len);
+		return TC_ACT_OK;
+	}
+	if (reason != EXAI_R_RULE)
+		return deny(skb, *cfg, p, reason, dir);
+	if (ndp_ok(p, dir == EXAI_DIR_EGRESS)) {
+		count(EXAI_R_NDP, skb->len);
+		return TC_ACT_OK;
+	}
+	return NEXT;
+}
+
+SEC("tc")
+int exai_egress(struct __sk_buff *skb)
+{
+	struct pkt p;
+	struct l4hdr l4;
+	struct exai_cfg *cfg;
+	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_EGRESS);
+	if (verdict != NEXT)
+		return verdict;
+	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0;
+	if (!id)
+		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
+	__u32 bank = id & 1;
+
+	struct exai_lpm_val *v;
+	if (p.family == 4) {
+		struct exai_lpm4_key key = { .prefixlen = 64, .policy_id = bpf_htonl(id) };
+		__builtin_memcpy(key.addr, p.dst, 4);
+		v = bpf_map_lookup_elem(&exai_lpm4, &key);
+	} else {
+		struct exai_lpm6_key key = { .prefixlen = 160, .policy_id = bpf_htonl(id) };
+		__builtin_memcpy(key.addr, p.dst, 16);
+		v = bpf_map_lookup_elem(&exai_lpm6, &key);
+	}
+	struct exai_portset *ps = NULL;
+	if (v) {
+		__u32 set = v->set;
+		if (set >= EXAI_MAX_SETS)
+			return deny(skb, cfg, &p, EXAI_R_DENY_DEFAULT, EXAI_DIR_EGRESS);
+		set += bank * EXAI_MAX_SETS;
+		ps = bpf_map_lookup_elem(&exai_sets, &set);
+	}
+	__u8 proto = p.proto == IPPROTO_ICMPV6_ ? EXAI_PROTO_ICMP : p.proto;
+	int rule;
+	int reason = exai_decide(v, ps, proto, bpf_ntohs(p.dport), &rule);
+	if (reason >= EXAI_R_FIRST_DENY)
+		return deny(skb, cfg, &p, reason, EXAI_DIR_EGRESS);
+	/* Allowed by a rule: counted once, in the rule's slot (user space sums them for "rule"). */
+	if (rule >= 0 && rule < EXAI_MAX_RULES)
+		count(EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule, skb->len);
+	else
+		count(reason, skb->len);
+
+	/* Remember the flow so that its replies may come in. A per-CPU note of the last flow seen
+	 * spares the hash lookup for the packets that follow it (re-checked every CT_RECHECK). */
+	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p)) {
+		union ct_key_words key;
+		ct_key_egress(&key.k, &p, &l4);
+		struct ct_cache *cc = bpf_map_lookup_elem(&exai_ct_cache, &(__u32){ 0 });
+		if (cc && cc->left && ct_key_eq(&cc->key, &key)) {
+			cc->left--;
+		} else {
+			if (!bpf_map_lookup_elem(&exai_ct, &key.k)) {
+				struct exai_ct_val nv = { .last_ns = bpf_ktime_get_ns(), .policy_id = id };
+				bpf_map_update_elem(&exai_ct, &key.k, &nv, BPF_ANY);
+			}
+			if (cc) {
+				cc->key = key;
+				cc->left = CT_RECHECK;
+			}
+		}
+	}
+	return TC_ACT_OK;
+}
+
+/* An inbound ICMP error quoting a packet the guest sent: its inner header names the flow. */
+static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct exai_ct_key k;
+	__u32 off = p->l4off + 8;
+	__u8 inner_proto;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	if (p->family == 4) {
+		if (p->icmp_type != 3 && p->icmp_type != 11 && p->icmp_type != 12)
+			return 0;
+		__u8 ip[20];
+		if (bpf_skb_load_bytes(skb, off, ip, sizeof(ip)) < 0 || (ip[0] >> 4) != 4)
+			return 0;
+		inner_proto = ip[9];
+		__builtin_memcpy(k.gaddr, ip + 12, 4);
+		__builtin_memcpy(k.raddr, ip + 16, 4);
+		off += (ip[0] & 0xf) * 4;
+	} else {
+		if (p->icmp_type < 1 || p->icmp_type > 4)
+			return 0;
+		__u8 ip6[40];
+		if (bpf_skb_load_bytes(skb, off, ip6, sizeof(ip6)) < 0 || (ip6[0] >> 4) != 6)
+			return 0;
+		inner_proto = ip6[6];
+		__builtin_memcpy(k.gaddr, ip6 + 8, 16);
+		__builtin_memcpy(k.raddr, ip6 + 24, 16);
+		off += 40;
+	}
+	struct l4hdr in;
+	if (bpf_skb_load_bytes(skb, off, &in, 8) < 0)
+		return 0;
+	k.family = p->family;
+	k.proto = inner_proto;
+	if (inner_proto == IPPROTO_TCP || inner_proto == IPPROTO_UDP) {
+		k.gport = in.sport;
+		k.rport = in.dport;
+	} else if ((inner_proto == IPPROTO_ICMP && in.type == 8) || (inner_proto == IPPROTO_ICMPV6_ && in.type == 128)) {
+		k.gport = in.id;
+	} else {
+		return 0;
+	}
+	return bpf_map_lookup_elem(&exai_ct, &k) != NULL;
+}
+
+SEC("tc")
+int exai_ingress(struct __sk_buff *skb)
+{
+	struct pkt p;
+	struct l4hdr l4;
+	struct exai_cfg *cfg;
+	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_INGRESS);
+	if (verdict != NEXT)
+		return verdict;
+
+	/* A reply: the guest is the destination, so the key is the packet reversed. */
+	struct exai_ct_key key;
+	__builtin_memset(&key, 0, sizeof(key));
+	key.family = p.family;
+	key.proto = p.proto;
+	__builtin_memcpy(key.gaddr, p.dst, 16);
+	__builtin_memcpy(key.raddr, p.src, 16);
+	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
+		key.gport = p.dport;
+		key.rport = p.sport;
+	} else if (is_echo_reply(&p)) {
+		key.gport = l4.id;
+	} else if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6_) {
+		if (icmp_error_for_guest(skb, &p)) {
+			count(EXAI_R_ICMP_ERROR, skb->len);
+			return TC_ACT_OK;
+		}
+		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+	} else {
+		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+	}
+	if (!bpf_map_lookup_elem(&exai_ct, &key))
+		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+	count(EXAI_R_REPLY, skb->len);
+	return TC_ACT_OK;
+}

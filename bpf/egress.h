@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * egress.h: the one header that fixes the layout of every map shared by the egress policy
+ * programs (bpf/egress.bpf.c) and the library that fills them (lib/policy). Both sides
+ * include it; a change here changes both at once. See docs/formats/policy.md for the model.
+ *
+ * Two banks (0 and 1) of rules and port sets let a new policy be built beside the running one;
+ * the policy id in exai_cfg picks the bank (id & 1) and is part of every LPM key, so a single
+ * 4-byte store switches from one policy to the next.
+ */
+#ifndef EXAI_BPF_EGRESS_H
+#define EXAI_BPF_EGRESS_H
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#define EXAI_MAX_RULES 1024     /* rules per bank (counters, names) */
+#define EXAI_MAX_SETS 2048      /* distinct port sets per bank */
+#define EXAI_PORTSET_MAX 32     /* port ranges in one set */
+#define EXAI_MAX_ENTRIES 131072 /* LPM entries per family and policy */
+#define EXAI_CT_ENTRIES 65536   /* tracked guest flows per device */
+#define EXAI_RINGBUF_BYTES (256 * 1024)
+#define EXAI_RULE_NAME 56
+
+/* Pseudo protocol numbers in port ranges. ICMP means ICMP for IPv4 and ICMPv6 for IPv6. */
+#define EXAI_PROTO_ICMP 1
+#define EXAI_PROTO_TCP 6
+#define EXAI_PROTO_UDP 17
+#define EXAI_PROTO_ANY 255
+
+/* exai_lpm_val.flags */
+#define EXAI_F_FLOOR 1u    /* the floor: always denied */
+#define EXAI_F_RESOLVER 2u /* a configured DNS resolver: port 53 allowed */
+
+/* Verdict reasons: the first counters, and exai_event.reason. */
+enum exai_reason {
+	EXAI_R_RULE = 0,        /* allowed by a rule (counted in the rule's slot only) */
+	EXAI_R_DNS_ALLOW,       /* DNS to a configured resolver */
+	EXAI_R_REPLY,           /* inbound reply to a guest-initiated flow */
+	EXAI_R_ARP,             /* ARP, both ways */
+	EXAI_R_NDP,             /* neighbour discovery needed for the link */
+	EXAI_R_ICMP_ERROR,      /* inbound ICMP error about a guest flow */
+	EXAI_R_DENY_DEFAULT,    /* egress matching no rule */
+	EXAI_R_DENY_FLOOR,      /* egress to the floor (link-local, metadata, host) */
+	EXAI_R_DENY_DNS,        /* DNS to something not a configured resolver */
+	EXAI_R_DENY_INBOUND,    /* inbound packet not a reply to a guest flow */
+	EXAI_R_DENY_FRAGMENT,   /* non-first IP fragment */
+	EXAI_R_DENY_MALFORMED,  /* truncated or malformed header */
+	EXAI_R_DENY_ETHERTYPE,  /* neither IPv4, IPv6 nor ARP */
+	EXAI_R_DENY_NO_POLICY,  /* no policy loaded yet */
+	EXAI_R_EVENTS_DROPPED,  /* deny events suppressed by the rate limit or a full ring */
+	EXAI_R__COUNT,
+};
+#define EXAI_R_FIRST_DENY EXAI_R_DENY_DEFAULT
+
+/* Counter slots: reasons first, then EXAI_MAX_RULES per bank. */
+#define EXAI_CNT_RULE_BASE 32
+#define EXAI_CNT_SLOTS (EXAI_CNT_RULE_BASE + 2 * EXAI_MAX_RULES)
+
+/* Map "exai_cfg" (array, 1 entry). */
+struct exai_cfg {
+	__u32 policy_id;      /* 0: no policy, deny all IP; bank = policy_id & 1 */
+	__u32 building_id;    /* user space only: id of a policy being built (0: none) */
+	__u64 ev_interval_ns; /* deny events: one token per interval (0: no events) */
+	__u64 ev_burst_ns;    /* bucket depth, in ns of credit */
+};
+
+/* Map "exai_lpm4"/"exai_lpm6" (LPM trie): prefixlen = 32 + address prefix length. */
+struct exai_lpm4_key {
+	__u32 prefixlen;
+	__u32 policy_id; /* network byte order, so that it is matched as the first 32 bits */
+	__u8 addr[4];
+};
+struct exai_lpm6_key {
+	__u32 prefixlen;
+	__u32 policy_id;
+	__u8 addr[16];
+};
+struct exai_lpm_val {
+	__u32 set;   /* port set index within the bank */
+	__u32 flags; /* EXAI_F_* */
+};
+
+/* Map "exai_sets" (array, 2 * EXAI_MAX_SETS): port sets, bank b at b * EXAI_MAX_SETS. */
+struct exai_range {
+	__u16 lo, hi; /* inclusive destination port range; ICMP and portless protocols use 0 */
+	__u8 proto;   /* EXAI_PROTO_* */
+	__u8 pad;
+	__u16 rule;   /* rule index within the bank */
+};
+struct exai_portset {
+	__u32 n;
+	__u32 pad;
+	struct exai_range r[EXAI_PORTSET_MAX];
+};
+
+/* Map "exai_rules" (array, 2 * EXAI_MAX_RULES): rule names, for stats and events of any
+ * later process. Only user space reads it. */
+struct exai_rule_info {
+	char name[EXAI_RULE_NAME];
+	__u32 policy_id;
+	__u32 pad;
+};
+
+/* Map "exai_cnt" (per-CPU array, EXAI_CNT_SLOTS). */
+struct exai_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Map "exai_ct" (LRU hash): flows the guest started, keyed from the guest's side. */
+struct exai_ct_key {
+	__u8 family; /* 4 or 6 */
+	__u8 proto;  /* IPPROTO_* (ICMPv6 as 58) */
+	__u16 gport; /* guest's port (ICMP echo: the identifier), network order */
+	__u16 rport; /* remote port (ICMP echo: 0), network order */
+	__u16 pad;
+	__u8 gaddr[16];
+	__u8 raddr[16];
+};
+struct exai_ct_val {
+	__u64 last_ns;
+	__u32 policy_id;
+	__u32 pad;
+};
+
+/* Map "exai_bucket" (array, 1 entry): deny-event token bucket. */
+struct exai_bucket {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 credit_ns;
+	__u64 last_ns;
+};
+
+/* Ring buffer "exai_events": one record per denied packet (rate-limited). */
+#define EXAI_DIR_EGRESS 0 /* from the guest */
+#define EXAI_DIR_INGRESS 1 /* towards the guest */
+struct exai_event {
+	__u64 time_ns; /* bpf_ktime_get_boot_ns() */
+	__u32 ifindex;
+	__u32 rule;    /* counter slot that decided (reason, or EXAI_CNT_RULE_BASE + rule) */
+	__u8 reason;   /* enum exai_reason */
+	__u8 dir;      /* EXAI_DIR_* */
+	__u8 family;   /* 4, 6, or 0 when not IP */
+	__u8 proto;
+	__u16 sport, dport; /* host order */
+	__u16 len;
+	__u16 pad;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+/* The decision both sides share: the rule index of the first range in @ps that admits
+ * @proto (EXAI_PROTO_*, already folded) and destination @port, or -1. */
+static inline int exai_portset_match(const struct exai_portset *ps, __u8 proto, __u16 port)
+{
+	__u32 n = ps->n;
+	for (__u32 i = 0; i < EXAI_PORTSET_MAX; i++) {
+		if (i >= n)
+			break;
+		const struct exai_range *r = &ps->r[i];
+		if (r->proto != EXAI_PROTO_ANY && r->proto != proto)
+			continue;
+		if (port >= r->lo && port <= r->hi)
+			return r->rule;
+	}
+	return -1;
+}
+
+/* The egress verdict for a destination whose longest LPM match is @v (NULL: none) with port
+ * set @ps: an enum exai_reason; *rule gets the rule index when a rule allows it, else -1.
+ * The floor comes first, then DNS (port 53 only to resolvers), then the rules. */
+static inline int exai_decide(const struct exai_lpm_val *v, const struct exai_portset *ps, __u8 proto,
+			      __u16 port, int *rule)
+{
+	*rule = -1;
+	if (v && (v->flags & EXAI_F_FLOOR))
+		return EXAI_R_DENY_FLOOR;
+	if (port == 53 && (proto == EXAI_PROTO_TCP || proto == EXAI_PROTO_UDP))
+		return v && (v->flags & EXAI_F_RESOLVER) ? EXAI_R_DNS_ALLOW : EXAI_R_DENY_DNS;
+	if (!v || !ps)
+		return EXAI_R_DENY_DEFAULT;
+	int r = exai_portset_match(ps, proto, port);
+	if (r < 0)
+		return EXAI_R_DENY_DEFAULT;
+	*rule = r;
+	return EXAI_R_RULE;
+}
+
+#endif /* EXAI_BPF_EGRESS_H */

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd-ws.c: exaictl ws create|exec|cp|pause|resume|snapshot|restore|destroy|ls|inspect.
+ * Workspaces are driven in-process for now (the daemon will own them next); the VMM outlives
+ * exaictl, and the next exaictl call adopts it from the state directory. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static exai_vm *open_ws(struct cli *cli, const char *name)
+{
+	exai_ctx *ctx = cli_ctx(cli);
+	exai_vm *vm = NULL;
+	if (!ctx)
+		return NULL;
+	int r = exai_vm_open(&vm, ctx, name);
+	if (r < 0) {
+		cli_fail(cli, r, name);
+		return NULL;
+	}
+	return vm;
+}
+
+static bool parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* ---- create ------------------------------------------------------------------------------- */
+
+static int run_create(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tenant", required_argument, NULL, 't' }, { "vcpus", required_argument, NULL, 'c' },
+		{ "mem", required_argument, NULL, 'm' },    { "policy", required_argument, NULL, 'p' },
+		{ "backend", required_argument, NULL, 'b' }, { "image", required_argument, NULL, 'i' },
+		{ "no-boot", no_argument, NULL, 'n' },      { 0 },
+	};
+	EXAI_OPTS(exai_vm_opts, o);
+	bool boot = true;
+	int c;
+	optind = 0;
+	while ((c = cli_getopt(cli, argc, argv, "+:", opts)) != -1) {
+		switch (c) {
+		case 't':
+			o.tenant = optarg;
+			break;
+		case 'c':
+			if (!parse_u32(optarg, &o.vcpus) || !o.vcpus)
+				return cli_usage_error(cli, "--vcpus wants a positive number, not '%s'", optarg);
+			break;
+		case 'm':
+			if (!parse_u32(optarg, &o.mem_mib) || !o.mem_mib)
+				return cli_usage_error(cli, "--mem wants MiB as a positive number, not '%s'", optarg);
+			break;
+		case 'p':
+			fprintf(stderr, "%s: --policy: egress policies need the policy module, which this build "
+					"does not integrate yet; workspaces run without network (fail closed)\n",
+				cli->path);
+			return EXIT_FAIL;
+		case 'b':
+			if (!strcmp(optarg, "auto"))
+				o.backend = EXAI_VM_BACKEND_AUTO;
+			else if (!strcmp(optarg, "qemu"))
+				o.backend = EXAI_VM_BACKEND_QEMU;
+			else if (!strcmp(optarg, "firecracker"))
+				o.backend = EXAI_VM_BACKEND_FIRECRACKER;
+			else
+				return cli_usage_error(cli, "--backend is auto, qemu or firecracker, not '%s'", optarg);
+			break;
+		case 'i':
+			o.image_dir = optarg;
+			break;
+		case 'n':
+			boot = false;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(cli, "expected one workspace NAME");
+	const char *name = argv[optind];
+	exai_ctx *ctx = cli_ctx(cli);
+	exai_vm *vm = NULL;
+	if (!ctx)
+		return EXIT_FAIL;
+	int r = exai_vm_create(&vm, ctx, name, &o);
+	if (r < 0)
+		return cli_fail(cli, r, name);
+	if (boot && (r = exai_vm_boot(vm)) < 0) {
+		cli_fail(cli, r, name);
+		exai_vm_free(vm);
+		return EXIT_FAIL;
+	}
+	if (cli->json)
+		cli_print_json(json_pack("{s:s, s:s}", "name", name, "state", exai_vm_state_name(exai_vm_state(vm))));
+	else
+		printf("%s %s\n", name, exai_vm_state_name(exai_vm_state(vm)));
+	exai_vm_free(vm);
+	return EXIT_OK;
+}
+
+/* ---- exec --------------------------------------------------------------------------------- */
+
+static int write_out(void *ud, int stream, const void *p, size_t n)
+{
+	(void)ud;
+	FILE *f = stream == 1 ? stdout : stderr;
+	if (fwrite(p, 1, n, f) != n || fflush(f) != 0)
+		return -EIO;
+	return 0;
+}
+
+static int run_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "env", required_argument, NULL, 'e' },     { "cwd", required_argument, NULL, 'C' },
+		{ "timeout", required_argument, NULL, 'T' }, { "stdin", no_argument, NULL, 'i' },
+		{ 0 },
+	};
+	const char **envp = calloc((size_t)argc + 1, sizeof(*envp));
+	size_t nenv = 0;
+	EXAI_OPTS(exai_vm_exec_opts, o, .output = write_out);
+	uint32_t timeout_s = 0;
+	int c, ret = EXIT_USAGE;
+	if (!envp)
+		return EXIT_FAIL;
+	optind = 0;
+	while ((c = cli_getopt(cli, argc, argv, "+:i", opts)) != -1) {
+		switch (c) {
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				cli_usage_error(cli, "--env wants NAME=value, not '%s'", optarg);
+				goto out;
+			}
+			envp[nenv++] = optarg;
+			break;
+		case 'C':
+			o.cwd = optarg;
+			break;
+		case 'T':
+			if (!parse_u32(optarg, &timeout_s) || timeout_s > 86400) {
+				cli_usage_error(cli, "--timeout wants seconds (at most 86400), not '%s'", optarg);
+				goto out;
+			}
+			break;
+		case 'i':
+			o.stdin_fd = EXAI_VM_STDIN_FD0;
+			break;
+		default:
+			goto out;
+		}
+	}
+	/* NAME -- CMD [ARG]... (getopt stopped at NAME; "--" may follow it) */
+	if (optind >= argc) {
+		cli_usage_error(cli, "expected NAME -- CMD [ARG]...");
+		goto out;
+	}
+	const char *name = argv[optind++];
+	if (optind < argc && !strcmp(argv[optind], "--"))
+		optind++;
+	if (optind >= argc) {
+		cli_usage_error(cli, "expected a command after NAME --");
+		goto out;
+	}
+	o.argv = (const char *const *)argv + optind;
+	o.envp = nenv ? envp : NULL;
+	o.timeout_ms = timeout_s * 1000;
+	exai_vm *vm = open_ws(cli, name);
+	if (!vm) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	int status = 0, r = exai_vm_exec(vm, &o, &status);
+	exai_vm_free(vm);
+	if (r < 0) {
+		ret = cli_fail(cli, r, name);
+		goto out;
+	}
+	/* The command's own status, as ssh and docker exec give it. */
+	ret = status;
+out:
+	free(envp);
+	return ret;
+}
+
+/* ---- cp ----------------------------------------------------------------------------------- */
+
+/* "NAME:/path" -> name and path; false for a host path. */
+static bool split_remote(char *arg, char **name, char **path)
+{
+	char *colon = strchr(arg, ':');
+	if (!colon || colon == arg || colon[1] != '/' || strchr(arg, '/') < colon)
+		return false;
+	*colon = '\0';
+	*name = arg;
+	*path = colon + 1;
+	return true;
+}
+
+static int run_cp(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_simple_args(cli, NULL, argc, argv, 2);
+	if (r >= 0)
+		return r;
+	if (argc - optind != 2)
+		return cli_usage_error(cli, "expected SRC DST, one of them NAME:/path");
+	char *src = argv[optind], *dst = argv[optind + 1], *name, *path;
+	bool from = split_remote(src, &name, &path);
+	bool to = !from && split_remote(dst, &name, &path);
+	if (from == to)
+		return cli_usage_error(cli, "exactly one of SRC and DST must be NAME:/absolute/path");
+	exai_vm *vm = open_ws(cli, name);
+	if (!vm)
+		return EXIT_FAIL;
+	r = from ? exai_vm_get(vm, path, dst) : exai_vm_put(vm, src, path, 0644);
+	exai_vm_free(vm);
+	return r < 0 ? cli_fail(cli, r, from ? src : dst) : EXIT_OK;
+}
+
+/* ---- pause, resume, destroy, inspect: NAME only ------------------------------------------ */
+
+static int one_name(struct cli *cli, int argc, char **argv, exai_vm **vm)
+{
+	int r = cli_simple_args(cli, NULL, argc, argv, 1);
+	if (r >= 0)
+		return r;
+	if (argc - optind != 1)
+		return cli_usage_error(cli, "expected one workspace NAME");
+	*vm = open_ws(cli, argv[optind]);
+	return *vm ? -1 : EXIT_FAIL;
+}
+
+static int simple(struct cli *cli, int argc, char **argv, int (*fn)(exai_vm *), const char *done)
+{
+	exai_vm *vm = NULL;
+	int r = one_name(cli, argc, argv, &vm);
+	if (r >= 0)
+		return r;
+	r = fn(vm);
+	if (r < 0)
+		r = cli_fail(cli, r, exai_vm_name(vm));
+	else {
+		if (!cli->json)
+			printf("%s %s\n", exai_vm_name(vm), done);
+		r = EXIT_OK;
+	}
+	exai_vm_free(vm);
+	return r;
+}
+
+static int run_pause(struct cli *cli, int argc, char **argv)
+{
+	return simple(cli, argc, argv, exai_vm_pause, "paused");
+}
+
+static int run_resume(struct cli *cli, int argc, char **argv)
+{
+	return simple(cli, argc, argv, exai_vm_resume, "running");
+}
+
+static int run_destroy(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_simple_args(cli, NULL, argc, argv, 1);
+	if (r >= 0)
+		return r;
+	if (argc - optind != 1)
+		return cli_usage_error(cli, "expected one workspace NAME");
+	exai_ctx *ctx = cli_ctx(cli);
+	exai_vm *vm = NULL;
+	if (!ctx)
+		return EXIT_FAIL;
+	r = exai_vm_open(&vm, ctx, argv[optind]);
+	if (r == -ENOENT) {
+		/* idempotent: nothing to destroy */
+		printf("%s destroyed\n", argv[optind]);
+		return EXIT_OK;
+	}
+	if (r < 0)
+		return cli_fail(cli, r, argv[optind]);
+	r = exai_vm_destroy(vm);
+	exai_vm_free(vm);
+	if (r < 0)
+		return cli_fail(cli, r, argv[optind]);
+	printf("%s destroyed\n", argv[optind]);
+	return EXIT_OK;
+}
+
+static int run_inspect(struct cli *cli, int argc, char **argv)
+{
+	exai_vm *vm = NULL;
+	int r = one_name(cli, argc, argv, &vm);
+	if (r >= 0)
+		return r;
+	char *json = NULL;
+	r = exai_vm_inspect(vm, &json);
+	exai_vm_free(vm);
+	if (r < 0)
+		return cli_fail(cli, r, argv[optind]);
+	json_t *j = json_loads(json, 0, NULL);
+	exai_free(json);
+	if (!j)
+		return EXIT_FAIL;
+	if (cli->json)
+		return cli_print_json(j) ? EXIT_FAIL : EXIT_OK;
+	const char *k;
+	json_t *v;
+	json_object_foreach(j, k, v) {
+		char *s = json_dumps(v, JSON_ENCODE_ANY);
+		printf("%-16s %s\n", k, s ? s : "?");
+		free(s);
+	}
+	json_decref(j);
+	return EXIT_OK;
+}
+
+/* ---- snapshot, restore, ls ---------------------------------------------------------------- */
+
+static int run_snapshot(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { { "out", required_argument, NULL, 'o' }, { 0 } };
+	const char *out = NULL;
+	int c;
+	optind = 0;
+	while ((c = cli_getopt(cli, argc, argv, ":o:", opts)) != -1) {
+		if (c == 'o')
+			out = optarg;
+		else
+			return EXIT_USAGE;
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(cli, "expected one workspace NAME");
+	const char *name = argv[optind];
+	char def[PATH_MAX];
+	if (!out) {
+		snprintf(def, sizeof(def), "%s.snap", name);
+		out = def;
+	}
+	exai_vm *vm = open_ws(cli, name);
+	if (!vm)
+		return EXIT_FAIL;
+	int r = exai_vm_snapshot(vm, out);
+	exai_vm_free(vm);
+	if (r < 0)
+		return cli_fail(cli, r, name);
+	printf("%s\n", out);
+	return EXIT_OK;
+}
+
+static int run_restore(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_simple_args(cli, NULL, argc, argv, 2);
+	if (r >= 0)
+		return r;
+	if (argc - optind != 2)
+		return cli_usage_error(cli, "expected SNAP NEWNAME");
+	exai_ctx *ctx = cli_ctx(cli);
+	exai_vm *vm = NULL;
+	if (!ctx)
+		return EXIT_FAIL;
+	r = exai_vm_restore(&vm, ctx, argv[optind], argv[optind + 1], NULL);
+	if (r < 0)
+		return cli_fail(cli, r, argv[optind]);
+	printf("%s %s\n", argv[optind + 1], exai_vm_state_name(exai_vm_state(vm)));
+	exai_vm_free(vm);
+	return EXIT_OK;
+}
+
+static int run_ls(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_simple_args(cli, NULL, argc, argv, 0);
+	if (r >= 0)
+		return r;
+	exai_ctx *ctx = cli_ctx(cli);
+	char *names = NULL;
+	if (!ctx)
+		return EXIT_FAIL;
+	if ((r = exai_vm_list(&names, ctx)) < 0)
+		return cli_fail(cli, r, "list");
+	json_t *arr = json_array();
+	for (char *s = names, *nl; *s; s = nl + 1) {
+		nl = strchr(s, '\n');
+		*nl = '\0';
+		exai_vm *vm = NULL;
+		const char *state = "unreadable";
+		if (exai_vm_open(&vm, ctx, s) == 0)
+			state = exai_vm_state_name(exai_vm_state(vm));
+		if (cli->json)
+			json_array_append_new(arr, json_pack("{s:s, s:s}", "name", s, "state", state));
+		else
+			printf("%-40s %s\n", s, state);
+		exai_vm_free(vm);
+	}
+	exai_free(names);
+	if (cli->json)
+		return cli_print_json(arr) ? EXIT_FAIL : EXIT_OK;
+	json_decref(arr);
+	return EXIT_OK;
+}
+
+static const struct cli_cmd ws_create = { "create", "Create a workspace (a microVM) and boot it",
+	"[--tenant T] [--vcpus N] [--mem MIB] [--backend auto|qemu|firecracker] [--image DIR] [--no-boot] NAME",
+	run_create, NULL };
+static const struct cli_cmd ws_exec = { "exec", "Run a command in a workspace; exits with its status",
+	"[--env K=V]... [--cwd DIR] [--timeout S] [-i|--stdin] NAME -- CMD [ARG]...", run_exec, NULL };
+static const struct cli_cmd ws_cp = { "cp", "Copy a file into or out of a workspace (SHA-256 checked)",
+	"SRC DST   (one side NAME:/absolute/path)", run_cp, NULL };
+static const struct cli_cmd ws_pause = { "pause", "Pause a running workspace", "NAME", run_pause, NULL };
+static const struct cli_cmd ws_resume = { "resume", "Resume a paused workspace", "NAME", run_resume, NULL };
+static const struct cli_cmd ws_snapshot = { "snapshot", "Save a workspace's memory and device state",
+	"NAME [--out SNAP]   (default ./NAME.snap)", run_snapshot, NULL };
+static const struct cli_cmd ws_restore = { "restore", "Start a new workspace from a snapshot",
+	"SNAP NEWNAME", run_restore, NULL };
+static const struct cli_cmd ws_destroy = { "destroy", "Stop a workspace and delete everything of it",
+	"NAME", run_destroy, NULL };
+static const struct cli_cmd ws_ls = { "ls", "List workspaces and their states", "[--json]", run_ls, NULL };
+static const struct cli_cmd ws_inspect = { "inspect", "Show a workspace's state and facts",
+	"NAME [--json]", run_inspect, NULL };
+
+static const struct cli_cmd *const ws_subs[] = { &ws_create, &ws_exec, &ws_cp, &ws_pause, &ws_resume,
+						 &ws_snapshot, &ws_restore, &ws_destroy, &ws_ls,
+						 &ws_inspect, NULL };
+
+const struct cli_cmd cli_cmd_ws = {
+	.name = "ws",
+	.summary = "Workspaces: one microVM per untrusted agent workspace",
+	.subs = ws_subs,
+};

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* audit-internal.h: the audit module's internals (formats: docs/formats/audit.md). */
+#ifndef EXAI_AUDIT_INTERNAL_H
+#define EXAI_AUDIT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core-internal.h"
+#include "exai/audit.h"
+
+/* ---- hashes (hash.c) ------------------------------------------------------------------- */
+
+uint32_t exai__crc32c(uint32_t crc, const void *p, size_t n);
+void exai__sha256(uint8_t out[32], const void *p, size_t n);
+/* A NUL-terminated copy of @n bytes that need not be terminated; free(). */
+char *exai__strndup(const char *p, size_t n);
+/* Lower-case hex of @n bytes into @out (2n+1 bytes). */
+void exai__hex(char *out, const uint8_t *p, size_t n);
+/* Standard base64 with padding, NUL-terminated; @out needs 4*((n+2)/3)+1 bytes. */
+void exai__b64(char *out, const uint8_t *p, size_t n);
+/* Decodes standard base64 (padding required, nothing else allowed) into at most @max bytes. */
+int exai__unb64(uint8_t *out, size_t max, size_t *retlen, const char *s, size_t n);
+
+/* ---- Merkle tree (merkle.c) ------------------------------------------------------------ */
+
+#define EXAI__MERKLE_MAX 64
+/* Compact range [0, size): one hash per set bit of size, the largest subtree first
+ * (RFC 6962 right edge). */
+struct exai__merkle {
+	uint64_t size;
+	uint8_t h[EXAI__MERKLE_MAX][32];
+	unsigned n;
+};
+void exai__merkle_push(struct exai__merkle *m, const uint8_t leaf_hash[32]);
+void exai__merkle_root(const struct exai__merkle *m, uint8_t out[32]);
+
+/* A source of leaf hashes for proofs: @leaves reads hashes [lo, lo+n). Leaves below @pruned
+ * are gone; their subtrees are the compact range @prefix (of size @pruned). */
+struct exai__merkle_src {
+	int (*leaves)(void *data, uint64_t lo, uint64_t n, uint8_t (*out)[32]);
+	void *data;
+	uint64_t pruned;
+	const struct exai__merkle *prefix;
+};
+int exai__merkle_subtree(const struct exai__merkle_src *src, uint64_t lo, uint64_t hi, uint8_t out[32]);
+int exai__merkle_inclusion(const struct exai__merkle_src *src, uint64_t index, uint64_t size,
+			   uint8_t (**ret)[32], size_t *retn);
+int exai__merkle_consistency(const struct exai__merkle_src *src, uint64_t size1, uint64_t size2,
+			     uint8_t (**ret)[32], size_t *retn);
+
+/* ---- signed notes and keys (note.c) ---------------------------------------------------- */
+
+/* The log's signing key. Today an Ed25519 seed in locked memory, read from a 0600 file in
+ * C2SP signed-note private key form; exai__audit_signer_load() is the one place to change
+ * when the keys module seals it. */
+struct exai__signer {
+	char *name;
+	uint8_t pk[32];
+	uint8_t *sk; /* 64 bytes, sodium_malloc'ed */
+	uint32_t keyid;
+};
+int exai__audit_signer_load(struct exai__signer *s, const char *dir, const char *name, bool create);
+void exai__audit_signer_free(struct exai__signer *s);
+/* Signs @text (must end in '\n'): a complete signed note, NUL-terminated, free(). */
+int exai__note_sign(const struct exai__signer *s, const char *text, size_t len, char **ret, size_t *retlen);
+/* The vkey string of a signer, free(). */
+char *exai__signer_vkey(const struct exai__signer *s);
+uint32_t exai__note_keyid(const char *name, const uint8_t pk[32]);
+/* A parsed verifier key. */
+struct exai__vkey {
+	char name[256];
+	uint32_t keyid;
+	uint8_t pk[32];
+};
+int exai__vkey_parse(struct exai__vkey *v, const char *vkey);
+/* Opens @note: 0 when valid and signed by @v; *@rettextlen: length of the signed text. */
+int exai__note_verify(const struct exai__vkey *v, const char *note, size_t len, size_t *rettextlen);
+/* Checkpoint body "origin\nsize\nbase64(root)\n". */
+int exai__checkpoint_text(char **ret, size_t *retlen, const char *origin, uint64_t size, const uint8_t root[32]);
+bool exai__origin_valid(const char *origin);
+
+struct exai__rec {
+	int type;
+	uint64_t seq;
+	const char *payload;
+	uint32_t len;
+};
+
+/* ---- events (event.c) ------------------------------------------------------------------ */
+
+struct exai_audit_event {
+	json_t *obj;
+};
+/* Canonical event bytes without the log's fields, split where `origin`, `prev` and `seq`
+ * go (JCS order): the member lists (without braces) before "origin", between "origin" and
+ * "prev", between "prev" and "seq", after "seq". Consumes nothing. */
+struct exai__event_parts {
+	struct exai__buf part[4];
+};
+int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size);
+void exai__event_parts_free(struct exai__event_parts *p);
+/* Assembles the canonical bytes with the log's fields into @out (reset first). */
+int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
+			 const char *prev_hex, uint64_t seq);
+int64_t exai__now_ms(void);
+/* Parses I-JSON as exai__json_parse() does, but keeps integers as integers (faster JCS). */
+int exai__event_parse(json_t **ret, const char *text, size_t len);
+/* Checks a stored event record against the chain: seq, prev, origin, canonical form (verify.c). */
+int exai__event_check(const struct exai__rec *rec, uint64_t want_seq, const char *want_prev, const char *origin);
+
+/* ---- segments (segment.c) -------------------------------------------------------------- */
+
+#define EXAI__SEG_MAGIC "EXAIAUD1"
+#define EXAI__SEG_HDR 32
+#define EXAI__REC_MAGIC 0x31524558u /* bytes "XER1" */
+#define EXAI__REC_HDR 20
+#define EXAI__REC_TRAILER 4
+#define EXAI__REC_MAX (32u << 20)
+enum { EXAI__REC_EVENT = 1, EXAI__REC_CHECKPOINT = 2, EXAI__REC_PRUNE = 3 };
+#define EXAI__IDX_ENTRY 40 /* u64 offset, 32-byte leaf hash */
+
+void exai__seg_header(uint8_t out[EXAI__SEG_HDR], uint64_t first_seq);
+int exai__seg_header_check(const uint8_t *p, size_t n, uint64_t *retfirst);
+/* Appends one framed record to @b. */
+int exai__rec_frame(struct exai__buf *b, int type, uint64_t seq, const void *payload, size_t len);
+/* Decodes one record at @p (@avail bytes). 0 and *@retlen = total frame length when good;
+ * -EAGAIN when truncated; -EBADMSG when bad (reason in errmsg). */
+int exai__rec_decode(struct exai__rec *r, const uint8_t *p, size_t avail, size_t *retlen);
+
+/* The files of one log directory: segments sorted by first seq. */
+struct exai__seglist {
+	uint64_t *first;
+	size_t n;
+};
+int exai__seglist_load(struct exai__seglist *l, const char *dir);
+void exai__seglist_free(struct exai__seglist *l);
+char *exai__seg_path(const char *dir, uint64_t first, const char *ext);
+char *exai__log_dir(exai_ctx *ctx, const char *origin);
+
+/* Prune record: the signed note's text is the canonical JSON + "\n". */
+struct exai__prune {
+	uint64_t first_seq;
+	char prev[65];
+	struct exai__merkle prefix;
+};
+int exai__prune_parse(struct exai__prune *p, const char *text, size_t len);
+
+/* ---- the log (log.c) ------------------------------------------------------------------- */
+
+struct exai__sink;
+int exai__log_read_event(exai_audit_log *log, uint64_t seq, char **ret, size_t *retlen);
+/* Reads records from seq @from on (events and the checkpoints after them), up to @max
+ * events and not past the durable size; calls @fn for each. */
+int exai__log_scan(exai_audit_log *log, uint64_t from, uint64_t max,
+		   int (*fn)(void *d, const struct exai__rec *r), void *d);
+uint64_t exai__log_durable(exai_audit_log *log);
+uint64_t exai__log_flushes(exai_audit_log *log);
+/* Waits up to @ms for the durable size to pass @seq (or the log to close). */
+void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms);
+bool exai__log_closing(exai_audit_log *log);
+const char *exai__log_origin(exai_audit_log *log);
+const char *exai__log_path(exai_audit_log *log);
+exai_ctx *exai__log_ctx(exai_audit_log *log);
+struct exai__sink **exai__log_sinks(exai_audit_log *log);
+pthread_mutex_t *exai__log_mutex(exai_audit_log *log);
+
+/* ---- sinks (sink.c, sink-*.c) ---------------------------------------------------------- */
+
+struct exai__sink_ops {
+	/* Delivers the events in @recs (and checkpoints); 0 when all are acknowledged. May
+	 * move *@cursor back or forward (the server's view) in which case the batch is redone. */
+	int (*deliver)(struct exai__sink *s, const struct exai__rec *recs, size_t n, uint64_t *cursor);
+	/* (Re)connects; may set *cursor from the server's state. */
+	int (*connect)(struct exai__sink *s, uint64_t *cursor);
+	void (*disconnect)(struct exai__sink *s);
+};
+struct exai__sink {
+	exai_audit_log *log;
+	struct exai_audit_sink_status st;
+	const struct exai__sink_ops *ops;
+	char *target;
+	char *cursor_path;
+	uint32_t batch, retry_ms;
+	uint64_t max_backlog;
+	pthread_t thread;
+	bool stop;
+	void *impl;
+	struct exai__sink *next;
+};
+int exai__sink_jsonl_init(struct exai__sink *s);
+int exai__sink_pg_init(struct exai__sink *s);
+int exai__sink_nats_init(struct exai__sink *s);
+void exai__sinks_stop(exai_audit_log *log);
+/* OCSF-shaped JSON line of an event record (canonical event + "\n"), free(). */
+int exai__sink_event_line(const struct exai__rec *r, struct exai__buf *out);
+
+#endif

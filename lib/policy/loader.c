@@ -1,0 +1,1050 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* loader.c: puts compiled policies onto devices. Loads the embedded programs (libbpf
+ * skeleton), pins them and their maps under <bpffs>/exai/<ifname>/, attaches them to the
+ * device's clsact hooks, switches policies atomically, reads counters and deny events. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exai-config.h"
+#include "policy-internal.h"
+
+#if EXAI_HAVE_BPF
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <linux/membarrier.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "egress.skel.h"
+
+#define DEFAULT_BPFFS "/sys/fs/bpf"
+
+/* libbpf prints to stderr unless told otherwise; the library never prints, so its messages go
+ * to the log of the context the calling thread is working for (debug level). */
+static _Thread_local exai_ctx *libbpf_log_ctx;
+
+EXAI__PRINTF(2, 0) static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	if (!libbpf_log_ctx || level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t len = strlen(line);
+	if (len && line[len - 1] == '\n')
+		line[len - 1] = '\0';
+	exai__log_debug(libbpf_log_ctx, "policy", "libbpf: %s", line);
+	return 0;
+}
+
+static void libbpf_log_init(void)
+{
+	libbpf_set_print(libbpf_log);
+}
+
+static void libbpf_log_to(exai_ctx *ctx)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, libbpf_log_init);
+	libbpf_log_ctx = ctx;
+}
+#define TC_HANDLE 0xe4a1
+#define TC_PRIORITY 1
+#define PROG_EGRESS_PIN "prog_egress"
+#define PROG_INGRESS_PIN "prog_ingress"
+
+static const char *const map_names[] = { "exai_cfg", "exai_lpm4", "exai_lpm6", "exai_sets", "exai_rules",
+					 "exai_cnt", "exai_ct", "exai_events", "exai_bucket" };
+enum { M_CFG, M_LPM4, M_LPM6, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M__COUNT };
+
+struct dev {
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+	char dir[512];
+	int fd[M__COUNT];
+};
+
+static void dev_close(struct dev *d)
+{
+	for (int i = 0; i < M__COUNT; i++)
+		if (d->fd[i] >= 0) {
+			close(d->fd[i]);
+			d->fd[i] = -1;
+		}
+}
+
+static int check_ifname(const char *ifname)
+{
+	if (!ifname || !ifname[0] || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/') || !strcmp(ifname, ".") ||
+	    !strcmp(ifname, ".."))
+		return exai__err(-EINVAL, "\"%s\" is not a network device name", ifname ? ifname : "(null)");
+	return 0;
+}
+
+/* Makes sure @root is a bpffs; mounts one at the default path if nothing is there. */
+static int ensure_bpffs(const char *root, bool is_default)
+{
+	struct statfs st;
+	if (statfs(root, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (!is_default)
+		return exai__err(-ENOTDIR, "%s is not a bpffs mount", root);
+	int r = exai__mkdir_p(root, 0700);
+	if (r < 0)
+		return exai__err_sys(r, "cannot create %s", root);
+	if (mount("bpffs", root, "bpf", 0, "mode=0700") < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot mount bpffs on %s", root);
+	return 0;
+}
+
+static int dev_init(struct dev *d, const char *ifname, const struct exai_policy_dev_opts *opts, bool need_device,
+		    bool mount_ok)
+{
+	int r;
+	memset(d, 0, sizeof(*d));
+	for (int i = 0; i < M__COUNT; i++)
+		d->fd[i] = -1;
+	if ((r = check_ifname(ifname)) < 0)
+		return r;
+	snprintf(d->ifname, sizeof(d->ifname), "%s", ifname);
+	d->ifindex = (int)if_nametoindex(ifname);
+	if (!d->ifindex && need_device)
+		return exai__err(-ENODEV, "network device \"%s\" does not exist", ifname);
+	const char *root = EXAI__OPT(opts, bpffs, (const char *)NULL);
+	bool is_default = !root;
+	if (!root)
+		root = DEFAULT_BPFFS;
+	if (mount_ok && (r = ensure_bpffs(root, is_default)) < 0)
+		return r;
+	if ((size_t)snprintf(d->dir, sizeof(d->dir), "%s/exai/%s", root, ifname) >= sizeof(d->dir))
+		return exai__err(-ENAMETOOLONG, "bpffs path %s is too long", root);
+	return 0;
+}
+
+static int pin_path(char *buf, size_t size, const struct dev *d, const char *name)
+{
+	if ((size_t)snprintf(buf, size, "%s/%s", d->dir, name) >= size)
+		return exai__err(-ENAMETOOLONG, "pin path under %s is too long", d->dir);
+	return 0;
+}
+
+/* Opens every pinned map of the device. -ENOENT when no policy was ever applied there. */
+static int dev_open_maps(struct dev *d)
+{
+	char p[600];
+	for (int i = 0; i < M__COUNT; i++) {
+		int r = pin_path(p, sizeof(p), d, map_names[i]);
+		if (r < 0)
+			return r;
+		d->fd[i] = bpf_obj_get(p);
+		if (d->fd[i] < 0) {
+			r = exai__neg_errno();
+			dev_close(d);
+			if (r == -ENOENT)
+				return exai__err(-ENOENT, "no egress policy is attached to %s (nothing pinned at %s)",
+						 d->ifname, d->dir);
+			return exai__err_sys(r, "cannot open pinned map %s", p);
+		}
+	}
+	return 0;
+}
+
+static int set_link_down(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return exai__neg_errno();
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	int r = 0;
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		r = exai__neg_errno();
+	else {
+		ifr.ifr_flags &= ~IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+			r = exai__neg_errno();
+	}
+	close(s);
+	return r;
+}
+
+/* Loads the embedded programs (reusing pinned maps, pinning new ones) and pins them. */
+static int load_programs(exai_ctx *ctx, struct dev *d)
+{
+	char p[600];
+	int r = exai__mkdir_p(d->dir, 0700);
+	if (r < 0)
+		return exai__err_sys(r, "cannot create %s", d->dir);
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
+	struct exai_egress_bpf *skel = exai_egress_bpf__open_opts(&oo);
+	if (!skel)
+		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+	r = exai_egress_bpf__load(skel);
+	if (r < 0) {
+		r = r == -EPERM ? -EPERM : r;
+		exai__err_sys(r, "cannot load the egress policy programs for %s (needs CAP_BPF and CAP_NET_ADMIN; a "
+				 "map pinned by another libexai version under %s is also refused)",
+			      d->ifname, d->dir);
+		goto out;
+	}
+	struct {
+		struct bpf_program *prog;
+		const char *pin;
+	} progs[] = { { skel->progs.exai_egress, PROG_EGRESS_PIN }, { skel->progs.exai_ingress, PROG_INGRESS_PIN } };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(progs); i++) {
+		if ((r = pin_path(p, sizeof(p), d, progs[i].pin)) < 0)
+			goto out;
+		unlink(p); /* replaced: a filter still holds the old program until re-attached */
+		r = bpf_program__pin(progs[i].prog, p);
+		if (r < 0) {
+			exai__err_sys(r, "cannot pin %s", p);
+			goto out;
+		}
+	}
+	exai__log_info(ctx, "policy", "loaded the egress policy programs for %s, pinned under %s", d->ifname, d->dir);
+out:
+	exai_egress_bpf__destroy(skel);
+	return r;
+}
+
+static int prog_id_of(int fd)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return 0;
+	return (int)info.id;
+}
+
+/* Attaches the pinned programs to both hooks unless they already are. */
+static int attach(exai_ctx *ctx, struct dev *d)
+{
+	static const struct {
+		enum bpf_tc_attach_point point;
+		const char *pin;
+		const char *what;
+	} hooks[] = {
+		{ BPF_TC_INGRESS, PROG_EGRESS_PIN, "ingress hook (guest egress)" },
+		{ BPF_TC_EGRESS, PROG_INGRESS_PIN, "egress hook (towards the guest)" },
+	};
+	char p[600];
+	int r = 0;
+
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(hooks); i++) {
+		if ((r = pin_path(p, sizeof(p), d, hooks[i].pin)) < 0)
+			return r;
+		int fd = bpf_obj_get(p);
+		if (fd < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot open pinned program %s", p);
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = hooks[i].point);
+		LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+		if (bpf_tc_query(&hook, &q) == 0 && (int)q.prog_id == prog_id_of(fd)) {
+			close(fd);
+			continue;
+		}
+		r = bpf_tc_hook_create(&hook);
+		if (r < 0 && r != -EEXIST) {
+			close(fd);
+			return exai__err_sys(r, "cannot create the clsact qdisc on %s", d->ifname);
+		}
+		LIBBPF_OPTS(bpf_tc_opts, a, .handle = TC_HANDLE, .priority = TC_PRIORITY, .prog_fd = fd,
+			    .flags = BPF_TC_F_REPLACE);
+		r = bpf_tc_attach(&hook, &a);
+		close(fd);
+		if (r < 0)
+			return exai__err_sys(r, "cannot attach the egress policy to the %s of %s", hooks[i].what, d->ifname);
+		exai__log_info(ctx, "policy", "attached to the %s of %s", hooks[i].what, d->ifname);
+	}
+	return 0;
+}
+
+/* ---- building a policy in the maps --------------------------------------------------------- */
+
+static int update_many(int fd, const void *keys, const void *vals, size_t ksz, size_t vsz, size_t n, const char *what)
+{
+	/* Batches where the map supports them (arrays), else one call per element. */
+	size_t done = 0;
+	while (done < n) {
+		__u32 count = (__u32)(n - done);
+		LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = 0, .flags = 0);
+		int r = bpf_map_update_batch(fd, (const char *)keys + done * ksz, (const char *)vals + done * vsz, &count,
+					     &bo);
+		if (r == 0) {
+			done += count;
+			continue;
+		}
+		if (r != -EINVAL && r != -524 /* ENOTSUPP */ && r != -EOPNOTSUPP && r != -ENOTSUP)
+			return exai__err_sys(r, "cannot write %s", what);
+		for (; done < n; done++)
+			if (bpf_map_update_elem(fd, (const char *)keys + done * ksz, (const char *)vals + done * vsz, BPF_ANY) < 0)
+				return exai__err_sys(exai__neg_errno(), "cannot write %s", what);
+	}
+	return 0;
+}
+
+static void lpm_key(void *key, const struct exai__entry *e, uint32_t id)
+{
+	if (e->pfx.family == 4) {
+		struct exai_lpm4_key *k = key;
+		k->prefixlen = 32 + e->pfx.plen;
+		k->policy_id = htonl(id);
+		memcpy(k->addr, e->pfx.addr, 4);
+	} else {
+		struct exai_lpm6_key *k = key;
+		k->prefixlen = 32 + e->pfx.plen;
+		k->policy_id = htonl(id);
+		memcpy(k->addr, e->pfx.addr, 16);
+	}
+}
+
+static int write_entries(int fd, const struct exai__entry *e, size_t n, uint32_t id, int family)
+{
+	size_t ksz = family == 4 ? sizeof(struct exai_lpm4_key) : sizeof(struct exai_lpm6_key);
+	unsigned char *keys = calloc(n ? n : 1, ksz);
+	struct exai_lpm_val *vals = calloc(n ? n : 1, sizeof(*vals));
+	int r = 0;
+	if (!keys || !vals)
+		r = exai__err(-ENOMEM, "out of memory");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		lpm_key(keys + i * ksz, &e[i], id);
+		vals[i] = e[i].val;
+	}
+	if (r == 0)
+		r = update_many(fd, keys, vals, ksz, sizeof(*vals), n, family == 4 ? "IPv4 entries" : "IPv6 entries");
+	free(keys);
+	free(vals);
+	return r;
+}
+
+struct keylist {
+	unsigned char *v;
+	size_t n, cap, ksz;
+};
+
+static int keylist_add(struct keylist *l, const void *key)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 1024;
+		unsigned char *nv = realloc(l->v, nc * l->ksz);
+		if (!nv)
+			return exai__err(-ENOMEM, "out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	memcpy(l->v + l->n++ * l->ksz, key, l->ksz);
+	return 0;
+}
+
+static uint32_t key_policy_id(const unsigned char *key)
+{
+	uint32_t id;
+	memcpy(&id, key + offsetof(struct exai_lpm4_key, policy_id), sizeof(id));
+	return ntohl(id);
+}
+
+/* The keys of every LPM entry whose policy id is not @keep (0: all): read in batches where the
+ * kernel supports it (one call per 4096 entries), else one call per entry. */
+static int collect_stale(int fd, uint32_t keep, struct keylist *out)
+{
+	enum { CHUNK = 4096 };
+	unsigned char in[sizeof(struct exai_lpm6_key)], tok[sizeof(struct exai_lpm6_key)];
+	unsigned char *keys = malloc(CHUNK * out->ksz);
+	struct exai_lpm_val *vals = malloc(CHUNK * sizeof(*vals));
+	bool first = true, batch = true;
+	int r = 0;
+
+	if (!keys || !vals)
+		r = exai__err(-ENOMEM, "out of memory");
+	while (r == 0 && batch) {
+		__u32 n = CHUNK;
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		int b = bpf_map_lookup_batch(fd, first ? NULL : in, tok, keys, vals, &n, &bo);
+		if (b < 0 && b != -ENOENT && first) {
+			batch = false; /* not supported: walk the keys below */
+			break;
+		}
+		for (__u32 i = 0; r == 0 && i < n; i++)
+			if (!keep || key_policy_id(keys + i * out->ksz) != keep)
+				r = keylist_add(out, keys + i * out->ksz);
+		if (b == -ENOENT || (b == 0 && n == 0))
+			break;
+		if (b < 0)
+			r = exai__err_sys(b, "cannot read the policy entries");
+		memcpy(in, tok, out->ksz);
+		first = false;
+	}
+	if (r == 0 && !batch) {
+		unsigned char cur[sizeof(struct exai_lpm6_key)], next[sizeof(struct exai_lpm6_key)];
+		void *prev = NULL;
+		while (r == 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
+			if (!keep || key_policy_id(next) != keep)
+				r = keylist_add(out, next);
+			memcpy(cur, next, out->ksz);
+			prev = cur;
+		}
+	}
+	free(keys);
+	free(vals);
+	return r;
+}
+
+/* Deletes every LPM entry whose policy id is not @keep (0: delete all). */
+static int purge_lpm(int fd, size_t ksz, uint32_t keep)
+{
+	struct keylist l = { .ksz = ksz };
+	int r = collect_stale(fd, keep, &l);
+	size_t done = 0;
+	while (r == 0 && done < l.n) {
+		__u32 count = (__u32)(l.n - done);
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		int b = bpf_map_delete_batch(fd, l.v + done * ksz, &count, &bo);
+		done += count;
+		if (b == 0)
+			continue;
+		if (b != -ENOENT && b != -EINVAL && b != -524 /* ENOTSUPP */ && b != -EOPNOTSUPP) {
+			r = exai__err_sys(b, "cannot delete old policy entries");
+			break;
+		}
+		/* One by one from where the batch stopped (an entry gone already is fine). */
+		for (; r == 0 && done < l.n; done++)
+			if (bpf_map_delete_elem(fd, l.v + done * ksz) < 0 && errno != ENOENT)
+				r = exai__err_sys(exai__neg_errno(), "cannot delete an old policy entry");
+	}
+	free(l.v);
+	return r;
+}
+
+static int read_cfg(const struct dev *d, struct exai_cfg *cfg)
+{
+	__u32 k = 0;
+	if (bpf_map_lookup_elem(d->fd[M_CFG], &k, cfg) < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot read the policy configuration of %s", d->ifname);
+	return 0;
+}
+
+static int write_cfg(const struct dev *d, const struct exai_cfg *cfg)
+{
+	__u32 k = 0;
+	if (bpf_map_update_elem(d->fd[M_CFG], &k, cfg, BPF_ANY) < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot write the policy configuration of %s", d->ifname);
+	return 0;
+}
+
+/* Waits until every program run that may still see the previous policy id has finished:
+ * TC programs run in RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits for a grace period. */
+static void wait_for_readers(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0)
+		usleep(50 * 1000);
+}
+
+static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return exai__err(-EIO, "cannot count the possible CPUs");
+	struct exai_counter *zero = calloc((size_t)ncpu, sizeof(*zero));
+	if (!zero)
+		return exai__err(-ENOMEM, "out of memory");
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < nrules; i++) {
+		__u32 slot = EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + (uint32_t)i;
+		if (bpf_map_update_elem(d->fd[M_CNT], &slot, zero, BPF_ANY) < 0)
+			r = exai__err_sys(exai__neg_errno(), "cannot reset counters");
+	}
+	free(zero);
+	return r;
+}
+
+/* Builds @c under a fresh policy id in the bank the running policy does not use, then
+ * switches to it with one store and removes the previous policy's entries. */
+static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, const struct exai__compiled *c,
+			    const struct exai_policy_dev_opts *opts)
+{
+	struct exai_cfg cfg;
+	int r;
+
+	if ((r = read_cfg(d, &cfg)) < 0)
+		return r;
+	uint32_t old = cfg.policy_id;
+	if (cfg.building_id) {
+		/* An earlier apply died half-way: drop whatever it left. */
+		exai__log_warn(ctx, "policy", "%s: removing the entries of an unfinished update (policy id %u)",
+			       d->ifname, cfg.building_id);
+		if ((r = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), old)) < 0 ||
+		    (r = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), old)) < 0)
+			return r;
+	}
+	uint32_t id = old + 1;
+	if (id == 0)
+		id = 2; /* wrapped: keep clear of 0 (no policy) and the bank of the running policy */
+	if ((id & 1) == (old & 1))
+		id++;
+	uint32_t bank = id & 1;
+	cfg.building_id = id;
+	if ((r = write_cfg(d, &cfg)) < 0)
+		return r;
+
+	/* Port sets and rule names of the new bank. */
+	__u32 *keys = calloc(c->nsets > p->nrules ? c->nsets + 1 : p->nrules + 1, sizeof(*keys));
+	struct exai_rule_info *infos = calloc(p->nrules + 1, sizeof(*infos));
+	if (!keys || !infos) {
+		free(keys);
+		free(infos);
+		return exai__err(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < c->nsets; i++)
+		keys[i] = bank * EXAI_MAX_SETS + (uint32_t)i;
+	r = update_many(d->fd[M_SETS], keys, c->sets, sizeof(*keys), sizeof(*c->sets), c->nsets, "port sets");
+	for (size_t i = 0; r == 0 && i < p->nrules; i++) {
+		keys[i] = bank * EXAI_MAX_RULES + (uint32_t)i;
+		snprintf(infos[i].name, sizeof(infos[i].name), "%s", p->rules[i].name);
+		infos[i].policy_id = id;
+	}
+	if (r == 0)
+		r = update_many(d->fd[M_RULES], keys, infos, sizeof(*keys), sizeof(*infos), p->nrules, "rule names");
+	free(keys);
+	free(infos);
+	if (r == 0)
+		r = zero_bank_counters(d, bank, p->nrules);
+	if (r == 0)
+		r = write_entries(d->fd[M_LPM4], c->e4, c->n4, id, 4);
+	if (r == 0)
+		r = write_entries(d->fd[M_LPM6], c->e6, c->n6, id, 6);
+	if (r < 0) {
+		int r2 = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), old);
+		if (r2 == 0)
+			r2 = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), old);
+		if (r2 == 0) {
+			cfg.building_id = 0;
+			write_cfg(d, &cfg);
+		}
+		return r;
+	}
+
+	/* The switch: one 4-byte store the datapath reads once per packet. */
+	uint32_t rate = EXAI__OPT(opts, event_rate, 100u), burst = EXAI__OPT(opts, event_burst, 200u);
+	cfg.ev_interval_ns = 1000000000ull / rate;
+	cfg.ev_burst_ns = cfg.ev_interval_ns * burst;
+	cfg.policy_id = id;
+	if ((r = write_cfg(d, &cfg)) < 0)
+		return r;
+	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
+		       p->tenant, c->n4, c->n6);
+
+	/* Afterwards: the old policy's entries, once no packet can still be looking at them. */
+	if (old) {
+		wait_for_readers();
+		if ((r = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), id)) < 0 ||
+		    (r = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), id)) < 0)
+			return r;
+	}
+	cfg.building_id = 0;
+	return write_cfg(d, &cfg);
+}
+
+/* ---- floor and FQDNs ------------------------------------------------------------------------ */
+
+struct cidr_list {
+	struct exai__cidr *v;
+	size_t n, cap;
+};
+
+static int cidr_list_add(struct cidr_list *l, const struct exai__cidr *c)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		struct exai__cidr *nv = realloc(l->v, nc * sizeof(*nv));
+		if (!nv)
+			return exai__err(-ENOMEM, "out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n++] = *c;
+	return 0;
+}
+
+static int host_addresses(struct cidr_list *l)
+{
+	struct ifaddrs *ifa, *i;
+	int r = 0;
+	if (getifaddrs(&ifa) < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot list the host's addresses");
+	for (i = ifa; r == 0 && i; i = i->ifa_next) {
+		struct exai__cidr c = { 0 };
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			c.family = 4;
+			c.plen = 32;
+			memcpy(c.addr, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			c.family = 6;
+			c.plen = 128;
+			memcpy(c.addr, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		r = cidr_list_add(l, &c);
+	}
+	freeifaddrs(ifa);
+	return r;
+}
+
+static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct cidr_list *lists)
+{
+	for (size_t ri = 0; ri < p->nrules; ri++) {
+		const struct exai__rule *rule = &p->rules[ri];
+		for (size_t k = 0; k < rule->nfqdns; k++) {
+			const struct exai__fqdn *f = &rule->fqdns[k];
+			if (f->pattern) {
+				exai__log_warn(ctx, "policy", "rule %s: matchPattern \"%s\" admits only addresses learnt "
+							     "from DNS answers, which this version does not snoop yet",
+					       rule->name, f->name);
+				continue;
+			}
+			struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *a;
+			int g = getaddrinfo(f->name, NULL, &hints, &res);
+			if (g != 0) {
+				exai__log_warn(ctx, "policy", "rule %s: cannot resolve %s: %s", rule->name, f->name,
+					       gai_strerror(g));
+				continue;
+			}
+			for (a = res; a; a = a->ai_next) {
+				struct exai__cidr c = { 0 };
+				if (a->ai_family == AF_INET) {
+					c.family = 4;
+					c.plen = 32;
+					memcpy(c.addr, &((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr, 4);
+				} else if (a->ai_family == AF_INET6) {
+					c.family = 6;
+					c.plen = 128;
+					memcpy(c.addr, &((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr, 16);
+				} else {
+					continue;
+				}
+				int r = cidr_list_add(&lists[ri], &c);
+				if (r < 0) {
+					freeaddrinfo(res);
+					return r;
+				}
+			}
+			freeaddrinfo(res);
+		}
+	}
+	return 0;
+}
+
+/* Compiles @p with everything the device adds: host addresses, overrides, resolved FQDNs. */
+static int compile_for_device(exai_ctx *ctx, struct exai__compiled *out, const exai_policy *p,
+			      const struct exai_policy_dev_opts *opts)
+{
+	struct cidr_list extra = { 0 }, allow = { 0 };
+	struct cidr_list *fq = calloc(p->nrules + 1, sizeof(*fq));
+	const struct exai__cidr **fqv = calloc(p->nrules + 1, sizeof(*fqv));
+	size_t *fqn = calloc(p->nrules + 1, sizeof(*fqn));
+	int r = 0;
+
+	if (!fq || !fqv || !fqn)
+		r = exai__err(-ENOMEM, "out of memory");
+	uint32_t flags = EXAI__OPT(opts, flags, 0u);
+	if (r == 0 && !(flags & EXAI_POLICY_NO_HOST_FLOOR))
+		r = host_addresses(&extra);
+	const char *const *fa = EXAI__OPT(opts, floor_allow, (const char *const *)NULL);
+	for (size_t i = 0; r == 0 && fa && fa[i]; i++) {
+		struct exai__cidr c;
+		const char *why = "";
+		if (exai__cidr_parse(&c, fa[i], true, &why) < 0)
+			r = exai__err(-EINVAL, "floor override \"%s\" %s", fa[i], why);
+		else
+			r = cidr_list_add(&allow, &c);
+		if (r == 0)
+			exai__log_warn(ctx, "policy", "operator override: %s is carved out of the floor", fa[i]);
+	}
+	if (r == 0)
+		r = resolve_fqdns(ctx, p, fq);
+	if (r == 0) {
+		for (size_t i = 0; i < p->nrules; i++) {
+			fqv[i] = fq[i].v;
+			fqn[i] = fq[i].n;
+		}
+		struct exai__floor fl = { .extra = extra.v, .nextra = extra.n, .allow = allow.v, .nallow = allow.n,
+					  .fqdn_addrs = fqv, .fqdn_naddrs = fqn };
+		r = exai__policy_compile(out, p, &fl);
+	}
+	for (size_t i = 0; fq && i < p->nrules; i++)
+		free(fq[i].v);
+	free(fq);
+	free(fqv);
+	free(fqn);
+	free(extra.v);
+	free(allow.v);
+	return r;
+}
+
+/* ---- public --------------------------------------------------------------------------------- */
+
+static int check_dev_opts(const struct exai_policy_dev_opts *opts)
+{
+	int r = EXAI__OPTS_CHECK(opts, exai_policy_dev_opts);
+	if (r < 0)
+		return r;
+	uint32_t flags = EXAI__OPT(opts, flags, 0u);
+	if (flags & ~(uint32_t)EXAI_POLICY_NO_HOST_FLOOR)
+		return exai__err(-EINVAL, "exai_policy_dev_opts.flags has unknown bits 0x%x",
+				 flags & ~(uint32_t)EXAI_POLICY_NO_HOST_FLOOR);
+	uint32_t rate = EXAI__OPT(opts, event_rate, 100u);
+	if (rate > 1000000)
+		return exai__err(-EINVAL, "exai_policy_dev_opts.event_rate %u is above 1000000 per second", rate);
+	return 0;
+}
+
+EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_policy *p,
+			       const struct exai_policy_dev_opts *opts)
+{
+	struct exai__compiled c = { 0 };
+	struct dev d;
+	char pin[600];
+	int r;
+
+	libbpf_log_to(ctx);
+
+	if (!p)
+		return exai__err(-EINVAL, "exai_policy_apply: policy is NULL");
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, true, true)) < 0)
+		return r;
+	if ((r = compile_for_device(ctx, &c, p, opts)) < 0)
+		return r;
+
+	bool fresh = false;
+	if ((r = pin_path(pin, sizeof(pin), &d, PROG_EGRESS_PIN)) < 0)
+		goto out;
+	if (access(pin, F_OK) != 0 || dev_open_maps(&d) < 0) {
+		if ((r = load_programs(ctx, &d)) < 0)
+			goto fail_closed_if_fresh;
+		fresh = true;
+		if ((r = dev_open_maps(&d)) < 0)
+			goto fail_closed_if_fresh;
+	}
+	if ((r = build_and_switch(ctx, &d, p, &c, opts)) < 0)
+		goto fail_closed_if_fresh;
+	if ((r = attach(ctx, &d)) < 0) {
+		fresh = true; /* whatever was attached before is not trustworthy now */
+		goto fail_closed_if_fresh;
+	}
+	goto out;
+
+fail_closed_if_fresh:
+	if (fresh) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", exai_errmsg());
+		int r2 = set_link_down(d.ifname);
+		if (r2 < 0)
+			exai__err(r, "%s; and setting %s down failed too (%s): the device may pass traffic unfiltered", why,
+				  d.ifname, exai_strerror(r2));
+		else
+			exai__err(r, "%s; %s has been set down (fail closed)", why, d.ifname);
+		exai__log_err(ctx, "policy", "%s", exai_errmsg());
+	}
+out:
+	dev_close(&d);
+	exai__compiled_free(&c);
+	return r;
+}
+
+EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts)
+{
+	struct dev d;
+	int r, found = 0;
+
+	libbpf_log_to(ctx);
+
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0)
+		return r;
+	if (d.ifindex) {
+		enum bpf_tc_attach_point points[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+		for (size_t i = 0; i < 2; i++) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d.ifindex, .attach_point = points[i]);
+			LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+			r = bpf_tc_detach(&hook, &o);
+			if (r == 0)
+				found = 1;
+			else if (r != -ENOENT && r != -EINVAL)
+				return exai__err_sys(r, "cannot detach the egress policy from %s", d.ifname);
+		}
+	}
+	DIR *dir = opendir(d.dir);
+	if (dir) {
+		struct dirent *de;
+		while ((de = readdir(dir))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char p[600];
+			if (pin_path(p, sizeof(p), &d, de->d_name) == 0 && unlinkat(dirfd(dir), de->d_name, 0) == 0)
+				found = 1;
+		}
+		closedir(dir);
+		if (rmdir(d.dir) < 0 && errno != ENOENT)
+			return exai__err_sys(exai__neg_errno(), "cannot remove %s", d.dir);
+	}
+	if (!found)
+		return exai__err(-ENOENT, "no egress policy is attached to %s", d.ifname);
+	exai__log_info(ctx, "policy", "detached the egress policy from %s and removed %s", d.ifname, d.dir);
+	return 0;
+}
+
+EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, uint32_t *ret_policy_id,
+			       exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts)
+{
+	struct dev d;
+	struct exai_cfg cfg;
+	int r;
+
+	libbpf_log_to(ctx);
+
+	if (!ret || !retn)
+		return exai__err(-EINVAL, "exai_policy_stats: ret and retn must not be NULL");
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
+	    (r = dev_open_maps(&d)) < 0)
+		return r;
+	if ((r = read_cfg(&d, &cfg)) < 0)
+		goto out;
+	int ncpu = libbpf_num_possible_cpus();
+	struct exai_counter *pc = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(*pc));
+	struct exai_policy_counter *out = calloc(EXAI_R__COUNT + EXAI_MAX_RULES, sizeof(*out));
+	size_t n = 0;
+	if (!pc || !out || ncpu <= 0) {
+		free(pc);
+		free(out);
+		r = exai__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	uint32_t bank = cfg.policy_id & 1;
+	for (uint32_t slot = 0; r == 0 && slot < EXAI_R__COUNT + EXAI_MAX_RULES; slot++) {
+		struct exai_policy_counter *o = &out[n];
+		__u32 key = slot;
+		if (slot >= EXAI_R__COUNT) {
+			struct exai_rule_info info;
+			__u32 ri = bank * EXAI_MAX_RULES + (slot - EXAI_R__COUNT);
+			if (!cfg.policy_id || bpf_map_lookup_elem(d.fd[M_RULES], &ri, &info) < 0 ||
+			    info.policy_id != cfg.policy_id)
+				break;
+			info.name[sizeof(info.name) - 1] = '\0';
+			snprintf(o->name, sizeof(o->name), "rule:%s", info.name);
+			key = EXAI_CNT_RULE_BASE + ri;
+		} else {
+			snprintf(o->name, sizeof(o->name), "%s", exai__policy_reason_name(slot));
+			o->deny = slot >= EXAI_R_FIRST_DENY && slot != EXAI_R_EVENTS_DROPPED;
+		}
+		if (bpf_map_lookup_elem(d.fd[M_CNT], &key, pc) < 0) {
+			r = exai__err_sys(exai__neg_errno(), "cannot read the counters of %s", d.ifname);
+			break;
+		}
+		for (int cpu = 0; cpu < ncpu; cpu++) {
+			o->packets += pc[cpu].packets;
+			o->bytes += pc[cpu].bytes;
+		}
+		n++;
+	}
+	free(pc);
+	if (r < 0) {
+		free(out);
+		goto out;
+	}
+	/* The datapath counts a packet a rule allows only in that rule's slot. */
+	for (size_t i = EXAI_R__COUNT; i < n; i++) {
+		out[EXAI_R_RULE].packets += out[i].packets;
+		out[EXAI_R_RULE].bytes += out[i].bytes;
+	}
+	*ret = out;
+	*retn = n;
+	if (ret_policy_id)
+		*ret_policy_id = cfg.policy_id;
+out:
+	dev_close(&d);
+	return r;
+}
+
+/* ---- deny events ---------------------------------------------------------------------------- */
+
+struct ev_state {
+	exai_ctx *ctx;
+	const char *ifname;
+	exai_policy_event_fn fn;
+	void *ud;
+	int count;
+	int stop;
+	int64_t boot_to_real_ns;
+};
+
+static const char *proto_str(uint8_t proto)
+{
+	switch (proto) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 1:
+		return "icmp";
+	case 58:
+		return "ipv6-icmp";
+	default:
+		return "other";
+	}
+}
+
+/* The OCSF Network Activity (class 4001, activity 5 "Refuse") object of one deny event. */
+static json_t *event_ocsf(const struct exai_event *e, const char *ifname, int64_t boot_to_real_ns)
+{
+	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
+	if (e->family == 4 || e->family == 6) {
+		inet_ntop(e->family == 4 ? AF_INET : AF_INET6, e->src, src, sizeof(src));
+		inet_ntop(e->family == 4 ? AF_INET : AF_INET6, e->dst, dst, sizeof(dst));
+	}
+	int64_t real_ms = ((int64_t)e->time_ns + boot_to_real_ns) / 1000000;
+	bool egress = e->dir == EXAI_DIR_EGRESS;
+	const char *reason = exai__policy_reason_name(e->reason);
+	json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:s, s:I, s:i, s:s, s:i, s:i, s:i, s:s, s:s,"
+			      " s:{s:s, s:{s:s, s:s}}, s:{s:s}, s:{s:i, s:s, s:i, s:s, s:i},"
+			      " s:{s:s, s:s, s:i}}",
+			      "class_uid", 4001, "category_uid", 4, "activity_id", 5, "type_uid", 400105, "activity_name",
+			      "Refuse", "time", (json_int_t)real_ms, "severity_id", 3, "severity", "Medium", "action_id", 2,
+			      "disposition_id", 2, "status_id", 2, "action", "Denied", "message", reason, "metadata",
+			      "version", "1.1.0", "product", "name", "libexai", "vendor_name", "libexai", "device",
+			      "interface_name", ifname, "connection_info", "protocol_num", (int)e->proto, "protocol_name",
+			      proto_str(e->proto), "direction_id", egress ? 2 : 1, "direction",
+			      egress ? "Outbound" : "Inbound", "protocol_ver_id", e->family == 6 ? 6 : 4, "unmapped",
+			      "reason", reason, "policy_module", "policy", "bytes", (int)e->len);
+	if (!o)
+		return NULL;
+	if (e->family) {
+		json_t *s = json_pack("{s:s}", "ip", src), *d = json_pack("{s:s}", "ip", dst);
+		if (e->sport || e->proto == 6 || e->proto == 17)
+			json_object_set_new(s, "port", json_integer(e->sport));
+		if (e->dport || e->proto == 6 || e->proto == 17)
+			json_object_set_new(d, "port", json_integer(e->dport));
+		json_object_set_new(o, "src_endpoint", s);
+		json_object_set_new(o, "dst_endpoint", d);
+	}
+	return o;
+}
+
+static int on_event(void *data, void *raw, size_t size)
+{
+	struct ev_state *st = data;
+	if (size < sizeof(struct exai_event))
+		return 0;
+	struct exai_event e;
+	memcpy(&e, raw, sizeof(e));
+	json_t *o = event_ocsf(&e, st->ifname, st->boot_to_real_ns);
+	if (!o)
+		return -ENOMEM;
+	int r = exai__ctx_emit(st->ctx, o);
+	if (r < 0)
+		exai__log_err(st->ctx, "policy", "%s: cannot hand a deny event to the audit log: %s", st->ifname,
+			      exai_errmsg());
+	st->count++;
+	if (st->fn) {
+		char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		if (text) {
+			st->stop = st->fn(st->ud, text);
+			free(text);
+		}
+	}
+	json_decref(o);
+	return st->stop ? st->stop : 0;
+}
+
+static int64_t boot_to_real(void)
+{
+	struct timespec b, rt;
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	return ((int64_t)rt.tv_sec - b.tv_sec) * 1000000000 + (rt.tv_nsec - b.tv_nsec);
+}
+
+EXAI_API int exai_policy_events(exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts,
+				int timeout_ms, exai_policy_event_fn fn, void *userdata)
+{
+	struct dev d;
+	int r;
+
+	libbpf_log_to(ctx);
+
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
+	    (r = dev_open_maps(&d)) < 0)
+		return r;
+	struct ev_state st = { .ctx = ctx, .ifname = d.ifname, .fn = fn, .ud = userdata,
+			       .boot_to_real_ns = boot_to_real() };
+	struct ring_buffer *rb = ring_buffer__new(d.fd[M_EVENTS], on_event, &st, NULL);
+	if (!rb) {
+		r = exai__err_sys(exai__neg_errno(), "cannot open the deny-event ring of %s", d.ifname);
+		goto out;
+	}
+	do {
+		r = ring_buffer__poll(rb, timeout_ms < 0 ? 1000 : timeout_ms);
+		if (r == -EINTR)
+			r = 0;
+	} while (r >= 0 && !st.stop && timeout_ms < 0);
+	if (st.stop)
+		r = st.stop;
+	else if (r >= 0)
+		r = st.count;
+	else
+		r = exai__err_sys(r, "cannot read the deny events of %s", d.ifname);
+	ring_buffer__free(rb);
+out:
+	dev_close(&d);
+	return r;
+}
+
+#else /* !EXAI_HAVE_BPF */
+
+static int no_bpf(void)
+{
+	return exai__err(-ENOTSUP, "this libexai was built without eBPF support (meson option bpf)");
+}
+
+EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_policy *p,
+			       const struct exai_policy_dev_opts *opts)
+{
+	(void)ctx, (void)ifname, (void)p, (void)opts;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts)
+{
+	(void)ctx, (void)ifname, (void)opts;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, uint32_t *ret_policy_id,
+			       exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts)
+{
+	(void)ret, (void)retn, (void)ret_policy_id, (void)ctx, (void)ifname, (void)opts;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_events(exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts,
+				int timeout_ms, exai_policy_event_fn fn, void *userdata)
+{
+	(void)ctx, (void)ifname, (void)opts, (void)timeout_ms, (void)fn, (void)userdata;
+	return no_bpf();
+}
+
+#endif

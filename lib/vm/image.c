@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* image.c: the guest image (kernel + initramfs) and its manifest, checked before every boot.
+ * Format: docs/formats/guest-image.md. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "vm-internal.h"
+
+#define MANIFEST_MAX (64u << 10)
+
+/* SHA-256 of a file, hex. */
+static int file_sha256(const char *path, uint64_t *ret_size, char hex[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return exai__err_sys(exai__neg_errno(), "guest image: cannot open %s", path);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t buf[1 << 16], sum[32];
+	uint64_t size = 0;
+	ssize_t n;
+	int r = 0;
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		r = exai__err(-ENOMEM, "OpenSSL SHA-256 is unavailable");
+	while (r == 0 && (n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = exai__err_sys(exai__neg_errno(), "guest image: read %s", path);
+			break;
+		}
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		size += (uint64_t)n;
+	}
+	unsigned int len = 0;
+	if (r == 0)
+		EVP_DigestFinal_ex(md, sum, &len);
+	EVP_MD_CTX_free(md);
+	close(fd);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", sum[i]);
+	*ret_size = size;
+	return 0;
+}
+
+int exai__vm_image_verify(const char *dir)
+{
+	char *mpath = exai__path_join(dir, "manifest.json"), *text = NULL;
+	size_t len;
+	json_t *m = NULL;
+	int r;
+	bool have_kernel = false, have_initrd = false;
+
+	if (!mpath)
+		return exai__err(-ENOMEM, "out of memory");
+	r = exai__read_file(mpath, MANIFEST_MAX, &text, &len);
+	if (r < 0)
+		goto out;
+	if (exai__json_parse(&m, text, len) < 0 || !json_is_object(m)) {
+		r = exai__err(-EBADMSG, "guest image: %s is not a JSON object", mpath);
+		goto out;
+	}
+	if (json_number_value(json_object_get(m, "version")) != 1) {
+		r = exai__err(-EBADMSG, "guest image: %s has no \"version\": 1", mpath);
+		goto out;
+	}
+	json_t *files = json_object_get(m, "files"), *f;
+	size_t i;
+	if (!json_is_array(files)) {
+		r = exai__err(-EBADMSG, "guest image: %s has no \"files\" array", mpath);
+		goto out;
+	}
+	json_array_foreach(files, i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		json_t *size = json_object_get(f, "size");
+		if (!name || !name[0] || strchr(name, '/') || name[0] == '.' || !want || strlen(want) != 64 ||
+		    !json_is_number(size)) {
+			r = exai__err(-EBADMSG, "guest image: entry %zu of %s lacks a plain name, size or sha256",
+				      i, mpath);
+			goto out;
+		}
+		char *p = exai__path_join(dir, name), hex[65];
+		uint64_t got;
+		if (!p) {
+			r = exai__err(-ENOMEM, "out of memory");
+			goto out;
+		}
+		r = file_sha256(p, &got, hex);
+		free(p);
+		if (r < 0)
+			goto out;
+		if ((double)got != json_number_value(size) || strcmp(hex, want) != 0) {
+			r = exai__err(-EBADMSG, "guest image: %s/%s does not match its manifest (size or SHA-256)",
+				      dir, name);
+			goto out;
+		}
+		have_kernel |= !strcmp(name, "vmlinuz");
+		have_initrd |= !strcmp(name, "initramfs.cpio.gz");
+	}
+	if (!have_kernel || !have_initrd)
+		r = exai__err(-EBADMSG, "guest image: %s must list vmlinuz and initramfs.cpio.gz", mpath);
+out:
+	json_decref(m);
+	free(text);
+	free(mpath);
+	return r;
+}

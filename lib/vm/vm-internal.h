@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vm-internal.h: the vm module's internals, shared by its files (and reachable by tests). */
+#ifndef EXAI_VM_INTERNAL_H
+#define EXAI_VM_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core-internal.h"
+#include "exai/vm.h"
+#include "backend.h"
+#include "agent-client.h"
+
+#define EXAI__VM_NAME_MAX 40
+/* uids/gids of VMMs: base + a slot per workspace (hash of its name, probed). */
+#define EXAI__VM_UID_BASE 3200000u
+#define EXAI__VM_UID_SLOTS 65536u
+
+/* What state.json holds (docs/formats/vm-state.md). */
+struct exai__vm_spec {
+	char name[EXAI__VM_NAME_MAX + 1];
+	char tenant[64];
+	int backend;
+	bool kvm;
+	uint32_t vcpus, mem_mib, pids_max, cpu_quota_pct;
+	char cpuset[64];
+	char image_dir[PATH_MAX];
+	uid_t uid;
+	uint32_t boot_timeout_ms;
+	char cmdline[1024]; /* the guest kernel command line */
+};
+
+struct exai_vm {
+	exai_ctx *ctx;
+	char *dir;     /* <state_dir>/vm/<name> */
+	char *run_dir; /* <dir>/run: sockets and logs, owned by the VMM's uid, /vm in the jail */
+	struct exai__vm_spec spec;
+	int state;
+	char failure[256]; /* why it is `failed` */
+	pid_t pid;
+	unsigned long long pid_start;
+	const struct exai__backend *be;
+	struct exai__agent *agent;
+	int qmp_fd; /* QEMU: connected QMP socket, or -1 */
+};
+
+/* Paths in run_dir, as the host sees them (the VMM sees them under /vm). */
+char *exai__vm_run_path(const struct exai_vm *vm, const char *file);
+
+/* ---- jail.c -------------------------------------------------------------------------------- */
+struct exai__jail {
+	const char *const *argv; /* argv[0]: absolute path of the VMM binary (under /usr) */
+	const char *root_dir;    /* empty directory for the private root */
+	const char *run_dir;     /* bound read-write at /vm */
+	const char *image_dir;   /* bound read-only at /image */
+	const char *log_path;    /* the VMM's stdout and stderr (host path) */
+	const char *cgroup;      /* the VM's cgroup name, or NULL */
+	uid_t uid;
+	gid_t gid;
+	uint32_t pids_max;
+	bool kvm;
+};
+int exai__jail_spawn(const struct exai__jail *j, pid_t *ret_pid);
+
+struct exai__cg_limits {
+	uint32_t vcpus, cpu_quota_pct, pids_max;
+	uint64_t mem_bytes;
+	const char *cpuset;
+};
+int exai__cgroup_create(const char *name, const struct exai__cg_limits *l);
+int exai__cgroup_remove(const char *name);
+bool exai__cgroup_exists(const char *name);
+/* Start time of @pid from /proc (0: gone or a zombie). */
+unsigned long long exai__proc_start_time(pid_t pid);
+bool exai__proc_alive(pid_t pid, unsigned long long start_time);
+
+/* ---- image.c ------------------------------------------------------------------------------- */
+/* Checks the image in @dir before a boot: manifest.json present and well-formed, each listed
+ * file's size and SHA-256 as recorded. The manifest's minisign signature is checked here once
+ * the keys module's verifier is on main (exai__keys_minisign_verify): until then an unsigned
+ * manifest is accepted and the hashes alone are checked. */
+int exai__vm_image_verify(const char *dir);
+
+/* ---- snapshot.c ---------------------------------------------------------------------------- */
+/* A snapshot file: magic, header (JSON: the machine's shape), the VMM's state stream, and a
+ * trailer with the SHA-256 of all before it (docs/formats/snapshot.md). The stream passes
+ * through libexai, never through a plaintext file of the VMM: the keys module's envelope
+ * encryption slots in at exai__vm_snapshot_seal_* (see snapshot.c). */
+int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_running);
+/* Checks an open snapshot completely (header, size, SHA-256) before anything reaches a VMM;
+ * fills *@spec (machine shape, backend, cmdline), *@was_running and the payload's place. */
+int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, bool *was_running,
+			    uint64_t *ret_off, uint64_t *ret_len);
+/* Streams the checked payload into the VM started with incoming = true. */
+int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t len);
+
+/* ---- hooks for the modules that are not on main yet --------------------------------------- */
+/* Network (policy module): creates the tenant namespace and the VM's tap with the tenant's
+ * policy attached before boot; returns the guest's exai.ip/exai.gw/exai.mac arguments. With
+ * no network requested it does nothing and the VMM gets an empty network namespace. */
+int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len);
+int exai__vm_net_detach(struct exai_vm *vm);
+/* Keys (keys module): the per-VM disk key and per-snapshot keys, destroyed on destroy
+ * (crypto-shredding). Workspaces have no writable disk yet (the initramfs lives in guest
+ * RAM), so there is no disk key to derive. */
+int exai__vm_keys_shred(struct exai_vm *vm);
+
+/* ---- firecracker.c ------------------------------------------------------------------------ */
+/* One REST call on the API socket @sock; consumes @body. *@ret_body (may be NULL) gets the
+ * response body (free()). Non-2xx: -EINVAL (400) or -EIO with the API's fault_message. */
+int exai__fc_call(const char *sock, const char *method, const char *path, json_t *body, char **ret_body);
+/* The requests that configure a fresh Firecracker before InstanceStart. */
+int exai__fc_configure(struct exai_vm *vm);
+
+/* ---- vm.c ---------------------------------------------------------------------------------- */
+int exai__vm_set_state(struct exai_vm *vm, int state);
+/* Starts @argv (the VMM) confined for @vm (exai__jail_spawn); sets vm->pid and pid_start. */
+int exai__vm_spawn(struct exai_vm *vm, const char *const *argv);
+int exai__vm_save(struct exai_vm *vm);
+/* Host TSC frequency in kHz for the guest's tsc_early_khz= under TCG (0: unknown). */
+unsigned long exai__vm_tsc_khz(void);
+
+#endif

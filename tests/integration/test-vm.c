@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-vm: workspaces on real QEMU microvm guests (TCG here, KVM where present), as root.
+ * Two boots in all: one workspace is created and booted, the other is restored from its
+ * snapshot. Exec with exit codes and streamed output, a 100 MiB put/get with checksums,
+ * pause/resume, illegal transitions, re-adoption by another handle, snapshot and restore into
+ * a new workspace where a tmpfs counter survives, VMM death detection, and a destroy that
+ * leaves no process, cgroup or file.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <exai/exai.h>
+
+#include "agent-proto.h"
+#include "core-internal.h"
+#include "test.h"
+#include "vm-internal.h"
+
+struct cap {
+	struct exai__buf out, err;
+};
+
+static int on_output(void *ud, int stream, const void *p, size_t n)
+{
+	struct cap *c = ud;
+	return exai__buf_append(stream == 1 ? &c->out : &c->err, p, n);
+}
+
+static int sh(exai_vm *vm, const char *script, struct cap *c, int *status)
+{
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	EXAI_OPTS(exai_vm_exec_opts, o, .argv = argv, .output = on_output, .userdata = c, .timeout_ms = 60000);
+	exai__buf_free(&c->out);
+	exai__buf_free(&c->err);
+	return exai_vm_exec(vm, &o, status);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sha_file(const char *path, uint8_t out[32])
+{
+	struct exai_ap_sha256 s;
+	static char buf[1 << 16];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+	exai__ap_sha256_init(&s);
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		exai__ap_sha256_update(&s, buf, (size_t)n);
+	if (fd >= 0)
+		close(fd);
+	exai__ap_sha256_final(&s, out);
+}
+
+static bool cgroup_gone(const char *name)
+{
+	char p[512];
+	const char *ctl[] = { "cpu", "cpuset", "memory", "pids" };
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/exai/%s", ctl[i], name);
+		if (access(p, F_OK) == 0)
+			return false;
+	}
+	snprintf(p, sizeof(p), "/sys/fs/cgroup/exai/%s", name);
+	return access(p, F_OK) != 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* argv[1]: "qemu" (default) or "firecracker": the same tests on either backend. */
+	bool fc = argc > 1 && !strcmp(argv[1], "firecracker");
+	if (geteuid() != 0)
+		test_skip("workspaces need root (namespaces, cgroups, a uid per VMM)");
+	if (fc && (access("/dev/kvm", R_OK | W_OK) != 0 ||
+		   (access("/usr/bin/firecracker", X_OK) != 0 && access("/usr/local/bin/firecracker", X_OK) != 0)))
+		test_skip("real Firecracker needs /dev/kvm and a firecracker binary; this host has %s",
+			  access("/dev/kvm", F_OK) == 0 ? "no firecracker binary" : "no /dev/kvm");
+	if (!fc && access("/usr/bin/qemu-system-x86_64", X_OK) != 0)
+		test_skip("qemu-system-x86_64 is not installed (Debian package qemu-system-x86)");
+	const char *build = getenv("EXAI_BUILD_ROOT");
+	char image[512];
+	snprintf(image, sizeof(image), "%s/guest", build ? build : ".");
+	char mpath[600];
+	snprintf(mpath, sizeof(mpath), "%s/manifest.json", image);
+	if (access(mpath, R_OK) != 0)
+		test_skip("no guest image in %s (needs linux-image-cloud-amd64, busybox-static, cpio)", image);
+	snprintf(mpath, sizeof(mpath), "%s/vmlinux", image);
+	if (fc && access(mpath, R_OK) != 0)
+		test_skip("Firecracker boots an uncompressed vmlinux, which the image in %s lacks", image);
+
+	char *dir = test_tmpdir();
+	exai_ctx *ctx = NULL;
+	EXAI_OPTS(exai_ctx_opts, copts, .state_dir = dir);
+	CHECK_OK(exai_ctx_new(&ctx, &copts));
+
+	/* bad input first: no VM is started */
+	exai_vm *vm = NULL, *vm2 = NULL, *again = NULL;
+	EXAI_OPTS(exai_vm_opts, bad, .image_dir = "/nonexistent");
+	CHECK_RC(exai_vm_create(&vm, ctx, "Bad Name", NULL), -EINVAL);
+	CHECK_RC(exai_vm_create(&vm, ctx, "noimage", &bad), -ENOENT);
+	CHECK(strstr(exai_errmsg(), "/nonexistent") != NULL);
+	CHECK_RC(exai_vm_open(&vm, ctx, "unknown"), -ENOENT);
+
+	EXAI_OPTS(exai_vm_opts, opts, .image_dir = image, .mem_mib = 512,
+		  .backend = fc ? EXAI_VM_BACKEND_FIRECRACKER : EXAI_VM_BACKEND_QEMU);
+	CHECK_OK(exai_vm_create(&vm, ctx, "itest", &opts));
+	if (!vm)
+		return test_done();
+	CHECK_RC(exai_vm_create(&again, ctx, "itest", &opts), -EEXIST);
+	CHECK(exai_vm_state(vm) == EXAI_VM_CREATED);
+	CHECK_RC(exai_vm_pause(vm), -EBUSY);
+	CHECK(strstr(exai_errmsg(), "created") != NULL);
+
+	double t0 = now_s();
+	CHECK_OK(exai_vm_boot(vm));
+	printf("boot to agent ready: %.2f s\n", now_s() - t0);
+	CHECK(exai_vm_state(vm) == EXAI_VM_RUNNING);
+	CHECK_RC(exai_vm_boot(vm), -EBUSY);
+	CHECK_RC(exai_vm_resume(vm), -EBUSY);
+
+	/* the VMM is confined: its own uid, a cgroup with the limits */
+	CHECK(vm->pid > 0 && exai__proc_alive(vm->pid, vm->pid_start));
+	struct stat st;
+	char p[600];
+	snprintf(p, sizeof(p), "/proc/%d", (int)vm->pid);
+	CHECK(stat(p, &st) == 0 && st.st_uid == vm->spec.uid && st.st_uid >= EXAI__VM_UID_BASE);
+	snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/exai/itest/memory.limit_in_bytes");
+	if (access("/sys/fs/cgroup/memory", F_OK) == 0) {
+		char *lim = test_read_file(p, NULL);
+		CHECK(strtoull(lim, NULL, 10) == (512ull + (vm->spec.kvm ? 128 : 512)) << 20);
+		free(lim);
+		char *procs = test_read_file("/sys/fs/cgroup/pids/exai/itest/cgroup.procs", NULL);
+		char want[32];
+		snprintf(want, sizeof(want), "%d\n", (int)vm->pid);
+		CHECK(strstr(procs, want) != NULL);
+		free(procs);
+	}
+
+	/* exec: exit codes and streamed output */
+	struct cap c = { 0 };
+	int status = -1;
+	double e0 = now_s();
+	CHECK_OK(sh(vm, "echo hello; echo oops >&2; exit 5", &c, &status));
+	printf("exec round trip: %.1f ms\n", (now_s() - e0) * 1000);
+	CHECK(status == 5);
+	CHECK_STREQ(c.out.data, "hello\n");
+	CHECK_STREQ(c.err.data, "oops\n");
+	CHECK_OK(sh(vm, "seq 1 50000 | tail -n 1; uname -r", &c, &status));
+	CHECK(status == 0 && c.out.data && strncmp(c.out.data, "50000\n", 6) == 0);
+	CHECK_OK(sh(vm, "kill -TERM $$", &c, &status));
+	CHECK(status == 128 + SIGTERM);
+	const char *missing[] = { "/no/such/program", NULL };
+	EXAI_OPTS(exai_vm_exec_opts, mo, .argv = missing);
+	CHECK_RC(exai_vm_exec(vm, &mo, &status), -ENOENT);
+
+	/* 100 MiB put and get back, checked end to end */
+	char src[600], back[600];
+	snprintf(src, sizeof(src), "%s/big.bin", dir);
+	snprintf(back, sizeof(back), "%s/back.bin", dir);
+	int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	static uint64_t block[1 << 14];
+	uint64_t x = 88172645463325252ULL;
+	for (int i = 0; i < 100 * 8; i++) {
+		for (size_t k = 0; k < EXAI__ARRAY_SIZE(block); k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			block[k] = x;
+		}
+		CHECK(write(fd, block, sizeof(block)) == (ssize_t)sizeof(block));
+	}
+	close(fd);
+	double p0 = now_s();
+	CHECK_OK(exai_vm_put(vm, src, "/tmp/big.bin", 0600));
+	double p1 = now_s();
+	CHECK_OK(exai_vm_get(vm, "/tmp/big.bin", back));
+	double p2 = now_s();
+	printf("100 MiB put: %.1f s (%.1f MiB/s), get: %.1f s (%.1f MiB/s)\n", p1 - p0, 100 / (p1 - p0),
+	       p2 - p1, 100 / (p2 - p1));
+	uint8_t h1[32], h2[32];
+	sha_file(src, h1);
+	sha_file(back, h2);
+	CHECK(memcmp(h1, h2, 32) == 0);
+	CHECK_OK(sh(vm, "sha256sum /tmp/big.bin | cut -c1-64; rm /tmp/big.bin", &c, &status));
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", h1[i]);
+	CHECK(c.out.data && strncmp(c.out.data, hex, 64) == 0);
+	unlink(src);
+	unlink(back);
+
+	/* pause / resume; another handle adopts the running workspace */
+	CHECK_OK(sh(vm, "echo 41 > /tmp/counter", &c, &status));
+	CHECK_OK(exai_vm_pause(vm));
+	CHECK(exai_vm_state(vm) == EXAI_VM_PAUSED);
+	CHECK_RC(sh(vm, "true", &c, &status), -EBUSY);
+	/* as another process would: this handle goes, a new one adopts the workspace */
+	exai_vm_free(vm);
+	vm = NULL;
+	CHECK_OK(exai_vm_open(&again, ctx, "itest"));
+	if (again) {
+		CHECK(exai_vm_state(again) == EXAI_VM_PAUSED);
+		CHECK_OK(exai_vm_resume(again));
+		CHECK_OK(sh(again, "cat /tmp/counter", &c, &status));
+		CHECK_STREQ(c.out.data, "41\n");
+		exai_vm_free(again);
+		again = NULL;
+	}
+	CHECK_OK(exai_vm_open(&vm, ctx, "itest"));
+	if (!vm)
+		return test_done();
+	CHECK(exai_vm_state(vm) == EXAI_VM_RUNNING);
+
+	/* snapshot, restore into a new workspace: the tmpfs counter survives */
+	char snap[600];
+	snprintf(snap, sizeof(snap), "%s/itest.snap", dir);
+	double s0 = now_s();
+	CHECK_OK(exai_vm_snapshot(vm, snap));
+	printf("snapshot (512 MiB guest): %.2f s\n", now_s() - s0);
+	CHECK(exai_vm_state(vm) == EXAI_VM_RUNNING);
+	CHECK_RC(exai_vm_snapshot(vm, snap), -EEXIST);
+	double r0 = now_s();
+	CHECK_OK(exai_vm_restore(&vm2, ctx, snap, "itest2", NULL));
+	printf("restore to agent ready: %.2f s\n", now_s() - r0);
+	if (vm2) {
+		CHECK(exai_vm_state(vm2) == EXAI_VM_RUNNING);
+		CHECK_OK(sh(vm2, "n=$(cat /tmp/counter); echo $((n + 1)) > /tmp/counter; cat /tmp/counter", &c, &status));
+		CHECK_STREQ(c.out.data, "42\n");
+		/* the original is untouched */
+		CHECK_OK(sh(vm, "cat /tmp/counter", &c, &status));
+		CHECK_STREQ(c.out.data, "41\n");
+	}
+	/* a corrupted snapshot is refused before any VMM sees it */
+	fd = open(snap, O_RDWR);
+	CHECK(pwrite(fd, "X", 1, 4096) == 1);
+	close(fd);
+	exai_vm *bad2 = NULL;
+	CHECK_RC(exai_vm_restore(&bad2, ctx, snap, "itest3", NULL), -EBADMSG);
+	snprintf(p, sizeof(p), "%s/vm/itest3", dir);
+	CHECK(access(p, F_OK) != 0);
+
+	/* a VMM that dies is noticed */
+	if (vm2) {
+		pid_t pid2 = vm2->pid;
+		kill(pid2, SIGKILL);
+		for (int i = 0; i < 200 && exai__proc_alive(pid2, vm2->pid_start); i++)
+			usleep(10000);
+		CHECK(exai_vm_state(vm2) == EXAI_VM_FAILED);
+		CHECK_RC(sh(vm2, "true", &c, &status), -EBUSY);
+		CHECK(strstr(exai_errmsg(), "died") != NULL);
+		CHECK_OK(exai_vm_destroy(vm2));
+		CHECK(cgroup_gone("itest2"));
+		exai_vm_free(vm2);
+	}
+
+	/* destroy leaves nothing: no process, cgroup or file; and it is idempotent */
+	pid_t pid = vm->pid;
+	unsigned long long start = vm->pid_start;
+	CHECK_OK(exai_vm_destroy(vm));
+	CHECK_OK(exai_vm_destroy(vm));
+	CHECK(!exai__proc_alive(pid, start));
+	CHECK(cgroup_gone("itest"));
+	snprintf(p, sizeof(p), "%s/vm/itest", dir);
+	CHECK(access(p, F_OK) != 0);
+	char *names = NULL;
+	CHECK_OK(exai_vm_list(&names, ctx));
+	CHECK_STREQ(names, "");
+	exai_free(names);
+	exai_vm_free(vm);
+	exai__buf_free(&c.out);
+	exai__buf_free(&c.err);
+	exai_ctx_unref(ctx);
+	test_rmrf(dir);
+	free(dir);
+	return test_done();
+}

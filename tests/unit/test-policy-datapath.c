@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test-policy-datapath: the TC programs on crafted frames through BPF_PROG_TEST_RUN, after a
+ * real exai_policy_apply onto a veth device in a private network namespace: IPv4/IPv6 with
+ * TCP, UDP, ICMP; except; port ranges; fragments; truncated frames; VLAN; ARP; NDP; replies vs
+ * new inbound flows; the floor; DNS; counters; deny events (OCSF) and their rate limit; atomic
+ * replacement; a failed apply leaving the attached policy as it was. Needs root and BPF. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include "policy/policy-internal.h"
+#include "test.h"
+
+#define DEV "exai-ut0"
+static char *bpffs;
+static int prog_eg = -1, prog_in = -1;
+
+/* ---- frames ----------------------------------------------------------------------------- */
+
+struct fr {
+	int vlans;        /* 0, 1 or 2 tags */
+	uint16_t ethertype; /* 0: from family */
+	const char *src, *dst;
+	uint8_t proto;
+	uint16_t sport, dport;
+	uint8_t icmp_type;
+	uint16_t icmp_id;
+	uint16_t frag;    /* IPv4 frag_off field (host order) */
+	int v6frag;       /* IPv6: a fragment header with offset v6frag - 1 (8-byte units); 0: none */
+	uint8_t hop;      /* 0: 64 */
+	uint8_t ihl;      /* IPv4 header length field (0: 5) */
+	size_t cut;       /* truncate the frame to this many bytes (0: no) */
+	const void *inner; /* ICMP error: quoted packet */
+	size_t ninner;
+};
+
+static size_t build(uint8_t *b, const struct fr *f)
+{
+	size_t n = 0;
+	uint8_t s[16] = { 0 }, d[16] = { 0 };
+	int fam = strchr(f->dst, ':') ? 6 : 4;
+	inet_pton(fam == 4 ? AF_INET : AF_INET6, f->src, s);
+	inet_pton(fam == 4 ? AF_INET : AF_INET6, f->dst, d);
+	memset(b, 0, 512);
+	memcpy(b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
+	n = 12;
+	for (int i = 0; i < f->vlans; i++) {
+		uint16_t tpid = htons(i == 0 && f->vlans == 2 ? 0x88a8 : 0x8100), tci = htons(100 + i);
+		memcpy(b + n, &tpid, 2);
+		memcpy(b + n + 2, &tci, 2);
+		n += 4;
+	}
+	uint16_t et = htons(f->ethertype ? f->ethertype : fam == 4 ? 0x0800 : 0x86dd);
+	memcpy(b + n, &et, 2);
+	n += 2;
+	size_t ip = n;
+	uint8_t l4[64] = { 0 };
+	size_t l4n = 8;
+	if (f->proto == IPPROTO_TCP) {
+		l4n = 20;
+		l4[12] = 5 << 4;
+	}
+	if (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) {
+		uint16_t sp = htons(f->sport), dp = htons(f->dport);
+		memcpy(l4, &sp, 2);
+		memcpy(l4 + 2, &dp, 2);
+	} else {
+		uint16_t id = htons(f->icmp_id);
+		l4[0] = f->icmp_type;
+		memcpy(l4 + 4, &id, 2);
+	}
+	if (f->inner) {
+		memcpy(l4 + 8, f->inner, f->ninner);
+		l4n = 8 + f->ninner;
+	}
+	if (fam == 4) {
+		uint16_t tot = htons((uint16_t)(20 + l4n)), fo = htons(f->frag);
+		b[n] = (uint8_t)(0x40 | (f->ihl ? f->ihl : 5));
+		memcpy(b + n + 2, &tot, 2);
+		memcpy(b + n + 6, &fo, 2);
+		b[n + 8] = f->hop ? f->hop : 64;
+		b[n + 9] = f->proto;
+		memcpy(b + n + 12, s, 4);
+		memcpy(b + n + 16, d, 4);
+		n += 20;
+	} else {
+		size_t ext = f->v6frag ? 8 : 0;
+		uint16_t pl = htons((uint16_t)(ext + l4n));
+		b[n] = 0x60;
+		memcpy(b + n + 4, &pl, 2);
+		b[n + 6] = ext ? 44 : f->proto;
+		b[n + 7] = f->hop ? f->hop : 64;
+		memcpy(b + n + 8, s, 16);
+		memcpy(b + n + 24, d, 16);
+		n += 40;
+		if (ext) {
+			uint16_t off = htons((uint16_t)((f->v6frag - 1) << 3) | 1);
+			b[n] = f->proto;
+			memcpy(b + n + 2, &off, 2);
+			n += 8;
+		}
+	}
+	(void)ip;
+	memcpy(b + n, l4, l4n);
+	n += l4n;
+	if (n < 60 && !f->cut)
+		n = 60; /* Ethernet minimum: padding must not confuse the parser */
+	return f->cut ? f->cut : n;
+}
+
+static int run(int prog, const struct fr *f)
+{
+	uint8_t b[512];
+	size_t n = build(b, f);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b, .data_size_in = (__u32)n, .repeat = 1);
+	int r = bpf_prog_test_run_opts(prog, &o);
+	if (r < 0) {
+		fprintf(stderr, "bpf_prog_test_run_opts: %s\n", strerror(-r));
+		return -1;
+	}
+	return (int)o.retval;
+}
+
+#define OUT(...) run(prog_eg, &(struct fr){ __VA_ARGS__ })
+#define IN(...) run(prog_in, &(struct fr){ __VA_ARGS__ })
+#define PASS TC_ACT_OK
+#define DROP TC_ACT_SHOT
+#define G4 "10.0.0.2"
+#define G6 "fd10::2"
+
+/* ---- policy helpers ---------------------------------------------------------------------- */
+
+static const char *bundle1 =
+	"{\"version\":1,\"tenant\":\"acme\",\"resolvers\":[\"10.99.0.53\",\"2001:db8::53\"],\"egress\":["
+	"{\"name\":\"web\",\"to\":[{\"cidr\":\"10.99.0.0/24\",\"except\":[\"10.99.0.128/25\"]}],"
+	" \"ports\":[{\"protocol\":\"TCP\",\"port\":8080,\"endPort\":8090}]},"
+	"{\"name\":\"ping\",\"to\":[{\"cidr\":\"10.99.0.0/24\"}],\"ports\":[{\"protocol\":\"ICMP\"}]},"
+	"{\"name\":\"v6udp\",\"to\":[{\"cidr\":\"2001:db8::/32\"}],\"ports\":[{\"protocol\":\"UDP\",\"port\":5000}]},"
+	"{\"name\":\"v6tls\",\"to\":[{\"cidr\":\"2001:db8::/32\",\"except\":[\"2001:db8:bad::/48\"]}],"
+	" \"ports\":[{\"protocol\":\"TCP\",\"port\":443}]},"
+	"{\"name\":\"meta\",\"to\":[{\"cidr\":\"169.254.169.254/32\"}]}]}";
+
+static const char *bundle2 = /* the swap: web moves to port 9000, ping is gone */
+	"{\"version\":1,\"tenant\":\"acme\",\"egress\":["
+	"{\"name\":\"web2\",\"to\":[{\"cidr\":\"10.99.0.0/24\"}],\"ports\":[{\"protocol\":\"TCP\",\"port\":9000}]}]}";
+
+static exai_policy *policy(const char *json)
+{
+	exai_policy *p = NULL;
+	EXAI_OPTS(exai_policy_parse_opts, o, .flags = EXAI_POLICY_ALLOW_UNSIGNED);
+	CHECK_OK(exai_policy_parse(&p, NULL, json, strlen(json), &o));
+	return p;
+}
+
+static int apply(const char *json, uint32_t rate, uint32_t burst)
+{
+	exai_policy *p = policy(json);
+	if (!p)
+		return -1;
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs, .event_rate = rate, .event_burst = burst);
+	int r = exai_policy_apply(NULL, DEV, p, &o);
+	exai_policy_free(p);
+	return r;
+}
+
+static int open_prog(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/exai/%s/%s", bpffs, DEV, name);
+	return bpf_obj_get(path);
+}
+
+static uint64_t counter(const char *name)
+{
+	struct exai_policy_counter *c = NULL;
+	size_t n = 0;
+	uint64_t v = UINT64_MAX;
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK_OK(exai_policy_stats(&c, &n, NULL, NULL, DEV, &o));
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			v = c[i].packets;
+	exai_free(c);
+	return v;
+}
+
+static size_t lpm_count(const char *map, size_t ksz, uint32_t *ids, size_t nids)
+{
+	char path[512];
+	unsigned char k[64], next[64];
+	size_t n = 0;
+	snprintf(path, sizeof(path), "%s/exai/%s/%s", bpffs, DEV, map);
+	int fd = bpf_obj_get(path);
+	void *prev = NULL;
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
+		uint32_t id;
+		memcpy(&id, next + 4, 4);
+		if (n < nids)
+			ids[n] = ntohl(id);
+		n++;
+		memcpy(k, next, ksz);
+		prev = k;
+	}
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+struct seen {
+	int n;
+	char last[2048];
+};
+
+static int emitted; /* events the context's audit sink received */
+
+static int on_event(void *ud, const char *json)
+{
+	struct seen *s = ud;
+	s->n++;
+	snprintf(s->last, sizeof(s->last), "%s", json);
+	return 0;
+}
+
+static int emit_cb(void *data, json_t *ev)
+{
+	(void)data;
+	if (json_integer_value(json_object_get(ev, "class_uid")) == 4001)
+		emitted++;
+	return 0;
+}
+
+static int drain(exai_ctx *ctx, struct seen *s)
+{
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	return exai_policy_events(ctx, DEV, &o, 0, on_event, s);
+}
+
+/* ---- the tests --------------------------------------------------------------------------- */
+
+static void ipv4(void)
+{
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 40000, .dport = 8080) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 40000, .dport = 8090) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 40000, .dport = 8091) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 40000, .dport = 8079) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_UDP, .sport = 40000, .dport = 8080) == DROP);
+	/* except: 10.99.0.128/25 is carved out of web, but ping still covers it */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.200", .proto = IPPROTO_TCP, .sport = 40000, .dport = 8080) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.200", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 7) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.98.0.1", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 7) == DROP);
+	CHECK(OUT(.src = G4, .dst = "192.0.2.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == DROP);
+	/* the floor, even though rule "meta" names it */
+	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
+	/* DNS only to the resolver */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.53", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.53", .proto = IPPROTO_TCP, .sport = 5353, .dport = 53) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53) == DROP);
+	CHECK(OUT(.src = G4, .dst = "8.8.8.8", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53) == DROP);
+	/* other L4 protocols: only rules without ports admit them */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = 132) == DROP);
+}
+
+static void ipv6(void)
+{
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = IPPROTO_TCP, .sport = 40000, .dport = 443) == PASS);
+	CHECK(OUT(.src = G6, .dst = "2001:db8:bad::1", .proto = IPPROTO_TCP, .sport = 40000, .dport = 443) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8:bad::1", .proto = IPPROTO_UDP, .sport = 40000, .dport = 5000) == PASS);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = IPPROTO_UDP, .sport = 40000, .dport = 5001) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = 58, .icmp_type = 128, .icmp_id = 9) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db9::1", .proto = IPPROTO_TCP, .sport = 40000, .dport = 443) == DROP);
+	CHECK(OUT(.src = G6, .dst = "fe80::1", .proto = IPPROTO_TCP, .sport = 40000, .dport = 443) == DROP);
+	CHECK(OUT(.src = G6, .dst = "fd00:ec2::254", .proto = IPPROTO_TCP, .sport = 40000, .dport = 80) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::53", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53) == PASS);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::54", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53) == DROP);
+	/* neighbour discovery: NS/NA with hop limit 255 pass; anything else does not */
+	CHECK(OUT(.src = "fe80::2", .dst = "ff02::1:ff00:1", .proto = 58, .icmp_type = 135, .hop = 255) == PASS);
+	CHECK(OUT(.src = "fe80::2", .dst = "ff02::1:ff00:1", .proto = 58, .icmp_type = 135, .hop = 64) == DROP);
+	CHECK(IN(.src = "fe80::1", .dst = "fe80::2", .proto = 58, .icmp_type = 136, .hop = 255) == PASS);
+	CHECK(OUT(.src = "fe80::2", .dst = "2001:db8::9", .proto = 58, .icmp_type = 133, .hop = 255) == DROP);
+}
+
+static void fragments_truncation_vlan_arp(void)
+{
+	uint64_t frag0 = counter("deny-fragment"), mal0 = counter("deny-malformed"), et0 = counter("deny-ethertype");
+	/* IPv4: first fragment (MF set, offset 0) decided by its ports; later fragments dropped */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080, .frag = 0x2000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080, .frag = 0x2010) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080, .frag = 0x0010) == DROP);
+	/* IPv6 fragment header */
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = IPPROTO_TCP, .sport = 1, .dport = 443, .v6frag = 1) == PASS);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = IPPROTO_TCP, .sport = 1, .dport = 443, .v6frag = 5) == DROP);
+	CHECK(counter("deny-fragment") == frag0 + 3);
+	/* truncated (the kernel's test run refuses frames shorter than their IP header, so the cuts
+	 * are in the transport header, the IPv6 fragment header and a VLAN tag), and a bad IHL */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080, .cut = 14 + 20 + 10) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = IPPROTO_TCP, .sport = 1, .dport = 443, .cut = 14 + 40 + 12) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::1", .proto = IPPROTO_UDP, .sport = 1, .dport = 5000, .v6frag = 1, .cut = 14 + 40 + 4) == DROP);
+	CHECK(OUT(.vlans = 1, .src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .dport = 8080, .cut = 16) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080, .ihl = 4) == DROP);
+	CHECK(counter("deny-malformed") == mal0 + 5);
+	/* VLAN: one 802.1Q tag, and QinQ */
+	CHECK(OUT(.vlans = 1, .src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == PASS);
+	CHECK(OUT(.vlans = 2, .src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == PASS);
+	CHECK(OUT(.vlans = 1, .src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 22) == DROP);
+	CHECK(OUT(.vlans = 2, .src = G6, .dst = "2001:db8:bad::1", .proto = IPPROTO_TCP, .sport = 1, .dport = 443) == DROP);
+	/* ARP both ways; an unknown EtherType neither way */
+	CHECK(OUT(.ethertype = 0x0806, .src = G4, .dst = "10.99.0.5") == PASS);
+	CHECK(IN(.ethertype = 0x0806, .src = "10.99.0.5", .dst = G4) == PASS);
+	CHECK(OUT(.ethertype = 0x88b5, .src = G4, .dst = "10.99.0.5") == DROP);
+	CHECK(IN(.ethertype = 0x88b5, .src = "10.99.0.5", .dst = G4) == DROP);
+	CHECK(counter("deny-ethertype") == et0 + 2);
+	CHECK(counter("arp") >= 2);
+}
+
+static void conntrack(void)
+{
+	/* A new inbound flow is refused; after the guest opens it, the replies pass. */
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_TCP, .sport = 8080, .dport = 41000) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 41000, .dport = 8080) == PASS);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_TCP, .sport = 8080, .dport = 41000) == PASS);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_TCP, .sport = 8080, .dport = 41001) == DROP);
+	CHECK(IN(.src = "10.99.0.7", .dst = G4, .proto = IPPROTO_TCP, .sport = 8080, .dport = 41000) == DROP);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_UDP, .sport = 8080, .dport = 41000) == DROP);
+	/* a denied egress packet creates no state */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 41002, .dport = 22) == DROP);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_TCP, .sport = 22, .dport = 41002) == DROP);
+	/* UDP and ICMP echo, IPv6 */
+	CHECK(OUT(.src = G6, .dst = "2001:db8::7", .proto = IPPROTO_UDP, .sport = 42000, .dport = 5000) == PASS);
+	CHECK(IN(.src = "2001:db8::7", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42000) == PASS);
+	CHECK(IN(.src = "2001:db8::8", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42000) == DROP);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 0, .icmp_id = 77) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 77) == PASS);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 0, .icmp_id = 77) == PASS);
+	CHECK(IN(.src = "10.99.0.6", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 77) == DROP);
+	/* an ICMP error quoting the guest's flow passes; one quoting another flow does not */
+	uint8_t q[28] = { 0x45, 0, 0, 40, 0, 0, 0, 0, 64, IPPROTO_TCP, 0, 0, 10, 0, 0, 2, 10, 99, 0, 6,
+			  0xa0, 0x28 /* 41000 */, 0x1f, 0x90 /* 8080 */ };
+	CHECK(IN(.src = "10.99.0.1", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 3, .inner = q, .ninner = 28) == PASS);
+	q[21] = 0x29;
+	CHECK(IN(.src = "10.99.0.1", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 3, .inner = q, .ninner = 28) == DROP);
+	CHECK(counter("reply") == 3);
+	CHECK(counter("icmp-error") == 1);
+	CHECK(counter("deny-inbound") >= 8);
+}
+
+static void counters_and_events(exai_ctx *ctx)
+{
+	struct seen s = { 0 };
+	drain(ctx, &s); /* what the tests above left */
+	uint64_t web0 = counter("rule:web"), def0 = counter("deny-default");
+	CHECK(web0 >= 5);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.9", .proto = IPPROTO_TCP, .sport = 1, .dport = 8081) == PASS);
+	CHECK(OUT(.src = G4, .dst = "192.0.2.77", .proto = IPPROTO_TCP, .sport = 4242, .dport = 25) == DROP);
+	CHECK(counter("rule:web") == web0 + 1);
+	CHECK(counter("deny-default") == def0 + 1);
+	memset(&s, 0, sizeof(s));
+	int before = emitted;
+	CHECK(drain(ctx, &s) == 1);
+	CHECK(s.n == 1 && emitted == before + 1);
+	CHECK(strstr(s.last, "\"class_uid\":4001") && strstr(s.last, "\"ip\":\"192.0.2.77\"") &&
+	      strstr(s.last, "\"port\":25") && strstr(s.last, "\"deny-default\"") && strstr(s.last, "\"Outbound\""));
+}
+
+static void rate_limit(exai_ctx *ctx)
+{
+	/* 5 events per second with a burst of 3: a flood of 50 yields a handful. */
+	CHECK_OK(apply(bundle1, 5, 3));
+	struct seen s = { 0 };
+	drain(ctx, &s);
+	uint64_t dropped0 = counter("events-dropped");
+	for (int i = 0; i < 50; i++)
+		CHECK(OUT(.src = G4, .dst = "192.0.2.8", .proto = IPPROTO_UDP, .sport = (uint16_t)(1000 + i), .dport = 9) == DROP);
+	memset(&s, 0, sizeof(s));
+	int n = drain(ctx, &s);
+	CHECK(n >= 1 && n <= 5);
+	CHECK(counter("events-dropped") >= dropped0 + 45);
+	CHECK_OK(apply(bundle1, 0, 0));
+}
+
+static void atomic_replace_and_failures(void)
+{
+	uint32_t ids[4] = { 0 };
+	struct exai_policy_counter *c = NULL;
+	size_t n = 0;
+	uint32_t id1 = 0, id2 = 0;
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK_OK(exai_policy_stats(&c, &n, &id1, NULL, DEV, &o));
+	exai_free(c);
+
+	/* a failed apply (bad operator override) leaves the policy as it was */
+	exai_policy *p2 = policy(bundle2);
+	const char *bad_floor[] = { "169.254.0.0/99", NULL };
+	EXAI_OPTS(exai_policy_dev_opts, bo, .bpffs = bpffs, .floor_allow = bad_floor);
+	CHECK_RC(exai_policy_apply(NULL, DEV, p2, &bo), -EINVAL);
+	CHECK(strstr(exai_errmsg(), "floor override \"169.254.0.0/99\"") != NULL);
+	CHECK_RC(exai_policy_apply(NULL, "exai-nodev9", p2, &o), -ENODEV);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == PASS);
+
+	/* the swap: at once the old port is denied, the new one allowed */
+	CHECK_OK(exai_policy_apply(NULL, DEV, p2, &o));
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 9000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_ICMP, .icmp_type = 8) == DROP);
+	CHECK_OK(exai_policy_stats(&c, &n, &id2, NULL, DEV, &o));
+	CHECK(id2 > id1 && (id2 & 1) != (id1 & 1));
+	CHECK(n > 0 && !strcmp(c[n - 1].name, "rule:web2"));
+	exai_free(c);
+	/* only the new policy's entries are left */
+	size_t n4 = lpm_count("exai_lpm4", sizeof(struct exai_lpm4_key), ids, 4);
+	CHECK(n4 >= 2);
+	for (size_t i = 0; i < n4 && i < 4; i++)
+		CHECK(ids[i] == id2);
+
+	/* the floor override is explicit and narrow */
+	const char *allow_meta[] = { "169.254.169.254/32", NULL };
+	exai_policy *p1 = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, ov, .bpffs = bpffs, .floor_allow = allow_meta);
+	CHECK_OK(exai_policy_apply(NULL, DEV, p1, &ov));
+	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == PASS);
+	CHECK(OUT(.src = G4, .dst = "169.254.169.253", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
+	CHECK_OK(exai_policy_apply(NULL, DEV, p1, &o));
+	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
+	exai_policy_free(p1);
+	exai_policy_free(p2);
+}
+
+int main(void)
+{
+	if (geteuid() != 0)
+		test_skip("the datapath tests need root (BPF programs, a network namespace, a bpffs mount)");
+	if (!(exai_features() & EXAI_FEATURE_BPF))
+		test_skip("this libexai was built without BPF support");
+	if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0)
+		test_skip("cannot create a network and mount namespace: %s", strerror(errno));
+	mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	bpffs = test_tmpdir();
+	if (mount("bpffs", bpffs, "bpf", 0, "mode=0700") < 0)
+		test_skip("cannot mount a bpffs: %s", strerror(errno));
+	if (system("ip link add " DEV " type veth peer name exai-ut1 && ip link set " DEV " up") != 0)
+		test_skip("cannot create a veth pair (ip link add ... type veth)");
+
+	exai_ctx *ctx = NULL;
+	CHECK_OK(exai_ctx_new(&ctx, NULL));
+	CHECK_OK(exai__ctx_set_emitter(ctx, emit_cb, NULL));
+
+	/* before any policy: nothing attached */
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	struct exai_policy_counter *c = NULL;
+	size_t n;
+	CHECK_RC(exai_policy_stats(&c, &n, NULL, ctx, DEV, &o), -ENOENT);
+
+	int r = apply(bundle1, 0, 0);
+	if (r == -EPERM)
+		test_skip("loading BPF programs is not permitted here: %s", exai_errmsg());
+	CHECK_OK(r);
+	prog_eg = open_prog("prog_egress");
+	prog_in = open_prog("prog_ingress");
+	CHECK(prog_eg >= 0 && prog_in >= 0);
+	if (prog_eg >= 0 && prog_in >= 0) {
+		ipv4();
+		ipv6();
+		fragments_truncation_vlan_arp();
+		conntrack();
+		counters_and_events(ctx);
+		rate_limit(ctx);
+		atomic_replace_and_failures();
+	}
+	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
+	CHECK_RC(exai_policy_detach(ctx, DEV, &o), -ENOENT);
+	exai__ctx_set_emitter(ctx, NULL, NULL);
+	exai_ctx_unref(ctx);
+	umount(bpffs);
+	test_rmrf(bpffs);
+	free(bpffs);
+	return test_done();
+}
