@@ -150,6 +150,12 @@ void exai__policy_free(struct exai__scrub_policy *pol);
 
 /* ---- the engine (engine.c) -------------------------------------------------------------- */
 
+/* The candidate window of one pattern during a scan. */
+struct exai__win {
+	size_t ws, we;
+	bool open;
+};
+
 struct exai_scrubber {
 	exai_ctx *ctx;
 	struct exai__pack_set set;
@@ -168,6 +174,8 @@ struct exai_scrubber {
 	char *tenant;
 	size_t holdback;
 	unsigned window_max;
+	struct exai__win *win;  /* per pattern, reset after each scan (engine.c) */
+	unsigned *touched;      /* the patterns whose window is open */
 };
 
 /* A finding before resolution (internal form). */

@@ -44,14 +44,26 @@ double exai__shannon(const char *s, size_t n)
 {
 	if (!n)
 		return 0;
-	size_t count[256] = { 0 };
-	for (size_t i = 0; i < n; i++)
-		count[(unsigned char)s[i]]++;
+	/* counts, and the distinct bytes in ascending order: the sum runs in byte order, as the
+	 * training script's does, so that both give the same bits */
+	uint32_t count[256];
+	unsigned char seen[256];
+	size_t nseen = 0;
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (count[c]++ == 0) {
+			size_t k = nseen++;
+			while (k > 0 && seen[k - 1] > c) {
+				seen[k] = seen[k - 1];
+				k--;
+			}
+			seen[k] = c;
+		}
+	}
 	double h = 0;
-	for (int c = 0; c < 256; c++) {
-		if (!count[c])
-			continue;
-		double p = (double)count[c] / (double)n;
+	for (size_t k = 0; k < nseen; k++) {
+		double p = (double)count[seen[k]] / (double)n;
 		h -= p * log2(p);
 	}
 	return h;
