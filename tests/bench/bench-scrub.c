@@ -193,14 +193,14 @@ struct file {
 	size_t len;
 };
 
-static struct file *load_dir(const char *dir, const char *prefix, size_t *n, size_t *total)
+static struct file *load_dir(const char *dir, const char *prefix, size_t *n, size_t *total, size_t max)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	struct file *fs = NULL;
 	*n = *total = 0;
 	while (d && (e = readdir(d))) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || *n >= max)
 			continue;
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
@@ -267,7 +267,7 @@ static void run_pass(const char *what, exai_scrubber *s, struct file *fs, size_t
 static int throughput(const char *dir)
 {
 	size_t n, total;
-	struct file *fs = load_dir(dir, "corpus-", &n, &total);
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, SIZE_MAX);
 	if (!n)
 		test_skip("no corpus in %s (run gen first)", dir);
 	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
@@ -301,7 +301,7 @@ static int cmp_d(const void *a, const void *b)
 static int latency(const char *dir)
 {
 	size_t n, total;
-	struct file *fs = load_dir(dir, "corpus-", &n, &total);
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, 8); /* 8 MiB to draw prompts from */
 	if (!n)
 		test_skip("no corpus in %s (run gen first)", dir);
 	exai_scrubber *s = mk(0);
