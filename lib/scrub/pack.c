@@ -94,7 +94,7 @@ static void literal_prefix(char out[5], const char *re, unsigned group)
 	if (p[0] == '\\' && p[1] == 'b')
 		p += 2;
 	size_t n = 0;
-	char tmp[8];
+	char tmp[8] = { 0 };
 	while (n < 5 && (isalnum((unsigned char)*p) || *p == '_' || *p == '-')) {
 		tmp[n++] = *p++;
 	}

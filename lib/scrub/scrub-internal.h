@@ -19,7 +19,7 @@
 
 /* The longest window in which PCRE2 confirms a candidate (patterns without a bound, such as
  * a PEM block, are cut there) and the longest run a decoder looks at. */
-#define EXAI__SCRUB_WINDOW_MAX 16384u
+#define EXAI__SCRUB_WINDOW_MAX 32768u
 /* Keywords count within this many bytes before a match. */
 #define EXAI__SCRUB_KEYWORD_BEFORE 64u
 /* Decoding depth. */

@@ -47,7 +47,7 @@ double exai__shannon(const char *s, size_t n)
 	/* counts, and the distinct bytes in ascending order: the sum runs in byte order, as the
 	 * training script's does, so that both give the same bits */
 	uint32_t count[256];
-	unsigned char seen[256];
+	unsigned char seen[256] = { 0 };
 	size_t nseen = 0;
 	memset(count, 0, sizeof(count));
 	for (size_t i = 0; i < n; i++) {
