@@ -25,22 +25,38 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_cfg SEC(".maps");
 
-struct {
+/* One LPM trie per bank and family, built whole by user space and swapped in: exai_lpm4/6 are
+ * arrays of two maps, indexed by the bank (policy id & 1). */
+struct lpm4_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 2 * EXAI_MAX_ENTRIES + 64);
-	__type(key, struct exai_lpm4_key);
-	__type(value, struct exai_lpm_val);
+	__uint(max_entries, EXAI_LPM_MAX);
+	__uint(key_size, sizeof(struct exai_lpm4_key));
+	__uint(value_size, sizeof(struct exai_lpm_val));
 	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct lpm6_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, EXAI_LPM_MAX);
+	__uint(key_size, sizeof(struct exai_lpm6_key));
+	__uint(value_size, sizeof(struct exai_lpm_val));
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct lpm4_trie);
 } exai_lpm4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 2 * EXAI_MAX_ENTRIES + 64);
-	__type(key, struct exai_lpm6_key);
-	__type(value, struct exai_lpm_val);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct lpm6_trie);
 } exai_lpm6 SEC(".maps");
 
 struct {
@@ -74,6 +90,14 @@ struct {
 	__type(value, struct exai_ct_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EXAI_FQDN_ENTRIES);
+	__type(key, struct exai_fqdn_key);
+	__type(value, struct exai_fqdn_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_fqdn SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -210,25 +234,25 @@ static __always_inline int deny(struct __sk_buff *skb, const struct exai_cfg *cf
 /* Parses Ethernet (with up to two VLAN tags), IPv4/IPv6 (extension headers, fragments) and the
  * first bytes of the transport header. Returns -1 when allowed as link traffic (ARP), else a
  * deny reason, or EXAI_R_RULE (0) when @p is an IP packet to decide on.
- * The common headers are read in place (direct packet access, after pulling the first
- * PULL_BYTES into the linear part); IPv6 extension headers, rare, through bpf_skb_load_bytes. */
+ * The common headers are read in place (direct packet access); when they reach past the
+ * linear part of the packet, NEED_PULL asks the caller to pull PULL_BYTES in and parse again
+ * (@pulled). IPv6 extension headers, rare, are read through bpf_skb_load_bytes. */
 #define PULL_BYTES 128
-static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4hdr *l4)
+#define NEED_PULL 100
+#define SHORT() (!pulled && (__u32)(skb->data_end - skb->data) < skb->len ? NEED_PULL : EXAI_R_DENY_MALFORMED)
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4hdr *l4, int pulled)
 {
-	__u32 want = skb->len < PULL_BYTES ? skb->len : PULL_BYTES;
-	if ((__u32)(skb->data_end - skb->data) < want)
-		bpf_skb_pull_data(skb, want); /* on failure the bounds checks below catch it */
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	__u32 off = 14;
 
 	if (data + 14 > end)
-		return EXAI_R_DENY_MALFORMED;
+		return SHORT();
 	__be16 proto = *(__be16 *)(data + 12);
 	for (int i = 0; i < 2; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD_))
 			break;
 		if (data + off + 4 > end)
-			return EXAI_R_DENY_MALFORMED;
+			return SHORT();
 		proto = *(__be16 *)(data + off + 2);
 		off += 4;
 	}
@@ -238,7 +262,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 	if (proto == bpf_htons(ETH_P_IP)) {
 		__u8 *ip = data + off;
 		if ((void *)(ip + 20) > end)
-			return EXAI_R_DENY_MALFORMED;
+			return SHORT();
 		__u32 ihl = (ip[0] & 0xf) * 4;
 		__u32 tot = bpf_ntohs(*(__be16 *)(ip + 2));
 		if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || off + tot > skb->len)
@@ -254,7 +278,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		__u8 *ip6 = data + off;
 		if ((void *)(ip6 + 40) > end)
-			return EXAI_R_DENY_MALFORMED;
+			return SHORT();
 		__u32 plen = bpf_ntohs(*(__be16 *)(ip6 + 4));
 		if ((ip6[0] >> 4) != 6 || (plen && off + 40 + plen > skb->len))
 			return EXAI_R_DENY_MALFORMED;
@@ -299,10 +323,12 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 	if (!ext && off <= 14 + 8 + 60) { /* in place */
 		__u8 *t = data + off;
 		if (need == 20) {
-			if ((void *)(t + 20) > end || (t[12] >> 4) < 5)
+			if ((void *)(t + 20) > end)
+				return SHORT();
+			if ((t[12] >> 4) < 5)
 				return EXAI_R_DENY_MALFORMED;
 		} else if ((void *)(t + sizeof(*l4)) > end) {
-			return EXAI_R_DENY_MALFORMED;
+			return SHORT();
 		}
 		__builtin_memcpy(l4, t, sizeof(*l4));
 	} else {
@@ -381,7 +407,12 @@ static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, stru
 	__builtin_memset(p, 0, sizeof(*p));
 	__builtin_memset(l4, 0, sizeof(*l4));
 	*cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
-	int reason = parse(skb, p, l4);
+	int reason = parse(skb, p, l4, 0);
+	if (reason == NEED_PULL) {
+		bpf_skb_pull_data(skb, skb->len < PULL_BYTES ? skb->len : PULL_BYTES);
+		__builtin_memset(p, 0, sizeof(*p));
+		reason = parse(skb, p, l4, 1);
+	}
 	if (reason < 0) {
 		count(EXAI_R_ARP, skb->len);
 		return TC_ACT_OK;
@@ -409,15 +440,19 @@ int exai_egress(struct __sk_buff *skb)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
 	__u32 bank = id & 1;
 
-	struct exai_lpm_val *v;
+	struct exai_lpm_val *v = NULL;
 	if (p.family == 4) {
 		struct exai_lpm4_key key = { .prefixlen = 64, .policy_id = bpf_htonl(id) };
 		__builtin_memcpy(key.addr, p.dst, 4);
-		v = bpf_map_lookup_elem(&exai_lpm4, &key);
+		void *trie = bpf_map_lookup_elem(&exai_lpm4, &bank);
+		if (trie)
+			v = bpf_map_lookup_elem(trie, &key);
 	} else {
 		struct exai_lpm6_key key = { .prefixlen = 160, .policy_id = bpf_htonl(id) };
 		__builtin_memcpy(key.addr, p.dst, 16);
-		v = bpf_map_lookup_elem(&exai_lpm6, &key);
+		void *trie = bpf_map_lookup_elem(&exai_lpm6, &bank);
+		if (trie)
+			v = bpf_map_lookup_elem(trie, &key);
 	}
 	struct exai_portset *ps = NULL;
 	if (v) {

@@ -4,9 +4,9 @@
  * programs (bpf/egress.bpf.c) and the library that fills them (lib/policy). Both sides
  * include it; a change here changes both at once. See docs/formats/policy.md for the model.
  *
- * Two banks (0 and 1) of rules and port sets let a new policy be built beside the running one;
- * the policy id in exai_cfg picks the bank (id & 1) and is part of every LPM key, so a single
- * 4-byte store switches from one policy to the next.
+ * Two banks (0 and 1) of rules, port sets and LPM tries let a new policy be built beside the
+ * running one; the policy id in exai_cfg picks the bank (id & 1) and is part of every LPM key,
+ * so a single 4-byte store switches from one policy to the next.
  */
 #ifndef EXAI_BPF_EGRESS_H
 #define EXAI_BPF_EGRESS_H
@@ -18,6 +18,7 @@
 #define EXAI_MAX_SETS 2048      /* distinct port sets per bank */
 #define EXAI_PORTSET_MAX 32     /* port ranges in one set */
 #define EXAI_MAX_ENTRIES 131072 /* LPM entries per family and policy */
+#define EXAI_LPM_MAX (EXAI_MAX_ENTRIES + 64)
 #define EXAI_CT_ENTRIES 65536   /* tracked guest flows per device */
 #define EXAI_RINGBUF_BYTES (256 * 1024)
 #define EXAI_RULE_NAME 56
@@ -60,12 +61,13 @@ enum exai_reason {
 /* Map "exai_cfg" (array, 1 entry). */
 struct exai_cfg {
 	__u32 policy_id;      /* 0: no policy, deny all IP; bank = policy_id & 1 */
-	__u32 building_id;    /* user space only: id of a policy being built (0: none) */
+	__u32 reserved;       /* 0 */
 	__u64 ev_interval_ns; /* deny events: one token per interval (0: no events) */
 	__u64 ev_burst_ns;    /* bucket depth, in ns of credit */
 };
 
-/* Map "exai_lpm4"/"exai_lpm6" (LPM trie): prefixlen = 32 + address prefix length. */
+/* Maps "exai_lpm4"/"exai_lpm6": arrays of two LPM tries (one per bank, max EXAI_LPM_MAX
+ * entries, BPF_F_NO_PREALLOC) with these keys; prefixlen = 32 + address prefix length. */
 struct exai_lpm4_key {
 	__u32 prefixlen;
 	__u32 policy_id; /* network byte order, so that it is matched as the first 32 bits */
@@ -130,6 +132,20 @@ struct exai_bucket {
 	__u32 pad;
 	__u64 credit_ns;
 	__u64 last_ns;
+};
+
+/* Map "exai_fqdn" (hash, EXAI_FQDN_ENTRIES): addresses resolved for matchName rules, kept
+ * until their TTL plus a grace period has passed. Only user space reads it. */
+#define EXAI_FQDN_ENTRIES 16384
+struct exai_fqdn_key {
+	__u64 name_hash; /* FNV-1a of the lower-case name */
+	__u8 family;
+	__u8 pad[7];
+	__u8 addr[16];
+};
+struct exai_fqdn_val {
+	__u64 refresh_ns; /* CLOCK_BOOTTIME: ask again from here (90% of the TTL) */
+	__u64 expires_ns; /* CLOCK_BOOTTIME: drop after this (TTL + grace) */
 };
 
 /* Ring buffer "exai_events": one record per denied packet (rate-limited). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -184,15 +185,18 @@ static int print_status(struct cli *cli, exai_keyring *kr)
 	if (cli->json)
 		return cli_print_json(st) ? EXIT_FAIL : EXIT_OK;
 	json_t *en = json_object_get(st, "kek_enabled");
-	printf("tenant %s: kms %s, KEK version %lld (%s), DEK generation %lld (min %lld)%s, rotation due %lld\n",
+	time_t due = (time_t)json_integer_value(json_object_get(st, "rotation_due"));
+	char duebuf[32];
+	struct tm tm;
+	strftime(duebuf, sizeof(duebuf), "%Y-%m-%d", gmtime_r(&due, &tm));
+	printf("tenant %s: kms %s, KEK version %lld (%s), DEK generation %lld (min %lld)%s, rotation due %s\n",
 	       json_string_value(json_object_get(st, "tenant")),
 	       json_string_value(json_object_get(json_object_get(st, "kms"), "provider")),
 	       (long long)json_integer_value(json_object_get(st, "kek_version")),
 	       json_is_true(en) ? "enabled" : json_is_false(en) ? "DISABLED" : "state unknown",
 	       (long long)json_integer_value(json_object_get(st, "current_generation")),
 	       (long long)json_integer_value(json_object_get(st, "min_decryption_generation")),
-	       json_is_true(json_object_get(st, "revoked")) ? ", REVOKED" : "",
-	       (long long)json_integer_value(json_object_get(st, "rotation_due")));
+	       json_is_true(json_object_get(st, "revoked")) ? ", REVOKED" : "", duebuf);
 	json_decref(st);
 	return EXIT_OK;
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -27,10 +28,12 @@ struct pol_args {
 	bool follow;
 	unsigned event_rate;
 	const char *secret_key, *password_file, *trusted_comment, *output;
+	bool follow_dns;
+	unsigned dns_grace;
 };
 
 enum { O_DEV = 256, O_BPFFS, O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_FLOOR, O_NO_HOST, O_RATE, O_JSON, O_FOLLOW,
-       O_SECRET, O_PWFILE, O_TCOMMENT, O_OUTPUT };
+       O_SECRET, O_PWFILE, O_TCOMMENT, O_OUTPUT, O_FOLLOW_DNS, O_DNS_GRACE };
 
 static const struct option pol_opts[] = {
 	{ "dev", required_argument, NULL, O_DEV },
@@ -49,6 +52,8 @@ static const struct option pol_opts[] = {
 	{ "password-file", required_argument, NULL, O_PWFILE },
 	{ "trusted-comment", required_argument, NULL, O_TCOMMENT },
 	{ "output", required_argument, NULL, O_OUTPUT },
+	{ "follow-dns", no_argument, NULL, O_FOLLOW_DNS },
+	{ "dns-grace", required_argument, NULL, O_DNS_GRACE },
 	{ 0 },
 };
 
@@ -125,6 +130,17 @@ static int pol_parse(struct cli *cli, struct pol_args *a, int argc, char **argv,
 		case O_OUTPUT:
 			a->output = optarg;
 			break;
+		case O_FOLLOW_DNS:
+			a->follow_dns = true;
+			break;
+		case O_DNS_GRACE: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v == 0 || v > 86400)
+				return cli_usage_error(cli, "--dns-grace must be between 1 and 86400 seconds");
+			a->dns_grace = (unsigned)v;
+			break;
+		}
 		}
 	}
 	int n = argc - optind;
@@ -309,28 +325,66 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 #define DEV_OPTS(a)                                                                                                \
 	EXAI_OPTS(exai_policy_dev_opts, dopts, .bpffs = (a).bpffs,                                                 \
 		  .floor_allow = (a).nfloor ? (const char *const *)(a).floor_allow : NULL,                         \
-		  .flags = (a).no_host_floor ? EXAI_POLICY_NO_HOST_FLOOR : 0, .event_rate = (a).event_rate)
+		  .flags = (a).no_host_floor ? EXAI_POLICY_NO_HOST_FLOOR : 0, .event_rate = (a).event_rate,      \
+		  .fqdn_grace_s = (a).dns_grace)
+
+static volatile sig_atomic_t stop_events;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_events = 1;
+}
+
+/* Sleeps @ms, or less when a signal asks to stop. */
+static void nap(uint32_t ms)
+{
+	while (ms && !stop_events) {
+		uint32_t step = ms < 200 ? ms : 200;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)step * 1000000L };
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
 
 static int run_apply(struct cli *cli, int argc, char **argv)
 {
-	static const int allowed[] = { O_DEV, O_BPFFS, O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_FLOOR, O_NO_HOST, O_RATE, 0 };
+	static const int allowed[] = { O_DEV, O_BPFFS, O_SIG,	  O_TENANT,	O_KEY,	     O_UNSIGNED,
+				       O_FLOOR, O_NO_HOST, O_RATE, O_FOLLOW_DNS, O_DNS_GRACE, 0 };
 	struct pol_args a;
-	exai_policy *p = NULL;
 	int r = pol_parse(cli, &a, argc, argv, allowed, 1, 1);
 	if (r >= 0)
 		return r;
-	if ((r = load_bundle(cli, &a, argv[optind], &p)) >= 0)
-		return r;
 	DEV_OPTS(a);
-	r = exai_policy_apply(cli_ctx(cli), a.dev, p, &dopts);
-	if (r < 0) {
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (;;) {
+		/* Each round reads and checks the bundle again: it may have been re-signed meanwhile. */
+		exai_policy *p = NULL;
+		if ((r = load_bundle(cli, &a, argv[optind], &p)) >= 0)
+			return r;
+		r = exai_policy_apply(cli_ctx(cli), a.dev, p, &dopts);
+		if (r < 0) {
+			exai_policy_free(p);
+			return cli_fail(cli, r, a.dev);
+		}
+		if (!cli->json)
+			printf("applied the policy of tenant %s to %s\n", exai_policy_tenant(p), a.dev);
 		exai_policy_free(p);
-		return cli_fail(cli, r, a.dev);
+		if (!a.follow_dns)
+			return EXIT_OK;
+		uint32_t ms;
+		if ((r = exai_policy_refresh_in(&ms, cli_ctx(cli), a.dev, &dopts)) < 0)
+			return cli_fail(cli, r, a.dev);
+		if (ms == UINT32_MAX) {
+			printf("%s: no matchName rules: nothing to follow\n", a.dev);
+			return EXIT_OK;
+		}
+		fflush(stdout);
+		nap(ms);
+		if (stop_events)
+			return EXIT_OK;
 	}
-	if (!cli->json)
-		printf("applied the policy of tenant %s to %s\n", exai_policy_tenant(p), a.dev);
-	exai_policy_free(p);
-	return EXIT_OK;
 }
 
 static int run_detach(struct cli *cli, int argc, char **argv)
@@ -386,14 +440,6 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 		       c[i].bytes);
 	exai_free(c);
 	return EXIT_OK;
-}
-
-static volatile sig_atomic_t stop_events;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_events = 1;
 }
 
 static int print_event(void *ud, const char *json)
@@ -472,7 +518,11 @@ static const struct cli_cmd policy_apply = {
 	.name = "apply",
 	.summary = "Attach a bundle to a device, or atomically replace the attached one",
 	.usage = "--dev IFACE [--trusted-key PK]... [--signature SIG] [--allow-unsigned] [--tenant T]\n"
-		 "       [--floor-allow CIDR]... [--no-host-floor] [--event-rate N] [--bpffs DIR] BUNDLE\n\n"
+		 "       [--floor-allow CIDR]... [--no-host-floor] [--event-rate N] [--bpffs DIR]\n"
+		 "       [--follow-dns [--dns-grace SECONDS]] BUNDLE\n\n"
+		 "--follow-dns keeps running and applies the bundle again before the DNS TTL of any\n"
+		 "matchName address runs out; an address the name no longer resolves to stays allowed for\n"
+		 "--dns-grace seconds (default 60) so that open flows can finish.\n\n"
 		 "The signature is read from BUNDLE.minisig unless --signature names it. --allow-unsigned is\n"
 		 "for development only. --floor-allow and --no-host-floor are operator overrides of the floor\n"
 		 "(link-local, metadata and the host's own addresses). If attaching fails the device is set down.",

@@ -4,6 +4,7 @@
  * exaictl, and the next exaictl call adopts it from the state directory. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +122,22 @@ static int write_out(void *ud, int stream, const void *p, size_t n)
 	return 0;
 }
 
+/* SIGINT, SIGTERM and SIGHUP on exaictl go to the command in the guest. */
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig)
+{
+	caught_signal = sig;
+}
+
+static int pending_signal(void *ud)
+{
+	(void)ud;
+	int s = caught_signal;
+	caught_signal = 0;
+	return s;
+}
+
 static int run_exec(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -181,6 +198,12 @@ static int run_exec(struct cli *cli, int argc, char **argv)
 		ret = EXIT_FAIL;
 		goto out;
 	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	o.pending_signal = pending_signal;
 	int status = 0, r = exai_vm_exec(vm, &o, &status);
 	exai_vm_free(vm);
 	if (r < 0) {

@@ -50,11 +50,27 @@ find "$stage" -exec touch -h -d @0 {} +
 	gzip -n -6 >"$outdir/initramfs.cpio.gz.tmp"
 mv "$outdir/initramfs.cpio.gz.tmp" "$outdir/initramfs.cpio.gz"
 install -m 0644 "$kernel" "$outdir/vmlinuz"
+# Firecracker boots an uncompressed ELF vmlinux on x86. The Debian cloud kernel's payload is
+# LZ4 (legacy frame, magic 02 21 4c 18): cut it out of the bzImage and decompress it.
+files=(vmlinuz initramfs.cpio.gz)
+rm -f "$outdir/vmlinux"
+if command -v lz4 >/dev/null; then
+	off=$(LC_ALL=C grep -obUaP '\x02\x21\x4c\x18' "$kernel" | head -n 1 | cut -d: -f1 || true)
+	if [ -n "$off" ]; then
+		tail -c +$((off + 1)) "$kernel" | lz4 -dc 2>/dev/null >"$outdir/vmlinux.tmp" || true
+		if [ "$(head -c 4 "$outdir/vmlinux.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+			chmod 0644 "$outdir/vmlinux.tmp"
+			mv "$outdir/vmlinux.tmp" "$outdir/vmlinux"
+			files+=(vmlinux)
+		fi
+		rm -f "$outdir/vmlinux.tmp"
+	fi
+fi
 
 {
 	printf '{"version":1,"kernel_release":"%s","files":[' "$kver"
 	sep=
-	for f in vmlinuz initramfs.cpio.gz; do
+	for f in "${files[@]}"; do
 		printf '%s{"name":"%s","size":%d,"sha256":"%s"}' "$sep" "$f" "$(stat -c %s "$outdir/$f")" \
 			"$(sha256sum "$outdir/$f" | cut -d' ' -f1)"
 		sep=,

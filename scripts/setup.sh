@@ -16,8 +16,8 @@ packages=(
 	python3 cppcheck groff-base iproute2 softhsm2 opensc minisign age postgresql nats-server systemd
 	golang-go golang-golang-x-mod-dev iperf3 nftables
 	# vm: the VMM, the guest kernel and the guest image's parts; python3-yaml reads the
-	# Firecracker OpenAPI spec in the fake API server
-	busybox-static cpio e2fsprogs linux-image-cloud-amd64 python3-yaml qemu-system-x86
+	# Firecracker OpenAPI spec in the fake API server; lz4 unpacks the vmlinux Firecracker boots
+	busybox-static cpio e2fsprogs linux-image-cloud-amd64 lz4 python3-yaml qemu-system-x86
 )
 
 missing=()

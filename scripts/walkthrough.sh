@@ -24,3 +24,18 @@ step "exaid, the systemd service: its configuration as it would start (exaid.con
 step "RFC 8785 canonical JSON: the bytes the audit log hashes"
 echo '{ "b": [1.0, 1e21, 0.000001], "a": "caf\u00e9" }' | tee /dev/stderr | exaictl json canonicalize
 echo
+
+step "keys: a tenant KEK (file KMS), an artefact as an AWS Encryption SDK message, rotation, revocation"
+exaictl key init --tenant acme
+printf 'quarterly numbers\n' > "$state/report.txt"
+exaictl encrypt --tenant acme --purpose export --object report-1 "$state/report.txt" -o "$state/report.msg"
+exaictl key rotate --tenant acme
+exaictl decrypt --tenant acme "$state/report.msg"
+exaictl key revoke --tenant acme
+exaictl decrypt --tenant acme "$state/report.msg" || echo "(refused after revocation, as it must be)"
+
+step "keys: minisign signatures that the stock minisign tool checks"
+exaictl keygen --sign --unencrypted --secret-key "$state/sign.key" --public-key "$state/sign.pub"
+exaictl sign --secret-key "$state/sign.key" -t "walkthrough bundle" "$state/report.txt"
+exaictl verify --public-key "$state/sign.pub" "$state/report.txt"
+minisign -V -q -p "$state/sign.pub" -m "$state/report.txt" && echo "minisign agrees"

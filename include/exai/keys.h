@@ -279,6 +279,9 @@ EXAI_API int exai_kms_pkcs11_provider(struct exai_kms_provider *ret, exai_ctx *c
  * a bounded time (docs/formats/keys.md). Artefacts are envelope messages whose data keys are
  * wrapped by a DEK generation (key namespace "exai-tenant-dek", key name "T/G").
  * A keyring is reference-counted and thread-safe; streams made from it hold a reference.
+ * Several processes may open the same tenant: rotate, retire and revoke take an exclusive
+ * flock on `keyring.json.lock`, and every keyring re-reads the record when another process
+ * replaced it, so none of them uses a KEK version that a rotation destroyed.
  * @{ */
 
 typedef struct exai_keyring exai_keyring;
@@ -372,6 +375,11 @@ EXAI_API int exai_envelope_generation(const exai_envelope *env, uint32_t *ret_ge
  * Derives the 64-byte AES-256-XTS key of a VM disk from DEK generation @p generation (0: the
  * current one) with HKDF-SHA512 and a label naming the VM (docs/formats/keys.md). The two
  * halves always differ. @p ret should be locked memory (exai_secure_alloc()).
+ * A disk keeps its key for its life: take G = exai_keyring_generation(), pass it here
+ * explicitly and store G with the disk; at each boot exai_keyring_is_outdated(G) tells whether
+ * to re-key it (and -EACCES once G is retired). Same for snapshots.
+ * @retval -EACCES revoked, generation retired, or the KMS refuses
+ * @retval -EINVAL generation not yet existing, empty or over-long identifiers
  */
 EXAI_API int exai_keyring_derive_disk_key(uint8_t ret[64], exai_keyring *kr, uint32_t generation,
 					  const char *vm_id);

@@ -101,14 +101,18 @@ struct exai_policy_dev_opts {
 	uint32_t flags;          /**< ::exai_policy_dev_flags */
 	uint32_t event_rate;     /**< deny events per second per device; 0: 100 */
 	uint32_t event_burst;    /**< bucket depth in events; 0: 200 */
+	/** How long an address of a matchName rule stays allowed after its DNS TTL ran out and
+	 *  the name no longer resolves to it (open flows finish); 0: 60 s. */
+	uint32_t fqdn_grace_s;
 };
 
 /**
  * Loads @p policy onto the device @p ifname: the first time, loads the programs, pins them and
  * their maps and attaches them to the device's clsact hooks (the guest's egress is the
  * device's ingress); later, builds the new tables beside the running ones and switches in one
- * step. If attaching fails the device is set down (fail closed) and the error says why. On any
- * other failure the policy already attached stays as it was.
+ * step. Fail closed: if attaching fails, or anything fails while the device has no policy yet,
+ * the device is set down and the error says so. When a policy is already attached, any other
+ * failure leaves it as it was.
  * @retval -ENODEV  no such device
  * @retval -E2BIG   the policy plus floor exceeds the maps
  * @retval -EPERM   not allowed to load BPF programs (needs CAP_BPF and CAP_NET_ADMIN)
@@ -116,6 +120,17 @@ struct exai_policy_dev_opts {
  */
 EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_policy *policy,
 			       const struct exai_policy_dev_opts *opts);
+
+/**
+ * When the policy on @p ifname should be applied again so that the addresses of its matchName
+ * rules are re-resolved before their TTL runs out: *@p ret_ms is the time from now in
+ * milliseconds (0: now), or UINT32_MAX when no rule needs it. exai_policy_apply() resolves the
+ * names (glibc's resolver), keeps each address until its TTL plus the grace period has passed,
+ * and records the TTLs on the device, so any process may ask.
+ * @retval -ENOENT nothing attached to @p ifname
+ */
+EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char *ifname,
+				    const struct exai_policy_dev_opts *opts);
 
 /** Detaches the programs from @p ifname and removes its pins. -ENOENT if nothing is attached. */
 EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts);

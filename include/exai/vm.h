@@ -111,6 +111,10 @@ struct exai_vm_exec_opts {
 				   *   -1 too); to pass fd 0 give EXAI_VM_STDIN_FD0 */
 	exai_vm_output_fn output; /**< NULL: output discarded */
 	void *userdata;
+	/** Polled about every 100 ms while the command runs: a signal number to send to the
+	 *  command's process group in the guest (e.g. after a SIGINT on the caller's side), or 0.
+	 *  NULL: none. */
+	int (*pending_signal)(void *userdata);
 };
 /** exai_vm_exec_opts::stdin_fd value meaning "standard input (fd 0)". */
 #define EXAI_VM_STDIN_FD0 (-100)
@@ -145,6 +149,9 @@ EXAI_API int exai_vm_snapshot(exai_vm *vm, const char *path);
  *  image_dir, boot_timeout_ms and the cgroup limits. */
 EXAI_API int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *name,
 			     const struct exai_vm_opts *opts);
+/** running|paused -> stopped: the VMM exits (guest memory is lost), its cgroup goes; the
+ *  workspace stays and exai_vm_boot() starts it afresh. */
+EXAI_API int exai_vm_stop(exai_vm *vm);
 /**
  * Stops the VMM (quit, then SIGKILL), removes its cgroup and every file of the workspace.
  * Idempotent: destroying a destroyed or half-created workspace succeeds. The handle stays

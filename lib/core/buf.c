@@ -19,6 +19,7 @@ int exai__buf_reserve(struct exai__buf *b, size_t extra)
 	char *p = realloc(b->data, cap);
 	if (!p)
 		return -ENOMEM;
+	p[b->len] = '\0'; /* a fresh buffer is an empty string, not garbage */
 	b->data = p;
 	b->cap = cap;
 	return 0;

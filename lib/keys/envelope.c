@@ -44,8 +44,8 @@ struct exai_envelope {
 	/* encrypt: the header, until written; decrypt: the bytes of the unit being gathered */
 	struct exai__buf hold;
 	bool header_written;
-	uint8_t *pt;      /* one frame of plaintext, locked memory */
-	size_t pt_len;
+	uint8_t *pt;      /* up to one frame of plaintext, locked memory, grown on demand */
+	size_t pt_len, pt_cap;
 	uint8_t *ct;      /* one frame of ciphertext as serialized */
 	/* decrypt: expected pairs, and how wrapping keys are found */
 	json_t *expect;
@@ -213,17 +213,39 @@ EXAI_API void exai_envelope_free(exai_envelope *e)
 static int fail(exai_envelope *e, int r)
 {
 	e->state = ST_FAILED;
-	if (e->pt && e->frame_len)
-		exai_memzero(e->pt, e->frame_len);
+	if (e->pt)
+		exai_memzero(e->pt, e->pt_cap);
 	return r;
 }
 
 static int buffers_alloc(exai_envelope *e)
 {
-	e->pt = exai_secure_alloc(e->frame_len ? e->frame_len : 1);
 	e->ct = malloc((size_t)e->frame_len + FINAL_PREFIX + TAG_LEN);
-	if (!e->pt || !e->ct)
+	if (!e->ct)
 		return exai__err(-ENOMEM, "out of memory for a frame of %u bytes", e->frame_len);
+	return 0;
+}
+
+/* Makes room for @need bytes of plaintext (at most a frame). Locked allocations are costly
+ * (system calls), so the buffer starts small and doubles: a small message never pays for a
+ * whole frame, a long stream reaches the frame size after a few steps. */
+static int pt_reserve(exai_envelope *e, size_t need)
+{
+	if (need <= e->pt_cap)
+		return 0;
+	size_t cap = e->pt_cap ? 2 * e->pt_cap : 4096;
+	if (cap < need)
+		cap = need;
+	if (cap > e->frame_len)
+		cap = e->frame_len > need ? e->frame_len : need;
+	uint8_t *p = exai_secure_alloc(cap);
+	if (!p)
+		return exai__err(-ENOMEM, "out of locked memory for %zu bytes of plaintext", cap);
+	if (e->pt_len)
+		memcpy(p, e->pt, e->pt_len);
+	exai_secure_free(e->pt);
+	e->pt = p;
+	e->pt_cap = cap;
 	return 0;
 }
 
@@ -410,6 +432,9 @@ static int encrypt_update(exai_envelope *e, const uint8_t *in, size_t len)
 		size_t take = e->frame_len - e->pt_len;
 		if (take > len)
 			take = len;
+		r = pt_reserve(e, e->pt_len + take);
+		if (r < 0)
+			return r;
 		memcpy(e->pt + e->pt_len, in, take);
 		e->pt_len += take;
 		in += take;
@@ -542,12 +567,12 @@ static int parse_context(json_t *ctx, const uint8_t *p, size_t len)
 		}
 		prev = k;
 		prevlen = kl;
-		char *ks = strndup((const char *)k, kl);
-		if (!ks)
-			return exai__err(-ENOMEM, "out of memory");
+		if (memchr(k, 0, kl))
+			return BAD("encryption context: key %u contains a NUL byte", i);
+		json_t *jk = json_stringn((const char *)k, kl); /* NULL unless valid UTF-8 */
 		json_t *jv = json_stringn((const char *)v, vl);
-		json_t *jk = json_stringn(ks, kl); /* checks the key is UTF-8 without NUL */
-		bool ok = jv && jk && strlen(ks) == kl;
+		char *ks = strndup((const char *)k, kl);
+		bool ok = jk && jv && ks;
 		json_decref(jk);
 		if (ok)
 			ok = json_object_set_new(ctx, ks, jv) == 0;
@@ -570,11 +595,8 @@ struct edk {
 /* Tries the encrypted data keys in order until the lookup gives a wrapping key that opens
  * one; the plaintext data key goes to @dk. */
 static int unwrap_data_key(exai_envelope *e, const struct edk *edks, unsigned n, const uint8_t *aad,
-			   size_t aadlen, uint8_t dk[DK_LEN])
+			   size_t aadlen, uint8_t dk[DK_LEN], uint8_t wk[EXAI__KEY_LEN])
 {
-	uint8_t *wk = exai_secure_alloc(EXAI__KEY_LEN);
-	if (!wk)
-		return exai__err(-ENOMEM, "out of locked memory");
 	int r = -ENOENT;
 	for (unsigned i = 0; i < n; i++) {
 		const struct edk *k = &edks[i];
@@ -606,7 +628,7 @@ static int unwrap_data_key(exai_envelope *e, const struct edk *edks, unsigned n,
 		r = BAD("the encrypted data key for key \"%.*s\" does not authenticate (wrong key or altered message)",
 			(int)(namelen > 80 ? 80 : namelen), (const char *)k->info);
 	}
-	exai_secure_free(wk);
+	exai_memzero(wk, EXAI__KEY_LEN);
 	if (r == -ENOENT)
 		return BAD("no encrypted data key in the message is wrapped by a key given (wrong key name, or altered message)");
 	return r;
@@ -661,11 +683,12 @@ static int parse_header(exai_envelope *e, const uint8_t *p, size_t len, size_t *
 	int rc = parse_context(e->context, aad, aadlen);
 	if (rc < 0)
 		return rc;
-	uint8_t *keys = exai_secure_alloc(2 * DK_LEN + COMMIT_LEN);
+	/* One locked block: data key | derived key | commit key | wrapping key. */
+	uint8_t *keys = exai_secure_alloc(2 * DK_LEN + COMMIT_LEN + EXAI__KEY_LEN);
 	if (!keys)
 		return exai__err(-ENOMEM, "out of locked memory");
 	uint8_t *dk = keys, *dkey = keys + DK_LEN, *want = keys + 2 * DK_LEN;
-	rc = unwrap_data_key(e, edks, nedk, aad, aadlen, dk);
+	rc = unwrap_data_key(e, edks, nedk, aad, aadlen, dk, keys + 2 * DK_LEN + COMMIT_LEN);
 	if (rc == 0)
 		rc = derive(dkey, want, dk, e->msgid);
 	if (rc == 0 && exai_memeq_ct(want, commit, COMMIT_LEN) != 0)
@@ -747,6 +770,9 @@ static int open_frame(exai_envelope *e, const uint8_t *p, size_t len)
 	(void)len;
 	uint8_t aad[BODY_AAD_MAX];
 	size_t aadlen = body_aad(aad, e->msgid, final, seq, clen);
+	int rr = pt_reserve(e, clen ? clen : 1);
+	if (rr < 0)
+		return rr;
 	if (exai__gcm_open(&e->gcm, iv, IV_LEN, aad, aadlen, p, clen, e->pt, p + clen, TAG_LEN) < 0)
 		return BAD("frame %u does not authenticate", seq);
 	e->seq++;

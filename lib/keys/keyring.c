@@ -3,6 +3,8 @@
  * rotation, revocation, derivation, audit events (docs/formats/keys.md). */
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +53,7 @@ struct exai_keyring {
 	struct cache_ent *cache;
 	size_t ncache;
 	uint8_t *scratch; /* 32 bytes of locked memory for a DEK in use, under the lock */
+	struct stat record_st; /* the record as last read or written, to notice other writers */
 	struct exai_keyring *next; /* the process's open keyrings */
 };
 
@@ -142,6 +145,74 @@ static struct gen *find_gen(exai_keyring *kr, uint32_t g)
 	return NULL;
 }
 
+static int record_read(exai_keyring *kr);
+
+/* Serialises the read-modify-write of the record between processes (rotate, retire, revoke):
+ * an exclusive flock on keyring.lock beside it. Returns the descriptor, or -1 (then the
+ * in-process lock still holds; the failure is logged). */
+static int record_lock(exai_keyring *kr)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s.lock", kr->record_path) < 0)
+		return -1;
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(p);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		exai__log_warn(kr->ctx, "keys", "tenant %s: cannot lock the keyring record: %m", kr->tenant);
+	return fd;
+}
+
+static void record_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+/* Another process (exaictl key rotate/revoke/retire) may have replaced the record: when its
+ * inode or modification time changed, read it again, so that this keyring follows rotations
+ * (old KEK versions are destroyed by them), retirements and revocations. Lock held. */
+static void record_refresh(exai_keyring *kr)
+{
+	struct stat st;
+	if (stat(kr->record_path, &st) < 0 ||
+	    (st.st_ino == kr->record_st.st_ino && st.st_mtim.tv_sec == kr->record_st.st_mtim.tv_sec &&
+	     st.st_mtim.tv_nsec == kr->record_st.st_mtim.tv_nsec && st.st_size == kr->record_st.st_size))
+		return;
+	exai_keyring tmp = { .tenant = kr->tenant, .record_path = kr->record_path };
+	if (record_read(&tmp) < 0) {
+		exai__log_warn(kr->ctx, "keys", "tenant %s: keeping the keyring in memory: %s", kr->tenant, exai_errmsg());
+		json_decref(tmp.kms_record);
+		free(tmp.gens);
+		return;
+	}
+	exai_memzero(kr->gens, kr->ngens * sizeof(*kr->gens));
+	free(kr->gens);
+	json_decref(kr->kms_record);
+	kr->gens = tmp.gens;
+	kr->ngens = tmp.ngens;
+	kr->kms_record = tmp.kms_record;
+	kr->kek_version = tmp.kek_version;
+	kr->current = tmp.current;
+	kr->min_gen = tmp.min_gen;
+	kr->revoked = kr->revoked || tmp.revoked;
+	kr->created = tmp.created;
+	kr->rotated = tmp.rotated;
+	kr->rotation_days = tmp.rotation_days;
+	kr->record_st = tmp.record_st;
+	if (kr->revoked)
+		cache_wipe(kr);
+	for (size_t i = 0; i < kr->ncache;) {
+		if (kr->cache[i].generation < kr->min_gen)
+			cache_drop(kr, i);
+		else
+			i++;
+	}
+}
+
 /* Copies the DEK of generation @g to @out: from the cache, else unwrapped by the KMS (an
  * audit event) and cached. Called with the lock held. */
 static int get_dek(exai_keyring *kr, uint32_t g, uint8_t out[32])
@@ -158,6 +229,12 @@ static int get_dek(exai_keyring *kr, uint32_t g, uint8_t out[32])
 			return 0;
 		}
 	}
+	record_refresh(kr);
+	if (kr->revoked)
+		return exai__err(-EACCES, "tenant %s is revoked", kr->tenant);
+	if (g < kr->min_gen)
+		return exai__err(-EACCES, "tenant %s: DEK generation %u is retired (min_decryption_generation %u)",
+				 kr->tenant, g, kr->min_gen);
 	struct gen *ge = find_gen(kr, g);
 	if (!ge)
 		return exai__err(-EACCES, "tenant %s has no DEK generation %u", kr->tenant, g);
@@ -213,13 +290,17 @@ static int record_write(exai_keyring *kr)
 		return r;
 	r = exai__write_file_atomic(kr->record_path, text, len, 0600);
 	free(text);
-	return r < 0 ? exai__err_sys(r, "cannot write %s", kr->record_path) : 0;
+	if (r < 0)
+		return exai__err_sys(r, "cannot write %s", kr->record_path);
+	(void)stat(kr->record_path, &kr->record_st);
+	return 0;
 }
 
 static int record_read(exai_keyring *kr)
 {
 	char *text;
 	size_t len;
+	(void)stat(kr->record_path, &kr->record_st);
 	int r = exai__read_file(kr->record_path, RECORD_MAX, &text, &len);
 	if (r == -ENOENT)
 		return exai__err(-ENOENT, "tenant %s has no keyring (%s missing): run key init", kr->tenant, kr->record_path);
@@ -471,8 +552,11 @@ EXAI_API int exai_keyring_open(exai_keyring **ret, exai_ctx *ctx, const char *te
 	if (r < 0)
 		return r;
 	r = record_read(kr);
+	const char *prov = json_string_value(json_object_get(kr->kms_record, "provider"));
+	if (r == 0 && kr->kms.name && (!prov || strcmp(prov, kr->kms.name) != 0))
+		r = exai__err(-EINVAL, "tenant %s: its KEK is in the KMS provider \"%s\", not \"%s\"", tenant,
+			      prov ? prov : "?", kr->kms.name);
 	if (r == 0 && !kr->kms.name) {
-		const char *prov = json_string_value(json_object_get(kr->kms_record, "provider"));
 		if (prov && strcmp(prov, "file") == 0) {
 			r = exai_kms_file_provider(&kr->kms, ctx);
 		} else if (prov && strcmp(prov, "pkcs11") == 0) {
@@ -503,6 +587,8 @@ EXAI_API int exai_keyring_rotate(exai_keyring *kr)
 	if (!kr)
 		return exai__err(-EINVAL, "exai_keyring_rotate: NULL keyring");
 	pthread_mutex_lock(&kr->lock);
+	int lockfd = record_lock(kr);
+	record_refresh(kr);
 	int r = 0;
 	uint32_t newv = 0;
 	size_t n = kr->ngens, gens_len = n + 1;
@@ -571,6 +657,7 @@ out:
 		exai_memzero(gens, gens_len * sizeof(*gens));
 	free(gens);
 	exai_secure_free(dek);
+	record_unlock(lockfd);
 	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
@@ -580,6 +667,8 @@ EXAI_API int exai_keyring_set_min_generation(exai_keyring *kr, uint32_t generati
 	if (!kr)
 		return exai__err(-EINVAL, "exai_keyring_set_min_generation: NULL keyring");
 	pthread_mutex_lock(&kr->lock);
+	int lockfd = record_lock(kr);
+	record_refresh(kr);
 	int r = 0;
 	if (generation < kr->min_gen || generation > kr->current) {
 		r = exai__err(-EINVAL, "min_decryption_generation %u: want %u to %u", generation, kr->min_gen, kr->current);
@@ -619,6 +708,7 @@ EXAI_API int exai_keyring_set_min_generation(exai_keyring *kr, uint32_t generati
 	}
 	emit(kr, 4, "dek.retire", "dek", generation, 0);
 out:
+	record_unlock(lockfd);
 	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
@@ -639,6 +729,8 @@ EXAI_API int exai_keyring_revoke(exai_keyring *kr)
 	}
 	pthread_mutex_unlock(&registry_lock);
 	pthread_mutex_lock(&kr->lock);
+	int lockfd = record_lock(kr);
+	record_refresh(kr);
 	kr->revoked = true;
 	cache_wipe(kr);
 	int r = kr->kms.disable(kr->kms.data, kr->tenant);
@@ -646,6 +738,7 @@ EXAI_API int exai_keyring_revoke(exai_keyring *kr)
 	if (r == 0)
 		r = w;
 	emit(kr, 4, "key.revoke", "kek", kr->kek_version, r);
+	record_unlock(lockfd);
 	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
@@ -668,6 +761,7 @@ EXAI_API int exai_keyring_status(char **ret_json, exai_keyring *kr)
 	struct exai_kms_key_info info = { .sz = sizeof(info) };
 	int dr = kr->kms.describe(kr->kms.data, kr->tenant, &info);
 	pthread_mutex_lock(&kr->lock);
+	record_refresh(kr);
 	cache_expire(kr);
 	json_t *gens = json_array(), *cached = json_array();
 	for (size_t i = 0; i < kr->ngens; i++)
@@ -725,15 +819,7 @@ EXAI_API int exai_keyring_encrypt(exai_envelope **ret, exai_keyring *kr, const c
 {
 	if (!ret || !kr)
 		return exai__err(-EINVAL, "exai_keyring_encrypt: NULL argument");
-	uint8_t *dek = exai_secure_alloc(32);
-	if (!dek)
-		return exai__err(-ENOMEM, "out of locked memory");
-	pthread_mutex_lock(&kr->lock);
-	uint32_t g = kr->current;
-	int r = get_dek(kr, g, dek);
-	pthread_mutex_unlock(&kr->lock);
 	char name[128];
-	dek_name(name, sizeof(name), kr->tenant, g);
 	const char *extra[7] = { "tenant", kr->tenant };
 	size_t n = 2;
 	if (purpose)
@@ -741,9 +827,17 @@ EXAI_API int exai_keyring_encrypt(exai_envelope **ret, exai_keyring *kr, const c
 	if (object_id)
 		extra[n++] = "object", extra[n++] = object_id;
 	extra[n] = NULL;
+	/* The DEK stays in the keyring's locked scratch buffer, under the lock, while the
+	 * stream wraps its data key with it. */
+	pthread_mutex_lock(&kr->lock);
+	record_refresh(kr);
+	uint32_t g = kr->current;
+	dek_name(name, sizeof(name), kr->tenant, g);
+	int r = get_dek(kr, g, kr->scratch);
 	if (r == 0)
-		r = exai__envelope_encrypt_new(ret, dek, DEK_NAMESPACE, name, extra, opts);
-	exai_secure_free(dek);
+		r = exai__envelope_encrypt_new(ret, kr->scratch, DEK_NAMESPACE, name, extra, opts);
+	exai_memzero(kr->scratch, 32);
+	pthread_mutex_unlock(&kr->lock);
 	return r;
 }
 

@@ -20,6 +20,11 @@
 /* Plain Ed25519 (RFC 8032) verification, the primitive under the minisign format; also for
  * the audit module's signed notes. 0, or -EBADMSG when the signature does not verify. */
 int exai__ed25519_verify(const uint8_t sig[64], const void *msg, size_t len, const uint8_t pk[32]);
+/* Plain Ed25519 signature of @msg with a (minisign-format) signing key: for formats other
+ * than minisign's, such as the audit module's C2SP signed notes. */
+int exai__ed25519_sign(uint8_t sig[64], const exai_sign_key *key, const void *msg, size_t len);
+/* The raw 32-byte Ed25519 public key. */
+void exai__sign_pubkey_raw(const exai_sign_pubkey *pk, uint8_t out[32]);
 
 /* Tests only: encrypt new secret keys with libsodium's "interactive" scrypt limits (16 MiB)
  * instead of minisign's "sensitive" ones (1 GiB). The file format is the same. */

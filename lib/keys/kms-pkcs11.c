@@ -19,6 +19,7 @@ EXAI_API int exai_kms_pkcs11_provider(struct exai_kms_provider *ret, exai_ctx *c
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -190,27 +191,45 @@ static int find_key(struct p11 *p, CK_SESSION_HANDLE s, const char *key_id, uint
 	return 0;
 }
 
+/* The newest version of @key_id on the token: one search over the secret keys, reading the
+ * labels "exai-kek:<key_id>:<N>". */
 static int latest_version(struct p11 *p, CK_SESSION_HANDLE s, const char *key_id, uint32_t *ret)
 {
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl = { CKA_CLASS, &cls, sizeof(cls) };
+	char prefix[128];
+	int plen = snprintf(prefix, sizeof(prefix), LABEL_PREFIX "%s:", key_id);
+	CK_RV rv = p->m->f->C_FindObjectsInit(s, &tmpl, 1);
+	if (rv != CKR_OK)
+		return p11_err(-EIO, rv, "C_FindObjectsInit");
 	uint32_t v = 0;
-	CK_OBJECT_HANDLE h;
-	int r;
-	/* Versions are dense from 1, except retired ones below the newest: probe upwards and
-	 * remember the last present one, tolerating gaps of retired versions. */
-	uint32_t misses = 0;
-	for (uint32_t i = 1; misses < 64 && i < 100000; i++) {
-		r = find_key(p, s, key_id, i, &h);
-		if (r < 0)
-			return r;
-		if (h != CK_INVALID_HANDLE) {
-			v = i;
-			misses = 0;
-		} else {
-			misses++;
+	CK_OBJECT_HANDLE hs[64];
+	CK_ULONG n = 0;
+	int r = 0;
+	do {
+		rv = p->m->f->C_FindObjects(s, hs, EXAI__ARRAY_SIZE(hs), &n);
+		if (rv != CKR_OK) {
+			r = p11_err(-EIO, rv, "C_FindObjects");
+			break;
 		}
-	}
-	*ret = v;
-	return 0;
+		for (CK_ULONG i = 0; i < n; i++) {
+			char label[160] = "";
+			CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
+			if (p->m->f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK || a.ulValueLen >= sizeof(label))
+				continue;
+			label[a.ulValueLen] = '\0';
+			char *end;
+			if (strncmp(label, prefix, (size_t)plen) != 0)
+				continue;
+			unsigned long ver = strtoul(label + plen, &end, 10);
+			if (*end == '\0' && ver > v && ver < UINT32_MAX)
+				v = (uint32_t)ver;
+		}
+	} while (n == EXAI__ARRAY_SIZE(hs));
+	p->m->f->C_FindObjectsFinal(s);
+	if (r == 0)
+		*ret = v;
+	return r;
 }
 
 static int p11_create_key(void *data, const char *key_id, uint32_t *ret_version)
@@ -419,10 +438,10 @@ static void p11_free(void *data)
 	struct p11 *p = data;
 	if (!p)
 		return;
-	if (p->m && p->login_session != CK_INVALID_HANDLE) {
-		p->m->f->C_Logout(p->login_session);
+	/* No C_Logout: the login belongs to the whole application, and other providers (other
+	 * keyrings) may use the same token. Closing the last session logs out by itself. */
+	if (p->m && p->login_session != CK_INVALID_HANDLE)
 		p->m->f->C_CloseSession(p->login_session);
-	}
 	module_put(p->m);
 	free(p);
 }

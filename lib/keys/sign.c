@@ -53,6 +53,19 @@ int exai__ed25519_verify(const uint8_t sig[64], const void *msg, size_t len, con
 	return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? 0 : -EBADMSG;
 }
 
+int exai__ed25519_sign(uint8_t sig[64], const exai_sign_key *key, const void *msg, size_t len)
+{
+	if (!key || (!msg && len))
+		return exai__err(-EINVAL, "exai__ed25519_sign: NULL argument");
+	crypto_sign_detached(sig, NULL, msg, len, key->sk);
+	return 0;
+}
+
+void exai__sign_pubkey_raw(const exai_sign_pubkey *pk, uint8_t out[32])
+{
+	memcpy(out, pk->pk, 32);
+}
+
 static exai_sign_key *key_alloc(void)
 {
 	if (exai__sodium_init() < 0)
@@ -517,9 +530,12 @@ struct parsed_sig {
 	bool prehashed;
 };
 
+/* Parses and checks the signature text up to the key id (libsodium initialised first). */
 static int parse_sig(struct parsed_sig *p, const exai_sign_pubkey *pk, const char *sig, size_t siglen,
 		     uint32_t flags)
 {
+	if (exai__sodium_init() < 0)
+		return -EIO;
 	if (siglen > SIG_TEXT_MAX)
 		return exai__err(-EBADMSG, "signature: longer than %u bytes", SIG_TEXT_MAX);
 	const char *lines[4];
@@ -580,11 +596,8 @@ EXAI_API int exai_sign_verify(char **ret_trusted_comment, const exai_sign_pubkey
 {
 	if (!pk || !sig || (!data && len))
 		return exai__err(-EINVAL, "exai_sign_verify: NULL argument");
-	int r = exai__sodium_init();
-	if (r < 0)
-		return r;
 	struct parsed_sig p;
-	r = parse_sig(&p, pk, sig, siglen, flags);
+	int r = parse_sig(&p, pk, sig, siglen, flags);
 	if (r < 0)
 		return r;
 	const uint8_t *s = p.blob + 2 + KEYID_LEN;
@@ -605,11 +618,8 @@ EXAI_API int exai_sign_verify_file(char **ret_trusted_comment, const exai_sign_p
 {
 	if (!pk || !sig || !path)
 		return exai__err(-EINVAL, "exai_sign_verify_file: NULL argument");
-	int r = exai__sodium_init();
-	if (r < 0)
-		return r;
 	struct parsed_sig p;
-	r = parse_sig(&p, pk, sig, siglen, flags);
+	int r = parse_sig(&p, pk, sig, siglen, flags);
 	if (r < 0)
 		return r;
 	if (p.prehashed) {

@@ -280,10 +280,10 @@ static int parse_fqdn(struct exai__fqdn *f, const json_t *v, const char *path)
 	if ((r = check_members(v, path, known)) < 0 || (r = get_string(&name, v, path, "matchName", false)) < 0 ||
 	    (r = get_string(&pattern, v, path, "matchPattern", false)) < 0)
 		return r;
-	if (!name == !pattern)
-		return BAD("needs exactly one of \"matchName\" and \"matchPattern\"", path);
 	const char *s = name ? name : pattern;
-	if (!valid_dns_name(s, pattern != NULL, &why))
+	if (!s || (name && pattern))
+		return BAD("needs exactly one of \"matchName\" and \"matchPattern\"", path);
+	if (!valid_dns_name(s, !name, &why))
 		return exai__err(-EBADMSG, "%s.%s: \"%s\" %s", path, name ? "matchName" : "matchPattern", s, why);
 	size_t len = strlen(s);
 	if (s[len - 1] == '.')
@@ -293,7 +293,7 @@ static int parse_fqdn(struct exai__fqdn *f, const json_t *v, const char *path)
 		return exai__err(-ENOMEM, "out of memory");
 	for (char *p = f->name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	f->pattern = pattern != NULL;
+	f->pattern = !name;
 	return 0;
 }
 

@@ -35,13 +35,28 @@
 
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
-/* libbpf prints to stderr unless told otherwise; the library never prints, so its messages go
- * to the log of the context the calling thread is working for (debug level). */
+/* libbpf's LIBBPF_OPTS spelt out here, so that static analysers that do not read libbpf's
+ * headers can follow it. The memset matters: libbpf refuses options whose padding after the
+ * last field is not zero, and an initialiser alone does not promise that. */
+#define BPF_OPTS(TYPE, NAME, ...)                                                                  \
+	struct TYPE NAME = ({                                                                      \
+		memset(&NAME, 0, sizeof(struct TYPE));                                             \
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };                           \
+	})
+
+/* libbpf prints to stderr unless told otherwise; the library never prints. While one of this
+ * file's public functions runs on a thread, libbpf's messages go to the log of its context
+ * (debug level; nowhere without one); at any other time to whatever printer was installed
+ * before (an embedder's own use of libbpf keeps its behaviour). */
+static _Thread_local bool libbpf_in_call;
 static _Thread_local exai_ctx *libbpf_log_ctx;
+static libbpf_print_fn_t libbpf_prev_print;
 
 EXAI__PRINTF(2, 0) static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[512];
+	if (!libbpf_in_call)
+		return libbpf_prev_print ? libbpf_prev_print(level, fmt, ap) : 0;
 	if (!libbpf_log_ctx || level == LIBBPF_DEBUG)
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -54,23 +69,37 @@ EXAI__PRINTF(2, 0) static int libbpf_log(enum libbpf_print_level level, const ch
 
 static void libbpf_log_init(void)
 {
-	libbpf_set_print(libbpf_log);
+	libbpf_prev_print = libbpf_set_print(libbpf_log);
 }
 
-static void libbpf_log_to(exai_ctx *ctx)
+static exai_ctx *libbpf_log_begin(exai_ctx *ctx)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, libbpf_log_init);
+	libbpf_in_call = true;
 	libbpf_log_ctx = ctx;
+	return ctx;
 }
+
+static void libbpf_log_end(exai_ctx **scope)
+{
+	(void)scope;
+	libbpf_in_call = false;
+	libbpf_log_ctx = NULL;
+}
+
+/* Routes libbpf's messages to @ctx until the enclosing function returns. */
+#define LIBBPF_LOG_SCOPE(ctx)                                                                      \
+	exai_ctx *libbpf_scope_ __attribute__((cleanup(libbpf_log_end), unused)) = libbpf_log_begin(ctx)
+
 #define TC_HANDLE 0xe4a1
 #define TC_PRIORITY 1
 #define PROG_EGRESS_PIN "prog_egress"
 #define PROG_INGRESS_PIN "prog_ingress"
 
-static const char *const map_names[] = { "exai_cfg", "exai_lpm4", "exai_lpm6", "exai_sets", "exai_rules",
-					 "exai_cnt", "exai_ct", "exai_events", "exai_bucket" };
-enum { M_CFG, M_LPM4, M_LPM6, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M__COUNT };
+static const char *const map_names[] = { "exai_cfg", "exai_lpm4", "exai_lpm6",   "exai_sets",   "exai_rules",
+					 "exai_cnt", "exai_ct",   "exai_events", "exai_bucket", "exai_fqdn" };
+enum { M_CFG, M_LPM4, M_LPM6, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -190,13 +219,12 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	int r = exai__mkdir_p(d->dir, 0700);
 	if (r < 0)
 		return exai__err_sys(r, "cannot create %s", d->dir);
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
+	BPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
 	struct exai_egress_bpf *skel = exai_egress_bpf__open_opts(&oo);
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
 	r = exai_egress_bpf__load(skel);
 	if (r < 0) {
-		r = r == -EPERM ? -EPERM : r;
 		exai__err_sys(r, "cannot load the egress policy programs for %s (needs CAP_BPF and CAP_NET_ADMIN; a "
 				 "map pinned by another libexai version under %s is also refused)",
 			      d->ifname, d->dir);
@@ -251,8 +279,8 @@ static int attach(exai_ctx *ctx, struct dev *d)
 		int fd = bpf_obj_get(p);
 		if (fd < 0)
 			return exai__err_sys(exai__neg_errno(), "cannot open pinned program %s", p);
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = hooks[i].point);
-		LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+		BPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = hooks[i].point);
+		BPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 		if (bpf_tc_query(&hook, &q) == 0 && (int)q.prog_id == prog_id_of(fd)) {
 			close(fd);
 			continue;
@@ -262,7 +290,7 @@ static int attach(exai_ctx *ctx, struct dev *d)
 			close(fd);
 			return exai__err_sys(r, "cannot create the clsact qdisc on %s", d->ifname);
 		}
-		LIBBPF_OPTS(bpf_tc_opts, a, .handle = TC_HANDLE, .priority = TC_PRIORITY, .prog_fd = fd,
+		BPF_OPTS(bpf_tc_opts, a, .handle = TC_HANDLE, .priority = TC_PRIORITY, .prog_fd = fd,
 			    .flags = BPF_TC_F_REPLACE);
 		r = bpf_tc_attach(&hook, &a);
 		close(fd);
@@ -281,7 +309,7 @@ static int update_many(int fd, const void *keys, const void *vals, size_t ksz, s
 	size_t done = 0;
 	while (done < n) {
 		__u32 count = (__u32)(n - done);
-		LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = 0, .flags = 0);
+		BPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = 0, .flags = 0);
 		int r = bpf_map_update_batch(fd, (const char *)keys + done * ksz, (const char *)vals + done * vsz, &count,
 					     &bo);
 		if (r == 0) {
@@ -312,9 +340,16 @@ static void lpm_key(void *key, const struct exai__entry *e, uint32_t id)
 	}
 }
 
-static int write_entries(int fd, const struct exai__entry *e, size_t n, uint32_t id, int family)
+/* A fresh LPM trie holding @e under policy id @id; returns its fd or a negative errno. */
+static int make_trie(const struct exai__entry *e, size_t n, uint32_t id, int family, uint32_t bank)
 {
 	size_t ksz = family == 4 ? sizeof(struct exai_lpm4_key) : sizeof(struct exai_lpm6_key);
+	char name[16];
+	snprintf(name, sizeof(name), "exai_lpm%d_b%u", family, bank);
+	BPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, (__u32)ksz, sizeof(struct exai_lpm_val), EXAI_LPM_MAX, &mo);
+	if (fd < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot create an LPM trie for IPv%d", family);
 	unsigned char *keys = calloc(n ? n : 1, ksz);
 	struct exai_lpm_val *vals = calloc(n ? n : 1, sizeof(*vals));
 	int r = 0;
@@ -328,104 +363,24 @@ static int write_entries(int fd, const struct exai__entry *e, size_t n, uint32_t
 		r = update_many(fd, keys, vals, ksz, sizeof(*vals), n, family == 4 ? "IPv4 entries" : "IPv6 entries");
 	free(keys);
 	free(vals);
-	return r;
-}
-
-struct keylist {
-	unsigned char *v;
-	size_t n, cap, ksz;
-};
-
-static int keylist_add(struct keylist *l, const void *key)
-{
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 1024;
-		unsigned char *nv = realloc(l->v, nc * l->ksz);
-		if (!nv)
-			return exai__err(-ENOMEM, "out of memory");
-		l->v = nv;
-		l->cap = nc;
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
-	memcpy(l->v + l->n++ * l->ksz, key, l->ksz);
-	return 0;
+	return fd;
 }
 
-static uint32_t key_policy_id(const unsigned char *key)
+/* Puts a fresh trie with @c's entries of @family into slot @bank of the device's map of maps. */
+static int install_trie(const struct dev *d, const struct exai__compiled *c, uint32_t id, int family)
 {
-	uint32_t id;
-	memcpy(&id, key + offsetof(struct exai_lpm4_key, policy_id), sizeof(id));
-	return ntohl(id);
-}
-
-/* The keys of every LPM entry whose policy id is not @keep (0: all): read in batches where the
- * kernel supports it (one call per 4096 entries), else one call per entry. */
-static int collect_stale(int fd, uint32_t keep, struct keylist *out)
-{
-	enum { CHUNK = 4096 };
-	unsigned char in[sizeof(struct exai_lpm6_key)], tok[sizeof(struct exai_lpm6_key)];
-	unsigned char *keys = malloc(CHUNK * out->ksz);
-	struct exai_lpm_val *vals = malloc(CHUNK * sizeof(*vals));
-	bool first = true, batch = true;
+	uint32_t bank = id & 1;
+	int fd = family == 4 ? make_trie(c->e4, c->n4, id, 4, bank) : make_trie(c->e6, c->n6, id, 6, bank);
+	if (fd < 0)
+		return fd;
 	int r = 0;
-
-	if (!keys || !vals)
-		r = exai__err(-ENOMEM, "out of memory");
-	while (r == 0 && batch) {
-		__u32 n = CHUNK;
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		int b = bpf_map_lookup_batch(fd, first ? NULL : in, tok, keys, vals, &n, &bo);
-		if (b < 0 && b != -ENOENT && first) {
-			batch = false; /* not supported: walk the keys below */
-			break;
-		}
-		for (__u32 i = 0; r == 0 && i < n; i++)
-			if (!keep || key_policy_id(keys + i * out->ksz) != keep)
-				r = keylist_add(out, keys + i * out->ksz);
-		if (b == -ENOENT || (b == 0 && n == 0))
-			break;
-		if (b < 0)
-			r = exai__err_sys(b, "cannot read the policy entries");
-		memcpy(in, tok, out->ksz);
-		first = false;
-	}
-	if (r == 0 && !batch) {
-		unsigned char cur[sizeof(struct exai_lpm6_key)], next[sizeof(struct exai_lpm6_key)];
-		void *prev = NULL;
-		while (r == 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
-			if (!keep || key_policy_id(next) != keep)
-				r = keylist_add(out, next);
-			memcpy(cur, next, out->ksz);
-			prev = cur;
-		}
-	}
-	free(keys);
-	free(vals);
-	return r;
-}
-
-/* Deletes every LPM entry whose policy id is not @keep (0: delete all). */
-static int purge_lpm(int fd, size_t ksz, uint32_t keep)
-{
-	struct keylist l = { .ksz = ksz };
-	int r = collect_stale(fd, keep, &l);
-	size_t done = 0;
-	while (r == 0 && done < l.n) {
-		__u32 count = (__u32)(l.n - done);
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		int b = bpf_map_delete_batch(fd, l.v + done * ksz, &count, &bo);
-		done += count;
-		if (b == 0)
-			continue;
-		if (b != -ENOENT && b != -EINVAL && b != -524 /* ENOTSUPP */ && b != -EOPNOTSUPP) {
-			r = exai__err_sys(b, "cannot delete old policy entries");
-			break;
-		}
-		/* One by one from where the batch stopped (an entry gone already is fine). */
-		for (; r == 0 && done < l.n; done++)
-			if (bpf_map_delete_elem(fd, l.v + done * ksz) < 0 && errno != ENOENT)
-				r = exai__err_sys(exai__neg_errno(), "cannot delete an old policy entry");
-	}
-	free(l.v);
+	if (bpf_map_update_elem(d->fd[family == 4 ? M_LPM4 : M_LPM6], &bank, &fd, BPF_ANY) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot install the IPv%d table of %s", family, d->ifname);
+	close(fd); /* the map of maps holds it now */
 	return r;
 }
 
@@ -471,8 +426,9 @@ static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 	return r;
 }
 
-/* Builds @c under a fresh policy id in the bank the running policy does not use, then
- * switches to it with one store and removes the previous policy's entries. */
+/* Builds @c under a fresh policy id in the bank the running policy does not use (port sets, rule
+ * names, counters, and new LPM tries put into that bank's slots), then switches to it with one
+ * store and releases the previous policy's tries. */
 static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, const struct exai__compiled *c,
 			    const struct exai_policy_dev_opts *opts)
 {
@@ -482,23 +438,12 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	if ((r = read_cfg(d, &cfg)) < 0)
 		return r;
 	uint32_t old = cfg.policy_id;
-	if (cfg.building_id) {
-		/* An earlier apply died half-way: drop whatever it left. */
-		exai__log_warn(ctx, "policy", "%s: removing the entries of an unfinished update (policy id %u)",
-			       d->ifname, cfg.building_id);
-		if ((r = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), old)) < 0 ||
-		    (r = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), old)) < 0)
-			return r;
-	}
 	uint32_t id = old + 1;
 	if (id == 0)
 		id = 2; /* wrapped: keep clear of 0 (no policy) and the bank of the running policy */
 	if ((id & 1) == (old & 1))
 		id++;
 	uint32_t bank = id & 1;
-	cfg.building_id = id;
-	if ((r = write_cfg(d, &cfg)) < 0)
-		return r;
 
 	/* Port sets and rule names of the new bank. */
 	__u32 *keys = calloc(c->nsets > p->nrules ? c->nsets + 1 : p->nrules + 1, sizeof(*keys));
@@ -523,19 +468,11 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	if (r == 0)
 		r = zero_bank_counters(d, bank, p->nrules);
 	if (r == 0)
-		r = write_entries(d->fd[M_LPM4], c->e4, c->n4, id, 4);
+		r = install_trie(d, c, id, 4);
 	if (r == 0)
-		r = write_entries(d->fd[M_LPM6], c->e6, c->n6, id, 6);
-	if (r < 0) {
-		int r2 = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), old);
-		if (r2 == 0)
-			r2 = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), old);
-		if (r2 == 0) {
-			cfg.building_id = 0;
-			write_cfg(d, &cfg);
-		}
-		return r;
-	}
+		r = install_trie(d, c, id, 6);
+	if (r < 0)
+		return r; /* the running policy never looked at this bank */
 
 	/* The switch: one 4-byte store the datapath reads once per packet. */
 	uint32_t rate = EXAI__OPT(opts, event_rate, 100u), burst = EXAI__OPT(opts, event_burst, 200u);
@@ -547,15 +484,17 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
 		       p->tenant, c->n4, c->n6);
 
-	/* Afterwards: the old policy's entries, once no packet can still be looking at them. */
+	/* Afterwards: drop the old policy's tables, once no packet can still be looking at them
+	 * (the kernel frees a trie when its last reference goes). */
 	if (old) {
+		uint32_t old_bank = old & 1;
 		wait_for_readers();
-		if ((r = purge_lpm(d->fd[M_LPM4], sizeof(struct exai_lpm4_key), id)) < 0 ||
-		    (r = purge_lpm(d->fd[M_LPM6], sizeof(struct exai_lpm6_key), id)) < 0)
-			return r;
+		if (bpf_map_delete_elem(d->fd[M_LPM4], &old_bank) < 0 && errno != ENOENT)
+			exai__log_warn(ctx, "policy", "%s: cannot release the previous IPv4 table: %s", d->ifname, strerror(errno));
+		if (bpf_map_delete_elem(d->fd[M_LPM6], &old_bank) < 0 && errno != ENOENT)
+			exai__log_warn(ctx, "policy", "%s: cannot release the previous IPv6 table: %s", d->ifname, strerror(errno));
 	}
-	cfg.building_id = 0;
-	return write_cfg(d, &cfg);
+	return 0;
 }
 
 /* ---- floor and FQDNs ------------------------------------------------------------------------ */
@@ -606,7 +545,20 @@ static int host_addresses(struct cidr_list *l)
 	return r;
 }
 
-static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct cidr_list *lists)
+/* One address a matchName resolved to, with the name's TTL. */
+struct fresh {
+	uint64_t hash;
+	uint32_t ttl;
+	struct exai__cidr addr;
+};
+
+struct fresh_list {
+	struct fresh *v;
+	size_t n, cap;
+};
+
+/* Resolves every matchName of @p (glibc's resolver, with TTLs) into @out. */
+static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct fresh_list *out)
 {
 	for (size_t ri = 0; ri < p->nrules; ri++) {
 		const struct exai__rule *rule = &p->rules[ri];
@@ -618,41 +570,116 @@ static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct cidr_list *
 					       rule->name, f->name);
 				continue;
 			}
-			struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *a;
-			int g = getaddrinfo(f->name, NULL, &hints, &res);
-			if (g != 0) {
-				exai__log_warn(ctx, "policy", "rule %s: cannot resolve %s: %s", rule->name, f->name,
-					       gai_strerror(g));
-				continue;
-			}
-			for (a = res; a; a = a->ai_next) {
-				struct exai__cidr c = { 0 };
-				if (a->ai_family == AF_INET) {
-					c.family = 4;
-					c.plen = 32;
-					memcpy(c.addr, &((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr, 4);
-				} else if (a->ai_family == AF_INET6) {
-					c.family = 6;
-					c.plen = 128;
-					memcpy(c.addr, &((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr, 16);
-				} else {
-					continue;
+			struct exai__cidr *addrs = NULL;
+			size_t n = 0;
+			uint32_t ttl;
+			int r = exai__fqdn_resolve(f->name, &addrs, &n, &ttl);
+			if (r < 0)
+				return r;
+			if (!n) /* remembered as family 0, so that the name is asked again after its TTL */
+				exai__log_warn(ctx, "policy", "rule %s: %s resolves to no address", rule->name, f->name);
+			for (size_t i = 0; i < (n ? n : 1); i++) {
+				if (out->n == out->cap) {
+					size_t nc = out->cap ? out->cap * 2 : 16;
+					struct fresh *nv = realloc(out->v, nc * sizeof(*nv));
+					if (!nv) {
+						free(addrs);
+						return exai__err(-ENOMEM, "out of memory");
+					}
+					out->v = nv;
+					out->cap = nc;
 				}
-				int r = cidr_list_add(&lists[ri], &c);
-				if (r < 0) {
-					freeaddrinfo(res);
-					return r;
-				}
+				out->v[out->n++] = (struct fresh){ .hash = exai__fqdn_hash(f->name), .ttl = ttl };
+				if (n)
+					out->v[out->n - 1].addr = addrs[i];
 			}
-			freeaddrinfo(res);
+			free(addrs);
 		}
 	}
 	return 0;
 }
 
-/* Compiles @p with everything the device adds: host addresses, overrides, resolved FQDNs. */
+static uint64_t boottime_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_BOOTTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void fqdn_key(struct exai_fqdn_key *k, uint64_t hash, const struct exai__cidr *c)
+{
+	memset(k, 0, sizeof(*k));
+	k->name_hash = hash;
+	k->family = c->family;
+	memcpy(k->addr, c->addr, c->family == 4 ? 4 : 16);
+}
+
+/* Adds @c to @l unless it is there. */
+static int cidr_list_add_new(struct cidr_list *l, const struct exai__cidr *c)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!memcmp(&l->v[i], c, sizeof(*c)))
+			return 0;
+	return cidr_list_add(l, c);
+}
+
+/* The addresses each rule of @p admits by name: what the names resolve to now, plus, when the
+ * device's map of earlier answers is open (@fd >= 0), what they resolved to before and whose
+ * TTL and grace have not run out. Records the fresh answers in that map and forgets expired
+ * ones and those of names the policy no longer has. */
+static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr, uint32_t grace_s,
+		      struct cidr_list *lists)
+{
+	uint64_t now = boottime_ns();
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < fr->n; i++)
+		for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
+			for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
+				if (fr->v[i].addr.family && !p->rules[ri].fqdns[k].pattern &&
+				    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == fr->v[i].hash)
+					r = cidr_list_add_new(&lists[ri], &fr->v[i].addr);
+	if (r < 0 || fd < 0)
+		return r;
+	for (size_t i = 0; i < fr->n; i++) {
+		struct exai_fqdn_key key;
+		struct exai_fqdn_val val = { .refresh_ns = now + (uint64_t)fr->v[i].ttl * 900000000ull,
+					     .expires_ns = now + ((uint64_t)fr->v[i].ttl + grace_s) * 1000000000ull };
+		fqdn_key(&key, fr->v[i].hash, &fr->v[i].addr);
+		if (bpf_map_update_elem(fd, &key, &val, BPF_ANY) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot record the DNS answers (%zu addresses)", fr->n);
+	}
+	struct exai_fqdn_key cur, next;
+	void *prev = NULL;
+	while (r == 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct exai_fqdn_val val;
+		bool keep = false;
+		if (bpf_map_lookup_elem(fd, &next, &val) == 0 && val.expires_ns > now) {
+			struct exai__cidr c = { .family = next.family, .plen = next.family == 4 ? 32 : 128 };
+			memcpy(c.addr, next.addr, 16);
+			for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
+				for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
+					if (!p->rules[ri].fqdns[k].pattern &&
+					    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
+						keep = true;
+						if (c.family) /* family 0: a name without addresses, kept for its retry time */
+							r = cidr_list_add_new(&lists[ri], &c);
+					}
+		}
+		if (!keep) {
+			bpf_map_delete_elem(fd, &next); /* the walk goes on from the previous key */
+			continue;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	return r;
+}
+
+/* Compiles @p with everything the device adds: host addresses, overrides, the addresses of
+ * matchName rules (@fr, plus earlier answers still within TTL and grace when @fqdn_fd >= 0). */
 static int compile_for_device(exai_ctx *ctx, struct exai__compiled *out, const exai_policy *p,
-			      const struct exai_policy_dev_opts *opts)
+			      const struct exai_policy_dev_opts *opts, const struct fresh_list *fr, int fqdn_fd)
 {
 	struct cidr_list extra = { 0 }, allow = { 0 };
 	struct cidr_list *fq = calloc(p->nrules + 1, sizeof(*fq));
@@ -677,7 +704,7 @@ static int compile_for_device(exai_ctx *ctx, struct exai__compiled *out, const e
 			exai__log_warn(ctx, "policy", "operator override: %s is carved out of the floor", fa[i]);
 	}
 	if (r == 0)
-		r = resolve_fqdns(ctx, p, fq);
+		r = fqdn_lists(fqdn_fd, p, fr, EXAI__OPT(opts, fqdn_grace_s, 60u), fq);
 	if (r == 0) {
 		for (size_t i = 0; i < p->nrules; i++) {
 			fqv[i] = fq[i].v;
@@ -722,35 +749,55 @@ EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_pol
 	char pin[600];
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if (!p)
 		return exai__err(-EINVAL, "exai_policy_apply: policy is NULL");
-	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, true, true)) < 0)
-		return r;
-	if ((r = compile_for_device(ctx, &c, p, opts)) < 0)
-		return r;
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, true, false)) < 0)
+		return r; /* no such device, or bad arguments: nothing to protect */
 
-	bool fresh = false;
+	/* "unprotected": no policy was attached to the device before this call, or attaching
+	 * failed. Then any failure leaves the device down (fail closed); otherwise the running
+	 * policy stays as it was. */
+	struct fresh_list fr = { 0 };
+	bool loaded = false;
 	if ((r = pin_path(pin, sizeof(pin), &d, PROG_EGRESS_PIN)) < 0)
 		goto out;
-	if (access(pin, F_OK) != 0 || dev_open_maps(&d) < 0) {
-		if ((r = load_programs(ctx, &d)) < 0)
-			goto fail_closed_if_fresh;
-		fresh = true;
-		if ((r = dev_open_maps(&d)) < 0)
-			goto fail_closed_if_fresh;
+	bool unprotected = access(pin, F_OK) != 0;
+	if ((r = dev_init(&d, ifname, opts, true, true)) < 0 || (r = resolve_fqdns(ctx, p, &fr)) < 0)
+		goto fail_closed;
+
+	/* Compile before loading anything, so that a policy that does not fit changes nothing. */
+	loaded = !unprotected && dev_open_maps(&d) == 0;
+	unprotected = unprotected || !loaded;
+	if ((r = compile_for_device(ctx, &c, p, opts, &fr, loaded ? d.fd[M_FQDN] : -1)) < 0)
+		goto fail_closed;
+	if (!loaded) {
+		if ((r = load_programs(ctx, &d)) < 0 || (r = dev_open_maps(&d)) < 0)
+			goto fail_closed;
+		/* record the answers this first compilation used */
+		struct cidr_list *none = calloc(p->nrules + 1, sizeof(*none));
+		if (!none) {
+			r = exai__err(-ENOMEM, "out of memory");
+			goto fail_closed;
+		}
+		r = fqdn_lists(d.fd[M_FQDN], p, &fr, EXAI__OPT(opts, fqdn_grace_s, 60u), none);
+		for (size_t i = 0; i < p->nrules; i++)
+			free(none[i].v);
+		free(none);
+		if (r < 0)
+			goto fail_closed;
 	}
 	if ((r = build_and_switch(ctx, &d, p, &c, opts)) < 0)
-		goto fail_closed_if_fresh;
+		goto fail_closed;
 	if ((r = attach(ctx, &d)) < 0) {
-		fresh = true; /* whatever was attached before is not trustworthy now */
-		goto fail_closed_if_fresh;
+		unprotected = true; /* whatever was attached before is not trustworthy now */
+		goto fail_closed;
 	}
 	goto out;
 
-fail_closed_if_fresh:
-	if (fresh) {
+fail_closed:
+	if (unprotected) {
 		char why[1024];
 		snprintf(why, sizeof(why), "%s", exai_errmsg());
 		int r2 = set_link_down(d.ifname);
@@ -764,6 +811,7 @@ fail_closed_if_fresh:
 out:
 	dev_close(&d);
 	exai__compiled_free(&c);
+	free(fr.v);
 	return r;
 }
 
@@ -772,15 +820,15 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 	struct dev d;
 	int r, found = 0;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0)
 		return r;
 	if (d.ifindex) {
 		enum bpf_tc_attach_point points[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 		for (size_t i = 0; i < 2; i++) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d.ifindex, .attach_point = points[i]);
-			LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+			BPF_OPTS(bpf_tc_hook, hook, .ifindex = d.ifindex, .attach_point = points[i]);
+			BPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 			r = bpf_tc_detach(&hook, &o);
 			if (r == 0)
 				found = 1;
@@ -815,7 +863,7 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	struct exai_cfg cfg;
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if (!ret || !retn)
 		return exai__err(-EINVAL, "exai_policy_stats: ret and retn must not be NULL");
@@ -878,6 +926,42 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 out:
 	dev_close(&d);
 	return r;
+}
+
+EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char *ifname,
+				    const struct exai_policy_dev_opts *opts)
+{
+	struct dev d;
+	int r;
+
+	LIBBPF_LOG_SCOPE(ctx);
+	if (!ret_ms)
+		return exai__err(-EINVAL, "exai_policy_refresh_in: ret_ms is NULL");
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
+	    (r = dev_open_maps(&d)) < 0)
+		return r;
+	uint64_t now = boottime_ns(), best = UINT64_MAX;
+	struct exai_fqdn_key cur, next;
+	void *prev = NULL;
+	while (bpf_map_get_next_key(d.fd[M_FQDN], prev, &next) == 0) {
+		struct exai_fqdn_val val;
+		if (bpf_map_lookup_elem(d.fd[M_FQDN], &next, &val) == 0) {
+			/* an address no longer in the answers is due when it expires */
+			uint64_t at = val.refresh_ns > now || val.expires_ns <= val.refresh_ns ? val.refresh_ns : val.expires_ns;
+			if (at < best)
+				best = at;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	dev_close(&d);
+	if (best == UINT64_MAX)
+		*ret_ms = UINT32_MAX;
+	else if (best <= now)
+		*ret_ms = 0;
+	else
+		*ret_ms = (best - now) / 1000000 > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)((best - now) / 1000000);
+	return 0;
 }
 
 /* ---- deny events ---------------------------------------------------------------------------- */
@@ -984,7 +1068,7 @@ EXAI_API int exai_policy_events(exai_ctx *ctx, const char *ifname, const struct 
 	struct dev d;
 	int r;
 
-	libbpf_log_to(ctx);
+	LIBBPF_LOG_SCOPE(ctx);
 
 	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
 	    (r = dev_open_maps(&d)) < 0)
@@ -1044,6 +1128,13 @@ EXAI_API int exai_policy_events(exai_ctx *ctx, const char *ifname, const struct 
 				int timeout_ms, exai_policy_event_fn fn, void *userdata)
 {
 	(void)ctx, (void)ifname, (void)opts, (void)timeout_ms, (void)fn, (void)userdata;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char *ifname,
+				    const struct exai_policy_dev_opts *opts)
+{
+	(void)ret_ms, (void)ctx, (void)ifname, (void)opts;
 	return no_bpf();
 }
 

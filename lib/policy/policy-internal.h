@@ -93,6 +93,12 @@ int exai__policy_decide(const struct exai__compiled *c, const struct exai__cidr 
 /* The counter/reason name of an enum exai_reason ("deny-floor", ...). */
 const char *exai__policy_reason_name(unsigned reason);
 
+/* Resolves @name (A and AAAA) with glibc's resolver: the addresses (/32, /128; free()) and their
+ * smallest TTL, clamped to 5 s .. 1 day (30 s when there is no answer). */
+int exai__fqdn_resolve(const char *name, struct exai__cidr **ret, size_t *retn, uint32_t *ret_ttl);
+/* FNV-1a of a name, the key of the pinned map of resolved addresses. */
+uint64_t exai__fqdn_hash(const char *name);
+
 /* Bundle signature check (minisign): 0 when @sig verifies @data under one of @keys. */
 int exai__policy_verify_signature(const char *data, size_t len, const char *sig, const char *const *keys);
 

@@ -464,20 +464,22 @@ static int queue_stdin(struct exai__agent *a, uint32_t id, const void *p, size_t
 	return queue(a, &w, EXAI_AP_T_STDIN, eof ? EXAI_AP_F_EOF : 0, id);
 }
 
-int exai__agent_attach(struct exai__agent *a, uint32_t id, const struct exai__exec_io *io,
-		       struct exai__exec_result *ret)
+/* Streams process @id until its EXIT. @attached: the process is this session's already (it
+ * started here: its output may precede any ATTACHED, which is then never sent); otherwise
+ * an ATTACH is sent and stdin waits for ATTACHED. */
+static int wait_proc(struct exai__agent *a, uint32_t id, uint32_t pid, bool attached,
+		     const struct exai__exec_io *io, struct exai__exec_result *ret)
 {
 	static const struct exai__exec_io none = { .stdin_fd = -1 };
 	struct exai_ap_w w;
 	struct exai_ap_frame f;
-	struct exai__exec_result res = { .id = id, .exit_code = -1 };
-	bool attached = false;
+	struct exai__exec_result res = { .id = id, .pid = pid, .exit_code = -1 };
 	int r;
 
 	if (!io)
 		io = &none;
 	exai__ap_w_init(&w, a->wbuf, EXAI_AP_HDR_LEN + EXAI_AP_MAX_PAYLOAD);
-	if ((r = queue(a, &w, EXAI_AP_T_ATTACH, 0, id)) < 0)
+	if (!attached && (r = queue(a, &w, EXAI_AP_T_ATTACH, 0, id)) < 0)
 		return r;
 	bool stdin_open = io->stdin_fd >= 0;
 	size_t data_off = 0;
@@ -571,14 +573,20 @@ int exai__agent_attach(struct exai__agent *a, uint32_t id, const struct exai__ex
 	}
 }
 
+int exai__agent_attach(struct exai__agent *a, uint32_t id, const struct exai__exec_io *io,
+		       struct exai__exec_result *ret)
+{
+	return wait_proc(a, id, 0, false, io, ret);
+}
+
 int exai__agent_exec(struct exai__agent *a, const struct exai__exec_req *req,
 		     const struct exai__exec_io *io, struct exai__exec_result *ret)
 {
-	uint32_t id;
-	int r = exai__agent_exec_start(a, req, &id, NULL);
+	uint32_t id, pid;
+	int r = exai__agent_exec_start(a, req, &id, &pid);
 	if (r < 0)
 		return r;
-	return exai__agent_attach(a, id, io, ret);
+	return wait_proc(a, id, pid, true, io, ret);
 }
 
 /* Waits for the answer to a transfer on @chan, while sending what is queued. */

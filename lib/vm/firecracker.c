@@ -169,6 +169,26 @@ int exai__fc_configure(struct exai_vm *vm)
 	return 0;
 }
 
+int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
+		       bool root)
+{
+	char path[128];
+	if (snprintf(path, sizeof(path), "/drives/%s", id) >= (int)sizeof(path))
+		return exai__err(-EINVAL, "drive id %s is too long", id);
+	return api(vm, "PUT", path,
+		   json_pack("{s:s, s:s, s:b, s:b, s:s}", "drive_id", id, "path_on_host", path_in_jail,
+			     "is_read_only", read_only, "is_root_device", root, "io_engine", "Sync"));
+}
+
+int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac)
+{
+	char path[128];
+	if (snprintf(path, sizeof(path), "/network-interfaces/%s", id) >= (int)sizeof(path))
+		return exai__err(-EINVAL, "interface id %s is too long", id);
+	return api(vm, "PUT", path,
+		   json_pack("{s:s, s:s, s:s}", "iface_id", id, "host_dev_name", tap, "guest_mac", mac));
+}
+
 /* Files Firecracker opens itself must exist, owned by the VMM's uid. */
 static int make_owned_file(struct exai_vm *vm, const char *name)
 {

@@ -50,7 +50,7 @@ static int file_sha256(const char *path, uint64_t *ret_size, char hex[65])
 	return 0;
 }
 
-int exai__vm_image_verify(const char *dir)
+int exai__vm_image_verify(const char *dir, const char *kernel)
 {
 	char *mpath = exai__path_join(dir, "manifest.json"), *text = NULL;
 	size_t len;
@@ -79,6 +79,7 @@ int exai__vm_image_verify(const char *dir)
 	}
 	json_array_foreach(files, i, f) {
 		const char *name = json_string_value(json_object_get(f, "name"));
+		bool needed = name && (!strcmp(name, kernel) || !strcmp(name, "initramfs.cpio.gz"));
 		const char *want = json_string_value(json_object_get(f, "sha256"));
 		json_t *size = json_object_get(f, "size");
 		if (!name || !name[0] || strchr(name, '/') || name[0] == '.' || !want || strlen(want) != 64 ||
@@ -87,6 +88,8 @@ int exai__vm_image_verify(const char *dir)
 				      i, mpath);
 			goto out;
 		}
+		if (!needed)
+			continue; /* another backend's kernel: not read for this boot */
 		char *p = exai__path_join(dir, name), hex[65];
 		uint64_t got;
 		if (!p) {
@@ -102,11 +105,11 @@ int exai__vm_image_verify(const char *dir)
 				      dir, name);
 			goto out;
 		}
-		have_kernel |= !strcmp(name, "vmlinuz");
+		have_kernel |= !strcmp(name, kernel);
 		have_initrd |= !strcmp(name, "initramfs.cpio.gz");
 	}
 	if (!have_kernel || !have_initrd)
-		r = exai__err(-EBADMSG, "guest image: %s must list vmlinuz and initramfs.cpio.gz", mpath);
+		r = exai__err(-EBADMSG, "guest image: %s must list %s and initramfs.cpio.gz", mpath, kernel);
 out:
 	json_decref(m);
 	free(text);

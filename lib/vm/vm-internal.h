@@ -77,11 +77,12 @@ unsigned long long exai__proc_start_time(pid_t pid);
 bool exai__proc_alive(pid_t pid, unsigned long long start_time);
 
 /* ---- image.c ------------------------------------------------------------------------------- */
-/* Checks the image in @dir before a boot: manifest.json present and well-formed, each listed
- * file's size and SHA-256 as recorded. The manifest's minisign signature is checked here once
+/* Checks the image in @dir before a boot: manifest.json present and well-formed, and the
+ * size and SHA-256 of @kernel ("vmlinuz" for QEMU, "vmlinux" for Firecracker) and
+ * initramfs.cpio.gz as recorded (both must be listed). The manifest's minisign signature is checked here once
  * the keys module's verifier is on main (exai__keys_minisign_verify): until then an unsigned
  * manifest is accepted and the hashes alone are checked. */
-int exai__vm_image_verify(const char *dir);
+int exai__vm_image_verify(const char *dir, const char *kernel);
 
 /* ---- snapshot.c ---------------------------------------------------------------------------- */
 /* A snapshot file: magic, header (JSON: the machine's shape), the VMM's state stream, and a
@@ -113,6 +114,14 @@ int exai__vm_keys_shred(struct exai_vm *vm);
 int exai__fc_call(const char *sock, const char *method, const char *path, json_t *body, char **ret_body);
 /* The requests that configure a fresh Firecracker before InstanceStart. */
 int exai__fc_configure(struct exai_vm *vm);
+/* A block device (before InstanceStart): the base image read-only, the per-VM disk (on
+ * dm-crypt) read-write. Not called yet: workspaces have no disks until the keys module
+ * provides their keys. */
+int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
+		       bool root);
+/* A virtio-net device on tap @tap with MAC @mac (before InstanceStart). Not called yet: the
+ * tap comes with the network hook (policy module). */
+int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac);
 
 /* ---- vm.c ---------------------------------------------------------------------------------- */
 int exai__vm_set_state(struct exai_vm *vm, int state);

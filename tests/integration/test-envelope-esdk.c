@@ -8,21 +8,12 @@
 #include <sys/wait.h>
 
 #include "keys/keys-internal.h"
+#include "../unit/keys-vectors.h"
 #include "test.h"
 
 static char dir[512], nodepath[1024], script[1024];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define sh kv_sh
 
 static const char *path(const char *name)
 {

@@ -29,30 +29,12 @@ static const char *module_path(void)
 
 static int seal(struct kv_sink *out, exai_keyring *kr, const char *text)
 {
-	exai_envelope *e = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out);
-	int r = exai_keyring_encrypt(&e, kr, "hsm-test", NULL, &o);
-	if (r == 0)
-		r = exai_envelope_update(e, text, strlen(text));
-	if (r == 0)
-		r = exai_envelope_final(e);
-	exai_envelope_free(e);
-	return r;
+	return kv_seal(out, kr, "hsm-test", NULL, text);
 }
 
 static int open_(exai_keyring *kr, const struct kv_sink *in)
 {
-	struct kv_sink out = { 0 };
-	exai_envelope *d = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = &out);
-	int r = exai_keyring_decrypt(&d, kr, &o);
-	if (r == 0)
-		r = exai_envelope_update(d, in->p, in->len);
-	if (r == 0)
-		r = exai_envelope_final(d);
-	exai_envelope_free(d);
-	free(out.p);
-	return r;
+	return kv_open(kr, in, NULL);
 }
 
 /* Reads the KEK's attributes straight through the module, as an attacker with the PIN could. */
@@ -218,6 +200,23 @@ int main(void)
 	uint8_t junk[60] = { 0 };
 	CHECK_RC(k2.unwrap(k2.data, "hsmco", 2, junk, sizeof(junk), dek), -EACCES);
 	k2.free(k2.data);
+
+	/* Two keyrings on one token: freeing one leaves the other logged in and working. */
+	exai_keyring *x = NULL, *y = NULL;
+	struct exai_kms_provider kx, ky;
+	CHECK_OK(exai_kms_pkcs11_provider(&kx, ctx, &po));
+	CHECK_OK(exai_kms_pkcs11_provider(&ky, ctx, &po));
+	EXAI_OPTS(exai_keyring_opts, ox, .kms = &kx, .pkcs11 = &po);
+	EXAI_OPTS(exai_keyring_opts, oy, .kms = &ky, .pkcs11 = &po);
+	CHECK_OK(exai_keyring_init(&x, ctx, "tenant-x", &ox));
+	CHECK_OK(exai_keyring_init(&y, ctx, "tenant-y", &oy));
+	struct kv_sink my = { 0 };
+	CHECK_OK(seal(&my, y, "y's artefact"));
+	exai_keyring_unref(x);
+	exai_keyring_flush_cache(y);
+	CHECK_OK(open_(y, &my));
+	free(my.p);
+	exai_keyring_unref(y);
 
 	free(a1.p), free(a2.p);
 	exai_keyring_unref(kr3);

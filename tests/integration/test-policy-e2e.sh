@@ -161,11 +161,63 @@ check_not "new connection to 10.201.0.2:8080 denied after the swap" connq 10.201
 check "new connection to 10.201.0.2:9000 allowed after the swap" conn 10.201.0.2:9000
 
 # --- the loader is gone: enforcement stays; detach removes it ---------------------------------
-check "no exaictl process left" bash -c "! pgrep -x exaictl >/dev/null"
+check_not "no loader process left (none names our bpffs)" pgrep -f -- "[e]xaictl .*$bpffs"
 check_not "still enforced with no loader process: 10.201.0.3:8080" connq 10.201.0.3:8080
 check "detach" ctl policy detach --dev hv0 --bpffs "$bpffs"
 check "after detach: 10.201.0.3:8080 reachable again" conn 10.201.0.3:8080
 check_not "detach again reports nothing attached" ctl policy detach --dev hv0 --bpffs "$bpffs"
+
+# --- FQDN rules: resolved with their TTL, re-resolved before it runs out, old addresses kept
+# for the grace period. A small DNS server in P answers api.test with the address in a file.
+cat >"$work/dns.py" <<'PY'
+import socket, struct, sys
+answer_file, ttl = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.201.0.2", 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(512)
+    qid, = struct.unpack("!H", q[:2]); i = 12; labels = []
+    while q[i]: labels.append(q[i + 1:i + 1 + q[i]].decode().lower()); i += 1 + q[i]
+    qtype, = struct.unpack("!H", q[i + 1:i + 3]); question = q[12:i + 5]
+    name = ".".join(labels); rr = b""; n = 0; rcode = 0
+    if name != "api.test": rcode = 3
+    elif qtype == 1:
+        for a in open(answer_file).read().split():
+            rr += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, ttl, 4) + socket.inet_aton(a); n += 1
+    s.sendto(struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, n, 0, 0) + question + rr, peer)
+PY
+# ip netns exec bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf
+[ -d /etc/netns ] || made_etc_netns=1
+mkdir -p "/etc/netns/$H" && echo "nameserver 10.201.0.2" >"/etc/netns/$H/resolv.conf"
+cleanup_extra() { rm -rf "/etc/netns/${H:?}"; [ -z "${made_etc_netns:-}" ] || rmdir /etc/netns 2>/dev/null; }
+until_t() { local d=$(($1 - SECONDS)); [ $d -le 0 ] || sleep $d; }
+echo 10.201.0.2 >"$work/answer"
+ip netns exec $P "$PY" "$work/dns.py" "$work/answer" 5 >"$work/dns.log" 2>&1 &
+pids+=($!)
+cat >"$work/p3.json" <<'JSON'
+{"version": 1, "tenant": "acme", "egress": [
+  {"name": "api", "toFQDNs": [{"matchName": "api.test"}], "ports": [{"protocol": "TCP", "port": 8080}]}]}
+JSON
+"$EXAICTL" policy sign --secret-key "$work/tenant.key" "$work/p3.json" >/dev/null
+for _ in $(seq 30); do grep -q ready "$work/dns.log" && break; sleep 0.1; done
+ip netns exec $H "$EXAICTL" policy apply --follow-dns --dns-grace 4 --trusted-key "$work/tenant.pub" \
+	--dev hv0 --bpffs "$bpffs" "$work/p3.json" >"$work/follow.log" 2>&1 &
+follow=$!
+pids+=($follow)
+t0=$SECONDS
+for _ in $(seq 30); do grep -q applied "$work/follow.log" && break; sleep 0.1; done
+check "matchName: the address api.test resolves to is allowed" conn 10.201.0.2:8080
+check_not "matchName: another address is not" connq 10.201.0.3:8080
+# TTL 5 s (the least libexai honours), grace 4 s: re-resolved at 4.5 s, old address gone at 9 s
+echo 10.201.0.3 >"$work/answer"
+until_t $((t0 + 6))
+check "matchName: re-resolved before the TTL ran out: the new address is allowed" conn 10.201.0.3:8080
+check "matchName: the old address stays allowed during the grace period" conn 10.201.0.2:8080
+until_t $((t0 + 11))
+check_not "matchName: the old address is denied once TTL and grace have passed" connq 10.201.0.2:8080
+check "matchName: --follow-dns applied the bundle again each TTL" test "$(grep -c applied "$work/follow.log")" -ge 3
+kill $follow 2>/dev/null
+ctl policy detach --dev hv0 --bpffs "$bpffs" >/dev/null
 
 echo "$fails failure(s)"
 [ $fails = 0 ]

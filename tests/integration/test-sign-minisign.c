@@ -6,21 +6,12 @@
 #include <unistd.h>
 
 #include "keys/keys-internal.h"
+#include "../unit/keys-vectors.h"
 #include "test.h"
 
 static char dir[512];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define sh kv_sh
 
 static char *path(const char *name)
 {
@@ -106,8 +97,11 @@ static void minisign_to_ours(void)
 		const char *pw = pairs[i][2] ? pairs[i][2] : "";
 		CHECK(sh("printf '%s\\n' | minisign -S -s %s -m %s -x %s -t tc%zu >/dev/null", pw, path(pairs[i][0]),
 			 path("d.txt"), path("d.h.sig"), i) == 0);
-		CHECK(sh("printf '%s\\n' | minisign -S -l -s %s -m %s -x %s >/dev/null", pw, path(pairs[i][0]),
-			 path("d.txt"), path("d.l.sig")) == 0);
+		/* Legacy signatures: with the unencrypted key only (each use of an encrypted one costs
+		 * a 1 GiB scrypt derivation). */
+		if (!pairs[i][2])
+			CHECK(sh("minisign -S -l -s %s -m %s -x %s </dev/null >/dev/null", path(pairs[i][0]),
+				 path("d.txt"), path("d.l.sig")) == 0);
 		size_t sl;
 		char *s = test_read_file(path("d.h.sig"), &sl);
 		char *tc = NULL;
@@ -117,10 +111,12 @@ static void minisign_to_ours(void)
 		CHECK_STREQ(tc, want);
 		exai_free(tc);
 		free(s);
-		s = test_read_file(path("d.l.sig"), &sl);
-		CHECK_OK(exai_sign_verify_file(NULL, pk, path("d.txt"), s, sl, 0));
-		CHECK_RC(exai_sign_verify_file(NULL, pk, path("d.txt"), s, sl, EXAI_SIGN_REQUIRE_PREHASHED), -EACCES);
-		free(s);
+		if (!pairs[i][2]) {
+			s = test_read_file(path("d.l.sig"), &sl);
+			CHECK_OK(exai_sign_verify_file(NULL, pk, path("d.txt"), s, sl, 0));
+			CHECK_RC(exai_sign_verify_file(NULL, pk, path("d.txt"), s, sl, EXAI_SIGN_REQUIRE_PREHASHED), -EACCES);
+			free(s);
+		}
 		exai_sign_key_free(k);
 		exai_sign_pubkey_free(pk);
 	}

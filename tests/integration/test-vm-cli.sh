@@ -40,6 +40,13 @@ check "exec stdin" test "$out" = piped
 x ws exec --timeout 1 cli1 -- sleep 30
 check "exec timeout gives 124" test $? = 124
 
+"$exaictl" --state-dir "$dir/state" ws exec cli1 -- sleep 30 &
+bg=$!
+sleep 2
+kill -INT $bg
+wait $bg
+check "SIGINT on exaictl reaches the guest command (exit 128+2)" test $? = 130
+
 head -c 3000000 /dev/urandom >"$dir/f"
 check "cp in" x ws cp "$dir/f" cli1:/tmp/f
 check "cp out" x ws cp cli1:/tmp/f "$dir/g"

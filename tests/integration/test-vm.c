@@ -109,6 +109,65 @@ int main(int argc, char **argv)
 	CHECK(strstr(exai_errmsg(), "/nonexistent") != NULL);
 	CHECK_RC(exai_vm_open(&vm, ctx, "unknown"), -ENOENT);
 
+	/* a tampered image is refused before any VMM starts; a guest that cannot come up (no
+	 * working init) makes the VMM exit: both end `failed`, with nothing left running */
+	if (!fc) {
+		char bad_dir[600], f[700], cmd[4096], good_manifest[600];
+		snprintf(good_manifest, sizeof(good_manifest), "%s/manifest.json", image);
+		snprintf(bad_dir, sizeof(bad_dir), "%s/badimage", dir);
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/vmlinuz %s/initramfs.cpio.gz %s/manifest.json %s/",
+			 bad_dir, image, image, image, bad_dir);
+		CHECK(system(cmd) == 0);
+		snprintf(f, sizeof(f), "%s/initramfs.cpio.gz", bad_dir);
+		int tf = open(f, O_WRONLY | O_APPEND);
+		CHECK(write(tf, "x", 1) == 1);
+		close(tf);
+		EXAI_OPTS(exai_vm_opts, bo, .image_dir = bad_dir, .backend = EXAI_VM_BACKEND_QEMU,
+			  .boot_timeout_ms = 60000);
+		exai_vm *b = NULL;
+		CHECK_OK(exai_vm_create(&b, ctx, "badimage", &bo));
+		if (b) {
+			CHECK_RC(exai_vm_boot(b), -EBADMSG);
+			CHECK(strstr(exai_errmsg(), "initramfs.cpio.gz") != NULL);
+			CHECK(exai_vm_state(b) == EXAI_VM_FAILED && b->pid == 0);
+			CHECK(cgroup_gone("badimage"));
+			/* now a consistent manifest over an initramfs the kernel cannot use */
+			tf = open(f, O_WRONLY | O_TRUNC);
+			CHECK(write(tf, "not a cpio archive", 18) == 18);
+			close(tf);
+			uint8_t h[32];
+			char hex[65], mf[2048];
+			sha_file(f, h);
+			for (int i = 0; i < 32; i++)
+				sprintf(hex + 2 * i, "%02x", h[i]);
+			char *m = test_read_file(good_manifest, NULL); /* the good manifest: keep its vmlinuz entry */
+			char *entry = strstr(m, "{\"name\":\"initramfs.cpio.gz\"");
+			if (entry) {
+				*entry = '\0';
+				snprintf(mf, sizeof(mf), "%s{\"name\":\"initramfs.cpio.gz\",\"size\":18,\"sha256\":\"%s\"}]}\n", m, hex);
+				snprintf(f, sizeof(f), "%s/manifest.json", bad_dir);
+				tf = open(f, O_WRONLY | O_TRUNC);
+				CHECK(write(tf, mf, strlen(mf)) == (ssize_t)strlen(mf));
+				close(tf);
+			}
+			free(m);
+			CHECK_OK(exai_vm_destroy(b));
+			exai_vm_free(b);
+			b = NULL;
+			CHECK_OK(exai_vm_create(&b, ctx, "badimage", &bo));
+		}
+		if (b) {
+			int rb = exai_vm_boot(b);
+			CHECK(rb == -ESRCH);
+			printf("boot with an unusable initramfs: %s\n", exai_errmsg());
+			CHECK(exai_vm_state(b) == EXAI_VM_FAILED);
+			CHECK(!exai__proc_alive(b->pid, b->pid_start));
+			CHECK(cgroup_gone("badimage"));
+			CHECK_OK(exai_vm_destroy(b));
+			exai_vm_free(b);
+		}
+	}
+
 	EXAI_OPTS(exai_vm_opts, opts, .image_dir = image, .mem_mib = 512,
 		  .backend = fc ? EXAI_VM_BACKEND_FIRECRACKER : EXAI_VM_BACKEND_QEMU);
 	CHECK_OK(exai_vm_create(&vm, ctx, "itest", &opts));
@@ -137,6 +196,12 @@ int main(int argc, char **argv)
 		char *lim = test_read_file(p, NULL);
 		CHECK(strtoull(lim, NULL, 10) == (512ull + (vm->spec.kvm ? 128 : 512)) << 20);
 		free(lim);
+		char *q = test_read_file("/sys/fs/cgroup/cpu/exai/itest/cpu.cfs_quota_us", NULL);
+		CHECK(strtoll(q, NULL, 10) == 100000); /* 1 vCPU (the floor) at 100 % of a 100 ms period */
+		free(q);
+		q = test_read_file("/sys/fs/cgroup/pids/exai/itest/pids.max", NULL);
+		CHECK(strtoll(q, NULL, 10) == 512);
+		free(q);
 		char *procs = test_read_file("/sys/fs/cgroup/pids/exai/itest/cgroup.procs", NULL);
 		char want[32];
 		snprintf(want, sizeof(want), "%d\n", (int)vm->pid);
@@ -194,6 +259,13 @@ int main(int argc, char **argv)
 	CHECK(c.out.data && strncmp(c.out.data, hex, 64) == 0);
 	unlink(src);
 	unlink(back);
+
+	/* a marker written inside the guest reaches no file of the workspace's state (logs,
+	 * console, state.json). (Snapshots do hold guest memory until they are encrypted.) */
+	CHECK_OK(sh(vm, "echo EXAI-MARKER-$((6 * 7))-PLAINTEXT > /tmp/marker; echo EXAI-MARKER-$((6 * 7))-PLAINTEXT >&2",
+		    &c, &status));
+	snprintf(p, sizeof(p), "grep -rqa EXAI-MARKER-42-PLAINTEXT %s/vm", dir);
+	CHECK(system(p) != 0);
 
 	/* pause / resume; another handle adopts the running workspace */
 	CHECK_OK(sh(vm, "echo 41 > /tmp/counter", &c, &status));
@@ -259,9 +331,17 @@ int main(int argc, char **argv)
 		exai_vm_free(vm2);
 	}
 
-	/* destroy leaves nothing: no process, cgroup or file; and it is idempotent */
+	/* stop: the VMM and its cgroup go, the workspace stays (and can boot again) */
 	pid_t pid = vm->pid;
 	unsigned long long start = vm->pid_start;
+	CHECK_OK(exai_vm_stop(vm));
+	CHECK(exai_vm_state(vm) == EXAI_VM_STOPPED);
+	CHECK(!exai__proc_alive(pid, start));
+	CHECK(cgroup_gone("itest"));
+	CHECK_RC(exai_vm_stop(vm), -EBUSY);
+	CHECK_RC(sh(vm, "true", &c, &status), -EBUSY);
+
+	/* destroy leaves nothing: no process, cgroup or file; and it is idempotent */
 	CHECK_OK(exai_vm_destroy(vm));
 	CHECK_OK(exai_vm_destroy(vm));
 	CHECK(!exai__proc_alive(pid, start));

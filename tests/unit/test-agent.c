@@ -7,6 +7,8 @@
  * argv[1]: the exai-agent binary.
  */
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -319,6 +321,144 @@ static void hello_restart(void)
 	exai__agent_free(a);
 }
 
+/* The host never trusts the guest: a fake agent on a socketpair answers the handshake,
+ * then misbehaves; the client refuses each with a clear error instead of hanging or
+ * overrunning. */
+static void untrusted_guest(void)
+{
+	for (int round = 0; round < 4; round++) {
+		int sv[2];
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+		uint8_t buf[EXAI_AP_HDR_LEN + 256];
+		struct exai_ap_w w;
+		exai__ap_w_init(&w, buf, sizeof(buf));
+		long n = exai__ap_hello_build(&w, "evil\001agent", EXAI_AP_MAX_PAYLOAD);
+		/* stale garbage before the HELLO is skipped (a virtio-serial port's leftovers) */
+		CHECK(write(sv[1], "\0\xea\x1a\x13junk", 8) == 8);
+		CHECK(write(sv[1], buf, (size_t)n) == n);
+		struct exai__agent *a = NULL;
+		CHECK_OK(exai__agent_open_fd(&a, sv[0], 5000));
+		if (!a) {
+			close(sv[1]);
+			continue;
+		}
+		CHECK_STREQ(exai__agent_name(a), "evil?agent"); /* made printable */
+		struct exai__agent_health h;
+		uint8_t hdr[EXAI_AP_HDR_LEN];
+		int want;
+		if (round == 0) {
+			/* a frame over the 1 MiB limit */
+			exai__ap_header(hdr, EXAI_AP_T_HEALTH_REPLY, 0, 0, EXAI_AP_MAX_PAYLOAD + 1);
+			CHECK(write(sv[1], hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
+			want = -EPROTO;
+		} else if (round == 1) {
+			/* bad magic */
+			CHECK(write(sv[1], "HTTP/1.1 200 OK\r\n", 17) == 17);
+			want = -EPROTO;
+		} else if (round == 2) {
+			/* silence: the deadline holds */
+			want = -ETIMEDOUT;
+		} else {
+			/* the guest goes away */
+			want = -ECONNRESET;
+		}
+		if (round == 3)
+			close(sv[1]);
+		CHECK_RC(exai__agent_health(a, &h, 300), want);
+		exai__agent_free(a);
+		if (round != 3)
+			close(sv[1]);
+	}
+}
+
+/* A stand-in for Firecracker's hybrid vsock muxer (its host side, as ../shared/specs/
+ * firecracker/README.md describes it): accepts on a Unix socket, reads "CONNECT <port>\n"
+ * byte by byte (32 bytes at most), and for port 5252 answers "OK 1073741824\n" and relays to
+ * the agent; other ports get the connection closed without a word, as Firecracker does. */
+struct muxer {
+	int listen_fd;
+	int conns;
+};
+
+static void relay(int a, int b)
+{
+	char buf[65536];
+	struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			return;
+		for (int i = 0; i < 2; i++) {
+			if (!p[i].revents)
+				continue;
+			ssize_t n = read(p[i].fd, buf, sizeof(buf));
+			if (n <= 0)
+				return;
+			if (write(p[1 - i].fd, buf, (size_t)n) != n)
+				return;
+		}
+	}
+}
+
+static void *muxer_run(void *arg)
+{
+	struct muxer *m = arg;
+	for (;;) {
+		int c = accept(m->listen_fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		char line[33];
+		size_t n = 0;
+		while (n < 32 && read(c, line + n, 1) == 1 && line[n++] != '\n')
+			;
+		line[n] = '\0';
+		m->conns++;
+		if (strcmp(line, "CONNECT 5252\n") != 0) {
+			close(c);
+			continue;
+		}
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+		int g = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(g, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+		    write(c, "OK 1073741824\n", 14) == 14)
+			relay(c, g);
+		close(g);
+		close(c);
+	}
+}
+
+static void hybrid_vsock(void)
+{
+	char uds[100];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(uds, sizeof(uds), "%s/v.sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", uds);
+	struct muxer m = { .listen_fd = socket(AF_UNIX, SOCK_STREAM, 0) };
+	CHECK(bind(m.listen_fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 && listen(m.listen_fd, 4) == 0);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, muxer_run, &m) == 0);
+
+	struct exai__agent *a = NULL;
+	CHECK_OK(exai__agent_connect_vsock(&a, uds, EXAI_AP_VSOCK_PORT, 5000));
+	if (a) {
+		struct cap c = { 0 };
+		struct exai__exec_result res;
+		const char *echo[] = { "echo", "over vsock", NULL };
+		CHECK_OK(run(a, echo, NULL, NULL, &c, NULL, 0, &res));
+		CHECK_STREQ(c.out.data, "over vsock\n");
+		cap_free(&c);
+		exai__agent_free(a);
+		a = NULL;
+	}
+	/* nobody on that guest port: the muxer hangs up; the client retries, then times out */
+	int before = m.conns;
+	CHECK_RC(exai__agent_connect_vsock(&a, uds, 1234, 300), -ETIMEDOUT);
+	CHECK(m.conns > before);
+	shutdown(m.listen_fd, SHUT_RDWR);
+	close(m.listen_fd);
+	pthread_join(th, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -344,7 +484,9 @@ int main(int argc, char **argv)
 		exai__agent_free(a);
 	}
 	reattach();
+	hybrid_vsock();
 	hello_restart();
+	untrusted_guest();
 	raw_abuse();
 	/* still serving after the abuse */
 	a = NULL;

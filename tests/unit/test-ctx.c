@@ -209,6 +209,11 @@ static void files(void)
 	CHECK(len == 7 && strcmp(data, "{\"v\":2}") == 0);
 	free(data);
 	CHECK_RC(exai__read_file(f, 3, &data, &len), -EFBIG);
+	/* An empty file reads as an empty, NUL-terminated string. */
+	CHECK_OK(exai__write_file_atomic(f, "", 0, 0600));
+	CHECK_OK(exai__read_file(f, 100, &data, &len));
+	CHECK(len == 0 && data[0] == '\0');
+	free(data);
 	struct stat st;
 	CHECK(stat(f, &st) == 0 && (st.st_mode & 0777) == 0600);
 	CHECK_RC(exai__mkdir_p(f, 0700), -ENOTDIR);

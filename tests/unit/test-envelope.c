@@ -118,6 +118,16 @@ static void wrong_keys_and_context(void)
 	o3.frame_length = (16u << 20) + 1;
 	CHECK_RC(exai_envelope_encrypt_raw(&e, KEY, "ns", "n", &o3), -EINVAL);
 	CHECK(e == NULL);
+	/* Options from a newer header with a field this library does not know: refused. */
+	struct {
+		struct exai_envelope_opts o;
+		uint64_t future;
+	} newer = { .o = { .sz = sizeof(newer), .write = kv_sink_write, .write_data = &o2 }, .future = 1 };
+	CHECK_RC(exai_envelope_encrypt_raw(&e, KEY, "ns", "n", &newer.o), -E2BIG);
+	newer.future = 0;
+	CHECK_OK(exai_envelope_encrypt_raw(&e, KEY, "ns", "n", &newer.o));
+	exai_envelope_free(e);
+	e = NULL;
 	free(ct.p);
 	free(out.p);
 	free(o2.p);

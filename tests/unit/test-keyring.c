@@ -5,6 +5,7 @@
  * with the default settings), key file permissions, derivation, status, audit events. */
 #include <sodium.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,33 +25,10 @@ static int capture(void *data, json_t *ev)
 
 static int seal(struct kv_sink *out, exai_keyring *kr, const char *text)
 {
-	exai_envelope *e = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out);
-	int r = exai_keyring_encrypt(&e, kr, "test", "obj-1", &o);
-	if (r == 0)
-		r = exai_envelope_update(e, text, strlen(text));
-	if (r == 0)
-		r = exai_envelope_final(e);
-	exai_envelope_free(e);
-	return r;
+	return kv_seal(out, kr, "test", "obj-1", text);
 }
 
-static int open_(exai_keyring *kr, const struct kv_sink *in, uint32_t *gen)
-{
-	struct kv_sink out = { 0 };
-	exai_envelope *d = NULL;
-	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = &out);
-	int r = exai_keyring_decrypt(&d, kr, &o);
-	if (r == 0)
-		r = exai_envelope_update(d, in->p, in->len);
-	if (r == 0)
-		r = exai_envelope_final(d);
-	if (r == 0 && gen)
-		r = exai_envelope_generation(d, gen);
-	exai_envelope_free(d);
-	free(out.p);
-	return r;
-}
+#define open_ kv_open
 
 static size_t count_events(const char *op)
 {
@@ -197,6 +175,74 @@ static void lifecycle(exai_ctx *ctx, const char *state)
 	exai_keyring_unref(kr);
 }
 
+/* Another process rotates, retires and revokes (here: another handle on the same record):
+ * this keyring follows the record instead of using destroyed KEK versions. */
+static void cross_process(exai_ctx *ctx)
+{
+	exai_keyring *a = NULL, *b = NULL;
+	CHECK_OK(exai_keyring_init(&a, ctx, "cross", NULL));
+	CHECK_OK(exai_keyring_open(&b, ctx, "cross", NULL));
+	struct kv_sink m1 = { 0 }, m2 = { 0 }, m3 = { 0 };
+	uint32_t g = 0;
+	CHECK_OK(seal(&m1, a, "one"));
+	usleep(10000); /* a different modification time for the record */
+	CHECK_OK(exai_keyring_rotate(b)); /* destroys KEK version 1 */
+	CHECK_OK(seal(&m2, b, "two"));
+	exai_keyring_flush_cache(a);
+	CHECK_OK(open_(a, &m1, &g)); /* generation 1, now wrapped under KEK version 2 */
+	CHECK(g == 1);
+	CHECK_OK(open_(a, &m2, &g));
+	CHECK(g == 2);
+	CHECK_OK(seal(&m3, a, "three")); /* a uses the current generation */
+	CHECK_OK(open_(b, &m3, &g));
+	CHECK(g == 2);
+	usleep(10000);
+	CHECK_OK(exai_keyring_set_min_generation(b, 2));
+	exai_keyring_flush_cache(a);
+	CHECK_RC(open_(a, &m1, NULL), -EACCES);
+	CHECK_OK(open_(a, &m2, NULL));
+	usleep(10000);
+	CHECK_OK(exai_keyring_revoke(b));
+	CHECK_RC(seal(&m3, a, "four"), -EACCES);
+	free(m1.p), free(m2.p), free(m3.p);
+	exai_keyring_unref(a);
+	exai_keyring_unref(b);
+}
+
+/* Two processes rotating the same tenant at once: the record lock keeps every rotation. */
+static void concurrent_rotation(exai_ctx *ctx)
+{
+	exai_keyring *kr = NULL;
+	CHECK_OK(exai_keyring_init(&kr, ctx, "race", NULL));
+	struct kv_sink m = { 0 };
+	CHECK_OK(seal(&m, kr, "before the race"));
+	exai_keyring_unref(kr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		exai_keyring *c = NULL;
+		int bad = exai_keyring_open(&c, ctx, "race", NULL) != 0;
+		for (int i = 0; i < 5 && !bad; i++)
+			bad = exai_keyring_rotate(c) != 0;
+		exai_keyring_unref(c);
+		_exit(bad);
+	}
+	exai_keyring *p = NULL;
+	CHECK_OK(exai_keyring_open(&p, ctx, "race", NULL));
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(exai_keyring_rotate(p));
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	exai_keyring_unref(p);
+	CHECK_OK(exai_keyring_open(&p, ctx, "race", NULL));
+	CHECK(exai_keyring_generation(p) == 11);
+	uint32_t g = 0;
+	CHECK_OK(open_(p, &m, &g));
+	CHECK(g == 1);
+	free(m.p);
+	exai_keyring_unref(p);
+}
+
 /* The KEK disabled in the KMS (by someone else): decrypts fail once the cache expires,
  * within 30 s with the default TTL. */
 static void kms_revocation(exai_ctx *ctx)
@@ -227,6 +273,118 @@ static void kms_revocation(exai_ctx *ctx)
 	exai_keyring_unref(kr);
 }
 
+/* An embedder's provider, written against the public table only: KEKs in memory, and a
+ * switch that makes the KMS time out (a fault, not a stand-in for a capability). */
+struct memkms {
+	uint8_t kek[4][32];
+	uint32_t versions;
+	bool disabled, timeout;
+	int unwraps;
+};
+
+static int mem_create(void *d, const char *id, uint32_t *ret)
+{
+	struct memkms *m = d;
+	(void)id;
+	if (m->versions == 4)
+		return -ENOSPC;
+	randombytes_buf(m->kek[m->versions], 32);
+	*ret = ++m->versions;
+	return 0;
+}
+
+static int mem_wrap(void *d, const char *id, uint32_t v, const uint8_t dek[32], uint8_t *out, size_t *outlen)
+{
+	struct memkms *m = d;
+	(void)id;
+	if (m->timeout)
+		return -ETIMEDOUT;
+	if (m->disabled || v < 1 || v > m->versions)
+		return -EACCES;
+	out[0] = (uint8_t)v;
+	for (int i = 0; i < 32; i++)
+		out[1 + i] = dek[i] ^ m->kek[v - 1][i]; /* a toy wrapping, enough for the interface */
+	*outlen = 33;
+	return 0;
+}
+
+static int mem_unwrap(void *d, const char *id, uint32_t v, const uint8_t *in, size_t len, uint8_t dek[32])
+{
+	struct memkms *m = d;
+	(void)id;
+	m->unwraps++;
+	if (m->timeout)
+		return -ETIMEDOUT;
+	if (m->disabled || v < 1 || v > m->versions)
+		return -EACCES;
+	if (len != 33 || in[0] != v)
+		return -EBADMSG;
+	for (int i = 0; i < 32; i++)
+		dek[i] = in[1 + i] ^ m->kek[v - 1][i];
+	return 0;
+}
+
+static int mem_describe(void *d, const char *id, struct exai_kms_key_info *info)
+{
+	struct memkms *m = d;
+	(void)id;
+	info->enabled = !m->disabled && m->versions;
+	info->latest_version = m->versions;
+	return 0;
+}
+
+static int mem_disable(void *d, const char *id)
+{
+	(void)id;
+	((struct memkms *)d)->disabled = true;
+	return 0;
+}
+
+static void custom_provider(exai_ctx *ctx)
+{
+	struct memkms m = { 0 };
+	struct exai_kms_provider p = {
+		.sz = sizeof(p), .name = "memkms", .data = &m, .create_key = mem_create, .wrap = mem_wrap,
+		.unwrap = mem_unwrap, .describe = mem_describe, .disable = mem_disable,
+	};
+	EXAI_OPTS(exai_keyring_opts, ko, .kms = &p, .cache_ttl_ms = 1);
+	exai_keyring *kr = NULL;
+	CHECK_OK(exai_keyring_init(&kr, ctx, "custom", &ko));
+	struct kv_sink a = { 0 };
+	CHECK_OK(seal(&a, kr, "through an embedder's KMS"));
+	CHECK_OK(exai_keyring_rotate(kr));
+	usleep(5000); /* past the 1 ms TTL */
+	int before = m.unwraps;
+	CHECK_OK(open_(kr, &a, NULL));
+	CHECK(m.unwraps > before);
+	/* The KMS times out: a clear refusal, not a crash and not plaintext. */
+	m.timeout = true;
+	usleep(5000);
+	CHECK_RC(open_(kr, &a, NULL), -EACCES);
+	CHECK(strstr(test_errmsg(), "memkms") != NULL);
+	m.timeout = false;
+	CHECK_OK(open_(kr, &a, NULL));
+	/* A provider recorded by name cannot be reopened without the table. */
+	exai_keyring *kr2 = NULL;
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", NULL), -EINVAL);
+	CHECK(strstr(test_errmsg(), "memkms") != NULL);
+	ko.cache_ttl_ms = 30000;
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &ko), -EINVAL);
+	/* Another provider than the recorded one is refused. */
+	struct exai_kms_provider filekms;
+	CHECK_OK(exai_kms_file_provider(&filekms, ctx));
+	EXAI_OPTS(exai_keyring_opts, kf, .kms = &filekms);
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &kf), -EINVAL);
+	CHECK(strstr(test_errmsg(), "memkms") != NULL);
+	/* A table without the required callbacks is refused. */
+	struct exai_kms_provider broken = p;
+	broken.unwrap = NULL;
+	EXAI_OPTS(exai_keyring_opts, kb, .kms = &broken);
+	CHECK_RC(exai_keyring_open(&kr2, ctx, "custom", &kb), -EINVAL);
+	free(a.p);
+	exai_keyring_unref(kr);
+}
+
 int main(void)
 {
 	char *dir = test_tmpdir();
@@ -236,6 +394,9 @@ int main(void)
 	events = json_array();
 	CHECK_OK(exai__ctx_set_emitter(ctx, capture, NULL));
 	lifecycle(ctx, dir);
+	custom_provider(ctx);
+	cross_process(ctx);
+	concurrent_rotation(ctx);
 	if (!getenv("EXAI_TEST_QUICK"))
 		kms_revocation(ctx);
 	json_decref(events);

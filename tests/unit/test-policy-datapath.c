@@ -7,7 +7,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -189,21 +192,31 @@ static uint64_t counter(const char *name)
 	return v;
 }
 
-static size_t lpm_count(const char *map, size_t ksz, uint32_t *ids, size_t nids)
+/* The entries of the IPv4 trie in @bank (their policy ids in @ids); -1 when the slot is empty. */
+static long lpm_count(uint32_t bank, uint32_t *ids, size_t nids)
 {
 	char path[512];
 	unsigned char k[64], next[64];
-	size_t n = 0;
-	snprintf(path, sizeof(path), "%s/exai/%s/%s", bpffs, DEV, map);
-	int fd = bpf_obj_get(path);
+	long n = 0;
+	uint32_t inner_id = 0;
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_lpm4", bpffs, DEV);
+	int outer = bpf_obj_get(path);
+	if (outer < 0)
+		return -2;
+	if (bpf_map_lookup_elem(outer, &bank, &inner_id) < 0 || !inner_id) {
+		close(outer);
+		return -1;
+	}
+	close(outer);
+	int fd = bpf_map_get_fd_by_id(inner_id);
 	void *prev = NULL;
 	while (fd >= 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
 		uint32_t id;
 		memcpy(&id, next + 4, 4);
-		if (n < nids)
+		if ((size_t)n < nids)
 			ids[n] = ntohl(id);
 		n++;
-		memcpy(k, next, ksz);
+		memcpy(k, next, sizeof(struct exai_lpm4_key));
 		prev = k;
 	}
 	if (fd >= 0)
@@ -412,11 +425,12 @@ static void atomic_replace_and_failures(void)
 	CHECK(id2 > id1 && (id2 & 1) != (id1 & 1));
 	CHECK(n > 0 && !strcmp(c[n - 1].name, "rule:web2"));
 	exai_free(c);
-	/* only the new policy's entries are left */
-	size_t n4 = lpm_count("exai_lpm4", sizeof(struct exai_lpm4_key), ids, 4);
+	/* the new policy's trie is in its bank, the old one's slot has been released */
+	long n4 = lpm_count(id2 & 1, ids, 4);
 	CHECK(n4 >= 2);
-	for (size_t i = 0; i < n4 && i < 4; i++)
+	for (long i = 0; i < n4 && i < 4; i++)
 		CHECK(ids[i] == id2);
+	CHECK(lpm_count(id1 & 1, ids, 4) == -1);
 
 	/* the floor override is explicit and narrow */
 	const char *allow_meta[] = { "169.254.169.254/32", NULL };
@@ -429,6 +443,52 @@ static void atomic_replace_and_failures(void)
 	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
 	exai_policy_free(p1);
 	exai_policy_free(p2);
+}
+
+static bool link_up(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+/* If attaching fails, the device is left down and the error says so. The failure is made by
+ * removing the filter and pinning a map where the egress program should be. */
+static void fail_closed(void)
+{
+	char prog[512], map[512];
+	snprintf(prog, sizeof(prog), "%s/exai/%s/prog_egress", bpffs, DEV);
+	snprintf(map, sizeof(map), "%s/exai/%s/exai_cfg", bpffs, DEV);
+	CHECK(link_up(DEV));
+	CHECK(system("tc filter del dev " DEV " ingress") == 0);
+	int fd = bpf_obj_get(map);
+	CHECK(fd >= 0 && unlink(prog) == 0 && bpf_obj_pin(fd, prog) == 0);
+	if (fd >= 0)
+		close(fd);
+	exai_policy *p = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK(exai_policy_apply(NULL, DEV, p, &o) < 0);
+	CHECK(strstr(exai_errmsg(), "cannot attach the egress policy to the ingress hook") != NULL);
+	CHECK(strstr(exai_errmsg(), "has been set down (fail closed)") != NULL);
+	CHECK(!link_up(DEV));
+
+	/* A first apply that fails (here: the bpffs path is not a bpffs) leaves the device down
+	 * too: it had no policy, so up would mean unfiltered. */
+	if (system("ip link add exai-ut2 type veth peer name exai-ut3 && ip link set exai-ut2 up") == 0) {
+		char *notbpf = test_tmpdir();
+		EXAI_OPTS(exai_policy_dev_opts, nb, .bpffs = notbpf);
+		CHECK(link_up("exai-ut2"));
+		CHECK_RC(exai_policy_apply(NULL, "exai-ut2", p, &nb), -ENOTDIR);
+		CHECK(strstr(exai_errmsg(), "is not a bpffs mount") && strstr(exai_errmsg(), "set down (fail closed)"));
+		CHECK(!link_up("exai-ut2"));
+		test_rmrf(notbpf);
+		free(notbpf);
+	}
+	exai_policy_free(p);
 }
 
 int main(void)
@@ -460,6 +520,9 @@ int main(void)
 	if (r == -EPERM)
 		test_skip("loading BPF programs is not permitted here: %s", exai_errmsg());
 	CHECK_OK(r);
+	uint32_t ms = 0;
+	CHECK_OK(exai_policy_refresh_in(&ms, ctx, DEV, &o));
+	CHECK(ms == UINT32_MAX); /* no matchName rules: nothing to refresh */
 	prog_eg = open_prog("prog_egress");
 	prog_in = open_prog("prog_ingress");
 	CHECK(prog_eg >= 0 && prog_in >= 0);
@@ -471,6 +534,7 @@ int main(void)
 		counters_and_events(ctx);
 		rate_limit(ctx);
 		atomic_replace_and_failures();
+		fail_closed();
 	}
 	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
 	CHECK_RC(exai_policy_detach(ctx, DEV, &o), -ENOENT);

@@ -103,6 +103,13 @@ static void round_trip(const char *dir)
 	/* Malformed signature texts. */
 	CHECK_RC(exai_sign_verify(NULL, pk, msg, sizeof(msg) - 1, sig, siglen / 2, 0), -EBADMSG);
 	CHECK_RC(exai_sign_verify(NULL, pk, msg, sizeof(msg) - 1, "x\ny\nz\nw\n", 8, 0), -EBADMSG);
+	/* The raw Ed25519 primitives under the format (for the audit module's signed notes). */
+	uint8_t raw_sig[64], raw_pk[32];
+	CHECK_OK(exai__ed25519_sign(raw_sig, k2, msg, sizeof(msg) - 1));
+	exai__sign_pubkey_raw(pk, raw_pk);
+	CHECK_OK(exai__ed25519_verify(raw_sig, msg, sizeof(msg) - 1, raw_pk));
+	raw_sig[0] ^= 1;
+	CHECK_RC(exai__ed25519_verify(raw_sig, msg, sizeof(msg) - 1, raw_pk), -EBADMSG);
 	/* Comments with line breaks are refused. */
 	char *s2 = NULL;
 	CHECK_RC(exai_sign_data(&s2, NULL, k, msg, 3, "a\nb", NULL), -EINVAL);

@@ -3,7 +3,7 @@
  * test-vm-firecracker: the Firecracker backend's API client (lib/vm/firecracker.c) against a
  * fake API server (fake-firecracker.py) that validates every request against
  * ../shared/specs/firecracker/firecracker-v1.16.1.yaml. Covers the configuration before
- * InstanceStart, pause/resume, the shutdown action, snapshot create (streamed out) and load
+ * InstanceStart (drives and network interfaces included), pause/resume, the shutdown action, snapshot create (streamed out) and load
  * (streamed in), and that a request the spec forbids is refused with the API's fault message.
  * argv[1]: the fake server script.
  */
@@ -49,6 +49,9 @@ int main(int argc, char **argv)
 	const struct exai__backend *be = &exai__backend_firecracker;
 
 	CHECK_OK(exai__fc_configure(&vm));
+	CHECK_OK(exai__fc_add_drive(&vm, "base", "/image/base.ext4", true, false));
+	CHECK_OK(exai__fc_add_drive(&vm, "work", "/vm/work.img", false, false));
+	CHECK_OK(exai__fc_add_net(&vm, "eth0", "exai-t0", "06:00:ac:10:00:02"));
 	CHECK_OK(exai__fc_call(sock, "PUT", "/actions", json_pack("{s:s}", "action_type", "InstanceStart"), NULL));
 	CHECK_OK(be->pause(&vm));
 	CHECK_OK(be->resume(&vm));
@@ -79,6 +82,9 @@ int main(int argc, char **argv)
 		 -EINVAL);
 	CHECK_RC(exai__fc_call(sock, "PATCH", "/vm", json_pack("{s:s}", "state", "Frozen"), NULL), -EINVAL);
 	CHECK_RC(exai__fc_call(sock, "PUT", "/no-such-endpoint", NULL, NULL), -EINVAL);
+	CHECK_RC(exai__fc_call(sock, "PUT", "/drives/a",
+			       json_pack("{s:s, s:b}", "drive_id", "b", "is_root_device", 0), NULL),
+		 -EINVAL);
 	char *body = NULL;
 	CHECK_OK(exai__fc_call(sock, "GET", "/", NULL, &body));
 	CHECK(body && strstr(body, "\"state\"") != NULL);
@@ -91,7 +97,8 @@ int main(int argc, char **argv)
 	size_t len;
 	char *log = test_read_file(logp, &len);
 	const char *want[] = { "PUT /logger", "PUT /metrics", "PUT /machine-config", "PUT /boot-source",
-			       "PUT /vsock", "PUT /actions", "PATCH /vm", "PATCH /vm", "PATCH /vm",
+			       "PUT /vsock", "PUT /drives/base", "PUT /drives/work",
+			       "PUT /network-interfaces/eth0", "PUT /actions", "PATCH /vm", "PATCH /vm", "PATCH /vm",
 			       "PUT /snapshot/create", "PUT /snapshot/load", "PUT /actions" };
 	size_t i = 0, bad = 0;
 	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n"), i++) {
@@ -110,8 +117,8 @@ int main(int argc, char **argv)
 		}
 		json_decref(j);
 	}
-	CHECK(i == EXAI__ARRAY_SIZE(want) + 5);
-	CHECK(bad == 4);
+	CHECK(i == EXAI__ARRAY_SIZE(want) + 6);
+	CHECK(bad == 5);
 	free(log);
 	test_rmrf(dir);
 	free(dir);
