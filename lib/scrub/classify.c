@@ -5,6 +5,7 @@
  * threshold) is lib/scrub/train/model.json, produced by that script and embedded at build. */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "scrub-internal.h"
@@ -13,9 +14,26 @@
 extern const double exai__cls_mean[EXAI__CLS_NFEAT], exai__cls_std[EXAI__CLS_NFEAT];
 extern const double exai__cls_weight[EXAI__CLS_NFEAT], exai__cls_bias, exai__cls_thresh;
 
+/* frequent English letter pairs (train.py's BIGRAMS, sorted) */
+static const char bigrams[][3] = { "ac", "ad", "ag", "al", "am", "an", "ap", "ar", "as", "at", "av", "ay", "be", "bl", "br", "ca", "ce", "ch", "ci", "co", "ct", "de", "di", "do", "ea", "ec", "ed", "ei", "el", "em", "en", "ep", "er", "es", "et", "ew", "ex", "fi", "fo", "fr", "ge", "gr", "ha", "he", "hi", "ic", "id", "ie", "ig", "il", "im", "in", "io", "ir", "is", "it", "iv", "ke", "la", "ld", "le", "li", "ll", "lo", "ly", "ma", "me", "mi", "mo", "na", "nc", "nd", "ne", "ng", "ni", "no", "ns", "nt", "of", "ol", "om", "on", "op", "or", "os", "ot", "ou", "ow", "pa", "pe", "pl", "po", "pr", "qu", "ra", "rd", "re", "ri", "ro", "rs", "rt", "ry", "se", "sh", "si", "so", "sp", "ss", "st", "su", "ta", "te", "th", "ti", "to", "tr", "ts", "ty", "ul", "um", "un", "up", "ur", "us", "ut", "ve" };
+
+static const char token_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.-";
+static bool token_table[256];
+static bool bigram_table[26][26];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables_init(void)
+{
+	for (const char *c = token_chars; *c; c++)
+		token_table[(unsigned char)*c] = true;
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bigrams); i++)
+		bigram_table[bigrams[i][0] - 'a'][bigrams[i][1] - 'a'] = true;
+}
+
 bool exai__cls_token_char(unsigned char c)
 {
-	return isalnum(c) || c == '+' || c == '/' || c == '=' || c == '_' || c == '.' || c == '-';
+	pthread_once(&tables_once, tables_init);
+	return token_table[c];
 }
 
 static int cclass(unsigned char c)
@@ -29,14 +47,6 @@ static int cclass(unsigned char c)
 	return 3;
 }
 
-/* frequent English letter pairs (train.py's BIGRAMS, sorted) */
-static const char bigrams[][3] = { "ac", "ad", "ag", "al", "am", "an", "ap", "ar", "as", "at", "av", "ay", "be", "bl", "br", "ca", "ce", "ch", "ci", "co", "ct", "de", "di", "do", "ea", "ec", "ed", "ei", "el", "em", "en", "ep", "er", "es", "et", "ew", "ex", "fi", "fo", "fr", "ge", "gr", "ha", "he", "hi", "ic", "id", "ie", "ig", "il", "im", "in", "io", "ir", "is", "it", "iv", "ke", "la", "ld", "le", "li", "ll", "lo", "ly", "ma", "me", "mi", "mo", "na", "nc", "nd", "ne", "ng", "ni", "no", "ns", "nt", "of", "ol", "om", "on", "op", "or", "os", "ot", "ou", "ow", "pa", "pe", "pl", "po", "pr", "qu", "ra", "rd", "re", "ri", "ro", "rs", "rt", "ry", "se", "sh", "si", "so", "sp", "ss", "st", "su", "ta", "te", "th", "ti", "to", "tr", "ts", "ty", "ul", "um", "un", "up", "ur", "us", "ut", "ve" };
-
-static int bigram_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, 2);
-}
-
 static double bigram_share(const char *t, size_t n)
 {
 	size_t pairs = 0, common = 0;
@@ -45,8 +55,7 @@ static double bigram_share(const char *t, size_t n)
 		if (!isalpha(a) || !isalpha(b))
 			continue;
 		pairs++;
-		char k[2] = { (char)tolower(a), (char)tolower(b) };
-		common += bsearch(k, bigrams, EXAI__ARRAY_SIZE(bigrams), sizeof(bigrams[0]), bigram_cmp) != NULL;
+		common += bigram_table[tolower(a) - 'a'][tolower(b) - 'a'];
 	}
 	return pairs ? (double)common / (double)pairs : 0;
 }
@@ -56,6 +65,7 @@ static const char *const context_words[] = { "key", "token", "secret", "passw", 
 
 void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, const char *before, size_t nb)
 {
+	pthread_once(&tables_once, tables_init);
 	size_t cnt[4] = { 0 }, trans = 0, slash_dot = 0, vowels = 0;
 	size_t run_alpha = 0, best_alpha = 0, run_digit = 0, best_digit = 0;
 	bool hexl = true, hexu = true;

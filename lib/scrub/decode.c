@@ -21,13 +21,16 @@ void exai__decoded_free(struct exai__decoded *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int dec_alloc(struct exai__decoded *d, size_t n)
+/* With @maps false only the bytes are decoded (to see whether they are worth scanning). */
+static int dec_alloc(struct exai__decoded *d, size_t n, bool maps)
 {
-	d->len = 0;
+	memset(d, 0, sizeof(*d));
 	d->data = malloc(n + 1);
-	d->src_start = malloc((n + 1) * sizeof(uint32_t));
-	d->src_end = malloc((n + 1) * sizeof(uint32_t));
-	if (!d->data || !d->src_start || !d->src_end) {
+	if (maps) {
+		d->src_start = malloc((n + 1) * sizeof(uint32_t));
+		d->src_end = malloc((n + 1) * sizeof(uint32_t));
+	}
+	if (!d->data || (maps && (!d->src_start || !d->src_end))) {
 		exai__decoded_free(d);
 		return -ENOMEM;
 	}
@@ -36,8 +39,10 @@ static int dec_alloc(struct exai__decoded *d, size_t n)
 
 static void dec_put(struct exai__decoded *d, char c, size_t from, size_t to)
 {
-	d->src_start[d->len] = (uint32_t)from;
-	d->src_end[d->len] = (uint32_t)to;
+	if (d->src_start) {
+		d->src_start[d->len] = (uint32_t)from;
+		d->src_end[d->len] = (uint32_t)to;
+	}
 	d->data[d->len++] = c;
 }
 
@@ -54,10 +59,15 @@ static bool mostly_text(const struct exai__decoded *d)
 	return ok * 10 >= d->len * 9;
 }
 
+/* A first pass decodes the bytes alone; only text worth scanning is decoded again with its
+ * map and handed to @fn. Returns 1 when the caller must run its second pass. */
 static int emit(struct exai__decoded *d, int (*fn)(void *, const struct exai__decoded *), void *ud)
 {
 	int r = 0;
-	if (mostly_text(d)) {
+	bool maps = d->src_start != NULL;
+	if (!maps) {
+		r = mostly_text(d) ? 1 : 0;
+	} else {
 		d->data[d->len] = 0;
 		r = fn(ud, d);
 	}
@@ -90,10 +100,10 @@ static int hexv(unsigned char c)
 	return -1;
 }
 
-static int do_base64(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+static int do_base64_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
 {
 	struct exai__decoded d;
-	if (dec_alloc(&d, (b - a) * 3 / 4 + 3) < 0)
+	if (dec_alloc(&d, (b - a) * 3 / 4 + 3, maps) < 0)
 		return -ENOMEM;
 	uint32_t acc = 0;
 	int bits = 0;
@@ -110,20 +120,32 @@ static int do_base64(const char *t, size_t a, size_t b, int (*fn)(void *, const 
 	return emit(&d, fn, ud);
 }
 
-static int do_hex(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+static int do_base64(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	int r = do_base64_pass(t, a, b, fn, ud, false);
+	return r == 1 ? do_base64_pass(t, a, b, fn, ud, true) : r;
+}
+
+static int do_hex_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
 {
 	struct exai__decoded d;
-	if (dec_alloc(&d, (b - a) / 2) < 0)
+	if (dec_alloc(&d, (b - a) / 2, maps) < 0)
 		return -ENOMEM;
 	for (size_t i = a; i + 1 < b; i += 2)
 		dec_put(&d, (char)(hexv((unsigned char)t[i]) << 4 | hexv((unsigned char)t[i + 1])), i, i + 2);
 	return emit(&d, fn, ud);
 }
 
-static int do_url(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+static int do_hex(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	int r = do_hex_pass(t, a, b, fn, ud, false);
+	return r == 1 ? do_hex_pass(t, a, b, fn, ud, true) : r;
+}
+
+static int do_url_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
 {
 	struct exai__decoded d;
-	if (dec_alloc(&d, b - a) < 0)
+	if (dec_alloc(&d, b - a, maps) < 0)
 		return -ENOMEM;
 	for (size_t i = a; i < b;) {
 		if (t[i] == '%' && i + 3 <= b && hexv((unsigned char)t[i + 1]) >= 0 &&
@@ -138,10 +160,16 @@ static int do_url(const char *t, size_t a, size_t b, int (*fn)(void *, const str
 	return emit(&d, fn, ud);
 }
 
-static int do_escapes(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+static int do_url(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	int r = do_url_pass(t, a, b, fn, ud, false);
+	return r == 1 ? do_url_pass(t, a, b, fn, ud, true) : r;
+}
+
+static int do_escapes_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
 {
 	struct exai__decoded d;
-	if (dec_alloc(&d, (b - a) * 3) < 0)
+	if (dec_alloc(&d, (b - a) * 3, maps) < 0)
 		return -ENOMEM;
 	for (size_t i = a; i < b;) {
 		if (t[i] != '\\' || i + 1 >= b) {
@@ -189,6 +217,12 @@ static int do_escapes(const char *t, size_t a, size_t b, int (*fn)(void *, const
 		}
 	}
 	return emit(&d, fn, ud);
+}
+
+static int do_escapes(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	int r = do_escapes_pass(t, a, b, fn, ud, false);
+	return r == 1 ? do_escapes_pass(t, a, b, fn, ud, true) : r;
 }
 
 static bool b64c(unsigned char c)

@@ -45,7 +45,7 @@ static int db_compile(exai_scrubber *s)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		exprs[i] = s->set.pats[i].regex;
+		exprs[i] = s->set.pats[i].hs_regex;
 		flags[i] = s->set.pats[i].hs_flags;
 		ids[i] = (unsigned)i;
 	}
@@ -247,6 +247,12 @@ int exai_scrubber_new(exai_scrubber **ret, exai_ctx *ctx, const struct exai_scru
 		r = exai__err(-ENOMEM, "scrub: cannot allocate Hyperscan scratch space");
 		goto fail;
 	}
+	s->win = calloc(s->set.n ? s->set.n : 1, sizeof(*s->win));
+	s->touched = calloc(s->set.n ? s->set.n : 1, sizeof(*s->touched));
+	if (!s->win || !s->touched) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	s->md = pcre2_match_data_create(33, NULL);
 	s->mctx = pcre2_match_context_create(NULL);
 	if (!s->md || !s->mctx) {
@@ -277,6 +283,8 @@ void exai_scrubber_free(exai_scrubber *s)
 	hs_free_database(s->db);
 	pcre2_match_data_free(s->md);
 	pcre2_match_context_free(s->mctx);
+	free(s->win);
+	free(s->touched);
 	free(s->tenant);
 	exai_ctx_unref(s->ctx);
 	exai_memzero(s, sizeof(*s));
@@ -314,10 +322,6 @@ size_t exai_scrubber_holdback(const exai_scrubber *s)
 
 /* ---- scanning --------------------------------------------------------------------------- */
 
-struct win {
-	size_t ws, we; /* candidate window of one pattern */
-	bool open;
-};
 
 struct hit {
 	unsigned pat;
@@ -326,7 +330,8 @@ struct hit {
 
 struct scan_state {
 	exai_scrubber *s;
-	struct win *w;
+	struct exai__win *w;
+	size_t n_touched;
 	struct hit *hits;
 	size_t n_hits, cap_hits;
 	int err;
@@ -351,7 +356,7 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	(void)from;
 	(void)flags;
 	struct scan_state *st = ud;
-	struct win *w = &st->w[id];
+	struct exai__win *w = &st->w[id];
 	size_t W = st->s->set.pats[id].window;
 	size_t ws = to > W ? (size_t)to - W : 0;
 	if (w->open && ws <= w->we) {
@@ -362,6 +367,8 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		st->err = -ENOMEM;
 		return 1;
 	}
+	if (!w->open)
+		st->s->touched[st->n_touched++] = id;
 	w->open = true;
 	w->ws = ws;
 	w->we = (size_t)to;
@@ -443,18 +450,19 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 {
 	if (!s->db || len == 0)
 		return 0;
-	struct scan_state st = { .s = s };
-	st.w = calloc(s->set.n, sizeof(*st.w));
-	if (!st.w)
-		return -ENOMEM;
+	struct scan_state st = { .s = s, .w = s->win };
 	int r = 0;
 	if (hs_scan(s->db, text, (unsigned)len, 0, s->scratch, on_match, &st) != HS_SUCCESS && !st.err)
 		r = exai__err(-EIO, "scrub: Hyperscan scan failed");
 	if (st.err)
 		r = st.err;
-	for (size_t i = 0; r == 0 && i < s->set.n; i++)
-		if (st.w[i].open)
-			r = push_hit(&st, (unsigned)i, st.w[i].ws, st.w[i].we);
+	/* close the open windows, and leave every window closed for the next scan */
+	for (size_t k = 0; k < st.n_touched; k++) {
+		struct exai__win *w = &st.w[s->touched[k]];
+		if (r == 0 && w->open)
+			r = push_hit(&st, s->touched[k], w->ws, w->we);
+		w->open = false;
+	}
 	if (r == 0) {
 		if (st.n_hits)
 			qsort(st.hits, st.n_hits, sizeof(*st.hits), hit_cmp);
@@ -468,7 +476,6 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 		}
 	}
 	free(st.hits);
-	free(st.w);
 	return r;
 }
 

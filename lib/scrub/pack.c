@@ -94,7 +94,7 @@ static void literal_prefix(char out[5], const char *re, unsigned group)
 	if (p[0] == '\\' && p[1] == 'b')
 		p += 2;
 	size_t n = 0;
-	char tmp[8];
+	char tmp[8] = { 0 };
 	while (n < 5 && (isalnum((unsigned char)*p) || *p == '_' || *p == '-')) {
 		tmp[n++] = *p++;
 	}
@@ -109,8 +109,67 @@ static void literal_prefix(char out[5], const char *re, unsigned group)
 	out[n] = 0;
 }
 
+/* The expression Hyperscan compiles: the regex with every large bounded repeat {m,n}
+ * (n > 64) loosened to {m,}. A superset: every match of the regex ends where one of the
+ * loosened expression ends, and PCRE2 confirms the exact regex. Large bounded repeats are what
+ * make Hyperscan slow to compile and to scan. */
+static char *loosen(const char *re)
+{
+	size_t n = strlen(re);
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	bool in_class = false;
+	for (size_t i = 0; i < n;) {
+		char c = re[i];
+		if (c == '\\' && i + 1 < n) {
+			*o++ = re[i++];
+			*o++ = re[i++];
+			continue;
+		}
+		if (in_class) {
+			if (c == ']')
+				in_class = false;
+			*o++ = re[i++];
+			continue;
+		}
+		if (c == '[') {
+			in_class = true;
+			*o++ = re[i++];
+			if (i < n && re[i] == '^')
+				*o++ = re[i++];
+			if (i < n && re[i] == ']')
+				*o++ = re[i++];
+			continue;
+		}
+		if (c == '{') {
+			size_t j = i + 1, m0 = j;
+			while (j < n && isdigit((unsigned char)re[j]))
+				j++;
+			size_t m1 = j;
+			if (m1 > m0 && j < n && re[j] == ',') {
+				size_t n0 = ++j;
+				while (j < n && isdigit((unsigned char)re[j]))
+					j++;
+				if (j > n0 && j < n && re[j] == '}' && j - n0 <= 6 && atol(re + n0) > 64) {
+					memcpy(o, re + i, m1 - i);
+					o += m1 - i;
+					*o++ = ',';
+					*o++ = '}';
+					i = j + 1;
+					continue;
+				}
+			}
+		}
+		*o++ = re[i++];
+	}
+	*o = 0;
+	return out;
+}
+
 static void pattern_free(struct exai__pattern *p)
 {
+	free(p->hs_regex);
 	free(p->id);
 	free(p->cls);
 	free(p->regex);
@@ -334,11 +393,26 @@ int exai__pack_compile(struct exai__pack_set *set)
 		hs_expr_info_t *info = NULL;
 		hs_compile_error_t *cerr = NULL;
 		unsigned flags = p->caseless ? HS_FLAG_CASELESS : 0;
-		if (hs_expression_info(p->regex, flags, &info, &cerr) != HS_SUCCESS) {
+		if (!(p->hs_regex = loosen(p->regex)))
+			return -ENOMEM;
+		/* the window comes from the exact regex (when Hyperscan can analyse it) */
+		if (hs_expression_info(p->regex, flags, &info, &cerr) != HS_SUCCESS &&
+		    hs_expression_info(p->regex, flags | HS_FLAG_PREFILTER, &info, &cerr) != HS_SUCCESS) {
+			int r = PACK_ERR(p->pack, p->id, "Hyperscan cannot compile the regex: %s",
+					 cerr ? cerr->message : "unknown reason");
+			hs_free_compile_error(cerr);
+			return r;
+		}
+		hs_free_compile_error(cerr);
+		cerr = NULL;
+		unsigned window = info->max_width;
+		free(info);
+		info = NULL;
+		if (hs_expression_info(p->hs_regex, flags, &info, &cerr) != HS_SUCCESS) {
 			hs_free_compile_error(cerr);
 			cerr = NULL;
 			flags |= HS_FLAG_PREFILTER;
-			if (hs_expression_info(p->regex, flags, &info, &cerr) != HS_SUCCESS) {
+			if (hs_expression_info(p->hs_regex, flags, &info, &cerr) != HS_SUCCESS) {
 				int r = PACK_ERR(p->pack, p->id, "Hyperscan cannot compile the regex: %s",
 						 cerr ? cerr->message : "unknown reason");
 				hs_free_compile_error(cerr);
@@ -349,7 +423,7 @@ int exai__pack_compile(struct exai__pack_set *set)
 			free(info);
 			return PACK_ERR(p->pack, p->id, "the regex matches the empty string");
 		}
-		p->window = info->max_width > EXAI__SCRUB_WINDOW_MAX ? EXAI__SCRUB_WINDOW_MAX : info->max_width;
+		p->window = window > EXAI__SCRUB_WINDOW_MAX ? EXAI__SCRUB_WINDOW_MAX : window;
 		free(info);
 		p->hs_flags = flags;
 	}

@@ -19,7 +19,7 @@
 
 /* The longest window in which PCRE2 confirms a candidate (patterns without a bound, such as
  * a PEM block, are cut there) and the longest run a decoder looks at. */
-#define EXAI__SCRUB_WINDOW_MAX 16384u
+#define EXAI__SCRUB_WINDOW_MAX 32768u
 /* Keywords count within this many bytes before a match. */
 #define EXAI__SCRUB_KEYWORD_BEFORE 64u
 /* Decoding depth. */
@@ -65,6 +65,7 @@ struct exai__pattern {
 	char *id;
 	char *cls;
 	char *regex;
+	char *hs_regex;         /* what Hyperscan compiles: a superset of regex (pack.c) */
 	const char *pack;       /* the pack's group name (points into the pack list) */
 	int kind;               /* EXAI__KIND_* */
 	int severity;           /* 1 low .. 4 critical */
@@ -149,6 +150,12 @@ void exai__policy_free(struct exai__scrub_policy *pol);
 
 /* ---- the engine (engine.c) -------------------------------------------------------------- */
 
+/* The candidate window of one pattern during a scan. */
+struct exai__win {
+	size_t ws, we;
+	bool open;
+};
+
 struct exai_scrubber {
 	exai_ctx *ctx;
 	struct exai__pack_set set;
@@ -167,6 +174,8 @@ struct exai_scrubber {
 	char *tenant;
 	size_t holdback;
 	unsigned window_max;
+	struct exai__win *win;  /* per pattern, reset after each scan (engine.c) */
+	unsigned *touched;      /* the patterns whose window is open */
 };
 
 /* A finding before resolution (internal form). */

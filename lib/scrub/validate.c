@@ -44,14 +44,26 @@ double exai__shannon(const char *s, size_t n)
 {
 	if (!n)
 		return 0;
-	size_t count[256] = { 0 };
-	for (size_t i = 0; i < n; i++)
-		count[(unsigned char)s[i]]++;
+	/* counts, and the distinct bytes in ascending order: the sum runs in byte order, as the
+	 * training script's does, so that both give the same bits */
+	uint32_t count[256];
+	unsigned char seen[256] = { 0 };
+	size_t nseen = 0;
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (count[c]++ == 0) {
+			size_t k = nseen++;
+			while (k > 0 && seen[k - 1] > c) {
+				seen[k] = seen[k - 1];
+				k--;
+			}
+			seen[k] = c;
+		}
+	}
 	double h = 0;
-	for (int c = 0; c < 256; c++) {
-		if (!count[c])
-			continue;
-		double p = (double)count[c] / (double)n;
+	for (size_t k = 0; k < nseen; k++) {
+		double p = (double)count[seen[k]] / (double)n;
 		h -= p * log2(p);
 	}
 	return h;
@@ -189,7 +201,7 @@ static bool card_issuer_ok(const char *d, size_t n)
 	if (prefix_in(d, 3, 300, 305) || prefix_in(d, 4, 3095, 3095) || prefix_in(d, 2, 36, 36) ||
 	    prefix_in(d, 2, 38, 39))
 		return n >= 14 && n <= 19; /* Diners Club */
-	if (prefix_in(d, 2, 62, 62))
+	if (prefix_in(d, 2, 62, 62) || prefix_in(d, 2, 81, 81))
 		return n >= 16 && n <= 19; /* UnionPay */
 	if (prefix_in(d, 2, 50, 50) || prefix_in(d, 2, 56, 69))
 		return n >= 12 && n <= 19; /* Maestro */
@@ -210,6 +222,11 @@ static bool v_luhn(const char *s, size_t n)
 		}
 	}
 	if (nd < 12 || nd > 19)
+		return false;
+	bool same = true;
+	for (size_t i = 1; i < nd; i++)
+		same &= d[i] == d[0];
+	if (same)
 		return false;
 	int sum = 0;
 	for (size_t i = 0; i < nd; i++) {
@@ -251,7 +268,7 @@ static bool v_iban(const char *s, size_t n)
 	size_t nb = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == ' ')
+		if (c == ' ' || c == '-')
 			continue;
 		if (!isalnum(c) || nb == sizeof(b))
 			return false;
@@ -341,15 +358,18 @@ static long b64_decode(uint8_t *out, const char *s, size_t n)
 
 static bool v_jwt(const char *s, size_t n)
 {
+	/* two or three parts; the first two non-empty (the signature may be empty: alg none) */
 	const char *dot1 = memchr(s, '.', n);
 	if (!dot1 || dot1 == s)
 		return false;
-	const char *dot2 = memchr(dot1 + 1, '.', n - (size_t)(dot1 + 1 - s));
-	if (!dot2 || dot2 == dot1 + 1)
+	const char *rest = dot1 + 1, *end = s + n;
+	const char *dot2 = memchr(rest, '.', (size_t)(end - rest));
+	const char *p2end = dot2 ? dot2 : end;
+	if (p2end == rest)
 		return false;
-	if (memchr(dot2 + 1, '.', n - (size_t)(dot2 + 1 - s)))
+	if (dot2 && memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1)))
 		return false;
-	for (const char *p = dot1 + 1; p < s + n; p++)
+	for (const char *p = rest; p < end; p++)
 		if (p != dot2 && (b64val((unsigned char)*p) < 0 || *p == '+' || *p == '/'))
 			return false;
 	size_t hl = (size_t)(dot1 - s);
@@ -411,7 +431,7 @@ static bool v_base58check(const char *s, size_t n)
 static bool v_bech32(const char *s, size_t n)
 {
 	static const char charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-	if (n < 8 || n > 90)
+	if (n < 8 || n > 4096)
 		return false;
 	bool lower = false, upper = false;
 	size_t sep = 0;
@@ -468,6 +488,17 @@ static bool v_eth_address(const char *s, size_t n)
 		upper |= c >= 'A' && c <= 'F';
 		low[i] = (char)tolower(c);
 	}
+	int distinct = 0;
+	bool seen[16] = { false };
+	for (int i = 0; i < 40; i++) {
+		int v = isdigit((unsigned char)low[i]) ? low[i] - '0' : low[i] - 'a' + 10;
+		if (!seen[v]) {
+			seen[v] = true;
+			distinct++;
+		}
+	}
+	if (distinct <= 2) /* 0x000...0 and the like */
+		return false;
 	if (!(lower && upper))
 		return true; /* no checksum to check */
 	uint8_t h[32];
@@ -491,10 +522,7 @@ static bool v_crc32_base62(const char *s, size_t n)
 	if (n < 8)
 		return false;
 	size_t body_end = n - 6;
-	const char *us = NULL;
-	for (size_t i = 0; i < body_end; i++)
-		if (s[i] == '_')
-			us = s + i;
+	const char *us = memchr(s, '_', body_end);
 	if (!us)
 		return false;
 	const char *body = us + 1;
@@ -535,13 +563,15 @@ static bool v_ipv4_public(const char *s, size_t n)
 		unsigned port = 0;
 		while (i < n && isdigit((unsigned char)s[i]) && i - d0 < 5)
 			port = port * 10 + (unsigned)(s[i++] - '0');
-		if (i == d0 || port > 65535)
+		if (i == d0 || port == 0 || port > 65535)
 			return false;
 	}
 	if (i != n)
 		return false;
 	if (o[0] == 0 || o[0] == 10 || o[0] == 127 || o[0] >= 224)
 		return false;
+	if ((o[0] == 1 && o[1] == 2 && o[2] == 3 && o[3] == 4) || (o[0] == 4 && o[1] == 3 && o[2] == 2 && o[3] == 1))
+		return false; /* the universal examples */
 	if (o[0] == 100 && o[1] >= 64 && o[1] < 128)
 		return false;
 	if (o[0] == 169 && o[1] == 254)
@@ -564,6 +594,10 @@ static bool v_ipv4_public(const char *s, size_t n)
 static bool v_ipv6(const char *s, size_t n)
 {
 	char b[64];
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
 	const char *pct = memchr(s, '%', n);
 	if (pct)
 		n = (size_t)(pct - s);
@@ -648,8 +682,16 @@ static bool v_email(const char *s, size_t n)
 		if (!isalnum(c) && !strchr(".!#$%&'*+/=?^_`{|}~-", c))
 			return false;
 	}
-	if (s[0] == '.' || at[-1] == '.')
+	if (s[0] == '.' || at[-1] == '.' || memmem(s, (size_t)(at - s), "..", 2))
 		return false;
+	/* a scale suffix as the first domain label: logo@2x.png, icon@1.5x.svg */
+	{
+		const char *q = at + 1;
+		while (q < s + n && (isdigit((unsigned char)*q) || *q == '.'))
+			q++;
+		if (q > at + 1 && q < s + n && (*q == 'x' || *q == 'X') && (q + 1 == s + n || q[1] == '.'))
+			return false;
+	}
 	const char *d = at + 1, *end = s + n;
 	size_t labels = 0;
 	const char *last = d;
@@ -670,15 +712,17 @@ static bool v_email(const char *s, size_t n)
 	if (labels < 2)
 		return false;
 	size_t tl = (size_t)(end - last);
-	if (tl < 2)
+	if (tl < 2 || tl > 24)
 		return false;
 	for (const char *p = last; p < end; p++)
 		if (!isalpha((unsigned char)*p))
 			return false;
 	/* a file name (logo@2x.png), not an address */
-	static const char *const ext[] = { "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "css", "js",
-					   "map", "json", "txt", "md", "py", "rb", "go", "rs", "java", "so",
-					   "dll", "exe", "zip", "gz", "tar", "pdf", "woff", "woff2", "ttf", "html" };
+	static const char *const ext[] = { "png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "js", "mjs", "ts",
+					   "css", "map", "json", "xml", "yaml", "yml", "txt", "md", "html", "htm", "php",
+					   "py", "rb", "go", "rs", "java", "c", "h", "cpp", "so", "dll", "exe", "zip", "gz",
+					   "tar", "tgz", "pdf", "woff", "woff2", "ttf", "otf", "lock", "toml", "ini", "cfg",
+					   "conf", "log", "sh", "bat", "ps1", "mp3", "mp4", "wav", "avi", "mov", "git" };
 	for (size_t k = 0; k < EXAI__ARRAY_SIZE(ext); k++)
 		if (strlen(ext[k]) == tl && strncasecmp(last, ext[k], tl) == 0)
 			return false;
@@ -696,103 +740,241 @@ static bool ci_contains(const char *s, size_t n, const char *needle)
 	return false;
 }
 
+static bool ident_char(unsigned char c)
+{
+	return isalnum(c) || c == '_';
+}
+
+static bool in_list(const char *s, size_t n, const char *const *list, size_t cnt)
+{
+	for (size_t i = 0; i < cnt; i++)
+		if (strlen(list[i]) == n && strncasecmp(s, list[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* rule 8 of the pack's README: values that are placeholders as a whole */
+static const char *const placeholder_values[] = {
+	"abc123", "access_token", "admin", "api-key", "api_key", "apikey", "authorization", "bar", "basic", "baz",
+	"bearer", "blank", "credentials", "default", "demo", "empty", "env", "example", "false", "foo", "guest",
+	"hunter2", "key", "letmein", "login", "myapikey", "mypassword", "mysecret", "mytoken", "n/a", "na", "nil",
+	"none", "null", "optional", "pass", "passwd", "password", "password1", "password123", "pwd", "qwerty",
+	"required", "root", "sample", "secret", "secret123", "secret_key", "str", "string", "tbd", "test", "test123",
+	"testing", "tests", "token", "true", "undefined", "unknown", "unset", "user", "username", "value",
+};
+
+/* Rule 11: a substring (4+ characters) of a keyboard or alphabet sequence, or containing 8
+ * consecutive characters of one. */
+static bool sequential(const char *s, size_t n)
+{
+	static const char *const seqs[] = {
+		"01234567890123456789", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+		"qwertyuiopasdfghjklzxcvbnm", "98765432109876543210", "zyxwvutsrqponmlkjihgfedcbazyxwvutsrqponmlkjihgfedcba",
+	};
+	char low[64];
+	if (n >= 4 && n <= sizeof(low)) {
+		for (size_t i = 0; i < n; i++)
+			low[i] = (char)tolower((unsigned char)s[i]);
+		for (size_t k = 0; k < EXAI__ARRAY_SIZE(seqs); k++)
+			if (memmem(seqs[k], strlen(seqs[k]), low, n))
+				return true;
+	}
+	for (size_t i = 0; i + 8 <= n; i++) {
+		char w[8];
+		for (size_t j = 0; j < 8; j++)
+			w[j] = (char)tolower((unsigned char)s[i + j]);
+		for (size_t k = 0; k < EXAI__ARRAY_SIZE(seqs); k++)
+			if (memmem(seqs[k], strlen(seqs[k]), w, 8))
+				return true;
+	}
+	return false;
+}
+
+/* The `not_placeholder` validator: the 13 rules of lib/scrub/pack/README.md (and
+ * docs/formats/scrub-pack.md), in their order. */
 static bool v_not_placeholder(const char *s, size_t n)
 {
-	static const char *const words[] = {
-		"xxxx", "changeme", "change_me", "your_api_key", "your-api-key", "yourapikey", "your_key",
-		"example", "dummy", "redacted", "****", "placeholder", "insert_", "replace_me",
+	static const char *const contains[] = {
+		"xxxx", "****", "####", "...", "____", "----", "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2",
+		"changeme", "change_me", "change-me", "changeit", "your_", "your-", "yourkey", "yoursecret", "yourtoken",
+		"yourpassword", "<your", "example", "dummy", "redacted", "placeholder", "sample", "insert", "replace_me",
+		"replaceme", "fake", "notreal", "not_real", "not-real", "lorem", "todo", "fixme", "goes_here", "goeshere",
+		"here>", "put_your", "enter_your", "secret_here", "token_here", "key_here", "password_here", "foobar",
 	};
+	static const char *const words7[] = { "here", "some", "your", "token", "secret", "password", "passwd",
+					      "apikey", "key", "value", "dummy", "test", "sample", "foo", "none",
+					      "null", "empty", "default", "insert", "replace" };
+	/* trim white space, then quotes */
+	while (n && isspace((unsigned char)*s))
+		s++, n--;
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	while (n && (*s == '\'' || *s == '"' || *s == '`'))
+		s++, n--;
+	while (n && (s[n - 1] == '\'' || s[n - 1] == '"' || s[n - 1] == '`'))
+		n--;
+	/* 1: empty, one repeated character */
 	if (!n)
 		return false;
 	bool one = true;
 	for (size_t i = 1; i < n; i++)
-		if (s[i] != s[0])
-			one = false;
+		one &= s[i] == s[0];
 	if (one)
 		return false;
-	if (s[0] == '<' && s[n - 1] == '>')
+	/* 2: template or variable references */
+	if ((n >= 3 && s[0] == '$' && (s[1] == '{' || s[1] == '(')) || (n >= 2 && s[0] == '$' && (isalpha((unsigned char)s[1]) || s[1] == '_')) ||
+	    (n >= 3 && s[0] == '%' && s[n - 1] == '%') || (s[0] == '<' && s[n - 1] == '>') ||
+	    (n >= 4 && s[0] == '{' && s[1] == '{' && s[n - 1] == '}') || (n >= 3 && s[0] == '#' && s[1] == '{' && s[n - 1] == '}') ||
+	    (n >= 3 && s[0] == '@' && s[n - 1] == '@'))
 		return false;
-	if (n >= 3 && ((s[0] == '$' && s[1] == '{') || (s[0] == '{' && s[1] == '{')) && s[n - 1] == '}')
-		return false;
-	for (size_t i = 0; i < EXAI__ARRAY_SIZE(words); i++)
-		if (ci_contains(s, n, words[i]))
-			return false;
-	/* "your-password", "YOUR_ACCESS_TOKEN" */
-	if (n >= 4 && strncasecmp(s, "your", 4) == 0 && (n == 4 || !isalpha((unsigned char)s[4]) || isupper((unsigned char)s[4]) ||
-							  ci_contains(s, n, "your_") || ci_contains(s, n, "your-")))
-		return false;
-	/* a reference to a variable: $VAR, ${VAR}, $(cmd), %VAR% */
-	if (n >= 2 && s[0] == '$' && (isalpha((unsigned char)s[1]) || s[1] == '_' || s[1] == '{' || s[1] == '('))
-		return false;
-	if (n >= 3 && s[0] == '%' && s[n - 1] == '%')
-		return false;
-	/* code: a call, or a lower-case dotted name (config.db.password, self.session_token) */
-	if (n >= 2 && s[n - 2] == '(' && s[n - 1] == ')')
-		return false;
-	{
-		bool chain = isalpha((unsigned char)s[0]) || s[0] == '_';
-		size_t dots = 0;
-		for (size_t i = 0; i < n && chain; i++) {
-			unsigned char c = (unsigned char)s[i];
-			if (c == '.') {
-				dots++;
-				chain = i + 1 < n && (islower((unsigned char)s[i + 1]) || s[i + 1] == '_');
-			} else {
-				chain = islower(c) || isdigit(c) || c == '_';
-			}
-		}
-		if (chain && dots)
+	if (n >= 3 && (s[0] == '[' || s[0] == '{') && s[n - 1] == (s[0] == '[' ? ']' : '}')) {
+		bool words = true;
+		for (size_t i = 1; i + 1 < n; i++)
+			words &= isalpha((unsigned char)s[i]) || s[i] == ' ' || s[i] == '_' || s[i] == '-';
+		if (words)
 			return false;
 	}
-	/* nothing but placeholder words: user:password, root:pass, test:test */
+	/* 3: a function call: dotted identifiers followed by '(' */
 	{
-		static const char *const pw[] = { "user", "username", "pass", "password", "passwd", "pwd", "root",
-						   "admin", "test", "guest", "secret", "token", "key", "login", "demo",
-						   "sample", "foo", "bar", "null", "none", "value", "default" };
-		bool all = true;
-		size_t i = 0, nwords = 0;
-		while (i < n && all) {
-			while (i < n && !isalnum((unsigned char)s[i]))
-				i++;
+		size_t i = 0;
+		bool ok = true, random = false;
+		while (i < n && ok) {
 			size_t j = i;
-			while (j < n && isalnum((unsigned char)s[j]))
+			if (!(isalpha((unsigned char)s[j]) || s[j] == '_'))
+				break;
+			size_t up = 0, lowc = 0, trans = 0;
+			while (j < n && ident_char((unsigned char)s[j])) {
+				up += isupper((unsigned char)s[j]) != 0;
+				lowc += islower((unsigned char)s[j]) != 0;
+				if (j > i && isupper((unsigned char)s[j]) && isupper((unsigned char)s[j - 1]))
+					trans++;
 				j++;
-			if (j > i) {
-				bool known = false;
-				for (size_t w = 0; w < EXAI__ARRAY_SIZE(pw) && !known; w++)
-					known = strlen(pw[w]) == j - i && strncasecmp(s + i, pw[w], j - i) == 0;
-				all = known;
-				nwords++;
 			}
+			/* lower case, snake_case or CamelCase, not a random token */
+			if (trans > 1 || (up > lowc && lowc))
+				random = true;
 			i = j;
+			if (i < n && s[i] == '.')
+				i++;
+			else
+				break;
 		}
-		if (all && nwords)
+		if (i < n && s[i] == '(' && i > 0 && !random)
 			return false;
 	}
-	/* sops-encrypted values */
-	if (n >= 4 && strncmp(s, "ENC[", 4) == 0)
-		return false;
-	/* sequential runs (123456..., abcdef..., 0123456789abcdef...): the longest is 6 or more
-	 * and runs of 4 or more cover half of the value or more */
-	size_t best = 1, run = 1, covered = 0;
-	for (size_t i = 1; i <= n; i++) {
-		bool next = false;
-		if (i < n) {
-			unsigned char a = (unsigned char)s[i - 1], b = (unsigned char)s[i];
-			next = isalnum(a) && (b == a + 1 || (a == '9' && (b == 'a' || b == 'A')));
+	/* 4: CONSTANT_NAME, or a dotted path of identifiers with a lower-case word of 3+ */
+	{
+		bool constant = isupper((unsigned char)s[0]), underscore = false;
+		for (size_t i = 0; i < n && constant; i++) {
+			unsigned char c = (unsigned char)s[i];
+			constant = isupper(c) || isdigit(c) || (c == '_' && i + 1 < n && s[i + 1] != '_');
+			underscore |= c == '_';
 		}
-		if (next) {
-			run++;
-			continue;
+		if (constant && underscore && s[n - 1] != '_')
+			return false;
+		size_t dots = 0, seg = 0, lower_word = 0;
+		bool path = isalpha((unsigned char)s[0]) || s[0] == '_';
+		size_t seglen = 0, seglower = 0;
+		for (size_t i = 0; i <= n && path; i++) {
+			if (i == n || s[i] == '.') {
+				if (seglen == 0 || seglen > 32)
+					path = false;
+				if (seglower >= 3 && seglower == seglen)
+					lower_word++;
+				seg++;
+				seglen = seglower = 0;
+				if (i < n)
+					dots++;
+				continue;
+			}
+			if (!ident_char((unsigned char)s[i]))
+				path = false;
+			seglen++;
+			seglower += islower((unsigned char)s[i]) || s[i] == '_';
 		}
-		if (run >= 4)
-			covered += run;
-		if (run > best)
-			best = run;
-		run = 1;
+		if (path && dots && lower_word)
+			return false;
+		(void)seg;
 	}
-	if (best >= 6 && covered * 2 >= n)
+	/* 5: format placeholders */
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] == '%') {
+			size_t j = i + 1;
+			while (j < n && strchr("-+ #0123456789.", s[j]))
+				j++;
+			if (j < n && strchr("sdrxf", s[j]))
+				return false;
+		}
+		if (s[i] == '{' && (s[i + 1] == '}' || (isdigit((unsigned char)s[i + 1]) && i + 2 < n && s[i + 2] == '}')))
+			return false;
+	}
+	/* 6: paths and digest labels */
+	if (s[0] == '/' || (n >= 2 && s[0] == '~' && s[1] == '/') ||
+	    (n >= 3 && isalpha((unsigned char)s[0]) && s[1] == ':' && s[2] == '\\'))
 		return false;
+	{
+		static const char *const dl[] = { "sha1", "sha256", "sha384", "sha512", "md5" };
+		for (size_t k = 0; k < EXAI__ARRAY_SIZE(dl); k++) {
+			size_t l = strlen(dl[k]);
+			if (n > l && strncasecmp(s, dl[k], l) == 0 && (s[l] == '-' || s[l] == ':'))
+				return false;
+		}
+	}
+	/* 7: 12+ of lower-case letters, '_' and '-' with a placeholder word */
+	if (n >= 12) {
+		bool lw = true;
+		for (size_t i = 0; i < n && lw; i++)
+			lw = islower((unsigned char)s[i]) || s[i] == '_' || s[i] == '-';
+		for (size_t k = 0; lw && k < EXAI__ARRAY_SIZE(words7); k++)
+			if (memmem(s, n, words7[k], strlen(words7[k])))
+				return false;
+	}
+	/* 8: a placeholder value */
+	if (in_list(s, n, placeholder_values, EXAI__ARRAY_SIZE(placeholder_values)))
+		return false;
+	/* 9: containing a placeholder word */
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(contains); k++)
+		if (ci_contains(s, n, contains[k]))
+			return false;
+	/* 10: only masking characters */
+	{
+		bool mask = true;
+		for (size_t i = 0; i < n && mask;) {
+			if (n - i >= 3 && memcmp(s + i, "\xe2\x80\xa2", 3) == 0) {
+				i += 3;
+				continue;
+			}
+			mask = strchr("xX*#.-_0 ", s[i]) != NULL;
+			i++;
+		}
+		if (mask)
+			return false;
+	}
+	/* 11: sequences */
+	if (sequential(s, n))
+		return false;
+	/* 12: encrypted values */
+	if ((n >= 4 && strncmp(s, "ENC[", 4) == 0) || (n >= 7 && strncmp(s, "vault:v", 7) == 0) ||
+	    (n >= 6 && strncmp(s, "AQICAH", 6) == 0))
+		return false;
+	/* 13: user:password of placeholders, or both parts at most 3 characters */
+	const char *colon = memchr(s, ':', n);
+	if (colon) {
+		const char *u = s, *pw = colon + 1;
+		size_t ul = (size_t)(colon - s), pl = n - ul - 1;
+		while (ul && (*u == '\'' || *u == '"'))
+			u++, ul--;
+		while (ul && (u[ul - 1] == '\'' || u[ul - 1] == '"'))
+			ul--;
+		while (pl && (*pw == '\'' || *pw == '"'))
+			pw++, pl--;
+		while (pl && (pw[pl - 1] == '\'' || pw[pl - 1] == '"'))
+			pl--;
+		bool up = !ul || in_list(u, ul, placeholder_values, EXAI__ARRAY_SIZE(placeholder_values));
+		bool pp = !pl || in_list(pw, pl, placeholder_values, EXAI__ARRAY_SIZE(placeholder_values));
+		if ((up && pp) || (ul <= 3 && pl <= 3))
+			return false;
+	}
 	return true;
 }
 

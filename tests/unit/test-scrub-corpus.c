@@ -94,6 +94,76 @@ static void run_file(exai_scrubber *s, const char *rel, size_t *pos, size_t *hit
 	free(data);
 }
 
+/* Streaming equals whole-text scanning: every corpus text, concatenated into one long text,
+ * fed in random chunkings (a few bytes to a few KiB), gives the same findings and output. */
+static void stream_property(exai_scrubber *s)
+{
+	struct exai__buf all = { 0 };
+	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl",
+					     "corpora/scrub-dev/negatives.jsonl" };
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(files); k++) {
+		size_t len;
+		char *data = test_read_file(test_shared(files[k]), &len), *line = data, *next;
+		for (; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = 0;
+			json_t *row = json_loads(line, 0, NULL);
+			json_t *t = json_object_get(row, "text");
+			CHECK(exai__buf_append(&all, json_string_value(t), json_string_length(t)) == 0);
+			CHECK(exai__buf_append(&all, "\n", 1) == 0);
+			json_decref(row);
+		}
+		free(data);
+	}
+	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
+	exai_scrub_result *whole = NULL;
+	CHECK_OK(exai_scrub_text(&whole, s, all.data, all.len, &o));
+	size_t wl;
+	const char *wt = exai_scrub_result_text(whole, &wl);
+	srand(42);
+	for (int round = 0; round < 3; round++) {
+		exai_scrub_stream *st = NULL;
+		CHECK_OK(exai_scrub_stream_new(&st, s, &o));
+		struct exai__buf out = { 0 };
+		for (size_t pos = 0; pos < all.len;) {
+			size_t n = (size_t)(rand() % (round == 0 ? 16 : round == 1 ? 700 : 9000)) + 1;
+			if (n > all.len - pos)
+				n = all.len - pos;
+			char *p;
+			size_t pl;
+			CHECK_OK(exai_scrub_stream_feed(st, &p, &pl, all.data + pos, n));
+			CHECK(exai__buf_append(&out, p, pl) == 0);
+			exai_free(p);
+			pos += n;
+		}
+		char *p;
+		size_t pl;
+		CHECK_OK(exai_scrub_stream_finish(st, &p, &pl));
+		CHECK(exai__buf_append(&out, p, pl) == 0);
+		exai_free(p);
+		const exai_scrub_result *sr = exai_scrub_stream_result(st);
+		CHECK(exai_scrub_result_count(sr) == exai_scrub_result_count(whole));
+		for (size_t i = 0; i < exai_scrub_result_count(whole) && i < exai_scrub_result_count(sr); i++) {
+			const struct exai_scrub_finding *a = exai_scrub_result_finding(whole, i),
+							*b = exai_scrub_result_finding(sr, i);
+			if (a->start != b->start || a->end != b->end || strcmp(a->pattern, b->pattern) != 0) {
+				fprintf(stderr, "round %d: finding %zu: stream %zu-%zu %s, whole %zu-%zu %s\n", round, i, b->start,
+					b->end, b->pattern, a->start, a->end, a->pattern);
+				test_failures++;
+				break;
+			}
+		}
+		CHECK(out.len == wl && memcmp(out.data, wt, wl) == 0);
+		printf("stream round %d: %zu bytes, %zu findings, same as whole: %s\n", round, all.len,
+		       exai_scrub_result_count(sr), out.len == wl && memcmp(out.data, wt, wl) == 0 ? "yes" : "NO");
+		exai__buf_free(&out);
+		exai_scrub_stream_free(st);
+	}
+	exai_scrub_result_free(whole);
+	exai__buf_free(&all);
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
@@ -131,6 +201,7 @@ int main(int argc, char **argv)
 	       dneg, dneg ? 100.0 * (double)dnegf / (double)dneg : 0);
 	CHECK(recall >= 0.95);
 	CHECK(nrate <= 0.02);
+	stream_property(s);
 	exai_scrubber_free(s);
 	return test_done();
 }

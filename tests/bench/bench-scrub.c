@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bench-scrub: the scrubber's numbers, driven by bench-scrub.sh (which runs secretlint on the
+ * same files in the same run).
+ *
+ *   bench-scrub gen DIR MB           writes DIR/corpus-NNN.txt (1 MiB prompt-like files with
+ *                                    planted secrets; DIR/planted.tsv lists them) and
+ *                                    DIR/recall/NNNN.txt (one labelled positive of the dev
+ *                                    corpus per file; DIR/recall.tsv: file, start, end, kind)
+ *   bench-scrub throughput DIR       MB/s on one core: Hyperscan alone, stage 1, both stages
+ *   bench-scrub latency DIR          p50/p95/p99 of 4 KiB prompts, both stages
+ *   bench-scrub recall DIR           recall on DIR/recall (the secretlint comparison set)
+ */
+#include <dirent.h>
+#include <time.h>
+
+#include "scrub/scrub-internal.h"
+#include "test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static const char *const words[] = {
+	"the", "request", "fails", "when", "the", "server", "returns", "a", "timeout", "and", "retries", "are",
+	"exhausted", "please", "check", "config", "value", "for", "user", "account", "deploy", "build", "error",
+	"warning", "module", "function", "returns", "null", "pointer", "cache", "miss", "database", "query",
+	"latency", "increased", "after", "release", "version", "rollback", "kubernetes", "pod", "restart",
+	"container", "image", "tag", "pipeline", "stage", "test", "passed", "failed", "why", "does", "this",
+	"happen", "can", "you", "help", "me", "fix", "it", "thanks", "here", "is", "the", "log", "output",
+};
+
+static void gen_block(struct exai__buf *b)
+{
+	char tmp[512];
+	switch (rnd() % 7) {
+	case 0: /* prose */
+		for (int i = 0, n = 20 + (int)(rnd() % 60); i < n; i++)
+			CHECK(exai__buf_printf(b, "%s%s", words[rnd() % EXAI__ARRAY_SIZE(words)], i + 1 < n ? " " : ".\n") == 0);
+		break;
+	case 1: /* code */
+		CHECK(exai__buf_printf(b, "def handle_%u(request, retries=%u):\n    result = client.fetch(request.url, timeout=%u)\n    if result.status != 200:\n        raise RuntimeError(\"bad status %%d\" %% result.status)\n    return result.json()\n\n",
+				       (unsigned)(rnd() % 1000), (unsigned)(rnd() % 5), (unsigned)(rnd() % 60)) == 0);
+		break;
+	case 2: /* log lines with UUIDs and digests */
+		for (int i = 0; i < 5; i++) {
+			uint64_t a = rnd(), c = rnd();
+			CHECK(exai__buf_printf(b, "2026-11-%02u T08:%02u:%02uZ INFO req=%08x-%04x-4%03x-a%03x-%012llx sha=%016llx%016llx latency_ms=%u\n",
+					       (unsigned)(a % 28 + 1), (unsigned)(a % 60), (unsigned)(c % 60), (unsigned)a,
+					       (unsigned)(c & 0xffff), (unsigned)(a >> 40 & 0xfff), (unsigned)(c >> 40 & 0xfff),
+					       (unsigned long long)(rnd() & 0xffffffffffffull), (unsigned long long)rnd(),
+					       (unsigned long long)rnd(), (unsigned)(rnd() % 900)) == 0);
+		}
+		break;
+	case 3: /* JSON */
+		snprintf(tmp, sizeof(tmp), "{\"id\": %u, \"name\": \"item-%u\", \"tags\": [\"a\", \"b\"], \"url\": \"https://api.example.org/v2/items/%u?expand=true\", \"enabled\": true}\n",
+			 (unsigned)(rnd() % 100000), (unsigned)(rnd() % 1000), (unsigned)(rnd() % 100000));
+		CHECK(exai__buf_append(b, tmp, strlen(tmp)) == 0);
+		break;
+	case 4: /* config */
+		CHECK(exai__buf_printf(b, "[server]\nhost = \"10.0.%u.%u\"\nport = %u\nworkers = %u\nlog_level = \"info\"\npath = \"/var/lib/app/data-%u\"\n\n",
+				       (unsigned)(rnd() % 256), (unsigned)(rnd() % 256), (unsigned)(1024 + rnd() % 60000),
+				       (unsigned)(rnd() % 32), (unsigned)(rnd() % 100)) == 0);
+		break;
+	case 5: /* a stack trace */
+		CHECK(exai__buf_printf(b, "Traceback (most recent call last):\n  File \"/usr/lib/python3.11/site-packages/app/main.py\", line %u, in run\n    self.loop.run_until_complete(task)\nValueError: invalid literal for int() with base 10: 'abc'\n\n",
+				       (unsigned)(rnd() % 900)) == 0);
+		break;
+	default: /* markdown */
+		CHECK(exai__buf_printf(b, "## Step %u\n\nRun `make install` then `systemctl restart app.service` and check `journalctl -u app` for errors (see v%u.%u.%u release notes).\n\n",
+				       (unsigned)(rnd() % 10), (unsigned)(rnd() % 5), (unsigned)(rnd() % 20), (unsigned)(rnd() % 10)) == 0);
+	}
+}
+
+struct row {
+	char *text, *secret;
+	int kind;
+};
+
+static struct row *load_positives(size_t *n)
+{
+	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl" };
+	struct row *rows = NULL;
+	size_t cnt = 0;
+	for (size_t f = 0; f < 2; f++) {
+		size_t len;
+		char *data = test_read_file(test_shared(files[f]), &len), *line = data, *next;
+		for (; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = 0;
+			json_t *j = json_loads(line, 0, NULL);
+			const char *expect = json_string_value(json_object_get(j, "expect"));
+			if (expect && strcmp(expect, "none") != 0) {
+				rows = realloc(rows, (cnt + 1) * sizeof(*rows));
+				rows[cnt].text = strdup(json_string_value(json_object_get(j, "text")));
+				rows[cnt].secret = strdup(json_string_value(json_object_get(j, "secret")));
+				rows[cnt].kind = strcmp(expect, "pii") == 0 ? 2 : 1;
+				cnt++;
+			}
+			json_decref(j);
+		}
+		free(data);
+	}
+	*n = cnt;
+	return rows;
+}
+
+static int gen(const char *dir, size_t mb)
+{
+	size_t n;
+	struct row *rows = load_positives(&n);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/planted.tsv", dir);
+	FILE *planted = fopen(path, "w");
+	for (size_t f = 0; f < mb; f++) {
+		struct exai__buf b = { 0 };
+		while (b.len < (1u << 20)) {
+			gen_block(&b);
+			if (rnd() % 40 == 0) { /* a labelled positive every ~20 KiB */
+				struct row *r = &rows[rnd() % n];
+				size_t at = b.len + (size_t)(strstr(r->text, r->secret) - r->text);
+				CHECK(exai__buf_printf(&b, "%s\n\n", r->text) == 0);
+				fprintf(planted, "corpus-%03zu.txt\t%zu\t%zu\t%d\n", f, at, at + strlen(r->secret), r->kind);
+			}
+		}
+		snprintf(path, sizeof(path), "%s/corpus-%03zu.txt", dir, f);
+		FILE *o = fopen(path, "w");
+		fwrite(b.data, 1, b.len, o);
+		fclose(o);
+		exai__buf_free(&b);
+	}
+	fclose(planted);
+	snprintf(path, sizeof(path), "%s/recall", dir);
+	exai__mkdir_p(path, 0755);
+	snprintf(path, sizeof(path), "%s/recall.tsv", dir);
+	FILE *m = fopen(path, "w");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/recall/%04zu.txt", dir, i);
+		FILE *o = fopen(path, "w");
+		fputs(rows[i].text, o);
+		fclose(o);
+		size_t at = (size_t)(strstr(rows[i].text, rows[i].secret) - rows[i].text);
+		fprintf(m, "%04zu.txt\t%zu\t%zu\t%d\n", i, at, at + strlen(rows[i].secret), rows[i].kind);
+		free(rows[i].text);
+		free(rows[i].secret);
+	}
+	fclose(m);
+	free(rows);
+	printf("generated %zu MiB in %s and %zu recall files\n", mb, dir, n);
+	return 0;
+}
+
+static double now_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static exai_scrubber *mk(uint32_t flags)
+{
+	char state[4096];
+	snprintf(state, sizeof(state), "%s/scrub-test-state", getenv("EXAI_BUILD_ROOT") ? getenv("EXAI_BUILD_ROOT") : "/tmp");
+	EXAI_OPTS(exai_ctx_opts, co, .state_dir = state);
+	exai_ctx *ctx = NULL;
+	CHECK_OK(exai_ctx_new(&ctx, &co));
+	EXAI_OPTS(exai_scrubber_opts, o, .flags = flags, .max_input = (size_t)1 << 30);
+	exai_scrubber *s = NULL;
+	CHECK_OK(exai_scrubber_new(&s, ctx, &o));
+	exai_ctx_unref(ctx);
+	if (!s)
+		exit(1);
+	return s;
+}
+
+struct file {
+	char name[256];
+	char *data;
+	size_t len;
+};
+
+static struct file *load_dir(const char *dir, const char *prefix, size_t *n, size_t *total, size_t max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct file *fs = NULL;
+	*n = *total = 0;
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || *n >= max)
+			continue;
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		fs = realloc(fs, (*n + 1) * sizeof(*fs));
+		memcpy(fs[*n].name, e->d_name, sizeof(fs[*n].name));
+		fs[*n].data = test_read_file(path, &fs[*n].len);
+		*total += fs[*n].len;
+		(*n)++;
+	}
+	if (d)
+		closedir(d);
+	return fs;
+}
+
+static int on_hs(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
+{
+	(void)id, (void)from, (void)to, (void)flags;
+	(*(size_t *)ud)++;
+	return 0;
+}
+
+static void run_pass(const char *what, exai_scrubber *s, struct file *fs, size_t n, size_t total, const char *dir)
+{
+	/* planted secrets: covered by one finding of the right kind */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/planted.tsv", dir);
+	FILE *p = fopen(path, "r");
+	size_t planted = 0, found = 0, findings = 0;
+	double c0 = now_cpu(), w0 = now_wall();
+	exai_scrub_result **res = calloc(n, sizeof(*res));
+	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
+	for (size_t i = 0; i < n; i++)
+		CHECK_OK(exai_scrub_text(&res[i], s, fs[i].data, fs[i].len, &o));
+	double cpu = now_cpu() - c0, wall = now_wall() - w0;
+	char name[64];
+	size_t a, b;
+	int kind;
+	while (p && fscanf(p, "%63s %zu %zu %d", name, &a, &b, &kind) == 4) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(fs[i].name, name) != 0)
+				continue;
+			planted++;
+			for (size_t k = 0; k < exai_scrub_result_count(res[i]); k++) {
+				const struct exai_scrub_finding *f = exai_scrub_result_finding(res[i], k);
+				if (f->start <= a && f->end >= b && f->kind == kind) {
+					found++;
+					break;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		findings += exai_scrub_result_count(res[i]);
+		exai_scrub_result_free(res[i]);
+	}
+	free(res);
+	if (p)
+		fclose(p);
+	printf("%-28s %8.1f MB/s per CPU-second (%.1f MB/s wall), %zu MB, %zu findings, planted recall %zu/%zu = %.1f%%\n",
+	       what, (double)total / 1e6 / cpu, (double)total / 1e6 / wall, total >> 20, findings, found, planted,
+	       planted ? 100.0 * (double)found / (double)planted : 0);
+}
+
+static int throughput(const char *dir)
+{
+	size_t n, total;
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, SIZE_MAX);
+	if (!n)
+		test_skip("no corpus in %s (run gen first)", dir);
+	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	/* the floor: Hyperscan alone over the same bytes, no confirmation */
+	size_t hits = 0;
+	double c0 = now_cpu();
+	for (size_t i = 0; i < n; i++)
+		hs_scan(s->db, fs[i].data, (unsigned)fs[i].len, 0, s->scratch, on_hs, &hits);
+	double cpu = now_cpu() - c0;
+	printf("%-28s %8.1f MB/s per CPU-second, %zu candidate ends\n", "hyperscan alone (floor)", (double)total / 1e6 / cpu, hits);
+	run_pass("stage 1 (patterns)", s, fs, n, total, dir);
+	exai_scrubber_free(s);
+	s = mk(EXAI_SCRUBBER_NO_DECODE);
+	run_pass("stage 1 + stage 2", s, fs, n, total, dir);
+	exai_scrubber_free(s);
+	s = mk(0);
+	run_pass("both stages + decoders", s, fs, n, total, dir);
+	exai_scrubber_free(s);
+	for (size_t i = 0; i < n; i++)
+		free(fs[i].data);
+	free(fs);
+	return 0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int latency(const char *dir)
+{
+	size_t n, total;
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, 8); /* 8 MiB to draw prompts from */
+	if (!n)
+		test_skip("no corpus in %s (run gen first)", dir);
+	exai_scrubber *s = mk(0);
+	enum { N = 5000, SZ = 4096 };
+	double *t = malloc(N * sizeof(double));
+	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
+	for (int i = 0; i < N + 200; i++) {
+		struct file *f = &fs[rnd() % n];
+		size_t at = rnd() % (f->len - SZ);
+		exai_scrub_result *r = NULL;
+		double c0 = now_cpu();
+		CHECK_OK(exai_scrub_text(&r, s, f->data + at, SZ, &o));
+		double c1 = now_cpu();
+		exai_scrub_result_free(r);
+		if (i >= 200) /* warm-up */
+			t[i - 200] = (c1 - c0) * 1e6;
+	}
+	qsort(t, N, sizeof(double), cmp_d);
+	printf("4 KiB prompt, both stages + decoders (CPU time per call, %d calls): p50 %.1f us, p95 %.1f us, p99 %.1f us, max %.1f us\n",
+	       N, t[N / 2], t[N * 95 / 100], t[N * 99 / 100], t[N - 1]);
+	free(t);
+	exai_scrubber_free(s);
+	for (size_t i = 0; i < n; i++)
+		free(fs[i].data);
+	free(fs);
+	return 0;
+}
+
+static int recall(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/recall.tsv", dir);
+	FILE *m = fopen(path, "r");
+	if (!m)
+		test_skip("no %s (run gen first)", path);
+	exai_scrubber *s = mk(0);
+	char name[64];
+	size_t a, b, files = 0, found = 0, bytes = 0;
+	int kind;
+	double c0 = now_cpu();
+	while (fscanf(m, "%63s %zu %zu %d", name, &a, &b, &kind) == 4) {
+		snprintf(path, sizeof(path), "%s/recall/%s", dir, name);
+		size_t len;
+		char *text = test_read_file(path, &len);
+		exai_scrub_result *r = NULL;
+		EXAI_OPTS(exai_scrub_text_opts, o, .no_audit = 1);
+		CHECK_OK(exai_scrub_text(&r, s, text, len, &o));
+		for (size_t k = 0; k < exai_scrub_result_count(r); k++) {
+			const struct exai_scrub_finding *f = exai_scrub_result_finding(r, k);
+			if (f->start <= a && f->end >= b) {
+				found++;
+				break;
+			}
+		}
+		files++;
+		bytes += len;
+		exai_scrub_result_free(r);
+		free(text);
+	}
+	fclose(m);
+	printf("libexai recall on %zu labelled files: %zu = %.1f%% (%.2f ms CPU for %zu bytes)\n", files, found,
+	       100.0 * (double)found / (double)files, (now_cpu() - c0) * 1e3, bytes);
+	exai_scrubber_free(s);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && strcmp(argv[1], "gen") == 0)
+		return gen(argv[2], (size_t)atoi(argv[3]));
+	if (argc >= 3 && strcmp(argv[1], "throughput") == 0)
+		return throughput(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "latency") == 0)
+		return latency(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "recall") == 0)
+		return recall(argv[2]);
+	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR\n");
+	return 2;
+}
