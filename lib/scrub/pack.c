@@ -371,6 +371,25 @@ out:
 	return r;
 }
 
+/* Hyperscan's analysis of @re: exact if it can, else as a prefilter (then *flags gains
+ * HS_FLAG_PREFILTER). On failure the pattern's error is recorded and -EINVAL returned. */
+static int expr_info(const struct exai__pattern *p, const char *re, unsigned *flags, hs_expr_info_t **info)
+{
+	hs_compile_error_t *cerr = NULL;
+	if (hs_expression_info(re, *flags, info, &cerr) == HS_SUCCESS)
+		return 0;
+	hs_free_compile_error(cerr);
+	cerr = NULL;
+	if (hs_expression_info(re, *flags | HS_FLAG_PREFILTER, info, &cerr) == HS_SUCCESS) {
+		*flags |= HS_FLAG_PREFILTER;
+		return 0;
+	}
+	int r = PACK_ERR(p->pack, p->id, "Hyperscan cannot compile the regex: %s",
+			 cerr ? cerr->message : "unknown reason");
+	hs_free_compile_error(cerr);
+	return r;
+}
+
 int exai__pack_compile(struct exai__pack_set *set)
 {
 	for (size_t i = 0; i < set->n; i++) {
@@ -391,34 +410,19 @@ int exai__pack_compile(struct exai__pack_set *set)
 		pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
 
 		hs_expr_info_t *info = NULL;
-		hs_compile_error_t *cerr = NULL;
 		unsigned flags = p->caseless ? HS_FLAG_CASELESS : 0;
 		if (!(p->hs_regex = loosen(p->regex)))
 			return -ENOMEM;
 		/* the window comes from the exact regex (when Hyperscan can analyse it) */
-		if (hs_expression_info(p->regex, flags, &info, &cerr) != HS_SUCCESS &&
-		    hs_expression_info(p->regex, flags | HS_FLAG_PREFILTER, &info, &cerr) != HS_SUCCESS) {
-			int r = PACK_ERR(p->pack, p->id, "Hyperscan cannot compile the regex: %s",
-					 cerr ? cerr->message : "unknown reason");
-			hs_free_compile_error(cerr);
+		int r = expr_info(p, p->regex, &flags, &info);
+		if (r < 0)
 			return r;
-		}
-		hs_free_compile_error(cerr);
-		cerr = NULL;
 		unsigned window = info->max_width;
 		free(info);
 		info = NULL;
-		if (hs_expression_info(p->hs_regex, flags, &info, &cerr) != HS_SUCCESS) {
-			hs_free_compile_error(cerr);
-			cerr = NULL;
-			flags |= HS_FLAG_PREFILTER;
-			if (hs_expression_info(p->hs_regex, flags, &info, &cerr) != HS_SUCCESS) {
-				int r = PACK_ERR(p->pack, p->id, "Hyperscan cannot compile the regex: %s",
-						 cerr ? cerr->message : "unknown reason");
-				hs_free_compile_error(cerr);
-				return r;
-			}
-		}
+		flags = p->caseless ? HS_FLAG_CASELESS : 0;
+		if ((r = expr_info(p, p->hs_regex, &flags, &info)) < 0)
+			return r;
 		if (info->min_width == 0) {
 			free(info);
 			return PACK_ERR(p->pack, p->id, "the regex matches the empty string");
