@@ -10,6 +10,7 @@
 
 #include "core-internal.h"
 #include "exai/vm.h"
+#include "exai/keys.h"
 #include "backend.h"
 #include "agent-client.h"
 
@@ -85,17 +86,42 @@ bool exai__proc_alive(pid_t pid, unsigned long long start_time);
 int exai__vm_image_verify(const char *dir, const char *kernel);
 
 /* ---- snapshot.c ---------------------------------------------------------------------------- */
-/* A snapshot file: magic, header (JSON: the machine's shape), the VMM's state stream, and a
- * trailer with the SHA-256 of all before it (docs/formats/snapshot.md). The stream passes
- * through libexai, never through a plaintext file of the VMM: the keys module's envelope
- * encryption slots in at exai__vm_snapshot_seal_* (see snapshot.c). */
+/* A snapshot file: magic, header (JSON: the machine's shape, the snapshot id, the DEK
+ * generation), the VMM's state stream as an envelope message under the snapshot's own key,
+ * and a trailer with the SHA-256 of all before it (docs/formats/snapshot.md). */
 int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_running);
-/* Checks an open snapshot completely (header, size, SHA-256) before anything reaches a VMM;
- * fills *@spec (machine shape, backend, cmdline), *@was_running and the payload's place. */
-int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, bool *was_running,
-			    uint64_t *ret_off, uint64_t *ret_len);
-/* Streams the checked payload into the VM started with incoming = true. */
-int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t len);
+/* What a checked snapshot says about itself besides the machine's shape. */
+struct exai__snap_info {
+	bool was_running;
+	uint64_t off, len;                  /* the envelope message in the file */
+	char id[33];                        /* 32 hex digits */
+	char source[EXAI__VM_NAME_MAX + 1]; /* the workspace whose key material seals it */
+	uint32_t generation;                /* DEK generation of its key */
+	char key_name[256];                 /* the envelope's key name */
+	char header_sha256[65];             /* bound by the envelope's encryption context */
+};
+/* Checks an open snapshot's framing completely (header, size, SHA-256) before anything else;
+ * fills *@spec (machine shape, backend, cmdline, tenant) and *@info. */
+int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, struct exai__snap_info *info);
+/* Derives the snapshot's key into @key (32 bytes, locked) and authenticates the whole
+ * envelope message (decrypting into nothing). -ENOKEY: the source's key material was
+ * shredded; -EBADMSG: altered; -EACCES: retired generation or revoked tenant. */
+int exai__vm_snapshot_open(exai_ctx *ctx, int fd, const char *path, const char *tenant,
+			   const struct exai__snap_info *info, uint8_t key[32]);
+/* Decrypts the authenticated payload again, frame by authenticated frame, into a pipe that
+ * the VM started with incoming = true reads. */
+int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, const struct exai__snap_info *info, const uint8_t key[32]);
+
+/* ---- vmkeys.c ------------------------------------------------------------------------------ */
+/* Opens @tenant's keyring; with @create, makes one under the file KMS when there is none. */
+int exai__vm_keyring(exai_ctx *ctx, const char *tenant, bool create, exai_keyring **ret);
+/* The workspace's key material: a random seed sealed under the tenant keyring (vm-key.env). */
+int exai__vm_keys_init(struct exai_vm *vm);
+/* The key of snapshot @snapshot_id of workspace @vm_name (its seed and DEK @generation). */
+int exai__vm_snapshot_key(uint8_t ret[32], exai_ctx *ctx, const char *tenant, const char *vm_name,
+			  uint32_t generation, const char *snapshot_id);
+/* Appends @path (made absolute) to the workspace's list of snapshots, deleted on destroy. */
+int exai__vm_snapshot_record(struct exai_vm *vm, const char *path);
 
 /* ---- hooks for the modules that are not on main yet --------------------------------------- */
 /* Network (policy module): creates the tenant namespace and the VM's tap with the tenant's
@@ -103,9 +129,8 @@ int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t le
  * no network requested it does nothing and the VMM gets an empty network namespace. */
 int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len);
 int exai__vm_net_detach(struct exai_vm *vm);
-/* Keys (keys module): the per-VM disk key and per-snapshot keys, destroyed on destroy
- * (crypto-shredding). Workspaces have no writable disk yet (the initramfs lives in guest
- * RAM), so there is no disk key to derive. */
+/* Crypto-shredding (vmkeys.c): deletes the workspace's sealed seed (no key of it can be
+ * derived again) and the snapshot files it wrote; an audit event each; idempotent. */
 int exai__vm_keys_shred(struct exai_vm *vm);
 
 /* ---- firecracker.c ------------------------------------------------------------------------ */

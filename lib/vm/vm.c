@@ -428,6 +428,15 @@ static int build_cmdline(struct exai_vm *vm)
 	return 0;
 }
 
+/* Cleans up after a failed create or restore, keeping the sentence that says why it failed. */
+static void destroy_keep_error(struct exai_vm *vm, int keep)
+{
+	char why[512];
+	snprintf(why, sizeof(why), "%s", exai_errmsg());
+	exai_vm_destroy(vm);
+	exai__err(keep, "%s", why);
+}
+
 int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct exai_vm_opts *opts)
 {
 	struct exai_vm *vm;
@@ -447,11 +456,13 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
+		r = exai__vm_keys_init(vm);
+	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	emit(vm, "create", r);
 	if (r < 0) {
 		if (r != -EEXIST)
-			exai_vm_destroy(vm);
+			destroy_keep_error(vm, r);
 		exai_vm_free(vm);
 		return r;
 	}
@@ -733,20 +744,25 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		    const struct exai_vm_opts *opts)
 {
 	struct exai_vm *vm;
-	bool was_running;
-	uint64_t off, len;
-	int r = EXAI__OPTS_CHECK(opts, exai_vm_opts);
+	struct exai__snap_info info;
+	uint8_t *key = exai_secure_alloc(32);
+	int r = key ? EXAI__OPTS_CHECK(opts, exai_vm_opts) : exai__err(-ENOMEM, "out of memory");
 	if (r < 0)
 		return r;
-	if ((r = vm_alloc(&vm, ctx, name)) < 0)
+	if (r < 0 || (r = vm_alloc(&vm, ctx, name)) < 0) {
+		exai_secure_free(key);
 		return r;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		r = exai__err_sys(exai__neg_errno(), "cannot open snapshot %s", path);
 	if (r == 0 && access(vm->dir, F_OK) == 0)
 		r = exai__err(-EEXIST, "workspace %s exists already", name);
 	if (r == 0)
-		r = exai__vm_snapshot_check(fd, path, &vm->spec, &was_running, &off, &len);
+		r = exai__vm_snapshot_check(fd, path, &vm->spec, &info);
+	/* authenticated in full before anything else happens */
+	if (r == 0)
+		r = exai__vm_snapshot_open(ctx, fd, path, vm->spec.tenant, &info, key);
 	if (r == 0)
 		r = spec_from_opts(vm, opts, true);
 	if (r == 0)
@@ -754,28 +770,26 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
+		r = exai__vm_keys_init(vm);
+	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	if (r == 0)
 		r = start_vmm(vm, true);
 	if (r == 0)
-		r = exai__vm_snapshot_feed(vm, fd, off, len);
-	if (r == 0 && was_running)
+		r = exai__vm_snapshot_feed(vm, fd, &info, key);
+	exai_secure_free(key);
+	if (r == 0 && info.was_running)
 		r = vm->be->resume(vm);
 	if (r == 0)
-		r = exai__vm_set_state(vm, was_running ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
-	if (r == 0 && was_running)
+		r = exai__vm_set_state(vm, info.was_running ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
+	if (r == 0 && info.was_running)
 		r = connect_agent(vm, 30000);
 	if (fd >= 0)
 		close(fd);
 	emit(vm, "restore", r);
 	if (r < 0) {
-		if (r != -EEXIST) {
-			int keep = r;
-			char why[256];
-			snprintf(why, sizeof(why), "%s", exai_errmsg());
-			exai_vm_destroy(vm);
-			exai__err(keep, "%s", why);
-		}
+		if (r != -EEXIST)
+			destroy_keep_error(vm, r);
 		exai_vm_free(vm);
 		return r;
 	}
@@ -952,14 +966,6 @@ int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len)
 
 int exai__vm_net_detach(struct exai_vm *vm)
 {
-	(void)vm;
-	return 0;
-}
-
-int exai__vm_keys_shred(struct exai_vm *vm)
-{
-	/* Nothing to shred yet: no per-VM disk key exists (no writable disk) and snapshots are
-	 * not yet encrypted (they need the keys module's envelope API). */
 	(void)vm;
 	return 0;
 }

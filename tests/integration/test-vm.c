@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 	unlink(back);
 
 	/* a marker written inside the guest reaches no file of the workspace's state (logs,
-	 * console, state.json). (Snapshots do hold guest memory until they are encrypted.) */
+	 * console, state.json); checked again below once a snapshot (guest memory) exists */
 	CHECK_OK(sh(vm, "echo EXAI-MARKER-$((6 * 7))-PLAINTEXT > /tmp/marker; echo EXAI-MARKER-$((6 * 7))-PLAINTEXT >&2",
 		    &c, &status));
 	snprintf(p, sizeof(p), "grep -rqa EXAI-MARKER-42-PLAINTEXT %s/vm", dir);
@@ -297,6 +297,10 @@ int main(int argc, char **argv)
 	printf("snapshot (512 MiB guest): %.2f s\n", now_s() - s0);
 	CHECK(exai_vm_state(vm) == EXAI_VM_RUNNING);
 	CHECK_RC(exai_vm_snapshot(vm, snap), -EEXIST);
+	/* the snapshot holds the guest's memory, /tmp/marker included: encrypted, so the marker
+	 * is in no file under the state dir (the snapshot is written there) */
+	snprintf(p, sizeof(p), "grep -rqa EXAI-MARKER-42-PLAINTEXT %s", dir);
+	CHECK(system(p) != 0);
 	double r0 = now_s();
 	CHECK_OK(exai_vm_restore(&vm2, ctx, snap, "itest2", NULL));
 	printf("restore to agent ready: %.2f s\n", now_s() - r0);
@@ -348,6 +352,7 @@ int main(int argc, char **argv)
 	CHECK(cgroup_gone("itest"));
 	snprintf(p, sizeof(p), "%s/vm/itest", dir);
 	CHECK(access(p, F_OK) != 0);
+	CHECK(access(snap, F_OK) != 0); /* its snapshot went with its key material */
 	char *names = NULL;
 	CHECK_OK(exai_vm_list(&names, ctx));
 	CHECK_STREQ(names, "");

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vmkeys.c: a workspace's key material (docs/vm.md, "Keys and crypto-shredding").
+ *
+ * Every workspace has a 32-byte random seed, stored only as an envelope message under its
+ * tenant's keyring (<dir>/vm-key.env: purpose "vm-key", object = workspace name). Keys of the
+ * workspace are HKDF-SHA256(salt = seed, ikm = the keys module's derived key, info = label):
+ * the per-snapshot key from exai_keyring_derive_snapshot_key() with a fresh random snapshot
+ * id. The DEK makes them the tenant's (revoke the tenant and they go); the seed makes them the
+ * workspace's: deleting vm-key.env on destroy leaves no way to derive them again, whatever
+ * copies of its snapshots exist (crypto-shredding).
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "vm-internal.h"
+#include "keys/keys-internal.h"
+
+#define SEED_FILE "vm-key.env"
+#define SNAP_LIST "snapshots.list"
+
+int exai__vm_keyring(exai_ctx *ctx, const char *tenant, bool create, exai_keyring **ret)
+{
+	int r = exai_keyring_open(ret, ctx, tenant, NULL);
+	if (r != -ENOENT || !create)
+		return r == -ENOENT ? exai__err(r, "tenant %s has no keyring (exaictl key init %s)", tenant, tenant) : r;
+	/* First workspace of a tenant on an embedded install: a keyring under the file KMS, as
+	 * `exaictl key init` would make it (an operator with an HSM runs key init first). */
+	r = exai_keyring_init(ret, ctx, tenant, NULL);
+	if (r == -EEXIST) /* another process won the race */
+		r = exai_keyring_open(ret, ctx, tenant, NULL);
+	if (r == 0)
+		exai__log_info(ctx, "vm", "tenant %s had no keyring: created one under the file KMS", tenant);
+	return r;
+}
+
+struct sink {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int sink_write(void *ud, const void *p, size_t n)
+{
+	struct sink *s = ud;
+	if (n > s->cap - s->len)
+		return -EBADMSG;
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	return 0;
+}
+
+static int fd_write(void *ud, const void *p, size_t n)
+{
+	return exai__write_all(*(int *)ud, p, n);
+}
+
+int exai__vm_keys_init(struct exai_vm *vm)
+{
+	exai_keyring *kr = NULL;
+	exai_envelope *env = NULL;
+	uint8_t *seed = exai_secure_alloc(32);
+	char *path = exai__path_join(vm->dir, SEED_FILE), tmp[PATH_MAX];
+	int fd = -1, r = seed && path ? 0 : exai__err(-ENOMEM, "out of memory");
+	const char *const pairs[] = { NULL };
+	if (r == 0)
+		r = exai__vm_keyring(vm->ctx, vm->spec.tenant, true, &kr);
+	if (r == 0 && (size_t)snprintf(tmp, sizeof(tmp), "%s.partial", path) >= sizeof(tmp))
+		r = exai__err(-ENAMETOOLONG, "path too long");
+	if (r == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot create %s", tmp);
+	if (r == 0) {
+		randombytes_buf(seed, 32);
+		EXAI_OPTS(exai_envelope_opts, eo, .write = fd_write, .write_data = &fd, .context = pairs);
+		r = exai_keyring_encrypt(&env, kr, "vm-key", vm->spec.name, &eo);
+	}
+	if (r == 0 && (r = exai_envelope_update(env, seed, 32)) == 0)
+		r = exai_envelope_final(env);
+	if (r == 0 && fsync(fd) < 0)
+		r = exai__err_sys(exai__neg_errno(), "fsync %s", tmp);
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = exai__err_sys(exai__neg_errno(), "rename %s", tmp);
+	if (r < 0 && fd >= 0)
+		unlink(tmp);
+	exai_envelope_free(env);
+	exai_keyring_unref(kr);
+	exai_secure_free(seed);
+	free(path);
+	return r;
+}
+
+/* The seed of workspace @name of @tenant into @seed (32 bytes of locked memory). */
+static int load_seed(exai_ctx *ctx, exai_keyring *kr, const char *name, uint8_t *seed)
+{
+	char *base = exai__path_join(exai_ctx_state_dir(ctx), "vm"), *dir = base ? exai__path_join(base, name) : NULL;
+	char *path = dir ? exai__path_join(dir, SEED_FILE) : NULL, *text = NULL;
+	size_t len = 0;
+	exai_envelope *env = NULL;
+	struct sink s = { .buf = seed, .cap = 32 };
+	int r = path ? exai__read_file(path, 4096, &text, &len) : exai__err(-ENOMEM, "out of memory");
+	if (r == -ENOENT)
+		r = exai__err(-ENOKEY, "the key material of workspace %s is gone (destroyed: crypto-shredded)", name);
+	const char *const pairs[] = { "purpose", "vm-key", "object", name, NULL };
+	EXAI_OPTS(exai_envelope_opts, eo, .write = sink_write, .write_data = &s, .context = pairs);
+	if (r == 0)
+		r = exai_keyring_decrypt(&env, kr, &eo);
+	if (r == 0 && (r = exai_envelope_update(env, text, len)) == 0)
+		r = exai_envelope_final(env);
+	if (r == 0 && s.len != 32)
+		r = -EBADMSG;
+	if (r == -EBADMSG)
+		r = exai__err(r, "the key material of workspace %s (%s) does not authenticate", name, path);
+	exai_envelope_free(env);
+	free(text);
+	free(path);
+	free(dir);
+	free(base);
+	return r;
+}
+
+int exai__vm_snapshot_key(uint8_t ret[32], exai_ctx *ctx, const char *tenant, const char *vm_name,
+			  uint32_t generation, const char *snapshot_id)
+{
+	exai_keyring *kr = NULL;
+	uint8_t *m = exai_secure_alloc(64); /* seed | derived */
+	int r = m ? exai__vm_keyring(ctx, tenant, false, &kr) : exai__err(-ENOMEM, "out of memory");
+	if (r == 0)
+		r = load_seed(ctx, kr, vm_name, m);
+	if (r == 0)
+		r = exai_keyring_derive_snapshot_key(m + 32, kr, generation, vm_name, snapshot_id);
+	static const char info[] = "exai vm snapshot key v1";
+	if (r == 0)
+		r = exai__hkdf("SHA256", m, 32, m + 32, 32, (const uint8_t *)info, sizeof(info) - 1, ret, 32);
+	exai_keyring_unref(kr);
+	exai_secure_free(m);
+	return r;
+}
+
+int exai__vm_snapshot_record(struct exai_vm *vm, const char *path)
+{
+	char abs[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (!realpath(dir, abs))
+		return exai__err_sys(exai__neg_errno(), "cannot resolve %s", dir);
+	char *list = exai__path_join(vm->dir, SNAP_LIST);
+	if (!list)
+		return exai__err(-ENOMEM, "out of memory");
+	int fd = open(list, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), r = 0;
+	if (fd < 0 || dprintf(fd, "%s/%s\n", abs, slash ? slash + 1 : path) < 0 || fsync(fd) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot record the snapshot in %s", list);
+	if (fd >= 0)
+		close(fd);
+	free(list);
+	return r;
+}
+
+/* Removes @p (and @p.partial) if it is a snapshot file (magic), emitting an event. */
+static int delete_snapshot(struct exai_vm *vm, const char *p)
+{
+	char partial[PATH_MAX + 16], magic[8];
+	int r = 0;
+	snprintf(partial, sizeof(partial), "%s.partial", p);
+	const char *cand[] = { p, partial };
+	for (int i = 0; i < 2; i++) {
+		int fd = open(cand[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		bool ours = read(fd, magic, 8) == 8 && !memcmp(magic, "EXAISNAP", 8);
+		close(fd);
+		if (!ours) {
+			exai__log_warn(vm->ctx, "vm", "%s: %s is no longer a snapshot file: left alone", vm->spec.name,
+				       cand[i]);
+			continue;
+		}
+		int u = unlink(cand[i]) < 0 && errno != ENOENT ? exai__err_sys(exai__neg_errno(), "cannot delete %s", cand[i]) : 0;
+		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "module", "vm", "action", "snapshot-delete", "vm",
+				       vm->spec.name, "tenant", vm->spec.tenant, "file", cand[i], "outcome",
+				       u < 0 ? "failure" : "success");
+		if (ev)
+			exai__ctx_emit(vm->ctx, ev);
+		json_decref(ev);
+		if (u < 0 && r == 0)
+			r = u;
+	}
+	return r;
+}
+
+int exai__vm_keys_shred(struct exai_vm *vm)
+{
+	char *list = exai__path_join(vm->dir, SNAP_LIST), *seed = exai__path_join(vm->dir, SEED_FILE), *text = NULL;
+	size_t len = 0;
+	int r = list && seed ? 0 : exai__err(-ENOMEM, "out of memory");
+	/* 1. the key material: without the seed no key of this workspace can be derived again */
+	if (r == 0 && unlink(seed) == 0) {
+		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "module", "vm", "action", "key-destroy", "vm",
+				       vm->spec.name, "tenant", vm->spec.tenant, "key", "vm-key (disk and snapshot keys)",
+				       "outcome", "success");
+		if (ev)
+			exai__ctx_emit(vm->ctx, ev);
+		json_decref(ev);
+	} else if (r == 0 && errno != ENOENT) {
+		r = exai__err_sys(exai__neg_errno(), "cannot delete %s", seed);
+	}
+	/* 2. the snapshot files it wrote (useless now; deleted all the same) */
+	int rr = r == 0 ? exai__read_file(list, 16u << 20, &text, &len) : 0;
+	if (rr < 0 && rr != -ENOENT)
+		r = rr;
+	for (char *line = text, *nl; r == 0 && line && *line; line = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(line, '\n')))
+			*nl = '\0';
+		if (line[0] == '/')
+			r = delete_snapshot(vm, line);
+		if (!nl)
+			break;
+	}
+	if (r == 0 && text && unlink(list) < 0 && errno != ENOENT)
+		r = exai__err_sys(exai__neg_errno(), "cannot delete %s", list);
+	free(text);
+	free(list);
+	free(seed);
+	return r;
+}
