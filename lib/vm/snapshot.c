@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "vm-internal.h"
+#include "keys/keys-internal.h"
 
 #define MAGIC "EXAISNAP"
 #define END_MAGIC "EXAIEND1"
@@ -400,7 +401,7 @@ int exai__vm_snapshot_open(exai_ctx *ctx, int fd, const char *path, const char *
 {
 	int r = exai__vm_snapshot_key(key, ctx, tenant, info->source, info->generation, info->id);
 	if (r < 0)
-		return exai__err(r, "snapshot %s: %s", path, exai_errmsg());
+		return exai__err_prefix(r, path);
 	r = unseal(info, tenant, key, fd, -1);
 	if (r == -EBADMSG)
 		return exai__err(r, "snapshot %s does not authenticate (altered, or not this workspace's key)", path);

@@ -31,6 +31,9 @@ struct exai__vm_spec {
 	uid_t uid;
 	uint32_t boot_timeout_ms;
 	char cmdline[1024]; /* the guest kernel command line */
+	uint32_t disk_mib;        /* the per-VM writable disk; 0: none */
+	uint32_t disk_generation; /* DEK generation its key was derived from */
+	bool disk_plain;          /* Firecracker without dm-crypt, allowed by the operator */
 };
 
 struct exai_vm {
@@ -45,6 +48,7 @@ struct exai_vm {
 	const struct exai__backend *be;
 	struct exai__agent *agent;
 	int qmp_fd; /* QEMU: connected QMP socket, or -1 */
+	int secret_fd; /* the next VMM's fd 3 (the disk key in a pipe), or -1 */
 };
 
 /* Paths in run_dir, as the host sees them (the VMM sees them under /vm). */
@@ -62,6 +66,7 @@ struct exai__jail {
 	gid_t gid;
 	uint32_t pids_max;
 	bool kvm;
+	int secret_fd; /* becomes the VMM's fd 3 when >= 0 (a pipe holding a key) */
 };
 int exai__jail_spawn(const struct exai__jail *j, pid_t *ret_pid);
 
@@ -78,12 +83,14 @@ unsigned long long exai__proc_start_time(pid_t pid);
 bool exai__proc_alive(pid_t pid, unsigned long long start_time);
 
 /* ---- image.c ------------------------------------------------------------------------------- */
-/* Checks the image in @dir before a boot: manifest.json present and well-formed, and the
- * size and SHA-256 of @kernel ("vmlinuz" for QEMU, "vmlinux" for Firecracker) and
- * initramfs.cpio.gz as recorded (both must be listed). The manifest's minisign signature is checked here once
- * the keys module's verifier is on main (exai__keys_minisign_verify): until then an unsigned
- * manifest is accepted and the hashes alone are checked. */
-int exai__vm_image_verify(const char *dir, const char *kernel);
+/* Checks the image in @dir before a boot: when the operator configured a trusted key
+ * (<state_dir>/guest-image.pub, a minisign public key), manifest.json.minisig must be a valid
+ * prehashed minisign signature of manifest.json by it (-EACCES: unsigned or another key;
+ * -EBADMSG: bad signature); then manifest.json well-formed, and the size and SHA-256 of
+ * @kernel ("vmlinuz" for QEMU, "vmlinux" for Firecracker) and initramfs.cpio.gz as recorded
+ * (both must be listed). Without a trusted key the hashes alone are checked. */
+#define EXAI__VM_IMAGE_KEY "guest-image.pub"
+int exai__vm_image_verify(exai_ctx *ctx, const char *dir, const char *kernel);
 
 /* ---- snapshot.c ---------------------------------------------------------------------------- */
 /* A snapshot file: magic, header (JSON: the machine's shape, the snapshot id, the DEK
@@ -120,6 +127,15 @@ int exai__vm_keys_init(struct exai_vm *vm);
 /* The key of snapshot @snapshot_id of workspace @vm_name (its seed and DEK @generation). */
 int exai__vm_snapshot_key(uint8_t ret[32], exai_ctx *ctx, const char *tenant, const char *vm_name,
 			  uint32_t generation, const char *snapshot_id);
+/* The per-VM disk key (HKDF of the seed and exai_keyring_derive_disk_key(@generation)) as
+ * base64 in a pipe: returns its read end (the key is in kernel memory only), or an error. */
+int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation);
+#define EXAI__QEMU_IMG "/usr/bin/qemu-img"
+/* Formats run/disk.luks (LUKS, AES-256-XTS) with qemu-img, the key passed as its fd 3. */
+int exai__vm_disk_create(struct exai_vm *vm);
+/* Before a boot: a disk under a retired generation is refused (-EACCES); under an older one
+ * a warning and an audit event (disk-rekey-needed) report it. */
+int exai__vm_disk_check_generation(struct exai_vm *vm);
 /* Appends @path (made absolute) to the workspace's list of snapshots, deleted on destroy. */
 int exai__vm_snapshot_record(struct exai_vm *vm, const char *path);
 
@@ -144,6 +160,9 @@ int exai__fc_configure(struct exai_vm *vm);
  * provides their keys. */
 int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
 		       bool root);
+/* Whether a Firecracker workspace may have its disk: dm-crypt is not available in this build,
+ * so -ENOTSUP unless @allow_unencrypted (then spec.disk_plain is set and a warning logged). */
+int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted);
 /* A virtio-net device on tap @tap with MAC @mac (before InstanceStart). Not called yet: the
  * tap comes with the network hook (policy module). */
 int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac);

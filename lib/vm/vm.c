@@ -96,7 +96,7 @@ static bool valid_name(const char *s, size_t max, bool allow_upper)
 
 int exai__vm_save(struct exai_vm *vm)
 {
-	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:I, s:I}",
+	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b}",
 			      "version", 1, "name", vm->spec.name, "tenant", vm->spec.tenant, "backend",
 			      vm->be->name, "kvm", vm->spec.kvm, "vcpus", (int)vm->spec.vcpus, "mem_mib",
 			      (int)vm->spec.mem_mib, "pids_max", (int)vm->spec.pids_max, "cpu_quota_pct",
@@ -104,7 +104,8 @@ int exai__vm_save(struct exai_vm *vm)
 			      vm->spec.image_dir, "uid", (json_int_t)vm->spec.uid, "boot_timeout_ms",
 			      (int)vm->spec.boot_timeout_ms, "cmdline", vm->spec.cmdline, "state",
 			      exai_vm_state_name(vm->state), "failure", vm->failure, "pid", (json_int_t)vm->pid,
-			      "pid_start", (json_int_t)vm->pid_start);
+			      "pid_start", (json_int_t)vm->pid_start, "disk_mib", (json_int_t)vm->spec.disk_mib,
+			      "disk_generation", (json_int_t)vm->spec.disk_generation, "disk_plain", vm->spec.disk_plain);
 	if (!j)
 		return exai__err(-ENOMEM, "out of memory");
 	char *text, *path = exai__path_join(vm->dir, "state.json");
@@ -168,6 +169,9 @@ static int load_state(struct exai_vm *vm)
 	vm->spec.boot_timeout_ms = (uint32_t)json_number_value(json_object_get(j, "boot_timeout_ms"));
 	vm->pid = (pid_t)json_number_value(json_object_get(j, "pid"));
 	vm->pid_start = (unsigned long long)json_number_value(json_object_get(j, "pid_start"));
+	vm->spec.disk_mib = (uint32_t)json_number_value(json_object_get(j, "disk_mib"));
+	vm->spec.disk_generation = (uint32_t)json_number_value(json_object_get(j, "disk_generation"));
+	vm->spec.disk_plain = json_is_true(json_object_get(j, "disk_plain"));
 out:
 	json_decref(j);
 	free(text);
@@ -251,6 +255,7 @@ static int vm_alloc(struct exai_vm **ret, exai_ctx *ctx, const char *name)
 	}
 	vm->ctx = exai_ctx_ref(ctx);
 	vm->qmp_fd = -1;
+	vm->secret_fd = -1;
 	snprintf(vm->spec.name, sizeof(vm->spec.name), "%s", name);
 	*ret = vm;
 	return 0;
@@ -357,6 +362,9 @@ static int spec_from_opts(struct exai_vm *vm, const struct exai_vm_opts *opts, b
 		vm->spec.vcpus = EXAI__OPT(opts, vcpus, 1u);
 		vm->spec.mem_mib = EXAI__OPT(opts, mem_mib, 256u);
 		vm->spec.backend = EXAI__OPT(opts, backend, EXAI_VM_BACKEND_AUTO);
+		vm->spec.disk_mib = EXAI__OPT(opts, disk_mib, 0u);
+		if (vm->spec.disk_mib > 1048576)
+			return exai__err(-EINVAL, "disk_mib %u is out of range (0-1048576)", vm->spec.disk_mib);
 	}
 	vm->spec.pids_max = EXAI__OPT(opts, pids_max, 512u);
 	vm->spec.cpu_quota_pct = EXAI__OPT(opts, cpu_quota_pct, 100u);
@@ -394,6 +402,9 @@ static int spec_from_opts(struct exai_vm *vm, const struct exai_vm_opts *opts, b
 		return r;
 	if (!restore)
 		vm->spec.kvm = kvm;
+	if (vm->spec.disk_mib && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER &&
+	    (r = exai__fc_disk_check(vm, EXAI__OPT(opts, allow_unencrypted_disk, false))) < 0)
+		return r;
 	else if (vm->spec.kvm && !kvm)
 		return exai__err(-ENODEV, "the snapshot was taken under KVM and this host has no /dev/kvm");
 	return 0;
@@ -428,6 +439,27 @@ static int build_cmdline(struct exai_vm *vm)
 	return 0;
 }
 
+/* The per-VM disk: LUKS for QEMU; for Firecracker a plain file where the operator allowed it. */
+static int make_disk(struct exai_vm *vm)
+{
+	exai_keyring *kr = NULL;
+	int r = exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr);
+	if (r < 0)
+		return r;
+	vm->spec.disk_generation = exai_keyring_generation(kr);
+	exai_keyring_unref(kr);
+	if (!vm->spec.disk_plain)
+		return exai__vm_disk_create(vm);
+	char *path = exai__vm_run_path(vm, "disk.img");
+	int fd = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	if (fd < 0 || ftruncate(fd, (off_t)vm->spec.disk_mib << 20) < 0 || fchown(fd, vm->spec.uid, vm->spec.uid) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot create the disk %s", path ? path : "");
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return r;
+}
+
 /* Cleans up after a failed create or restore, keeping the sentence that says why it failed. */
 static void destroy_keep_error(struct exai_vm *vm, int keep)
 {
@@ -457,6 +489,8 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 		r = make_dirs(vm);
 	if (r == 0)
 		r = exai__vm_keys_init(vm);
+	if (r == 0 && vm->spec.disk_mib)
+		r = make_disk(vm);
 	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	emit(vm, "create", r);
@@ -530,6 +564,7 @@ int exai__vm_spawn(struct exai_vm *vm, const char *const *argv)
 		.gid = vm->spec.uid,
 		.pids_max = vm->spec.pids_max,
 		.kvm = vm->spec.kvm,
+		.secret_fd = vm->secret_fd,
 	};
 	if (r == 0)
 		r = exai__jail_spawn(&j, &vm->pid);
@@ -550,7 +585,7 @@ static int start_vmm(struct exai_vm *vm, bool incoming)
 		.mem_bytes = ((uint64_t)vm->spec.mem_mib + (vm->spec.kvm ? 128 : 512)) << 20,
 		.cpuset = vm->spec.cpuset[0] ? vm->spec.cpuset : NULL,
 	};
-	int r = exai__vm_image_verify(vm->spec.image_dir,
+	int r = exai__vm_image_verify(vm->ctx, vm->spec.image_dir,
 				       vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER ? "vmlinux" : "vmlinuz");
 	if (r == 0)
 		r = exai__cgroup_create(vm->spec.name, &cg);
@@ -586,7 +621,9 @@ int exai_vm_boot(exai_vm *vm)
 	if (r < 0)
 		return r;
 	int64_t t0 = mono_ms();
-	r = start_vmm(vm, false);
+	r = vm->spec.disk_mib && !vm->spec.disk_plain ? exai__vm_disk_check_generation(vm) : 0;
+	if (r == 0)
+		r = start_vmm(vm, false);
 	if (r == 0)
 		r = connect_agent(vm, (int)vm->spec.boot_timeout_ms);
 	if (r < 0) {
@@ -720,6 +757,9 @@ int exai_vm_snapshot(exai_vm *vm, const char *path)
 	int r = need_state(vm, "snapshot", S(RUNNING) | S(PAUSED));
 	if (r < 0)
 		return r;
+	if (vm->spec.disk_mib)
+		return exai__err(-ENOTSUP, "%s has a disk: snapshots of workspaces with a disk are not supported yet",
+				 vm->spec.name);
 	if (!path || !path[0])
 		return exai__err(-EINVAL, "snapshot: a path is required");
 	int was = vm->state;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -228,5 +229,113 @@ int exai__vm_keys_shred(struct exai_vm *vm)
 	free(text);
 	free(list);
 	free(seed);
+	return r;
+}
+
+/* ---- the per-VM disk ---------------------------------------------------------------------- */
+
+int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation)
+{
+	exai_keyring *kr = NULL;
+	uint8_t *m = exai_secure_alloc(32 + 64 + 64);            /* seed | derived | key */
+	char *b64 = exai_secure_alloc(sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL));
+	int p[2] = { -1, -1 };
+	int r = m && b64 ? exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr) : exai__err(-ENOMEM, "out of memory");
+	if (r == 0)
+		r = load_seed(vm->ctx, kr, vm->spec.name, m);
+	if (r == 0)
+		r = exai_keyring_derive_disk_key(m + 32, kr, generation, vm->spec.name);
+	static const char info[] = "exai vm disk key v1";
+	if (r == 0)
+		r = exai__hkdf("SHA256", m, 32, m + 32, 64, (const uint8_t *)info, sizeof(info) - 1, m + 96, 64);
+	if (r == 0) {
+		sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL), m + 96, 64,
+				  sodium_base64_VARIANT_ORIGINAL);
+		/* its base64 text is the LUKS passphrase (QEMU wants UTF-8); a pipe holds it (kernel
+		 * memory, never a file); its reader is the VMM or qemu-img */
+		if (pipe2(p, O_CLOEXEC) < 0)
+			r = exai__err_sys(exai__neg_errno(), "pipe");
+		else if ((r = exai__write_all(p[1], b64, strlen(b64))) < 0)
+			r = exai__err_sys(r, "pipe");
+	}
+	if (p[1] >= 0)
+		close(p[1]);
+	if (r < 0 && p[0] >= 0)
+		close(p[0]);
+	exai_keyring_unref(kr);
+	exai_secure_free(m);
+	exai_secure_free(b64);
+	return r < 0 ? r : p[0];
+}
+
+int exai__vm_disk_create(struct exai_vm *vm)
+{
+	char *path = exai__vm_run_path(vm, "disk.luks"), size[32];
+	if (!path)
+		return exai__err(-ENOMEM, "out of memory");
+	if (access(EXAI__QEMU_IMG, X_OK) != 0) {
+		free(path);
+		return exai__err(-ENOENT, "%s is missing (Debian package qemu-utils): it formats the encrypted disk",
+				 EXAI__QEMU_IMG);
+	}
+	snprintf(size, sizeof(size), "%uM", vm->spec.disk_mib);
+	int fd = exai__vm_disk_secret_fd(vm, vm->spec.disk_generation), r = 0;
+	if (fd < 0) {
+		free(path);
+		return fd;
+	}
+	/* The key reaches qemu-img as fd 3 (a pipe), never on its command line or in a file. The
+	 * passphrase is a 512-bit random key: PBKDF2 iterations add nothing, hence iter-time=10. */
+	const char *argv[] = { EXAI__QEMU_IMG, "create", "-q", "-f", "luks", "--object",
+			       "secret,id=sec0,file=/proc/self/fd/3,format=raw", "-o",
+			       "key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,ivgen-alg=plain64,hash-alg=sha256,iter-time=10",
+			       path, size, NULL };
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		if ((fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(fd, 3)) < 0 || devnull < 0 || dup2(devnull, 0) < 0)
+			_exit(127);
+		char *const envp[] = { NULL };
+		execve(argv[0], (char *const *)argv, envp);
+		_exit(127);
+	}
+	close(fd);
+	int st = 0;
+	if (pid < 0)
+		r = exai__err_sys(exai__neg_errno(), "fork");
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		r = exai__err(-EIO, "%s create -f luks %s failed (status %d)", EXAI__QEMU_IMG, path, st);
+	if (r == 0 && chown(path, vm->spec.uid, vm->spec.uid) < 0)
+		r = exai__err_sys(exai__neg_errno(), "chown %s", path);
+	if (r == 0)
+		exai__log_info(vm->ctx, "vm", "%s: encrypted disk %s (LUKS, AES-256-XTS, %u MiB, DEK generation %u)",
+			       vm->spec.name, path, vm->spec.disk_mib, vm->spec.disk_generation);
+	free(path);
+	return r;
+}
+
+int exai__vm_disk_check_generation(struct exai_vm *vm)
+{
+	exai_keyring *kr = NULL;
+	bool outdated = false;
+	int r = exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr);
+	if (r == 0)
+		r = exai_keyring_is_outdated(kr, vm->spec.disk_generation, &outdated);
+	exai_keyring_unref(kr);
+	if (r == -EACCES)
+		return exai__err(r, "the disk of %s is under DEK generation %u, which is retired: it cannot be opened",
+				 vm->spec.name, vm->spec.disk_generation);
+	if (r == 0 && outdated) {
+		exai__log_warn(vm->ctx, "vm", "%s: the disk is under DEK generation %u, older than the current one: re-key it",
+			       vm->spec.name, vm->spec.disk_generation);
+		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "module", "vm", "action", "disk-rekey-needed",
+				       "vm", vm->spec.name, "tenant", vm->spec.tenant, "generation",
+				       (int)vm->spec.disk_generation, "outcome", "success");
+		if (ev)
+			exai__ctx_emit(vm->ctx, ev);
+		json_decref(ev);
+	}
 	return r;
 }
