@@ -168,6 +168,10 @@ int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted);
 int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac);
 
 /* ---- vm.c ---------------------------------------------------------------------------------- */
+/* Emits an OCSF-shaped audit event for @action (class and activity from the table in vm.c;
+ * docs/vm.md), outcome from @r (and the error sentence), plus @extra's members (consumed,
+ * may be NULL). */
+void exai__vm_event(struct exai_vm *vm, const char *action, int r, json_t *extra);
 int exai__vm_set_state(struct exai_vm *vm, int state);
 /* Starts @argv (the VMM) confined for @vm (exai__jail_spawn); sets vm->pid and pid_start. */
 int exai__vm_spawn(struct exai_vm *vm, const char *const *argv);

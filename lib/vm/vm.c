@@ -64,17 +64,60 @@ char *exai__vm_run_path(const struct exai_vm *vm, const char *file)
 	return exai__path_join(vm->run_dir, file);
 }
 
-/* An audit event for a lifecycle step (the audit module, when attached, chains and signs it). */
-static void emit(struct exai_vm *vm, const char *action, int r)
+/* OCSF class and activity of each vm event (docs/vm.md, "Audit events"). */
+static const struct {
+	const char *action;
+	int class_uid, activity_id;
+} ocsf_map[] = {
+	{ "exec", 1007, 1 },		 /* Process Activity: Launch */
+	{ "snapshot-delete", 1001, 4 },	 /* File Activity: Delete */
+	{ "create", 6003, 1 },		 /* API Activity: Create */
+	{ "restore", 6003, 1 },		 /* API Activity: Create (a new workspace) */
+	{ "destroy", 6003, 4 },		 /* API Activity: Delete */
+	{ "vmm-stop", 6003, 4 },	 { "cgroup-remove", 6003, 4 }, { "network-detach", 6003, 4 },
+	{ "keys-shred", 6003, 4 },	 { "key-destroy", 6003, 4 },   { "files-delete", 6003, 4 },
+	{ "disk-rekey-needed", 6003, 2 }, /* API Activity: Read (a finding) */
+	/* boot, pause, resume, snapshot, stop, vmm-died: API Activity: Update */
+};
+
+void exai__vm_event(struct exai_vm *vm, const char *action, int r, json_t *extra)
 {
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "module", "vm", "action", action, "vm",
-			       vm->spec.name, "tenant", vm->spec.tenant, "outcome", r < 0 ? "failure" : "success");
-	if (!ev)
+	int class_uid = 6003, activity = 3;
+	for (size_t i = 0; i < sizeof(ocsf_map) / sizeof(ocsf_map[0]); i++)
+		if (!strcmp(ocsf_map[i].action, action)) {
+			class_uid = ocsf_map[i].class_uid;
+			activity = ocsf_map[i].activity_id;
+		}
+	char op[64];
+	snprintf(op, sizeof(op), "vm.%s", action);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_t *ev = json_pack("{s:i, s:i, s:i, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+			       " s:{s:s, s:{s:i, s:i}}, s:{s:s, s:{s:s}}, s:[{s:s, s:s}], s:s}",
+			       "class_uid", class_uid, "category_uid", class_uid / 1000, "activity_id", activity,
+			       "type_uid", (json_int_t)class_uid * 100 + activity, "time",
+			       (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "severity_id", r < 0 ? 3 : 1,
+			       "status_id", r < 0 ? 2 : 1, "outcome", r < 0 ? "failure" : "success", "activity_name",
+			       action, "module", "vm", "action", action, "vm", vm->spec.name, "workspace", vm->spec.name,
+			       "tenant", vm->spec.tenant, "actor", "app_name", "libexai", "process", "pid", (int)getpid(),
+			       "uid", (int)getuid(), "api", "operation", op, "service", "name", "exai.vm", "resources",
+			       "type", "workspace", "uid", vm->spec.name, "metadata_product", "libexai");
+	if (!ev) {
+		json_decref(extra);
 		return;
+	}
 	if (r < 0)
-		json_object_set_new(ev, "reason", json_string(exai_errmsg()));
+		json_object_set_new(ev, "status_detail", json_string(exai_errmsg()));
+	if (extra)
+		json_object_update(ev, extra);
+	json_decref(extra);
 	exai__ctx_emit(vm->ctx, ev);
 	json_decref(ev);
+}
+
+static void emit(struct exai_vm *vm, const char *action, int r)
+{
+	exai__vm_event(vm, action, r, NULL);
 }
 
 static bool valid_name(const char *s, size_t max, bool allow_upper)
@@ -692,9 +735,14 @@ int exai_vm_exec(exai_vm *vm, const struct exai_vm_exec_opts *opts, int *ret_sta
 			vm->agent = NULL;
 		}
 		refresh(vm);
+		exai__vm_event(vm, "exec", r, json_pack("{s:{s:s}}", "process", "name", opts->argv[0]));
 		return r;
 	}
 	*ret_status = res.timed_out ? 124 : res.signal ? 128 + res.signal : res.exit_code;
+	/* the program's name only: arguments and environment may hold secrets */
+	exai__vm_event(vm, "exec", 0,
+		       json_pack("{s:{s:s, s:i, s:s}, s:i}", "process", "name", opts->argv[0], "pid", (int)res.pid,
+				 "cwd", opts->cwd ? opts->cwd : "/", "exit_code", *ret_status));
 	return 0;
 }
 

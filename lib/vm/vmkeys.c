@@ -184,12 +184,7 @@ static int delete_snapshot(struct exai_vm *vm, const char *p)
 			continue;
 		}
 		int u = unlink(cand[i]) < 0 && errno != ENOENT ? exai__err_sys(exai__neg_errno(), "cannot delete %s", cand[i]) : 0;
-		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "module", "vm", "action", "snapshot-delete", "vm",
-				       vm->spec.name, "tenant", vm->spec.tenant, "file", cand[i], "outcome",
-				       u < 0 ? "failure" : "success");
-		if (ev)
-			exai__ctx_emit(vm->ctx, ev);
-		json_decref(ev);
+		exai__vm_event(vm, "snapshot-delete", u, json_pack("{s:{s:s, s:i}}", "file", "path", cand[i], "type_id", 1));
 		if (u < 0 && r == 0)
 			r = u;
 	}
@@ -203,12 +198,7 @@ int exai__vm_keys_shred(struct exai_vm *vm)
 	int r = list && seed ? 0 : exai__err(-ENOMEM, "out of memory");
 	/* 1. the key material: without the seed no key of this workspace can be derived again */
 	if (r == 0 && unlink(seed) == 0) {
-		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "module", "vm", "action", "key-destroy", "vm",
-				       vm->spec.name, "tenant", vm->spec.tenant, "key", "vm-key (disk and snapshot keys)",
-				       "outcome", "success");
-		if (ev)
-			exai__ctx_emit(vm->ctx, ev);
-		json_decref(ev);
+		exai__vm_event(vm, "key-destroy", 0, json_pack("{s:s}", "key", "vm-key (the disk and snapshot keys)"));
 	} else if (r == 0 && errno != ENOENT) {
 		r = exai__err_sys(exai__neg_errno(), "cannot delete %s", seed);
 	}
@@ -330,12 +320,7 @@ int exai__vm_disk_check_generation(struct exai_vm *vm)
 	if (r == 0 && outdated) {
 		exai__log_warn(vm->ctx, "vm", "%s: the disk is under DEK generation %u, older than the current one: re-key it",
 			       vm->spec.name, vm->spec.disk_generation);
-		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "module", "vm", "action", "disk-rekey-needed",
-				       "vm", vm->spec.name, "tenant", vm->spec.tenant, "generation",
-				       (int)vm->spec.disk_generation, "outcome", "success");
-		if (ev)
-			exai__ctx_emit(vm->ctx, ev);
-		json_decref(ev);
+		exai__vm_event(vm, "disk-rekey-needed", 0, json_pack("{s:i}", "generation", (int)vm->spec.disk_generation));
 	}
 	return r;
 }

@@ -39,6 +39,15 @@ static int sh(exai_vm *vm, const char *script, struct cap *c, int *status)
 	return exai_vm_exec(vm, &o, status);
 }
 
+static json_t *events;
+
+static int capture(void *data, json_t *ev)
+{
+	(void)data;
+	json_array_append(events, ev);
+	return 0;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -100,6 +109,8 @@ int main(int argc, char **argv)
 	exai_ctx *ctx = NULL;
 	EXAI_OPTS(exai_ctx_opts, copts, .state_dir = dir);
 	CHECK_OK(exai_ctx_new(&ctx, &copts));
+	events = json_array();
+	CHECK_OK(exai__ctx_set_emitter(ctx, capture, NULL));
 
 	/* bad input first: no VM is started */
 	exai_vm *vm = NULL, *vm2 = NULL, *again = NULL;
@@ -397,6 +408,21 @@ int main(int argc, char **argv)
 			exai_vm_free(d);
 		}
 	}
+
+	/* audit events in OCSF shape: exec is Process Activity (1007) Launch with the exit code;
+	 * create is API Activity (6003) Create */
+	size_t ei, n_exec = 0, n_create = 0;
+	json_t *ev;
+	json_array_foreach(events, ei, ev) {
+		const char *a = json_string_value(json_object_get(ev, "action"));
+		int cls = (int)json_integer_value(json_object_get(ev, "class_uid"));
+		int act = (int)json_integer_value(json_object_get(ev, "activity_id"));
+		n_exec += a && !strcmp(a, "exec") && cls == 1007 && act == 1 && json_object_get(ev, "exit_code") &&
+			  json_object_get(json_object_get(ev, "process"), "name");
+		n_create += a && !strcmp(a, "create") && cls == 6003 && act == 1;
+	}
+	CHECK(n_exec > 5 && n_create >= 2);
+	json_decref(events);
 
 	char *names = NULL;
 	CHECK_OK(exai_vm_list(&names, ctx));

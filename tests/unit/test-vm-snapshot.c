@@ -201,6 +201,19 @@ int main(void)
 	CHECK_OK(exai__vm_keys_shred(&vm));
 	CHECK(access(kp, F_OK) != 0 && access(snap1, F_OK) != 0 && access(snap2, F_OK) != 0);
 	CHECK(count_action("key-destroy") == 1 && count_action("snapshot-delete") == 2);
+	/* OCSF shape: File Activity Delete for files, API Activity Delete for the key */
+	size_t ei;
+	json_t *ev;
+	json_array_foreach(events, ei, ev) {
+		const char *a = json_string_value(json_object_get(ev, "action"));
+		int cls = (int)json_integer_value(json_object_get(ev, "class_uid"));
+		int act = (int)json_integer_value(json_object_get(ev, "activity_id"));
+		if (a && !strcmp(a, "snapshot-delete"))
+			CHECK(cls == 1001 && act == 4 && json_integer_value(json_object_get(ev, "type_uid")) == 100104 &&
+			      json_string_value(json_object_get(json_object_get(ev, "file"), "path")));
+		if (a && !strcmp(a, "key-destroy"))
+			CHECK(cls == 6003 && act == 4 && !strcmp(json_string_value(json_object_get(ev, "workspace")), "src"));
+	}
 	CHECK_OK(exai__vm_keys_shred(&vm)); /* idempotent */
 	CHECK(count_action("key-destroy") == 1);
 	CHECK_RC(try_restore(ctx, copy, &target), -ENOKEY);
