@@ -44,7 +44,8 @@ static int run_create(struct cli *cli, int argc, char **argv)
 		{ "tenant", required_argument, NULL, 't' }, { "vcpus", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },    { "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, 'b' }, { "image", required_argument, NULL, 'i' },
-		{ "no-boot", no_argument, NULL, 'n' },      { 0 },
+		{ "no-boot", no_argument, NULL, 'n' },      { "disk", required_argument, NULL, 'd' },
+		{ "allow-unencrypted-disk", no_argument, NULL, 'U' }, { 0 },
 	};
 	EXAI_OPTS(exai_vm_opts, o);
 	bool boot = true;
@@ -83,6 +84,13 @@ static int run_create(struct cli *cli, int argc, char **argv)
 			break;
 		case 'n':
 			boot = false;
+			break;
+		case 'd':
+			if (!parse_u32(optarg, &o.disk_mib) || !o.disk_mib)
+				return cli_usage_error(cli, "--disk wants MiB as a positive number, not '%s'", optarg);
+			break;
+		case 'U':
+			o.allow_unencrypted_disk = true;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -432,7 +440,7 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 }
 
 static const struct cli_cmd ws_create = { "create", "Create a workspace (a microVM) and boot it",
-	"[--tenant T] [--vcpus N] [--mem MIB] [--backend auto|qemu|firecracker] [--image DIR] [--no-boot] NAME",
+	"[--tenant T] [--vcpus N] [--mem MIB] [--disk MIB [--allow-unencrypted-disk]] [--backend auto|qemu|firecracker] [--image DIR] [--no-boot] NAME",
 	run_create, NULL };
 static const struct cli_cmd ws_exec = { "exec", "Run a command in a workspace; exits with its status",
 	"[--env K=V]... [--cwd DIR] [--timeout S] [-i|--stdin] NAME -- CMD [ARG]...", run_exec, NULL };

@@ -1043,6 +1043,63 @@ static void init_modules(void)
 	fclose(f);
 }
 
+/* Whether a virtio block device (virtio id 2) is present. */
+static bool have_virtio_blk(void)
+{
+	DIR *d = opendir("/sys/bus/virtio/devices");
+	struct dirent *e;
+	bool found = false;
+	while (d && !found && (e = readdir(d))) {
+		char p[300], id[16] = "";
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/device", e->d_name);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, id, sizeof(id) - 1);
+		close(fd);
+		found = n > 0 && strtol(id, NULL, 0) == 2;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The per-VM disk (/dev/vda; encrypted on the host, plain to the guest): an ext2 file system
+ * made with busybox mke2fs on first boot (no ext2/3/4 superblock magic at byte 1080), mounted
+ * at /work by the kernel's ext4 driver. */
+static void init_disk(void)
+{
+	if (!have_virtio_blk())
+		return;
+	for (int i = 0; i < 100 && access("/dev/vda", F_OK) != 0; i++)
+		usleep(20000);
+	int fd = open("/dev/vda", O_RDONLY | O_CLOEXEC);
+	uint8_t magic[2] = { 0, 0 };
+	if (fd < 0) {
+		say("a virtio disk is present but /dev/vda is not: %s", strerror(errno));
+		return;
+	}
+	bool formatted = pread(fd, magic, 2, 1080) == 2 && magic[0] == 0x53 && magic[1] == 0xef;
+	close(fd);
+	if (!formatted) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl("/bin/mke2fs", "mke2fs", "-q", "-L", "work", "/dev/vda", (char *)NULL);
+			_exit(127);
+		}
+		int st = 0;
+		while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			say("mke2fs /dev/vda failed (status %d)", st);
+			return;
+		}
+	}
+	mkdir("/work", 0755);
+	if (mount("/dev/vda", "/work", "ext4", MS_NOSUID | MS_NODEV, NULL) < 0)
+		say("mount /dev/vda on /work: %s", strerror(errno));
+}
+
 /* Value of "key=" on the kernel command line, in @out; false when absent. */
 static bool cmdline_get(const char *key, char *out, size_t outlen)
 {
@@ -1271,6 +1328,7 @@ int main(int argc, char **argv)
 	if (pid1) {
 		init_mounts();
 		init_modules();
+		init_disk();
 		init_network();
 		char path[300];
 		if (find_port(path, sizeof(path))) {

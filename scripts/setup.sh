@@ -17,7 +17,7 @@ packages=(
 	golang-go golang-golang-x-mod-dev iperf3 nftables
 	# vm: the VMM, the guest kernel and the guest image's parts; python3-yaml reads the
 	# Firecracker OpenAPI spec in the fake API server; lz4 unpacks the vmlinux Firecracker boots
-	busybox-static cpio e2fsprogs linux-image-cloud-amd64 lz4 python3-yaml qemu-system-x86
+	busybox-static cpio e2fsprogs linux-image-cloud-amd64 lz4 python3-yaml qemu-system-x86 qemu-utils
 )
 
 missing=()

@@ -39,3 +39,23 @@ exaictl keygen --sign --unencrypted --secret-key "$state/sign.key" --public-key 
 exaictl sign --secret-key "$state/sign.key" -t "walkthrough bundle" "$state/report.txt"
 exaictl verify --public-key "$state/sign.pub" "$state/report.txt"
 minisign -V -q -p "$state/sign.pub" -m "$state/report.txt" && echo "minisign agrees"
+
+step "vm: a workspace (one microVM): boot, exec, encrypted disk, encrypted snapshot, restore, destroy"
+if [ "$(id -u)" != 0 ] || [ ! -x /usr/bin/qemu-system-x86_64 ] || [ ! -f build/guest/manifest.json ]; then
+	echo "skipped: workspaces need root, qemu-system-x86 and the guest image (build/guest/; needs linux-image-cloud-amd64 readable, busybox-static, cpio)"
+else
+	export EXAI_GUEST_IMAGE_DIR=$PWD/build/guest
+	exaictl ws create --tenant acme-ws --mem 256 --disk 64 demo   # TCG: ~10 s on 2 cores
+	exaictl ws exec demo -- sh -c 'uname -r; echo secret-in-the-guest > /work/note; echo 41 > /tmp/counter; df -h /work | tail -1'
+	exaictl ws destroy demo
+	exaictl ws create --tenant acme-ws --mem 256 demo
+	exaictl ws exec demo -- sh -c 'echo 41 > /tmp/counter'
+	exaictl ws snapshot demo --out "$state/demo.snap"
+	grep -qa 'echo 41' "$state/demo.snap" || echo "the snapshot holds no plaintext of the guest's memory (encrypted)"
+	exaictl ws restore "$state/demo.snap" demo2
+	exaictl ws exec demo2 -- sh -c 'echo "counter in the restored workspace: $(cat /tmp/counter)"'
+	exaictl ws ls
+	exaictl ws destroy demo2
+	exaictl ws destroy demo
+	[ ! -e "$state/demo.snap" ] && echo "destroy shredded demo's keys and deleted its snapshot"
+fi

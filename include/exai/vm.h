@@ -73,6 +73,13 @@ struct exai_vm_opts {
 	uint32_t pids_max;      /**< pids.max of the VMM's cgroup; 0: 512 */
 	uint32_t cpu_quota_pct; /**< CPU bandwidth in percent of one CPU per vCPU; 0: 100 */
 	const char *cpuset;     /**< cpuset.cpus of the VMM (e.g. "0-1"); NULL: the parent's */
+	/** A writable per-VM disk of this many MiB (the guest mounts it at /work), encrypted at
+	 *  rest under the workspace's disk key: QEMU's LUKS driver, AES-256-XTS. 0: no disk.
+	 *  At most 1048576. Workspaces with a disk cannot be snapshotted yet (-ENOTSUP). */
+	uint32_t disk_mib;
+	/** Firecracker only: accept a plaintext disk where dm-crypt (libcryptsetup) is not
+	 *  available; without it such a create fails with -ENOTSUP. */
+	bool allow_unencrypted_disk;
 };
 
 /**

@@ -237,7 +237,26 @@ static int fc_start(struct exai_vm *vm, bool incoming)
 		return api(vm, "PUT", "/logger", json_pack("{s:s, s:s}", "log_path", "/vm/fc.log", "level", "Info"));
 	if ((r = exai__fc_configure(vm)) < 0)
 		return r;
+	if (vm->spec.disk_mib && (r = exai__fc_disk_check(vm, vm->spec.disk_plain)) == 0)
+		r = exai__fc_add_drive(vm, "work", "/vm/disk.img", false, false);
+	if (r < 0)
+		return r;
 	return api(vm, "PUT", "/actions", json_pack("{s:s}", "action_type", "InstanceStart"));
+}
+
+int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted)
+{
+	/* dm-crypt through libcryptsetup is not built into this libexai (no libcryptsetup at
+	 * build time), so a Firecracker disk would be plaintext on the host. */
+	if (!allow_unencrypted)
+		return exai__err(-ENOTSUP,
+				 "%s: Firecracker workspaces cannot have an encrypted disk here (this libexai has no dm-crypt through libcryptsetup); use the QEMU backend, or allow an unencrypted disk explicitly (allow_unencrypted_disk, --allow-unencrypted-disk)",
+				 vm->spec.name);
+	if (!vm->spec.disk_plain)
+		exai__log_warn(vm->ctx, "vm", "%s: the operator allowed an UNENCRYPTED disk (Firecracker without dm-crypt)",
+			       vm->spec.name);
+	vm->spec.disk_plain = true;
+	return 0;
 }
 
 static int fc_agent_connect(struct exai_vm *vm, struct exai__agent **ret, int timeout_ms)

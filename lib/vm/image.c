@@ -2,6 +2,7 @@
 /* image.c: the guest image (kernel + initramfs) and its manifest, checked before every boot.
  * Format: docs/formats/guest-image.md. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "vm-internal.h"
+#include "keys/keys-internal.h"
 
 #define MANIFEST_MAX (64u << 10)
 
@@ -50,7 +52,44 @@ static int file_sha256(const char *path, uint64_t *ret_size, char hex[65])
 	return 0;
 }
 
-int exai__vm_image_verify(const char *dir, const char *kernel)
+/* With a trusted key configured (<state_dir>/guest-image.pub), the manifest's bytes @text
+ * must carry a valid prehashed minisign signature by it in manifest.json.minisig. */
+static int check_signature(exai_ctx *ctx, const char *dir, const char *mpath, const char *text, size_t len)
+{
+	char *kpath = exai__path_join(exai_ctx_state_dir(ctx), EXAI__VM_IMAGE_KEY), *spath = NULL, *sig = NULL;
+	exai_sign_pubkey *pk = NULL;
+	size_t slen = 0;
+	int r = kpath ? 0 : exai__err(-ENOMEM, "out of memory");
+	if (r == 0 && access(kpath, F_OK) != 0) {
+		exai__log_debug(ctx, "vm", "no %s: the image in %s is checked by its hashes only", kpath, dir);
+		goto out;
+	}
+	char what[PATH_MAX + 128];
+	if (r == 0 && (r = exai_sign_pubkey_load(&pk, kpath)) < 0) {
+		snprintf(what, sizeof(what), "the trusted guest image key %s", kpath);
+		r = exai__err_prefix(r, what);
+	}
+	if (r == 0 && asprintf(&spath, "%s.minisig", mpath) < 0) {
+		spath = NULL;
+		r = exai__err(-ENOMEM, "out of memory");
+	}
+	if (r == 0 && (r = exai__read_file(spath, 16384, &sig, &slen)) < 0)
+		r = exai__err(r == -ENOENT ? -EACCES : r,
+			      "guest image: %s is not signed (no %s) but a trusted key is configured (%s)", dir, spath, kpath);
+	if (r == 0 && (r = exai_sign_verify(NULL, pk, text, len, sig, slen, EXAI_SIGN_REQUIRE_PREHASHED)) < 0) {
+		snprintf(what, sizeof(what), "guest image: the signature %s does not verify with the trusted key %s", spath,
+			 kpath);
+		r = exai__err_prefix(r, what);
+	}
+out:
+	exai_sign_pubkey_free(pk);
+	free(sig);
+	free(spath);
+	free(kpath);
+	return r;
+}
+
+int exai__vm_image_verify(exai_ctx *ctx, const char *dir, const char *kernel)
 {
 	char *mpath = exai__path_join(dir, "manifest.json"), *text = NULL;
 	size_t len;
@@ -61,6 +100,8 @@ int exai__vm_image_verify(const char *dir, const char *kernel)
 	if (!mpath)
 		return exai__err(-ENOMEM, "out of memory");
 	r = exai__read_file(mpath, MANIFEST_MAX, &text, &len);
+	if (r == 0)
+		r = check_signature(ctx, dir, mpath, text, len);
 	if (r < 0)
 		goto out;
 	if (exai__json_parse(&m, text, len) < 0 || !json_is_object(m)) {

@@ -297,8 +297,16 @@ static __attribute__((noreturn)) void jailed(const struct exai__jail *j, int pfd
 		die(pfd, "drop to the VM's uid/gid");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(pfd, "no_new_privs");
-	/* Every descriptor but 0-2 and the status pipe (close-on-exec) goes. */
-	for (int fd = 3; fd < 4096; fd++)
+	/* Every descriptor but 0-2, the secret (as 3) and the status pipe (close-on-exec) goes. */
+	if (j->secret_fd >= 0) {
+		if (pfd == 3 && (pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 10)) < 0)
+			die(3, "move the status pipe");
+		if (j->secret_fd != 3 && dup2(j->secret_fd, 3) < 0)
+			die(pfd, "pass the disk key");
+		if (j->secret_fd == 3)
+			fcntl(3, F_SETFD, 0);
+	}
+	for (int fd = j->secret_fd >= 0 ? 4 : 3; fd < 4096; fd++)
 		if (fd != pfd)
 			close(fd);
 	char *const envp[] = { NULL };

@@ -257,6 +257,24 @@ static int qemu_start(struct exai_vm *vm, bool incoming)
 	argv[n++] = "virtserialport,chardev=agent,name=" EXAI_AP_PORT_NAME;
 	argv[n++] = "-qmp";
 	argv[n++] = "unix:/vm/qmp.sock,server=on,wait=off";
+	if (vm->spec.disk_mib) {
+		/* the disk key reaches QEMU as fd 3, a pipe: never its command line, never a file */
+		int fd = exai__vm_disk_secret_fd(vm, vm->spec.disk_generation);
+		if (fd < 0)
+			return fd;
+		/* QEMU reopens it through /proc as the VMM's uid */
+		if (fchown(fd, vm->spec.uid, vm->spec.uid) < 0) {
+			close(fd);
+			return exai__err_sys(exai__neg_errno(), "chown the disk key pipe");
+		}
+		vm->secret_fd = fd;
+		argv[n++] = "-object";
+		argv[n++] = "secret,id=sec0,file=/proc/self/fd/3,format=raw";
+		argv[n++] = "-blockdev";
+		argv[n++] = "driver=luks,node-name=disk0,key-secret=sec0,file.driver=file,file.filename=/vm/disk.luks";
+		argv[n++] = "-device";
+		argv[n++] = "virtio-blk-device,drive=disk0";
+	}
 	if (incoming) {
 		argv[n++] = "-incoming";
 		argv[n++] = "defer";
@@ -264,6 +282,9 @@ static int qemu_start(struct exai_vm *vm, bool incoming)
 	argv[n] = NULL;
 
 	r = exai__vm_spawn(vm, argv);
+	if (vm->secret_fd >= 0)
+		close(vm->secret_fd);
+	vm->secret_fd = -1;
 	if (r < 0)
 		return r;
 	exai__log_info(vm->ctx, "vm", "%s: QEMU started (pid %d, %s)", vm->spec.name, (int)vm->pid,

@@ -2,14 +2,16 @@
 /*
  * snapshot.c: snapshot files (docs/formats/snapshot.md).
  *
- *   "EXAISNAP" | version u32 BE (1) | header length u32 BE | header (RFC 8785 JSON)
- *   | payload (the VMM's state stream) | payload length u64 BE | SHA-256 (32) | "EXAIEND1"
+ *   "EXAISNAP" | version u32 BE (2) | header length u32 BE | header (RFC 8785 JSON)
+ *   | payload | payload length u64 BE | SHA-256 (32) | "EXAIEND1"
  *
- * The SHA-256 covers everything before the trailer; restore checks it (and the header) in
- * full before the VMM reads a byte. It detects corruption and truncation, not a forger who
- * rewrites the file: authenticity and confidentiality come from the keys module, whose
- * envelope format (AES-256-GCM, per-snapshot data key) will wrap the payload in place of the
- * plain copy in seal_copy()/open_copy() below.
+ * The payload is an envelope message (keys module: AWS Encryption SDK format, AES-256-GCM)
+ * of the VMM's state stream, under a key used for this snapshot alone (vmkeys.c), with the
+ * header's SHA-256 in its encryption context. The SHA-256 trailer finds corruption and
+ * truncation cheaply; the envelope authenticates. Restore authenticates the whole message
+ * (decrypting into nothing) before a VMM starts, then decrypts it again, frame by
+ * authenticated frame, into the pipe the VMM reads: guest memory never lies in plaintext in a
+ * file, and the VMM only ever reads a prefix of a message that authenticated as a whole.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,8 +22,10 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include "vm-internal.h"
+#include "keys/keys-internal.h"
 
 #define MAGIC "EXAISNAP"
 #define END_MAGIC "EXAIEND1"
@@ -43,48 +47,37 @@ static uint64_t get_be(const uint8_t *p, int n)
 }
 
 struct pump {
-	int in, out;
-	uint64_t limit; /* bytes to move; UINT64_MAX: until EOF */
+	int in;
+	exai_envelope *env; /* what the bytes read go to */
 	uint64_t done;
-	EVP_MD_CTX *md; /* hashes what passes, when set */
 	int err;
 };
 
-/* Moves bytes from in to out (the plain copy: where the envelope encryption goes). */
+/* Moves the VMM's state stream from the pipe into the envelope encryption, until EOF. */
 static void *pump_run(void *arg)
 {
 	struct pump *p = arg;
 	static __thread uint8_t buf[1 << 16];
-	while (p->done < p->limit) {
-		size_t want = p->limit - p->done < sizeof(buf) ? (size_t)(p->limit - p->done) : sizeof(buf);
-		ssize_t n = read(p->in, buf, want);
+	for (;;) {
+		ssize_t n = read(p->in, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			p->err = exai__neg_errno();
+		if (n <= 0) {
+			p->err = n < 0 ? exai__neg_errno() : 0;
 			break;
 		}
-		if (n == 0) {
-			if (p->limit != UINT64_MAX)
-				p->err = -EIO;
+		if ((p->err = exai_envelope_update(p->env, buf, (size_t)n)) < 0)
 			break;
-		}
-		if (p->md)
-			EVP_DigestUpdate(p->md, buf, (size_t)n);
-		int r = exai__write_all(p->out, buf, (size_t)n);
-		if (r < 0) {
-			/* EPIPE: the VMM stopped reading; its own error says why. */
-			p->err = r;
-			break;
-		}
 		p->done += (uint64_t)n;
 	}
 	return NULL;
 }
 
-static int header_json(struct exai_vm *vm, bool was_running, char **ret, size_t *len)
+static int header_json(struct exai_vm *vm, bool was_running, const char *id, uint32_t generation, char **ret,
+		       size_t *len)
 {
-	json_t *h = json_pack("{s:i, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:b}", "version", 1, "image_dir",
+	json_t *h = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:b}", "version", 2,
+			      "snapshot_id", id, "generation", (int)generation, "image_dir",
 			      vm->spec.image_dir, "backend",
 			      vm->be->name, "source", vm->spec.name, "tenant", vm->spec.tenant, "kvm",
 			      vm->spec.kvm, "vcpus", (int)vm->spec.vcpus, "mem_mib", (int)vm->spec.mem_mib,
@@ -96,23 +89,69 @@ static int header_json(struct exai_vm *vm, bool was_running, char **ret, size_t 
 	return r < 0 ? exai__err(r, "cannot encode the snapshot header") : 0;
 }
 
+/* Where the envelope's output goes: the file, and the running SHA-256. */
+struct sealed_out {
+	int fd;
+	EVP_MD_CTX *md;
+	uint64_t len;
+};
+
+static int sealed_write(void *ud, const void *p, size_t n)
+{
+	struct sealed_out *o = ud;
+	EVP_DigestUpdate(o->md, p, n);
+	o->len += n;
+	return exai__write_all(o->fd, p, n);
+}
+
+/* The key name of a snapshot's wrapping key and the encryption context binding its header. */
+static void snap_names(char *keyname, size_t klen, char *hsum, const char *tenant, const char *vm, const char *id,
+		       uint32_t gen, const char *hdr, size_t hlen)
+{
+	uint8_t d[32];
+	unsigned int dl;
+	snprintf(keyname, klen, "%s/%s/%s/%u", tenant, vm, id, gen);
+	EVP_Digest(hdr, hlen, d, &dl, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(hsum + 2 * i, "%02x", d[i]);
+}
+
+#define SNAP_NS "exai-vm-snapshot"
+
 int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_running)
 {
-	char tmp[PATH_MAX], *hdr = NULL;
+	char tmp[PATH_MAX], *hdr = NULL, id[33], keyname[256], hsum[65];
 	size_t hlen;
-	uint8_t pre[16], trailer[TRAILER_LEN];
+	uint8_t pre[16], trailer[TRAILER_LEN], rnd[16];
 	int fd = -1, p[2] = { -1, -1 }, r;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	exai_envelope *env = NULL;
+	exai_keyring *kr = NULL;
+	uint8_t *key = exai_secure_alloc(32);
+	uint32_t gen = 0;
 
+	randombytes_buf(rnd, sizeof(rnd)); /* a fresh id, hence a fresh key, for every snapshot */
+	for (int i = 0; i < 16; i++)
+		sprintf(id + 2 * i, "%02x", rnd[i]);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial", path) >= sizeof(tmp))
 		r = exai__err(-ENAMETOOLONG, "snapshot path too long");
-	else if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
-		r = exai__err(-ENOMEM, "OpenSSL SHA-256 is unavailable");
+	else if (!md || !key || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		r = exai__err(-ENOMEM, "out of memory (or OpenSSL SHA-256 is unavailable)");
 	else if (access(path, F_OK) == 0)
 		r = exai__err(-EEXIST, "snapshot %s exists already", path);
 	else
-		r = header_json(vm, was_running, &hdr, &hlen);
+		r = exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr);
+	if (r == 0) {
+		gen = exai_keyring_generation(kr);
+		r = exai__vm_snapshot_key(key, vm->ctx, vm->spec.tenant, vm->spec.name, gen, id);
+	}
+	if (r == 0)
+		r = header_json(vm, was_running, id, gen, &hdr, &hlen);
 	if (r < 0)
+		goto out;
+	snap_names(keyname, sizeof(keyname), hsum, vm->spec.tenant, vm->spec.name, id, gen, hdr, hlen);
+	/* recorded before it exists, so that a destroy finds even a half-written one */
+	if ((r = exai__vm_snapshot_record(vm, path)) < 0)
 		goto out;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -120,7 +159,7 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 		goto out;
 	}
 	memcpy(pre, MAGIC, 8);
-	put_be(pre + 8, 1, 4);
+	put_be(pre + 8, 2, 4);
 	put_be(pre + 12, hlen, 4);
 	EVP_DigestUpdate(md, pre, sizeof(pre));
 	EVP_DigestUpdate(md, hdr, hlen);
@@ -128,11 +167,18 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 		r = exai__err_sys(r, "write %s", tmp);
 		goto out;
 	}
+	struct sealed_out so = { .fd = fd, .md = md };
+	const char *const pairs[] = { "tenant", vm->spec.tenant, "purpose", "vm-snapshot", "object", id,
+				      "header-sha256", hsum, NULL };
+	EXAI_OPTS(exai_envelope_opts, eo, .write = sealed_write, .write_data = &so, .context = pairs,
+		  .frame_length = 1u << 20);
+	if ((r = exai_envelope_encrypt_raw(&env, key, SNAP_NS, keyname, &eo)) < 0)
+		goto out;
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		r = exai__err_sys(exai__neg_errno(), "pipe");
 		goto out;
 	}
-	struct pump pu = { .in = p[0], .out = fd, .limit = UINT64_MAX, .md = md };
+	struct pump pu = { .in = p[0], .env = env };
 	pthread_t th;
 	if ((r = -pthread_create(&th, NULL, pump_run, &pu)) < 0) {
 		r = exai__err(r, "cannot start the snapshot writer thread");
@@ -148,12 +194,12 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 	pthread_join(th, NULL);
 	if (r < 0)
 		goto out;
-	if (pu.err < 0) {
-		r = exai__err_sys(pu.err, "writing snapshot %s", tmp);
+	if (pu.err < 0 || (r = exai_envelope_final(env)) < 0) {
+		r = exai__err_sys(pu.err < 0 ? pu.err : r, "writing snapshot %s", tmp);
 		goto out;
 	}
 	unsigned int dl;
-	put_be(trailer, pu.done, 8);
+	put_be(trailer, so.len, 8);
 	EVP_DigestFinal_ex(md, trailer + 8, &dl);
 	memcpy(trailer + 40, END_MAGIC, 8);
 	if ((r = exai__write_all(fd, trailer, sizeof(trailer))) < 0 || fsync(fd) < 0) {
@@ -165,8 +211,8 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 		goto out;
 	}
 	r = exai__fsync_parent(path);
-	exai__log_info(vm->ctx, "vm", "%s: snapshot %s: %llu bytes of VMM state", vm->spec.name, path,
-		       (unsigned long long)pu.done);
+	exai__log_info(vm->ctx, "vm", "%s: snapshot %s (id %s, DEK generation %u): %llu bytes of VMM state, %llu encrypted",
+		       vm->spec.name, path, id, gen, (unsigned long long)pu.done, (unsigned long long)so.len);
 out:
 	if (p[0] >= 0)
 		close(p[0]);
@@ -177,6 +223,9 @@ out:
 		if (r < 0)
 			unlink(tmp);
 	}
+	exai_envelope_free(env);
+	exai_keyring_unref(kr);
+	exai_secure_free(key);
 	EVP_MD_CTX_free(md);
 	free(hdr);
 	return r;
@@ -190,8 +239,13 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *path)
 	return 0;
 }
 
-int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, bool *was_running,
-			    uint64_t *ret_off, uint64_t *ret_len)
+static const char *tenant_of(json_t *h)
+{
+	const char *t = json_string_value(json_object_get(h, "tenant"));
+	return t ? t : "";
+}
+
+int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, struct exai__snap_info *info)
 {
 	struct stat st;
 	uint8_t pre[16], trailer[TRAILER_LEN];
@@ -203,8 +257,8 @@ int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec
 	if (size < sizeof(pre) + TRAILER_LEN || (r = read_at(fd, pre, sizeof(pre), 0, path)) < 0 ||
 	    memcmp(pre, MAGIC, 8) != 0)
 		return exai__err(-EBADMSG, "%s is not a libexai snapshot", path);
-	if (get_be(pre + 8, 4) != 1)
-		return exai__err(-EBADMSG, "snapshot %s has version %llu; this libexai reads version 1",
+	if (get_be(pre + 8, 4) != 2)
+		return exai__err(-EBADMSG, "snapshot %s has version %llu; this libexai reads version 2 (encrypted)",
 				 path, (unsigned long long)get_be(pre + 8, 4));
 	uint64_t hlen = get_be(pre + 12, 4);
 	if (hlen > HEADER_MAX || hlen > size - sizeof(pre) - TRAILER_LEN)
@@ -244,9 +298,24 @@ int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec
 	r = read_at(fd, hdr, hlen, sizeof(pre), path);
 	if (r == 0 && (exai__json_parse(&h, hdr, hlen) < 0 || !json_is_object(h)))
 		r = exai__err(-EBADMSG, "snapshot %s: the header is not a JSON object", path);
+	const char *sid = json_string_value(json_object_get(h, "snapshot_id"));
+	const char *src = json_string_value(json_object_get(h, "source"));
+	double gen = json_number_value(json_object_get(h, "generation"));
+	if (r == 0 && (!sid || strlen(sid) != 32 || strspn(sid, "0123456789abcdef") != 32 || !src ||
+		       strlen(src) >= sizeof(info->source) || gen < 1 || gen > UINT32_MAX))
+		r = exai__err(-EBADMSG, "snapshot %s: the header lacks or has a bad snapshot_id, source or generation", path);
+	if (r == 0) {
+		memcpy(info->id, sid, 33);
+		snprintf(info->source, sizeof(info->source), "%s", src);
+		info->generation = (uint32_t)gen;
+		snap_names(info->key_name, sizeof(info->key_name), info->header_sha256, tenant_of(h),
+			   src, sid, info->generation, hdr, hlen);
+	}
 	free(hdr);
-	if (r < 0)
+	if (r < 0) {
+		json_decref(h);
 		return r;
+	}
 	const char *backend = json_string_value(json_object_get(h, "backend"));
 	const char *cmdline = json_string_value(json_object_get(h, "cmdline"));
 	const char *tenant = json_string_value(json_object_get(h, "tenant"));
@@ -267,23 +336,88 @@ int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec
 	snprintf(spec->cmdline, sizeof(spec->cmdline), "%s", cmdline);
 	snprintf(spec->tenant, sizeof(spec->tenant), "%s", tenant);
 	snprintf(spec->image_dir, sizeof(spec->image_dir), "%s", image && image[0] == '/' ? image : "");
-	*was_running = json_is_true(json_object_get(h, "was_running"));
+	info->was_running = json_is_true(json_object_get(h, "was_running"));
 	json_decref(h);
-	*ret_off = off;
-	*ret_len = len;
+	info->off = off;
+	info->len = len;
 	return 0;
 }
 
-int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t len)
+struct unsealed_out {
+	int fd; /* -1: nowhere (authentication pass) */
+};
+
+static int unsealed_write(void *ud, const void *p, size_t n)
+{
+	struct unsealed_out *o = ud;
+	return o->fd < 0 ? 0 : exai__write_all(o->fd, p, n);
+}
+
+/* Decrypts the checked payload of @fd into @out (-1: nowhere). */
+static int unseal(const struct exai__snap_info *info, const char *tenant, const uint8_t *key, int fd, int out)
+{
+	exai_envelope *env = NULL;
+	struct unsealed_out uo = { .fd = out };
+	const char *const pairs[] = { "tenant", tenant, "purpose", "vm-snapshot", "object", info->id,
+				      "header-sha256", info->header_sha256, NULL };
+	EXAI_OPTS(exai_envelope_opts, eo, .write = unsealed_write, .write_data = &uo, .context = pairs,
+		  .max_frame_length = 1u << 20);
+	int r = exai_envelope_decrypt_raw(&env, key, SNAP_NS, info->key_name, &eo);
+	static __thread uint8_t buf[1 << 16];
+	for (uint64_t pos = 0; r == 0 && pos < info->len;) {
+		size_t n = info->len - pos < sizeof(buf) ? (size_t)(info->len - pos) : sizeof(buf);
+		ssize_t got = pread(fd, buf, n, (off_t)(info->off + pos));
+		if (got <= 0) {
+			r = got < 0 ? exai__neg_errno() : -EBADMSG;
+			break;
+		}
+		r = exai_envelope_update(env, buf, (size_t)got);
+		pos += (uint64_t)got;
+	}
+	if (r == 0)
+		r = exai_envelope_final(env);
+	exai_envelope_free(env);
+	return r;
+}
+
+/* The second pass: decrypts into the pipe the VMM reads; closes it at the end. */
+struct feed {
+	const struct exai__snap_info *info;
+	const char *tenant;
+	const uint8_t *key;
+	int fd, out, err;
+};
+
+static void *feed_run(void *arg)
+{
+	struct feed *f = arg;
+	f->err = unseal(f->info, f->tenant, f->key, f->fd, f->out);
+	close(f->out);
+	return NULL;
+}
+
+int exai__vm_snapshot_open(exai_ctx *ctx, int fd, const char *path, const char *tenant,
+			   const struct exai__snap_info *info, uint8_t key[32])
+{
+	int r = exai__vm_snapshot_key(key, ctx, tenant, info->source, info->generation, info->id);
+	if (r < 0)
+		return exai__err_prefix(r, path);
+	r = unseal(info, tenant, key, fd, -1);
+	if (r == -EBADMSG)
+		return exai__err(r, "snapshot %s does not authenticate (altered, or not this workspace's key)", path);
+	if (r < 0)
+		return exai__err_sys(r, "snapshot %s", path);
+	return 0;
+}
+
+int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, const struct exai__snap_info *info, const uint8_t key[32])
 {
 	int p[2];
-	if (lseek(fd, (off_t)off, SEEK_SET) < 0)
-		return exai__err_sys(exai__neg_errno(), "seek in the snapshot");
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return exai__err_sys(exai__neg_errno(), "pipe");
-	struct pump pu = { .in = fd, .out = p[1], .limit = len };
+	struct feed f = { .info = info, .tenant = vm->spec.tenant, .key = key, .fd = fd, .out = p[1] };
 	pthread_t th;
-	int r = -pthread_create(&th, NULL, pump_run, &pu);
+	int r = -pthread_create(&th, NULL, feed_run, &f);
 	if (r < 0) {
 		close(p[0]);
 		close(p[1]);
@@ -292,8 +426,7 @@ int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t le
 	r = vm->be->restore(vm, p[0]);
 	close(p[0]); /* a writer blocked on a VMM that failed gets EPIPE */
 	pthread_join(th, NULL);
-	close(p[1]);
-	if (r == 0 && pu.err < 0)
-		r = exai__err_sys(pu.err, "feeding the snapshot to the VMM");
+	if (r == 0 && f.err < 0)
+		r = exai__err_sys(f.err, "feeding the snapshot to the VMM (the file changed since it authenticated?)");
 	return r;
 }

@@ -10,6 +10,7 @@
 
 #include "core-internal.h"
 #include "exai/vm.h"
+#include "exai/keys.h"
 #include "backend.h"
 #include "agent-client.h"
 
@@ -30,6 +31,9 @@ struct exai__vm_spec {
 	uid_t uid;
 	uint32_t boot_timeout_ms;
 	char cmdline[1024]; /* the guest kernel command line */
+	uint32_t disk_mib;        /* the per-VM writable disk; 0: none */
+	uint32_t disk_generation; /* DEK generation its key was derived from */
+	bool disk_plain;          /* Firecracker without dm-crypt, allowed by the operator */
 };
 
 struct exai_vm {
@@ -44,6 +48,7 @@ struct exai_vm {
 	const struct exai__backend *be;
 	struct exai__agent *agent;
 	int qmp_fd; /* QEMU: connected QMP socket, or -1 */
+	int secret_fd; /* the next VMM's fd 3 (the disk key in a pipe), or -1 */
 };
 
 /* Paths in run_dir, as the host sees them (the VMM sees them under /vm). */
@@ -61,6 +66,7 @@ struct exai__jail {
 	gid_t gid;
 	uint32_t pids_max;
 	bool kvm;
+	int secret_fd; /* becomes the VMM's fd 3 when >= 0 (a pipe holding a key) */
 };
 int exai__jail_spawn(const struct exai__jail *j, pid_t *ret_pid);
 
@@ -77,25 +83,61 @@ unsigned long long exai__proc_start_time(pid_t pid);
 bool exai__proc_alive(pid_t pid, unsigned long long start_time);
 
 /* ---- image.c ------------------------------------------------------------------------------- */
-/* Checks the image in @dir before a boot: manifest.json present and well-formed, and the
- * size and SHA-256 of @kernel ("vmlinuz" for QEMU, "vmlinux" for Firecracker) and
- * initramfs.cpio.gz as recorded (both must be listed). The manifest's minisign signature is checked here once
- * the keys module's verifier is on main (exai__keys_minisign_verify): until then an unsigned
- * manifest is accepted and the hashes alone are checked. */
-int exai__vm_image_verify(const char *dir, const char *kernel);
+/* Checks the image in @dir before a boot: when the operator configured a trusted key
+ * (<state_dir>/guest-image.pub, a minisign public key), manifest.json.minisig must be a valid
+ * prehashed minisign signature of manifest.json by it (-EACCES: unsigned or another key;
+ * -EBADMSG: bad signature); then manifest.json well-formed, and the size and SHA-256 of
+ * @kernel ("vmlinuz" for QEMU, "vmlinux" for Firecracker) and initramfs.cpio.gz as recorded
+ * (both must be listed). Without a trusted key the hashes alone are checked. */
+#define EXAI__VM_IMAGE_KEY "guest-image.pub"
+int exai__vm_image_verify(exai_ctx *ctx, const char *dir, const char *kernel);
 
 /* ---- snapshot.c ---------------------------------------------------------------------------- */
-/* A snapshot file: magic, header (JSON: the machine's shape), the VMM's state stream, and a
- * trailer with the SHA-256 of all before it (docs/formats/snapshot.md). The stream passes
- * through libexai, never through a plaintext file of the VMM: the keys module's envelope
- * encryption slots in at exai__vm_snapshot_seal_* (see snapshot.c). */
+/* A snapshot file: magic, header (JSON: the machine's shape, the snapshot id, the DEK
+ * generation), the VMM's state stream as an envelope message under the snapshot's own key,
+ * and a trailer with the SHA-256 of all before it (docs/formats/snapshot.md). */
 int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_running);
-/* Checks an open snapshot completely (header, size, SHA-256) before anything reaches a VMM;
- * fills *@spec (machine shape, backend, cmdline), *@was_running and the payload's place. */
-int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, bool *was_running,
-			    uint64_t *ret_off, uint64_t *ret_len);
-/* Streams the checked payload into the VM started with incoming = true. */
-int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t len);
+/* What a checked snapshot says about itself besides the machine's shape. */
+struct exai__snap_info {
+	bool was_running;
+	uint64_t off, len;                  /* the envelope message in the file */
+	char id[33];                        /* 32 hex digits */
+	char source[EXAI__VM_NAME_MAX + 1]; /* the workspace whose key material seals it */
+	uint32_t generation;                /* DEK generation of its key */
+	char key_name[256];                 /* the envelope's key name */
+	char header_sha256[65];             /* bound by the envelope's encryption context */
+};
+/* Checks an open snapshot's framing completely (header, size, SHA-256) before anything else;
+ * fills *@spec (machine shape, backend, cmdline, tenant) and *@info. */
+int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec, struct exai__snap_info *info);
+/* Derives the snapshot's key into @key (32 bytes, locked) and authenticates the whole
+ * envelope message (decrypting into nothing). -ENOKEY: the source's key material was
+ * shredded; -EBADMSG: altered; -EACCES: retired generation or revoked tenant. */
+int exai__vm_snapshot_open(exai_ctx *ctx, int fd, const char *path, const char *tenant,
+			   const struct exai__snap_info *info, uint8_t key[32]);
+/* Decrypts the authenticated payload again, frame by authenticated frame, into a pipe that
+ * the VM started with incoming = true reads. */
+int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, const struct exai__snap_info *info, const uint8_t key[32]);
+
+/* ---- vmkeys.c ------------------------------------------------------------------------------ */
+/* Opens @tenant's keyring; with @create, makes one under the file KMS when there is none. */
+int exai__vm_keyring(exai_ctx *ctx, const char *tenant, bool create, exai_keyring **ret);
+/* The workspace's key material: a random seed sealed under the tenant keyring (vm-key.env). */
+int exai__vm_keys_init(struct exai_vm *vm);
+/* The key of snapshot @snapshot_id of workspace @vm_name (its seed and DEK @generation). */
+int exai__vm_snapshot_key(uint8_t ret[32], exai_ctx *ctx, const char *tenant, const char *vm_name,
+			  uint32_t generation, const char *snapshot_id);
+/* The per-VM disk key (HKDF of the seed and exai_keyring_derive_disk_key(@generation)) as
+ * base64 in a pipe: returns its read end (the key is in kernel memory only), or an error. */
+int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation);
+#define EXAI__QEMU_IMG "/usr/bin/qemu-img"
+/* Formats run/disk.luks (LUKS, AES-256-XTS) with qemu-img, the key passed as its fd 3. */
+int exai__vm_disk_create(struct exai_vm *vm);
+/* Before a boot: a disk under a retired generation is refused (-EACCES); under an older one
+ * a warning and an audit event (disk-rekey-needed) report it. */
+int exai__vm_disk_check_generation(struct exai_vm *vm);
+/* Appends @path (made absolute) to the workspace's list of snapshots, deleted on destroy. */
+int exai__vm_snapshot_record(struct exai_vm *vm, const char *path);
 
 /* ---- hooks for the modules that are not on main yet --------------------------------------- */
 /* Network (policy module): creates the tenant namespace and the VM's tap with the tenant's
@@ -103,9 +145,8 @@ int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, uint64_t off, uint64_t le
  * no network requested it does nothing and the VMM gets an empty network namespace. */
 int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len);
 int exai__vm_net_detach(struct exai_vm *vm);
-/* Keys (keys module): the per-VM disk key and per-snapshot keys, destroyed on destroy
- * (crypto-shredding). Workspaces have no writable disk yet (the initramfs lives in guest
- * RAM), so there is no disk key to derive. */
+/* Crypto-shredding (vmkeys.c): deletes the workspace's sealed seed (no key of it can be
+ * derived again) and the snapshot files it wrote; an audit event each; idempotent. */
 int exai__vm_keys_shred(struct exai_vm *vm);
 
 /* ---- firecracker.c ------------------------------------------------------------------------ */
@@ -119,11 +160,18 @@ int exai__fc_configure(struct exai_vm *vm);
  * provides their keys. */
 int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
 		       bool root);
+/* Whether a Firecracker workspace may have its disk: dm-crypt is not available in this build,
+ * so -ENOTSUP unless @allow_unencrypted (then spec.disk_plain is set and a warning logged). */
+int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted);
 /* A virtio-net device on tap @tap with MAC @mac (before InstanceStart). Not called yet: the
  * tap comes with the network hook (policy module). */
 int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac);
 
 /* ---- vm.c ---------------------------------------------------------------------------------- */
+/* Emits an OCSF-shaped audit event for @action (class and activity from the table in vm.c;
+ * docs/vm.md), outcome from @r (and the error sentence), plus @extra's members (consumed,
+ * may be NULL). */
+void exai__vm_event(struct exai_vm *vm, const char *action, int r, json_t *extra);
 int exai__vm_set_state(struct exai_vm *vm, int state);
 /* Starts @argv (the VMM) confined for @vm (exai__jail_spawn); sets vm->pid and pid_start. */
 int exai__vm_spawn(struct exai_vm *vm, const char *const *argv);

@@ -64,17 +64,60 @@ char *exai__vm_run_path(const struct exai_vm *vm, const char *file)
 	return exai__path_join(vm->run_dir, file);
 }
 
-/* An audit event for a lifecycle step (the audit module, when attached, chains and signs it). */
-static void emit(struct exai_vm *vm, const char *action, int r)
+/* OCSF class and activity of each vm event (docs/vm.md, "Audit events"). */
+static const struct {
+	const char *action;
+	int class_uid, activity_id;
+} ocsf_map[] = {
+	{ "exec", 1007, 1 },		 /* Process Activity: Launch */
+	{ "snapshot-delete", 1001, 4 },	 /* File Activity: Delete */
+	{ "create", 6003, 1 },		 /* API Activity: Create */
+	{ "restore", 6003, 1 },		 /* API Activity: Create (a new workspace) */
+	{ "destroy", 6003, 4 },		 /* API Activity: Delete */
+	{ "vmm-stop", 6003, 4 },	 { "cgroup-remove", 6003, 4 }, { "network-detach", 6003, 4 },
+	{ "keys-shred", 6003, 4 },	 { "key-destroy", 6003, 4 },   { "files-delete", 6003, 4 },
+	{ "disk-rekey-needed", 6003, 2 }, /* API Activity: Read (a finding) */
+	/* boot, pause, resume, snapshot, stop, vmm-died: API Activity: Update */
+};
+
+void exai__vm_event(struct exai_vm *vm, const char *action, int r, json_t *extra)
 {
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "module", "vm", "action", action, "vm",
-			       vm->spec.name, "tenant", vm->spec.tenant, "outcome", r < 0 ? "failure" : "success");
-	if (!ev)
+	int class_uid = 6003, activity = 3;
+	for (size_t i = 0; i < sizeof(ocsf_map) / sizeof(ocsf_map[0]); i++)
+		if (!strcmp(ocsf_map[i].action, action)) {
+			class_uid = ocsf_map[i].class_uid;
+			activity = ocsf_map[i].activity_id;
+		}
+	char op[64];
+	snprintf(op, sizeof(op), "vm.%s", action);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_t *ev = json_pack("{s:i, s:i, s:i, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+			       " s:{s:s, s:{s:i, s:i}}, s:{s:s, s:{s:s}}, s:[{s:s, s:s}], s:s}",
+			       "class_uid", class_uid, "category_uid", class_uid / 1000, "activity_id", activity,
+			       "type_uid", (json_int_t)class_uid * 100 + activity, "time",
+			       (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "severity_id", r < 0 ? 3 : 1,
+			       "status_id", r < 0 ? 2 : 1, "outcome", r < 0 ? "failure" : "success", "activity_name",
+			       action, "module", "vm", "action", action, "vm", vm->spec.name, "workspace", vm->spec.name,
+			       "tenant", vm->spec.tenant, "actor", "app_name", "libexai", "process", "pid", (int)getpid(),
+			       "uid", (int)getuid(), "api", "operation", op, "service", "name", "exai.vm", "resources",
+			       "type", "workspace", "uid", vm->spec.name, "metadata_product", "libexai");
+	if (!ev) {
+		json_decref(extra);
 		return;
+	}
 	if (r < 0)
-		json_object_set_new(ev, "reason", json_string(exai_errmsg()));
+		json_object_set_new(ev, "status_detail", json_string(exai_errmsg()));
+	if (extra)
+		json_object_update(ev, extra);
+	json_decref(extra);
 	exai__ctx_emit(vm->ctx, ev);
 	json_decref(ev);
+}
+
+static void emit(struct exai_vm *vm, const char *action, int r)
+{
+	exai__vm_event(vm, action, r, NULL);
 }
 
 static bool valid_name(const char *s, size_t max, bool allow_upper)
@@ -96,7 +139,7 @@ static bool valid_name(const char *s, size_t max, bool allow_upper)
 
 int exai__vm_save(struct exai_vm *vm)
 {
-	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:I, s:I}",
+	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b}",
 			      "version", 1, "name", vm->spec.name, "tenant", vm->spec.tenant, "backend",
 			      vm->be->name, "kvm", vm->spec.kvm, "vcpus", (int)vm->spec.vcpus, "mem_mib",
 			      (int)vm->spec.mem_mib, "pids_max", (int)vm->spec.pids_max, "cpu_quota_pct",
@@ -104,7 +147,8 @@ int exai__vm_save(struct exai_vm *vm)
 			      vm->spec.image_dir, "uid", (json_int_t)vm->spec.uid, "boot_timeout_ms",
 			      (int)vm->spec.boot_timeout_ms, "cmdline", vm->spec.cmdline, "state",
 			      exai_vm_state_name(vm->state), "failure", vm->failure, "pid", (json_int_t)vm->pid,
-			      "pid_start", (json_int_t)vm->pid_start);
+			      "pid_start", (json_int_t)vm->pid_start, "disk_mib", (json_int_t)vm->spec.disk_mib,
+			      "disk_generation", (json_int_t)vm->spec.disk_generation, "disk_plain", vm->spec.disk_plain);
 	if (!j)
 		return exai__err(-ENOMEM, "out of memory");
 	char *text, *path = exai__path_join(vm->dir, "state.json");
@@ -168,6 +212,9 @@ static int load_state(struct exai_vm *vm)
 	vm->spec.boot_timeout_ms = (uint32_t)json_number_value(json_object_get(j, "boot_timeout_ms"));
 	vm->pid = (pid_t)json_number_value(json_object_get(j, "pid"));
 	vm->pid_start = (unsigned long long)json_number_value(json_object_get(j, "pid_start"));
+	vm->spec.disk_mib = (uint32_t)json_number_value(json_object_get(j, "disk_mib"));
+	vm->spec.disk_generation = (uint32_t)json_number_value(json_object_get(j, "disk_generation"));
+	vm->spec.disk_plain = json_is_true(json_object_get(j, "disk_plain"));
 out:
 	json_decref(j);
 	free(text);
@@ -251,6 +298,7 @@ static int vm_alloc(struct exai_vm **ret, exai_ctx *ctx, const char *name)
 	}
 	vm->ctx = exai_ctx_ref(ctx);
 	vm->qmp_fd = -1;
+	vm->secret_fd = -1;
 	snprintf(vm->spec.name, sizeof(vm->spec.name), "%s", name);
 	*ret = vm;
 	return 0;
@@ -357,6 +405,9 @@ static int spec_from_opts(struct exai_vm *vm, const struct exai_vm_opts *opts, b
 		vm->spec.vcpus = EXAI__OPT(opts, vcpus, 1u);
 		vm->spec.mem_mib = EXAI__OPT(opts, mem_mib, 256u);
 		vm->spec.backend = EXAI__OPT(opts, backend, EXAI_VM_BACKEND_AUTO);
+		vm->spec.disk_mib = EXAI__OPT(opts, disk_mib, 0u);
+		if (vm->spec.disk_mib > 1048576)
+			return exai__err(-EINVAL, "disk_mib %u is out of range (0-1048576)", vm->spec.disk_mib);
 	}
 	vm->spec.pids_max = EXAI__OPT(opts, pids_max, 512u);
 	vm->spec.cpu_quota_pct = EXAI__OPT(opts, cpu_quota_pct, 100u);
@@ -394,6 +445,9 @@ static int spec_from_opts(struct exai_vm *vm, const struct exai_vm_opts *opts, b
 		return r;
 	if (!restore)
 		vm->spec.kvm = kvm;
+	if (vm->spec.disk_mib && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER &&
+	    (r = exai__fc_disk_check(vm, EXAI__OPT(opts, allow_unencrypted_disk, false))) < 0)
+		return r;
 	else if (vm->spec.kvm && !kvm)
 		return exai__err(-ENODEV, "the snapshot was taken under KVM and this host has no /dev/kvm");
 	return 0;
@@ -428,6 +482,36 @@ static int build_cmdline(struct exai_vm *vm)
 	return 0;
 }
 
+/* The per-VM disk: LUKS for QEMU; for Firecracker a plain file where the operator allowed it. */
+static int make_disk(struct exai_vm *vm)
+{
+	exai_keyring *kr = NULL;
+	int r = exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr);
+	if (r < 0)
+		return r;
+	vm->spec.disk_generation = exai_keyring_generation(kr);
+	exai_keyring_unref(kr);
+	if (!vm->spec.disk_plain)
+		return exai__vm_disk_create(vm);
+	char *path = exai__vm_run_path(vm, "disk.img");
+	int fd = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	if (fd < 0 || ftruncate(fd, (off_t)vm->spec.disk_mib << 20) < 0 || fchown(fd, vm->spec.uid, vm->spec.uid) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot create the disk %s", path ? path : "");
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return r;
+}
+
+/* Cleans up after a failed create or restore, keeping the sentence that says why it failed. */
+static void destroy_keep_error(struct exai_vm *vm, int keep)
+{
+	char why[512];
+	snprintf(why, sizeof(why), "%s", exai_errmsg());
+	exai_vm_destroy(vm);
+	exai__err(keep, "%s", why);
+}
+
 int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct exai_vm_opts *opts)
 {
 	struct exai_vm *vm;
@@ -447,11 +531,15 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
+		r = exai__vm_keys_init(vm);
+	if (r == 0 && vm->spec.disk_mib)
+		r = make_disk(vm);
+	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	emit(vm, "create", r);
 	if (r < 0) {
 		if (r != -EEXIST)
-			exai_vm_destroy(vm);
+			destroy_keep_error(vm, r);
 		exai_vm_free(vm);
 		return r;
 	}
@@ -519,6 +607,7 @@ int exai__vm_spawn(struct exai_vm *vm, const char *const *argv)
 		.gid = vm->spec.uid,
 		.pids_max = vm->spec.pids_max,
 		.kvm = vm->spec.kvm,
+		.secret_fd = vm->secret_fd,
 	};
 	if (r == 0)
 		r = exai__jail_spawn(&j, &vm->pid);
@@ -539,7 +628,7 @@ static int start_vmm(struct exai_vm *vm, bool incoming)
 		.mem_bytes = ((uint64_t)vm->spec.mem_mib + (vm->spec.kvm ? 128 : 512)) << 20,
 		.cpuset = vm->spec.cpuset[0] ? vm->spec.cpuset : NULL,
 	};
-	int r = exai__vm_image_verify(vm->spec.image_dir,
+	int r = exai__vm_image_verify(vm->ctx, vm->spec.image_dir,
 				       vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER ? "vmlinux" : "vmlinuz");
 	if (r == 0)
 		r = exai__cgroup_create(vm->spec.name, &cg);
@@ -575,7 +664,9 @@ int exai_vm_boot(exai_vm *vm)
 	if (r < 0)
 		return r;
 	int64_t t0 = mono_ms();
-	r = start_vmm(vm, false);
+	r = vm->spec.disk_mib && !vm->spec.disk_plain ? exai__vm_disk_check_generation(vm) : 0;
+	if (r == 0)
+		r = start_vmm(vm, false);
 	if (r == 0)
 		r = connect_agent(vm, (int)vm->spec.boot_timeout_ms);
 	if (r < 0) {
@@ -644,9 +735,14 @@ int exai_vm_exec(exai_vm *vm, const struct exai_vm_exec_opts *opts, int *ret_sta
 			vm->agent = NULL;
 		}
 		refresh(vm);
+		exai__vm_event(vm, "exec", r, json_pack("{s:{s:s}}", "process", "name", opts->argv[0]));
 		return r;
 	}
 	*ret_status = res.timed_out ? 124 : res.signal ? 128 + res.signal : res.exit_code;
+	/* the program's name only: arguments and environment may hold secrets */
+	exai__vm_event(vm, "exec", 0,
+		       json_pack("{s:{s:s, s:i, s:s}, s:i}", "process", "name", opts->argv[0], "pid", (int)res.pid,
+				 "cwd", opts->cwd ? opts->cwd : "/", "exit_code", *ret_status));
 	return 0;
 }
 
@@ -709,6 +805,9 @@ int exai_vm_snapshot(exai_vm *vm, const char *path)
 	int r = need_state(vm, "snapshot", S(RUNNING) | S(PAUSED));
 	if (r < 0)
 		return r;
+	if (vm->spec.disk_mib)
+		return exai__err(-ENOTSUP, "%s has a disk: snapshots of workspaces with a disk are not supported yet",
+				 vm->spec.name);
 	if (!path || !path[0])
 		return exai__err(-EINVAL, "snapshot: a path is required");
 	int was = vm->state;
@@ -733,20 +832,25 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		    const struct exai_vm_opts *opts)
 {
 	struct exai_vm *vm;
-	bool was_running;
-	uint64_t off, len;
-	int r = EXAI__OPTS_CHECK(opts, exai_vm_opts);
+	struct exai__snap_info info;
+	uint8_t *key = exai_secure_alloc(32);
+	int r = key ? EXAI__OPTS_CHECK(opts, exai_vm_opts) : exai__err(-ENOMEM, "out of memory");
 	if (r < 0)
 		return r;
-	if ((r = vm_alloc(&vm, ctx, name)) < 0)
+	if (r < 0 || (r = vm_alloc(&vm, ctx, name)) < 0) {
+		exai_secure_free(key);
 		return r;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		r = exai__err_sys(exai__neg_errno(), "cannot open snapshot %s", path);
 	if (r == 0 && access(vm->dir, F_OK) == 0)
 		r = exai__err(-EEXIST, "workspace %s exists already", name);
 	if (r == 0)
-		r = exai__vm_snapshot_check(fd, path, &vm->spec, &was_running, &off, &len);
+		r = exai__vm_snapshot_check(fd, path, &vm->spec, &info);
+	/* authenticated in full before anything else happens */
+	if (r == 0)
+		r = exai__vm_snapshot_open(ctx, fd, path, vm->spec.tenant, &info, key);
 	if (r == 0)
 		r = spec_from_opts(vm, opts, true);
 	if (r == 0)
@@ -754,28 +858,26 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
+		r = exai__vm_keys_init(vm);
+	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	if (r == 0)
 		r = start_vmm(vm, true);
 	if (r == 0)
-		r = exai__vm_snapshot_feed(vm, fd, off, len);
-	if (r == 0 && was_running)
+		r = exai__vm_snapshot_feed(vm, fd, &info, key);
+	exai_secure_free(key);
+	if (r == 0 && info.was_running)
 		r = vm->be->resume(vm);
 	if (r == 0)
-		r = exai__vm_set_state(vm, was_running ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
-	if (r == 0 && was_running)
+		r = exai__vm_set_state(vm, info.was_running ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
+	if (r == 0 && info.was_running)
 		r = connect_agent(vm, 30000);
 	if (fd >= 0)
 		close(fd);
 	emit(vm, "restore", r);
 	if (r < 0) {
-		if (r != -EEXIST) {
-			int keep = r;
-			char why[256];
-			snprintf(why, sizeof(why), "%s", exai_errmsg());
-			exai_vm_destroy(vm);
-			exai__err(keep, "%s", why);
-		}
+		if (r != -EEXIST)
+			destroy_keep_error(vm, r);
 		exai_vm_free(vm);
 		return r;
 	}
@@ -952,14 +1054,6 @@ int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len)
 
 int exai__vm_net_detach(struct exai_vm *vm)
 {
-	(void)vm;
-	return 0;
-}
-
-int exai__vm_keys_shred(struct exai_vm *vm)
-{
-	/* Nothing to shred yet: no per-VM disk key exists (no writable disk) and snapshots are
-	 * not yet encrypted (they need the keys module's envelope API). */
 	(void)vm;
 	return 0;
 }

@@ -39,6 +39,15 @@ static int sh(exai_vm *vm, const char *script, struct cap *c, int *status)
 	return exai_vm_exec(vm, &o, status);
 }
 
+static json_t *events;
+
+static int capture(void *data, json_t *ev)
+{
+	(void)data;
+	json_array_append(events, ev);
+	return 0;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -100,6 +109,8 @@ int main(int argc, char **argv)
 	exai_ctx *ctx = NULL;
 	EXAI_OPTS(exai_ctx_opts, copts, .state_dir = dir);
 	CHECK_OK(exai_ctx_new(&ctx, &copts));
+	events = json_array();
+	CHECK_OK(exai__ctx_set_emitter(ctx, capture, NULL));
 
 	/* bad input first: no VM is started */
 	exai_vm *vm = NULL, *vm2 = NULL, *again = NULL;
@@ -261,7 +272,7 @@ int main(int argc, char **argv)
 	unlink(back);
 
 	/* a marker written inside the guest reaches no file of the workspace's state (logs,
-	 * console, state.json). (Snapshots do hold guest memory until they are encrypted.) */
+	 * console, state.json); checked again below once a snapshot (guest memory) exists */
 	CHECK_OK(sh(vm, "echo EXAI-MARKER-$((6 * 7))-PLAINTEXT > /tmp/marker; echo EXAI-MARKER-$((6 * 7))-PLAINTEXT >&2",
 		    &c, &status));
 	snprintf(p, sizeof(p), "grep -rqa EXAI-MARKER-42-PLAINTEXT %s/vm", dir);
@@ -297,6 +308,10 @@ int main(int argc, char **argv)
 	printf("snapshot (512 MiB guest): %.2f s\n", now_s() - s0);
 	CHECK(exai_vm_state(vm) == EXAI_VM_RUNNING);
 	CHECK_RC(exai_vm_snapshot(vm, snap), -EEXIST);
+	/* the snapshot holds the guest's memory, /tmp/marker included: encrypted, so the marker
+	 * is in no file under the state dir (the snapshot is written there) */
+	snprintf(p, sizeof(p), "grep -rqa EXAI-MARKER-42-PLAINTEXT %s", dir);
+	CHECK(system(p) != 0);
 	double r0 = now_s();
 	CHECK_OK(exai_vm_restore(&vm2, ctx, snap, "itest2", NULL));
 	printf("restore to agent ready: %.2f s\n", now_s() - r0);
@@ -348,6 +363,67 @@ int main(int argc, char **argv)
 	CHECK(cgroup_gone("itest"));
 	snprintf(p, sizeof(p), "%s/vm/itest", dir);
 	CHECK(access(p, F_OK) != 0);
+	CHECK(access(snap, F_OK) != 0); /* its snapshot went with its key material */
+	/* a writable disk, encrypted at rest (LUKS, AES-256-XTS, key through an inherited pipe):
+	 * the guest formats and mounts it at /work; its plaintext is nowhere in the host file; it
+	 * survives a stop and a second boot (the key derived again); no snapshots with a disk */
+	if (!fc && access(EXAI__QEMU_IMG, X_OK) != 0) {
+		printf("# no %s (qemu-utils): the encrypted disk is not tested\n", EXAI__QEMU_IMG);
+	} else if (!fc) {
+		exai_vm *d = NULL;
+		EXAI_OPTS(exai_vm_opts, dopts, .image_dir = image, .mem_mib = 256, .disk_mib = 64,
+			  .backend = EXAI_VM_BACKEND_QEMU);
+		CHECK_OK(exai_vm_create(&d, ctx, "disk1", &dopts));
+		if (d) {
+			char disk[700];
+			snprintf(disk, sizeof(disk), "%s/vm/disk1/run/disk.luks", dir);
+			int dfd = open(disk, O_RDONLY);
+			char luks[6] = "";
+			CHECK(dfd >= 0 && read(dfd, luks, 6) == 6 && memcmp(luks, "LUKS\xba\xbe", 6) == 0);
+			if (dfd >= 0)
+				close(dfd);
+			CHECK_OK(exai_vm_boot(d));
+			char cl[4096] = "";
+			snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)d->pid);
+			int cfd = open(p, O_RDONLY);
+			ssize_t cn = cfd >= 0 ? read(cfd, cl, sizeof(cl) - 1) : -1;
+			if (cfd >= 0)
+				close(cfd);
+			for (ssize_t i = 0; i < cn; i++)
+				if (!cl[i])
+					cl[i] = ' ';
+			CHECK(cn > 0 && strstr(cl, "file=/proc/self/fd/3") && !strstr(cl, "data="));
+			CHECK_OK(sh(d, "grep -q ' /work ' /proc/mounts && echo EXAI-DISK-MARKER-$((6 * 7))-PLAINTEXT > /work/m && sync && cat /work/m",
+				    &c, &status));
+			CHECK(status == 0 && c.out.data && strstr(c.out.data, "EXAI-DISK-MARKER-42-PLAINTEXT"));
+			snprintf(p, sizeof(p), "grep -rqa EXAI-DISK-MARKER-42-PLAINTEXT %s", dir);
+			CHECK(system(p) != 0);
+			CHECK_RC(exai_vm_snapshot(d, "/dev/null/x"), -ENOTSUP);
+			CHECK_OK(exai_vm_stop(d));
+			CHECK_OK(exai_vm_boot(d));
+			CHECK_OK(sh(d, "cat /work/m", &c, &status));
+			CHECK(status == 0 && c.out.data && strstr(c.out.data, "EXAI-DISK-MARKER-42-PLAINTEXT"));
+			CHECK_OK(exai_vm_destroy(d));
+			CHECK(access(disk, F_OK) != 0);
+			exai_vm_free(d);
+		}
+	}
+
+	/* audit events in OCSF shape: exec is Process Activity (1007) Launch with the exit code;
+	 * create is API Activity (6003) Create */
+	size_t ei, n_exec = 0, n_create = 0;
+	json_t *ev;
+	json_array_foreach(events, ei, ev) {
+		const char *a = json_string_value(json_object_get(ev, "action"));
+		int cls = (int)json_integer_value(json_object_get(ev, "class_uid"));
+		int act = (int)json_integer_value(json_object_get(ev, "activity_id"));
+		n_exec += a && !strcmp(a, "exec") && cls == 1007 && act == 1 && json_object_get(ev, "exit_code") &&
+			  json_object_get(json_object_get(ev, "process"), "name");
+		n_create += a && !strcmp(a, "create") && cls == 6003 && act == 1;
+	}
+	CHECK(n_exec > 5 && n_create >= 2);
+	json_decref(events);
+
 	char *names = NULL;
 	CHECK_OK(exai_vm_list(&names, ctx));
 	CHECK_STREQ(names, "");

@@ -48,6 +48,12 @@ int main(int argc, char **argv)
 	snprintf(vm.spec.cmdline, sizeof(vm.spec.cmdline), "console=ttyS0 quiet panic=-1");
 	const struct exai__backend *be = &exai__backend_firecracker;
 
+	/* a disk: refused (no dm-crypt in this build) unless the operator allows a plaintext one */
+	vm.spec.disk_mib = 64;
+	CHECK_RC(exai__fc_disk_check(&vm, false), -ENOTSUP);
+	CHECK(strstr(exai_errmsg(), "allow_unencrypted_disk") != NULL && !vm.spec.disk_plain);
+	CHECK_OK(exai__fc_disk_check(&vm, true));
+	CHECK(vm.spec.disk_plain);
 	CHECK_OK(exai__fc_configure(&vm));
 	CHECK_OK(exai__fc_add_drive(&vm, "base", "/image/base.ext4", true, false));
 	CHECK_OK(exai__fc_add_drive(&vm, "work", "/vm/work.img", false, false));
