@@ -29,6 +29,7 @@
 #ifndef EXAI_VM_H
 #define EXAI_VM_H
 
+#include <stdbool.h>
 #include <exai/core.h>
 
 #ifdef __cplusplus
