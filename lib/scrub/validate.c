@@ -314,6 +314,11 @@ static bool v_us_ssn(const char *s, size_t n)
 	int area = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 	int group = (d[3] - '0') * 10 + (d[4] - '0');
 	bool serial0 = d[5] == '0' && d[6] == '0' && d[7] == '0' && d[8] == '0';
+	/* numbers printed on wallet inserts and in ads, used by many as their own */
+	static const char misused[][10] = { "123456789", "078051120", "219099999" };
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(misused); k++)
+		if (memcmp(d, misused[k], 9) == 0)
+			return false;
 	return area != 0 && area != 666 && area < 900 && group != 0 && !serial0;
 }
 
@@ -742,7 +747,126 @@ static bool ci_contains(const char *s, size_t n, const char *needle)
 
 static bool ident_char(unsigned char c)
 {
-	return isalnum(c) || c == '_';
+	return isalnum(c) || c == '_' || c == '$';
+}
+
+/* An identifier in snake or camel case, `[A-Za-z_$][a-z0-9_$]*([A-Z][a-z0-9_$]+)*` (rules 3
+ * and 4): `getpass`, `db_password`, `getPass`, `MyClass`; not `wUBCCkZZk` or `a0AfH6SMBx`. */
+static bool ident_snake_camel(const char *s, size_t n)
+{
+	if (!n || !(isalpha((unsigned char)s[0]) || s[0] == '_' || s[0] == '$'))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (isupper(c)) {
+			if (i + 1 == n || isupper((unsigned char)s[i + 1]))
+				return false;
+		} else if (!islower(c) && !isdigit(c) && c != '_' && c != '$') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* An upper-case identifier, `[A-Z][A-Z0-9_]*` (rule 4): `SECRET`, `DB_PASS`. */
+static bool ident_upper(const char *s, size_t n)
+{
+	if (!n || !isupper((unsigned char)s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_')
+			return false;
+	return true;
+}
+
+/* A lower-case word of 3+ characters (rule 4): lower-case letters and `_`, starting with a
+ * letter (`env`, `db_password`). */
+static bool lower_word(const char *s, size_t n)
+{
+	if (n < 3 || !islower((unsigned char)s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!islower((unsigned char)s[i]) && s[i] != '_')
+			return false;
+	return true;
+}
+
+/* Rule 3: an optionally dotted snake/camel identifier immediately followed by `(`, or `::` /
+ * `->` anywhere. */
+static bool looks_like_call(const char *s, size_t n)
+{
+	if (memmem(s, n, "::", 2) || memmem(s, n, "->", 2))
+		return true;
+	size_t i = 0;
+	for (;;) {
+		size_t j = i;
+		while (j < n && ident_char((unsigned char)s[j]))
+			j++;
+		if (!ident_snake_camel(s + i, j - i) || j == n)
+			return false;
+		if (s[j] == '(')
+			return true;
+		if (s[j] != '.')
+			return false;
+		i = j + 1;
+	}
+}
+
+/* Rule 4: a CONSTANT_NAME `[A-Z][A-Z0-9]*(_[A-Z0-9]+)+`, or a dotted path (at most 128
+ * characters) of two or more identifiers of at most 32 characters, each snake/camel or upper
+ * case, one of them a lower-case word of 3+ characters. */
+static bool looks_like_name(const char *s, size_t n)
+{
+	if (isupper((unsigned char)s[0]) && s[n - 1] != '_' && !memmem(s, n, "__", 2) && memchr(s, '_', n)) {
+		bool constant = true;
+		for (size_t i = 1; i < n && constant; i++)
+			constant = isupper((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_';
+		if (constant)
+			return true;
+	}
+	if (n > 128)
+		return false;
+	size_t parts = 0;
+	bool word = false;
+	for (size_t i = 0; i <= n;) {
+		const char *dot = memchr(s + i, '.', n - i);
+		size_t j = dot ? (size_t)(dot - s) : n;
+		size_t l = j - i;
+		if (l == 0 || l > 32 || !(ident_snake_camel(s + i, l) || ident_upper(s + i, l)))
+			return false;
+		word |= lower_word(s + i, l);
+		parts++;
+		i = j + 1;
+	}
+	return parts >= 2 && word;
+}
+
+/* Rule 5: a printf placeholder `%[(name)][-+# ]{s,d,r,f}` that is not a URL escape (`%` and
+ * two hex digits: `%40`, `%df`), or `{}` / `{0}`..`{9}`. */
+static bool has_format_placeholder(const char *s, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] == '{' && (s[i + 1] == '}' || (isdigit((unsigned char)s[i + 1]) && i + 2 < n && s[i + 2] == '}')))
+			return true;
+		if (s[i] != '%')
+			continue;
+		if (i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2]))
+			continue; /* a URL escape */
+		size_t j = i + 1;
+		if (s[j] == '(') {
+			size_t k = j + 1;
+			while (k < n && ident_char((unsigned char)s[k]))
+				k++;
+			if (k == j + 1 || k == n || s[k] != ')')
+				continue;
+			j = k + 1;
+		}
+		if (j < n && strchr("-+# ", s[j]) && s[j])
+			j++;
+		if (j < n && strchr("sdrf", s[j]) && s[j])
+			return true;
+	}
+	return false;
 }
 
 static bool in_list(const char *s, size_t n, const char *const *list, size_t cnt)
@@ -834,80 +958,15 @@ static bool v_not_placeholder(const char *s, size_t n)
 		if (words)
 			return false;
 	}
-	/* 3: a function call: dotted identifiers followed by '(' */
-	{
-		size_t i = 0;
-		bool ok = true, random = false;
-		while (i < n && ok) {
-			size_t j = i;
-			if (!(isalpha((unsigned char)s[j]) || s[j] == '_'))
-				break;
-			size_t up = 0, lowc = 0, trans = 0;
-			while (j < n && ident_char((unsigned char)s[j])) {
-				up += isupper((unsigned char)s[j]) != 0;
-				lowc += islower((unsigned char)s[j]) != 0;
-				if (j > i && isupper((unsigned char)s[j]) && isupper((unsigned char)s[j - 1]))
-					trans++;
-				j++;
-			}
-			/* lower case, snake_case or CamelCase, not a random token */
-			if (trans > 1 || (up > lowc && lowc))
-				random = true;
-			i = j;
-			if (i < n && s[i] == '.')
-				i++;
-			else
-				break;
-		}
-		if (i < n && s[i] == '(' && i > 0 && !random)
-			return false;
-	}
-	/* 4: CONSTANT_NAME, or a dotted path of identifiers with a lower-case word of 3+ */
-	{
-		bool constant = isupper((unsigned char)s[0]), underscore = false;
-		for (size_t i = 0; i < n && constant; i++) {
-			unsigned char c = (unsigned char)s[i];
-			constant = isupper(c) || isdigit(c) || (c == '_' && i + 1 < n && s[i + 1] != '_');
-			underscore |= c == '_';
-		}
-		if (constant && underscore && s[n - 1] != '_')
-			return false;
-		size_t dots = 0, seg = 0, lower_word = 0;
-		bool path = isalpha((unsigned char)s[0]) || s[0] == '_';
-		size_t seglen = 0, seglower = 0;
-		for (size_t i = 0; i <= n && path; i++) {
-			if (i == n || s[i] == '.') {
-				if (seglen == 0 || seglen > 32)
-					path = false;
-				if (seglower >= 3 && seglower == seglen)
-					lower_word++;
-				seg++;
-				seglen = seglower = 0;
-				if (i < n)
-					dots++;
-				continue;
-			}
-			if (!ident_char((unsigned char)s[i]))
-				path = false;
-			seglen++;
-			seglower += islower((unsigned char)s[i]) || s[i] == '_';
-		}
-		if (path && dots && lower_word)
-			return false;
-		(void)seg;
-	}
+	/* 3: a function call, scope or member access */
+	if (looks_like_call(s, n))
+		return false;
+	/* 4: CONSTANT_NAME or a dotted path */
+	if (looks_like_name(s, n))
+		return false;
 	/* 5: format placeholders */
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (s[i] == '%') {
-			size_t j = i + 1;
-			while (j < n && strchr("-+ #0123456789.", s[j]))
-				j++;
-			if (j < n && strchr("sdrxf", s[j]))
-				return false;
-		}
-		if (s[i] == '{' && (s[i + 1] == '}' || (isdigit((unsigned char)s[i + 1]) && i + 2 < n && s[i + 2] == '}')))
-			return false;
-	}
+	if (has_format_placeholder(s, n))
+		return false;
 	/* 6: paths and digest labels */
 	if (s[0] == '/' || (n >= 2 && s[0] == '~' && s[1] == '/') ||
 	    (n >= 3 && isalpha((unsigned char)s[0]) && s[1] == ':' && s[2] == '\\'))

@@ -88,6 +88,13 @@ static void pii(void)
 	CHECK(!V(EXAI__V_US_SSN, "912-22-1234"));
 	CHECK(!V(EXAI__V_US_SSN, "536-00-1234"));
 	CHECK(!V(EXAI__V_US_SSN, "536-22-0000"));
+	/* the publicly misused numbers, with or without separators */
+	CHECK(!V(EXAI__V_US_SSN, "123-45-6789"));
+	CHECK(!V(EXAI__V_US_SSN, "078-05-1120"));
+	CHECK(!V(EXAI__V_US_SSN, "219 09 9999"));
+	CHECK(!V(EXAI__V_US_SSN, "219099999"));
+	CHECK(V(EXAI__V_US_SSN, "123-45-6788"));
+	CHECK(V(EXAI__V_US_SSN, "078-05-1121"));
 	CHECK(V(EXAI__V_IPV4_PUBLIC, "8.8.8.8"));
 	CHECK(V(EXAI__V_IPV4_PUBLIC, "203.0.114.7"));
 	CHECK(!V(EXAI__V_IPV4_PUBLIC, "10.1.2.3"));
@@ -148,11 +155,84 @@ static void placeholders(void)
 	CHECK(exai__shannon("abcd", 4) == 2.0);
 }
 
+/* Rule 3: a call of snake/camel identifiers, `::` or `->`. */
+static void placeholder_calls(void)
+{
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "getpass()"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "config.get('db', 'password')"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "os.getenv(\"TOKEN\")"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "secrets.getSecretValue(id)"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "MyVault.Load(k)"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Config::get_secret"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "$this->apiKey"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "std::getenv"));
+	/* random tokens before a '(' are not calls */
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "wUBCCkZZk(3Rq8)"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "a0AfH6SMBx.Load(1)"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "9fQz(kL2mPx"));
+	/* ':' or '-' alone are no scope or member access */
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8:Lm3-Vt7>Rx"));
+}
+
+/* Rule 4: CONSTANT_NAME, or a dotted path of snake/camel or upper-case identifiers with a
+ * lower-case word of 3+. */
+static void placeholder_names(void)
+{
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "DB_PASSWORD"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "A1_B2"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "self.token"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "os.environ"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "var.db_password"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "process.env.SECRET"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "settings.awsSecretKey"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "$scope.apiKey"));
+	/* not names: one part, no lower-case word of 3+, a mixed-case random part, a part that
+	 * starts with a digit, a part longer than 32, a path longer than 128 */
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "DB__PASSWORD9"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "ab.CD"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "ya29.a0AfH6SMBx3kL9"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "pat.S3AL2yXsbirzGHusBaIPMX.4db458e10ce84a065c8f69e7.V9e5DTHdmHAiQ8v0jjvd"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "cfg.qzmwkvbfhtrnplxgdjcsyvqwmzkhbrtfx"));
+	char longpath[160] = "";
+	for (int i = 0; i < 20; i++)
+		strcat(longpath, i ? ".gqzwmv" : "gqzwmv");
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, longpath));
+	longpath[6 * 18 + 17] = 0; /* 18 parts, 125 characters */
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, longpath));
+}
+
+/* Rule 5: printf placeholders with an optional (name) and one flag; URL escapes are none. */
+static void placeholder_formats(void)
+{
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8%sLm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8%dLm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8%rLm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8%fLm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "pw=%(user)s"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "pw=%(user)-s"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8%-sLm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8% dLm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8{}Lm3"));
+	CHECK(!V(EXAI__V_NOT_PLACEHOLDER, "Zq8{7}Lm3"));
+	/* URL escapes, widths, two flags, %x are no placeholders */
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%40Lm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%dfLm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%F3Lm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%10sLm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%-+sLm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%xLm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8%()sLm3"));
+	CHECK(V(EXAI__V_NOT_PLACEHOLDER, "Zq8{12}Lm3"));
+}
+
 int main(void)
 {
 	keccak();
 	checksums();
 	pii();
 	placeholders();
+	placeholder_calls();
+	placeholder_names();
+	placeholder_formats();
 	return test_done();
 }
