@@ -465,20 +465,26 @@ EXAI_API exai_keyring *exai_keyring_unref(exai_keyring *kr)
 	return NULL;
 }
 
+/* The pkcs11 options a keyring record keeps, so that open() can load the provider again. */
+static const struct {
+	const char *member;
+	size_t offset;
+} pkcs11_record[] = {
+	{ "module", offsetof(struct exai_kms_pkcs11_opts, module) },
+	{ "token", offsetof(struct exai_kms_pkcs11_opts, token_label) },
+	{ "pin_file", offsetof(struct exai_kms_pkcs11_opts, pin_file) },
+	{ "pin_env", offsetof(struct exai_kms_pkcs11_opts, pin_env) },
+};
+
+#define PKCS11_FIELD(opts, i) (*(const char **)((char *)(opts) + pkcs11_record[i].offset))
+
 static json_t *kms_record_for(const struct exai_keyring_opts *opts, const char *name)
 {
 	const struct exai_kms_pkcs11_opts *p = EXAI__OPTS_HAS(opts, pkcs11) ? opts->pkcs11 : NULL;
 	json_t *o = json_pack("{s:s}", "provider", name);
-	if (o && p && strcmp(name, "pkcs11") == 0) {
-		if (p->module)
-			json_object_set_new(o, "module", json_string(p->module));
-		if (p->token_label)
-			json_object_set_new(o, "token", json_string(p->token_label));
-		if (p->pin_file)
-			json_object_set_new(o, "pin_file", json_string(p->pin_file));
-		if (p->pin_env)
-			json_object_set_new(o, "pin_env", json_string(p->pin_env));
-	}
+	for (size_t i = 0; o && p && strcmp(name, "pkcs11") == 0 && i < EXAI__ARRAY_SIZE(pkcs11_record); i++)
+		if (PKCS11_FIELD(p, i))
+			json_object_set_new(o, pkcs11_record[i].member, json_string(PKCS11_FIELD(p, i)));
 	return o;
 }
 
@@ -560,11 +566,9 @@ EXAI_API int exai_keyring_open(exai_keyring **ret, exai_ctx *ctx, const char *te
 		if (prov && strcmp(prov, "file") == 0) {
 			r = exai_kms_file_provider(&kr->kms, ctx);
 		} else if (prov && strcmp(prov, "pkcs11") == 0) {
-			EXAI_OPTS(exai_kms_pkcs11_opts, po,
-				  .module = json_string_value(json_object_get(kr->kms_record, "module")),
-				  .token_label = json_string_value(json_object_get(kr->kms_record, "token")),
-				  .pin_file = json_string_value(json_object_get(kr->kms_record, "pin_file")),
-				  .pin_env = json_string_value(json_object_get(kr->kms_record, "pin_env")));
+			EXAI_OPTS(exai_kms_pkcs11_opts, po);
+			for (size_t i = 0; i < EXAI__ARRAY_SIZE(pkcs11_record); i++)
+				PKCS11_FIELD(&po, i) = json_string_value(json_object_get(kr->kms_record, pkcs11_record[i].member));
 			r = exai_kms_pkcs11_provider(&kr->kms, ctx, &po);
 		} else {
 			r = exai__err(-EINVAL, "tenant %s uses the KMS provider \"%s\": pass it in opts->kms", tenant,

@@ -120,10 +120,12 @@ static int file_create_key(void *data, const char *key_id, uint32_t *ret_version
 	return 0;
 }
 
-static int file_wrap(void *data, const char *key_id, uint32_t version, const uint8_t dek[32], uint8_t *out,
-		     size_t *outlen)
+/* AES-256-GCM under KEK @version, the AAD binding tenant and version (docs/formats/keys.md).
+ * The wrapped form is IV (12) || encrypted DEK (32) || tag (16): sealing turns the DEK @in into
+ * it at @out (with a fresh IV), opening turns it at @in into the DEK at @out. */
+static int kek_gcm(struct file_kms *f, const char *key_id, uint32_t version, bool seal, const uint8_t *in,
+		   uint8_t *out)
 {
-	struct file_kms *f = data;
 	char *kek;
 	int r = load_kek(f, key_id, version, &kek);
 	if (r < 0)
@@ -131,12 +133,22 @@ static int file_wrap(void *data, const char *key_id, uint32_t version, const uin
 	uint8_t aad[128];
 	size_t aadlen = exai__kek_wrap_aad(aad, key_id, version);
 	struct exai__gcm g;
-	randombytes_buf(out, 12);
-	r = exai__gcm_init(&g, (const uint8_t *)kek, EXAI__KEY_LEN, true);
-	if (r == 0)
-		r = exai__gcm_seal(&g, out, 12, aad, aadlen, dek, 32, out + 12, out + 44, 16);
+	r = exai__gcm_init(&g, (const uint8_t *)kek, EXAI__KEY_LEN, seal);
+	if (r == 0 && seal) {
+		randombytes_buf(out, 12);
+		r = exai__gcm_seal(&g, out, 12, aad, aadlen, in, 32, out + 12, out + 44, 16);
+	} else if (r == 0) {
+		r = exai__gcm_open(&g, in, 12, aad, aadlen, in + 12, 32, out, in + 44, 16);
+	}
 	exai__gcm_done(&g);
 	exai_secure_free(kek);
+	return r;
+}
+
+static int file_wrap(void *data, const char *key_id, uint32_t version, const uint8_t dek[32], uint8_t *out,
+		     size_t *outlen)
+{
+	int r = kek_gcm(data, key_id, version, true, dek, out);
 	if (r == 0)
 		*outlen = FILE_WRAPPED_LEN;
 	return r;
@@ -145,21 +157,9 @@ static int file_wrap(void *data, const char *key_id, uint32_t version, const uin
 static int file_unwrap(void *data, const char *key_id, uint32_t version, const uint8_t *in, size_t inlen,
 		       uint8_t dek[32])
 {
-	struct file_kms *f = data;
 	if (inlen != FILE_WRAPPED_LEN)
 		return exai__err(-EBADMSG, "wrapped DEK of %zu bytes (want %u)", inlen, FILE_WRAPPED_LEN);
-	char *kek;
-	int r = load_kek(f, key_id, version, &kek);
-	if (r < 0)
-		return r;
-	uint8_t aad[128];
-	size_t aadlen = exai__kek_wrap_aad(aad, key_id, version);
-	struct exai__gcm g;
-	r = exai__gcm_init(&g, (const uint8_t *)kek, EXAI__KEY_LEN, false);
-	if (r == 0)
-		r = exai__gcm_open(&g, in, 12, aad, aadlen, in + 12, 32, dek, in + 44, 16);
-	exai__gcm_done(&g);
-	exai_secure_free(kek);
+	int r = kek_gcm(data, key_id, version, false, in, dek);
 	if (r == -EBADMSG)
 		return exai__err(-EBADMSG, "wrapped DEK of tenant %s does not authenticate under KEK version %u", key_id, version);
 	return r;

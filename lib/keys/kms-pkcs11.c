@@ -191,6 +191,22 @@ static int find_key(struct p11 *p, CK_SESSION_HANDLE s, const char *key_id, uint
 	return 0;
 }
 
+/* Opens a session and finds the KEK (@key_id, @version) in it: -ENOENT (with the sentence) when
+ * the token has no such key. On failure no session is left open. */
+static int open_key(struct p11 *p, const char *key_id, uint32_t version, CK_SESSION_HANDLE *s, CK_OBJECT_HANDLE *h)
+{
+	int r = open_session(p, s);
+	if (r < 0)
+		return r;
+	r = find_key(p, *s, key_id, version, h);
+	if (r == 0 && *h == CK_INVALID_HANDLE)
+		r = exai__err(-ENOENT, "PKCS#11: KEK %s version %u is not on token \"%s\" (destroyed?)", key_id, version,
+			      p->label);
+	if (r < 0)
+		close_session(p, *s);
+	return r;
+}
+
 /* The newest version of @key_id on the token: one search over the secret keys, reading the
  * labels "exai-kek:<key_id>:<N>". */
 static int latest_version(struct p11 *p, CK_SESSION_HANDLE s, const char *key_id, uint32_t *ret)
@@ -282,16 +298,9 @@ static int crypt_op(struct p11 *p, const char *key_id, uint32_t version, bool en
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE h;
-	int r = open_session(p, &s);
+	int r = open_key(p, key_id, version, &s, &h);
 	if (r < 0)
-		return r;
-	r = find_key(p, s, key_id, version, &h);
-	if (r == 0 && h == CK_INVALID_HANDLE)
-		r = exai__err(-EACCES, "PKCS#11: KEK %s version %u is not on token \"%s\" (destroyed?)", key_id, version, p->label);
-	if (r < 0) {
-		close_session(p, s);
-		return r;
-	}
+		return r == -ENOENT ? -EACCES : r; /* a destroyed KEK: the KMS refuses */
 	uint8_t aad[128];
 	CK_GCM_PARAMS gcm = {
 		.iv_ptr = iv, .iv_len = IV_LEN, .iv_bits = IV_LEN * 8,
@@ -418,17 +427,12 @@ static int p11_destroy_version(void *data, const char *key_id, uint32_t version)
 	struct p11 *p = data;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE h;
-	int r = open_session(p, &s);
+	int r = open_key(p, key_id, version, &s, &h);
 	if (r < 0)
 		return r;
-	r = find_key(p, s, key_id, version, &h);
-	if (r == 0 && h == CK_INVALID_HANDLE)
-		r = -ENOENT;
-	if (r == 0) {
-		CK_RV rv = p->m->f->C_DestroyObject(s, h);
-		if (rv != CKR_OK)
-			r = p11_err(-EIO, rv, "C_DestroyObject");
-	}
+	CK_RV rv = p->m->f->C_DestroyObject(s, h);
+	if (rv != CKR_OK)
+		r = p11_err(-EIO, rv, "C_DestroyObject");
 	close_session(p, s);
 	return r;
 }

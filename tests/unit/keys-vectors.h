@@ -44,6 +44,52 @@ static inline json_t *kv_wycheproof(const char *name)
 	return j;
 }
 
+#define KV_STR(obj, key) json_string_value(json_object_get((obj), (key)))
+
+/* Runs @check on every test of the Wycheproof file @name (../shared/vectors/wycheproof/):
+ * @check gets the test's group and the test, and returns whether the library did what the
+ * test's "result" says. A failed test is reported with its tcId and counted; every test of
+ * the file must have been run (numberOfTests). Returns the number of tests. */
+static inline int kv_wycheproof_each(const char *name, bool (*check)(json_t *group, json_t *test, void *ud), void *ud)
+{
+	json_t *j = kv_wycheproof(name);
+	size_t gi, ti;
+	json_t *g, *t;
+	int n = 0;
+	json_array_foreach(json_object_get(j, "testGroups"), gi, g) {
+		json_array_foreach(json_object_get(g, "tests"), ti, t) {
+			if (!check(g, t, ud)) {
+				fprintf(stderr, "wycheproof %s tcId %lld failed: %s\n", name,
+					(long long)json_integer_value(json_object_get(t, "tcId")), test_errmsg());
+				test_failures++;
+			}
+			n++;
+		}
+	}
+	CHECK(n == json_integer_value(json_object_get(j, "numberOfTests")));
+	json_decref(j);
+	return n;
+}
+
+/* Whether a Wycheproof test expects success. */
+static inline bool kv_valid(json_t *test)
+{
+	return strcmp(KV_STR(test, "result"), "valid") == 0;
+}
+
+/* Feeds @len bytes to the envelope stream @e in pieces of @chunk bytes (0: all at once) and
+ * ends it; @r is the result of starting the stream (nothing is done unless it is 0). The
+ * first error, or 0. The caller frees @e. */
+static inline int kv_stream(exai_envelope *e, int r, const void *data, size_t len, size_t chunk)
+{
+	const uint8_t *p = data;
+	if (chunk == 0)
+		chunk = len ? len : 1;
+	for (size_t off = 0; r == 0 && off < len; off += chunk)
+		r = exai_envelope_update(e, p + off, len - off < chunk ? len - off : chunk);
+	return r == 0 ? exai_envelope_final(e) : r;
+}
+
 /* An output callback that collects bytes in memory (for envelope streams). */
 struct kv_sink {
 	uint8_t *p;
@@ -82,10 +128,7 @@ static inline int kv_seal(struct kv_sink *out, exai_keyring *kr, const char *pur
 	exai_envelope *e = NULL;
 	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out);
 	int r = exai_keyring_encrypt(&e, kr, purpose, object, &o);
-	if (r == 0)
-		r = exai_envelope_update(e, text, strlen(text));
-	if (r == 0)
-		r = exai_envelope_final(e);
+	r = kv_stream(e, r, text, strlen(text), 0);
 	exai_envelope_free(e);
 	return r;
 }
@@ -98,17 +141,12 @@ static inline int kv_open(exai_keyring *kr, const struct kv_sink *in, uint32_t *
 	exai_envelope *d = NULL;
 	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = &out);
 	int r = exai_keyring_decrypt(&d, kr, &o);
-	if (r == 0)
-		r = exai_envelope_update(d, in->p, in->len);
-	if (r == 0)
-		r = exai_envelope_final(d);
+	r = kv_stream(d, r, in->p, in->len, 0);
 	if (r == 0 && gen)
 		r = exai_envelope_generation(d, gen);
 	exai_envelope_free(d);
 	free(out.p);
 	return r;
 }
-
-#define KV_STR(obj, key) json_string_value(json_object_get((obj), (key)))
 
 #endif

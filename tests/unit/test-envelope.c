@@ -18,10 +18,7 @@ static int encrypt(struct kv_sink *out, const uint8_t *pt, size_t len, uint32_t 
 	exai_envelope *e = NULL;
 	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out, .frame_length = frame, .context = CTX);
 	int r = exai_envelope_encrypt_raw(&e, KEY, "exai-test", "key-1", &o);
-	for (size_t off = 0; r == 0 && off < len; off += chunk)
-		r = exai_envelope_update(e, pt + off, len - off < chunk ? len - off : chunk);
-	if (r == 0)
-		r = exai_envelope_final(e);
+	r = kv_stream(e, r, pt, len, chunk);
 	exai_envelope_free(e);
 	return r;
 }
@@ -32,10 +29,7 @@ static int decrypt_with(struct kv_sink *out, const uint8_t *ct, size_t len, size
 	exai_envelope *d = NULL;
 	EXAI_OPTS(exai_envelope_opts, o, .write = kv_sink_write, .write_data = out, .context = expect);
 	int r = exai_envelope_decrypt_raw(&d, key, "exai-test", name, &o);
-	for (size_t off = 0; r == 0 && off < len; off += chunk)
-		r = exai_envelope_update(d, ct + off, len - off < chunk ? len - off : chunk);
-	if (r == 0)
-		r = exai_envelope_final(d);
+	r = kv_stream(d, r, ct, len, chunk);
 	exai_envelope_free(d);
 	return r;
 }

@@ -30,6 +30,17 @@ static int seal(struct kv_sink *out, exai_keyring *kr, const char *text)
 
 #define open_ kv_open
 
+/* A new keyring for @tenant holding one artefact: @text sealed into @out. */
+static exai_keyring *init_sealed(exai_ctx *ctx, const char *tenant, const struct exai_keyring_opts *opts,
+				 struct kv_sink *out, const char *text)
+{
+	exai_keyring *kr = NULL;
+	CHECK_OK(exai_keyring_init(&kr, ctx, tenant, opts));
+	if (kr)
+		CHECK_OK(seal(out, kr, text));
+	return kr;
+}
+
 static size_t count_events(const char *op)
 {
 	size_t i, n = 0;
@@ -212,10 +223,8 @@ static void cross_process(exai_ctx *ctx)
 /* Two processes rotating the same tenant at once: the record lock keeps every rotation. */
 static void concurrent_rotation(exai_ctx *ctx)
 {
-	exai_keyring *kr = NULL;
-	CHECK_OK(exai_keyring_init(&kr, ctx, "race", NULL));
 	struct kv_sink m = { 0 };
-	CHECK_OK(seal(&m, kr, "before the race"));
+	exai_keyring *kr = init_sealed(ctx, "race", NULL, &m, "before the race");
 	exai_keyring_unref(kr);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -247,10 +256,8 @@ static void concurrent_rotation(exai_ctx *ctx)
  * within 30 s with the default TTL. */
 static void kms_revocation(exai_ctx *ctx)
 {
-	exai_keyring *kr = NULL;
-	CHECK_OK(exai_keyring_init(&kr, ctx, "initech", NULL));
 	struct kv_sink a = { 0 };
-	CHECK_OK(seal(&a, kr, "cached"));
+	exai_keyring *kr = init_sealed(ctx, "initech", NULL, &a, "cached");
 	CHECK_OK(open_(kr, &a, NULL));
 	struct exai_kms_provider kms;
 	CHECK_OK(exai_kms_file_provider(&kms, ctx));
@@ -348,10 +355,8 @@ static void custom_provider(exai_ctx *ctx)
 		.unwrap = mem_unwrap, .describe = mem_describe, .disable = mem_disable,
 	};
 	EXAI_OPTS(exai_keyring_opts, ko, .kms = &p, .cache_ttl_ms = 1);
-	exai_keyring *kr = NULL;
-	CHECK_OK(exai_keyring_init(&kr, ctx, "custom", &ko));
 	struct kv_sink a = { 0 };
-	CHECK_OK(seal(&a, kr, "through an embedder's KMS"));
+	exai_keyring *kr = init_sealed(ctx, "custom", &ko, &a, "through an embedder's KMS");
 	CHECK_OK(exai_keyring_rotate(kr));
 	usleep(5000); /* past the 1 ms TTL */
 	int before = m.unwraps;

@@ -159,34 +159,20 @@ static void encrypted_key(const char *dir)
 	exai_sign_key_free(k2);
 }
 
+static bool ed25519_test(json_t *g, json_t *t, void *ud)
+{
+	(void)ud;
+	size_t pklen, mlen, slen;
+	uint8_t *pk = kv_hex(KV_STR(json_object_get(g, "publicKey"), "pk"), &pklen);
+	uint8_t *m = kv_hex(KV_STR(t, "msg"), &mlen), *s = kv_hex(KV_STR(t, "sig"), &slen);
+	int r = (slen == 64 && pklen == 32) ? exai__ed25519_verify(s, m, mlen, pk) : -EBADMSG;
+	free(pk), free(m), free(s);
+	return (r == 0) == kv_valid(t);
+}
+
 static void wycheproof_ed25519(void)
 {
-	json_t *j = kv_wycheproof("ed25519_test.json");
-	size_t gi, ti;
-	json_t *g, *t;
-	int n = 0;
-	json_array_foreach(json_object_get(j, "testGroups"), gi, g) {
-		size_t pklen;
-		uint8_t *pkb = kv_hex(KV_STR(json_object_get(g, "publicKey"), "pk"), &pklen);
-		json_array_foreach(json_object_get(g, "tests"), ti, t) {
-			size_t mlen, slen;
-			uint8_t *m = kv_hex(KV_STR(t, "msg"), &mlen);
-			uint8_t *s = kv_hex(KV_STR(t, "sig"), &slen);
-			bool valid = strcmp(KV_STR(t, "result"), "valid") == 0;
-			int r = (slen == 64 && pklen == 32) ? exai__ed25519_verify(s, m, mlen, pkb) : -EBADMSG;
-			if ((r == 0) != valid) {
-				fprintf(stderr, "wycheproof ed25519 tcId %lld: got %d\n",
-					(long long)json_integer_value(json_object_get(t, "tcId")), r);
-				test_failures++;
-			}
-			free(m);
-			free(s);
-			n++;
-		}
-		free(pkb);
-	}
-	CHECK(n == json_integer_value(json_object_get(j, "numberOfTests")));
-	json_decref(j);
+	kv_wycheproof_each("ed25519_test.json", ed25519_test, NULL);
 }
 
 int main(void)
