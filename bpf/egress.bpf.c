@@ -25,8 +25,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_cfg SEC(".maps");
 
-/* One LPM trie per bank and family, built whole by user space and swapped in: exai_lpm4/6 are
- * arrays of two maps, indexed by the bank (policy id & 1). */
+/* One LPM trie per family, built whole by user space and swapped into the one slot of
+ * exai_lpm4/6 (egress.h). */
 struct lpm4_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, EXAI_LPM_MAX);
@@ -45,7 +45,7 @@ struct lpm6_trie {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
+	__uint(max_entries, 1);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct lpm4_trie);
@@ -53,7 +53,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
+	__uint(max_entries, 1);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct lpm6_trie);
@@ -435,31 +435,29 @@ int exai_egress(struct __sk_buff *skb)
 	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_EGRESS);
 	if (verdict != NEXT)
 		return verdict;
-	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0;
-	if (!id)
+	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0, k0 = 0;
+	void *trie = p.family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
+	if (!id || !trie)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
-	__u32 bank = id & 1;
 
-	struct exai_lpm_val *v = NULL;
+	/* The trie decides the bank: its values name port sets of the bank it was built for. */
+	struct exai_lpm_val *v;
 	if (p.family == 4) {
-		struct exai_lpm4_key key = { .prefixlen = 64, .policy_id = bpf_htonl(id) };
+		struct exai_lpm4_key key = { .prefixlen = 32 };
 		__builtin_memcpy(key.addr, p.dst, 4);
-		void *trie = bpf_map_lookup_elem(&exai_lpm4, &bank);
-		if (trie)
-			v = bpf_map_lookup_elem(trie, &key);
+		v = bpf_map_lookup_elem(trie, &key);
 	} else {
-		struct exai_lpm6_key key = { .prefixlen = 160, .policy_id = bpf_htonl(id) };
+		struct exai_lpm6_key key = { .prefixlen = 128 };
 		__builtin_memcpy(key.addr, p.dst, 16);
-		void *trie = bpf_map_lookup_elem(&exai_lpm6, &bank);
-		if (trie)
-			v = bpf_map_lookup_elem(trie, &key);
+		v = bpf_map_lookup_elem(trie, &key);
 	}
 	struct exai_portset *ps = NULL;
+	__u32 bank = 0;
 	if (v) {
 		__u32 set = v->set;
-		if (set >= EXAI_MAX_SETS)
+		if (set >= 2 * EXAI_MAX_SETS)
 			return deny(skb, cfg, &p, EXAI_R_DENY_DEFAULT, EXAI_DIR_EGRESS);
-		set += bank * EXAI_MAX_SETS;
+		bank = set >= EXAI_MAX_SETS;
 		ps = bpf_map_lookup_elem(&exai_sets, &set);
 	}
 	__u8 proto = p.proto == IPPROTO_ICMPV6_ ? EXAI_PROTO_ICMP : p.proto;

@@ -4,9 +4,11 @@
  * programs (bpf/egress.bpf.c) and the library that fills them (lib/policy). Both sides
  * include it; a change here changes both at once. See docs/formats/policy.md for the model.
  *
- * Two banks (0 and 1) of rules, port sets and LPM tries let a new policy be built beside the
- * running one; the policy id in exai_cfg picks the bank (id & 1) and is part of every LPM key,
- * so a single 4-byte store switches from one policy to the next.
+ * Two banks (0 and 1) of rules and port sets let a new policy be built beside the running one.
+ * Each LPM trie is built whole by user space and put into the one slot of its map of maps;
+ * its values name port sets by absolute index, so the trie alone decides which bank a packet
+ * of its family sees, and replacing it switches that family at once. The kernel waits for
+ * every program that may still see the replaced trie before the update returns.
  */
 #ifndef EXAI_BPF_EGRESS_H
 #define EXAI_BPF_EGRESS_H
@@ -60,26 +62,25 @@ enum exai_reason {
 
 /* Map "exai_cfg" (array, 1 entry). */
 struct exai_cfg {
-	__u32 policy_id;      /* 0: no policy, deny all IP; bank = policy_id & 1 */
+	__u32 policy_id;      /* 0: no policy, deny all IP; else the active policy, in bank policy_id & 1 */
 	__u32 reserved;       /* 0 */
 	__u64 ev_interval_ns; /* deny events: one token per interval (0: no events) */
 	__u64 ev_burst_ns;    /* bucket depth, in ns of credit */
 };
 
-/* Maps "exai_lpm4"/"exai_lpm6": arrays of two LPM tries (one per bank, max EXAI_LPM_MAX
- * entries, BPF_F_NO_PREALLOC) with these keys; prefixlen = 32 + address prefix length. */
+/* Maps "exai_lpm4"/"exai_lpm6": arrays of one LPM trie (max EXAI_LPM_MAX entries,
+ * BPF_F_NO_PREALLOC) with these keys; prefixlen = the address prefix length. An empty slot
+ * means no policy. */
 struct exai_lpm4_key {
 	__u32 prefixlen;
-	__u32 policy_id; /* network byte order, so that it is matched as the first 32 bits */
 	__u8 addr[4];
 };
 struct exai_lpm6_key {
 	__u32 prefixlen;
-	__u32 policy_id;
 	__u8 addr[16];
 };
 struct exai_lpm_val {
-	__u32 set;   /* port set index within the bank */
+	__u32 set;   /* port set: bank * EXAI_MAX_SETS + index within the bank */
 	__u32 flags; /* EXAI_F_* */
 };
 

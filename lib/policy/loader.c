@@ -23,10 +23,8 @@
 
 #include <dirent.h>
 #include <linux/magic.h>
-#include <linux/membarrier.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -325,23 +323,21 @@ static int update_many(int fd, const void *keys, const void *vals, size_t ksz, s
 	return 0;
 }
 
-static void lpm_key(void *key, const struct exai__entry *e, uint32_t id)
+static void lpm_key(void *key, const struct exai__entry *e)
 {
 	if (e->pfx.family == 4) {
 		struct exai_lpm4_key *k = key;
-		k->prefixlen = 32 + e->pfx.plen;
-		k->policy_id = htonl(id);
+		k->prefixlen = e->pfx.plen;
 		memcpy(k->addr, e->pfx.addr, 4);
 	} else {
 		struct exai_lpm6_key *k = key;
-		k->prefixlen = 32 + e->pfx.plen;
-		k->policy_id = htonl(id);
+		k->prefixlen = e->pfx.plen;
 		memcpy(k->addr, e->pfx.addr, 16);
 	}
 }
 
-/* A fresh LPM trie holding @e under policy id @id; returns its fd or a negative errno. */
-static int make_trie(const struct exai__entry *e, size_t n, uint32_t id, int family, uint32_t bank)
+/* A fresh LPM trie holding @e, whose port sets are in @bank; returns its fd or a negative errno. */
+static int make_trie(const struct exai__entry *e, size_t n, int family, uint32_t bank)
 {
 	size_t ksz = family == 4 ? sizeof(struct exai_lpm4_key) : sizeof(struct exai_lpm6_key);
 	char name[16];
@@ -356,8 +352,9 @@ static int make_trie(const struct exai__entry *e, size_t n, uint32_t id, int fam
 	if (!keys || !vals)
 		r = exai__err(-ENOMEM, "out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		lpm_key(keys + i * ksz, &e[i], id);
+		lpm_key(keys + i * ksz, &e[i]);
 		vals[i] = e[i].val;
+		vals[i].set += bank * EXAI_MAX_SETS;
 	}
 	if (r == 0)
 		r = update_many(fd, keys, vals, ksz, sizeof(*vals), n, family == 4 ? "IPv4 entries" : "IPv6 entries");
@@ -370,18 +367,24 @@ static int make_trie(const struct exai__entry *e, size_t n, uint32_t id, int fam
 	return fd;
 }
 
-/* Puts a fresh trie with @c's entries of @family into slot @bank of the device's map of maps. */
-static int install_trie(const struct dev *d, const struct exai__compiled *c, uint32_t id, int family)
+/* The trie now in the slot of the map of maps @outer (an fd), or -ENOENT when it is empty. */
+static int current_trie(int outer)
 {
-	uint32_t bank = id & 1;
-	int fd = family == 4 ? make_trie(c->e4, c->n4, id, 4, bank) : make_trie(c->e6, c->n6, id, 6, bank);
-	if (fd < 0)
-		return fd;
-	int r = 0;
-	if (bpf_map_update_elem(d->fd[family == 4 ? M_LPM4 : M_LPM6], &bank, &fd, BPF_ANY) < 0)
-		r = exai__err_sys(exai__neg_errno(), "cannot install the IPv%d table of %s", family, d->ifname);
-	close(fd); /* the map of maps holds it now */
-	return r;
+	__u32 k = 0, id = 0;
+	if (bpf_map_lookup_elem(outer, &k, &id) < 0 || !id)
+		return -ENOENT;
+	int fd = bpf_map_get_fd_by_id(id);
+	return fd < 0 ? exai__neg_errno() : fd;
+}
+
+/* Puts trie @fd into the slot of @outer. The kernel returns only once no program can still be
+ * using the trie it replaces (for maps of maps, map updates wait for an RCU grace period). */
+static int swap_trie(const struct dev *d, int outer, int fd, int family)
+{
+	__u32 k = 0;
+	if (bpf_map_update_elem(outer, &k, &fd, BPF_ANY) < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot install the IPv%d table of %s", family, d->ifname);
+	return 0;
 }
 
 static int read_cfg(const struct dev *d, struct exai_cfg *cfg)
@@ -398,14 +401,6 @@ static int write_cfg(const struct dev *d, const struct exai_cfg *cfg)
 	if (bpf_map_update_elem(d->fd[M_CFG], &k, cfg, BPF_ANY) < 0)
 		return exai__err_sys(exai__neg_errno(), "cannot write the policy configuration of %s", d->ifname);
 	return 0;
-}
-
-/* Waits until every program run that may still see the previous policy id has finished:
- * TC programs run in RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits for a grace period. */
-static void wait_for_readers(void)
-{
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0)
-		usleep(50 * 1000);
 }
 
 static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
@@ -427,8 +422,8 @@ static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 }
 
 /* Builds @c under a fresh policy id in the bank the running policy does not use (port sets, rule
- * names, counters, and new LPM tries put into that bank's slots), then switches to it with one
- * store and releases the previous policy's tries. */
+ * names, counters, and a new LPM trie per family), then switches: each family's trie replaces
+ * the running one in one step, and the policy id (which stats and events read) follows. */
 static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, const struct exai__compiled *c,
 			    const struct exai_policy_dev_opts *opts)
 {
@@ -467,14 +462,34 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	free(infos);
 	if (r == 0)
 		r = zero_bank_counters(d, bank, p->nrules);
-	if (r == 0)
-		r = install_trie(d, c, id, 4);
-	if (r == 0)
-		r = install_trie(d, c, id, 6);
+	int t4 = -1, t6 = -1, old6 = -1;
+	if (r == 0 && (t4 = make_trie(c->e4, c->n4, 4, bank)) < 0)
+		r = t4;
+	if (r == 0 && (t6 = make_trie(c->e6, c->n6, 6, bank)) < 0)
+		r = t6;
+	if (r == 0) {
+		old6 = current_trie(d->fd[M_LPM6]);
+		if (old6 < 0 && old6 != -ENOENT)
+			r = exai__err_sys(old6, "cannot read the IPv6 table of %s", d->ifname);
+	}
+	/* Until here the running policy never looked at this bank. The switch: IPv6, then IPv4
+	 * (a packet is of one family and sees one trie); if the second fails, the first goes back. */
+	if (r == 0 && (r = swap_trie(d, d->fd[M_LPM6], t6, 6)) == 0 && (r = swap_trie(d, d->fd[M_LPM4], t4, 4)) < 0) {
+		__u32 k0 = 0;
+		if (old6 >= 0 ? bpf_map_update_elem(d->fd[M_LPM6], &k0, &old6, BPF_ANY) < 0
+			      : bpf_map_delete_elem(d->fd[M_LPM6], &k0) < 0)
+			exai__log_err(ctx, "policy", "%s: cannot put the previous IPv6 table back: %s", d->ifname,
+				      strerror(errno));
+	}
+	if (t4 >= 0)
+		close(t4); /* the map of maps holds them now (or nothing does, and they go) */
+	if (t6 >= 0)
+		close(t6);
+	if (old6 >= 0)
+		close(old6);
 	if (r < 0)
-		return r; /* the running policy never looked at this bank */
+		return r;
 
-	/* The switch: one 4-byte store the datapath reads once per packet. */
 	uint32_t rate = EXAI__OPT(opts, event_rate, 100u), burst = EXAI__OPT(opts, event_burst, 200u);
 	cfg.ev_interval_ns = 1000000000ull / rate;
 	cfg.ev_burst_ns = cfg.ev_interval_ns * burst;
@@ -483,17 +498,6 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 		return r;
 	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
 		       p->tenant, c->n4, c->n6);
-
-	/* Afterwards: drop the old policy's tables, once no packet can still be looking at them
-	 * (the kernel frees a trie when its last reference goes). */
-	if (old) {
-		uint32_t old_bank = old & 1;
-		wait_for_readers();
-		if (bpf_map_delete_elem(d->fd[M_LPM4], &old_bank) < 0 && errno != ENOENT)
-			exai__log_warn(ctx, "policy", "%s: cannot release the previous IPv4 table: %s", d->ifname, strerror(errno));
-		if (bpf_map_delete_elem(d->fd[M_LPM6], &old_bank) < 0 && errno != ENOENT)
-			exai__log_warn(ctx, "policy", "%s: cannot release the previous IPv6 table: %s", d->ifname, strerror(errno));
-	}
 	return 0;
 }
 

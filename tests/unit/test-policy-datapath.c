@@ -192,18 +192,19 @@ static uint64_t counter(const char *name)
 	return v;
 }
 
-/* The entries of the IPv4 trie in @bank (their policy ids in @ids); -1 when the slot is empty. */
-static long lpm_count(uint32_t bank, uint32_t *ids, size_t nids)
+/* The number of entries of the IPv4 trie in its slot (the banks of their port sets in @banks);
+ * -1 when the slot is empty. */
+static long lpm_count(uint32_t *banks, size_t nbanks)
 {
 	char path[512];
 	unsigned char k[64], next[64];
 	long n = 0;
-	uint32_t inner_id = 0;
+	uint32_t inner_id = 0, slot = 0;
 	snprintf(path, sizeof(path), "%s/exai/%s/exai_lpm4", bpffs, DEV);
 	int outer = bpf_obj_get(path);
 	if (outer < 0)
 		return -2;
-	if (bpf_map_lookup_elem(outer, &bank, &inner_id) < 0 || !inner_id) {
+	if (bpf_map_lookup_elem(outer, &slot, &inner_id) < 0 || !inner_id) {
 		close(outer);
 		return -1;
 	}
@@ -211,10 +212,9 @@ static long lpm_count(uint32_t bank, uint32_t *ids, size_t nids)
 	int fd = bpf_map_get_fd_by_id(inner_id);
 	void *prev = NULL;
 	while (fd >= 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
-		uint32_t id;
-		memcpy(&id, next + 4, 4);
-		if ((size_t)n < nids)
-			ids[n] = ntohl(id);
+		struct exai_lpm_val v;
+		if ((size_t)n < nbanks && bpf_map_lookup_elem(fd, next, &v) == 0)
+			banks[n] = v.set / EXAI_MAX_SETS;
 		n++;
 		memcpy(k, next, sizeof(struct exai_lpm4_key));
 		prev = k;
@@ -399,7 +399,7 @@ static void rate_limit(exai_ctx *ctx)
 
 static void atomic_replace_and_failures(void)
 {
-	uint32_t ids[4] = { 0 };
+	uint32_t banks[4] = { 0 };
 	struct exai_policy_counter *c = NULL;
 	size_t n = 0;
 	uint32_t id1 = 0, id2 = 0;
@@ -425,12 +425,11 @@ static void atomic_replace_and_failures(void)
 	CHECK(id2 > id1 && (id2 & 1) != (id1 & 1));
 	CHECK(n > 0 && !strcmp(c[n - 1].name, "rule:web2"));
 	exai_free(c);
-	/* the new policy's trie is in its bank, the old one's slot has been released */
-	long n4 = lpm_count(id2 & 1, ids, 4);
+	/* the trie in the slot is the new policy's: its entries name port sets of the new bank */
+	long n4 = lpm_count(banks, 4);
 	CHECK(n4 >= 2);
 	for (long i = 0; i < n4 && i < 4; i++)
-		CHECK(ids[i] == id2);
-	CHECK(lpm_count(id1 & 1, ids, 4) == -1);
+		CHECK(banks[i] == (id2 & 1));
 
 	/* the floor override is explicit and narrow */
 	const char *allow_meta[] = { "169.254.169.254/32", NULL };
