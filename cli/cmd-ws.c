@@ -36,22 +36,103 @@ static bool parse_u32(const char *s, uint32_t *out)
 	return true;
 }
 
+/* ---- egress policy ------------------------------------------------------------------------ */
+
+#define WS_MAX_KEYS 8
+
+/* --policy BUNDLE [--trusted-key PK]... [--allow-unsigned-policy]: the signature is
+ * BUNDLE.minisig, the bundle's tenant must be the workspace's. */
+struct ws_policy {
+	const char *path;
+	const char *keys[WS_MAX_KEYS];
+	int nkeys;
+	bool allow_unsigned;
+};
+
+/* Handles the policy options; 1 when @c was one of them, 0 if not, EXIT_USAGE on error. */
+static int policy_opt(struct cli *cli, struct ws_policy *p, int c)
+{
+	switch (c) {
+	case 'p':
+		p->path = optarg;
+		return 1;
+	case 'K':
+		if (p->nkeys == WS_MAX_KEYS)
+			return cli_usage_error(cli, "at most %d --trusted-key options", WS_MAX_KEYS);
+		p->keys[p->nkeys++] = optarg;
+		return 1;
+	case 'W':
+		p->allow_unsigned = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+#define WS_POLICY_OPTIONS                                                                                      \
+	{ "policy", required_argument, NULL, 'p' }, { "trusted-key", required_argument, NULL, 'K' },         \
+		{ "allow-unsigned-policy", no_argument, NULL, 'W' }
+
+/* Reads and checks the bundle; *@ret stays NULL without --policy. */
+static int policy_load(struct cli *cli, const struct ws_policy *p, const char *tenant, exai_policy **ret)
+{
+	char *text = NULL, *sig = NULL, *keys[WS_MAX_KEYS + 1] = { 0 }, sigpath[PATH_MAX];
+	size_t len = 0, klen;
+	const char *bad = NULL;
+	int r = 0;
+	*ret = NULL;
+	if (!p->path)
+		return 0;
+	if (!p->nkeys && !p->allow_unsigned)
+		return cli_usage_error(cli, "--policy needs --trusted-key PK (or --allow-unsigned-policy for development)");
+	snprintf(sigpath, sizeof(sigpath), "%s.minisig", p->path);
+	if ((r = cli_read_input(p->path, 1u << 20, &text, &len)) < 0)
+		bad = p->path;
+	for (int i = 0; r == 0 && i < p->nkeys; i++)
+		if ((r = cli_read_input(p->keys[i], 4096, &keys[i], &klen)) < 0)
+			bad = p->keys[i];
+	if (r == 0 && (r = cli_read_input(sigpath, 4096, &sig, &klen)) < 0 && (r != -ENOENT || !p->allow_unsigned))
+		bad = sigpath;
+	else
+		r = 0;
+	exai_ctx *ctx = r == 0 ? cli_ctx(cli) : NULL;
+	if (bad)
+		fprintf(stderr, "%s: %s: %s\n", cli->path, bad, strerror(-r));
+	if (ctx) {
+		EXAI_OPTS(exai_policy_parse_opts, o, .signature = sig, .trusted_keys = (const char *const *)keys,
+			  .tenant = tenant, .flags = p->allow_unsigned ? EXAI_POLICY_ALLOW_UNSIGNED : 0);
+		if ((r = exai_policy_parse(ret, ctx, text, len, &o)) < 0)
+			cli_fail(cli, r, p->path);
+	}
+	free(text);
+	free(sig);
+	for (int i = 0; i < p->nkeys; i++)
+		free(keys[i]);
+	return (bad || !ctx || r < 0) ? EXIT_FAIL : 0;
+}
+
 /* ---- create ------------------------------------------------------------------------------- */
 
 static int run_create(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tenant", required_argument, NULL, 't' }, { "vcpus", required_argument, NULL, 'c' },
-		{ "mem", required_argument, NULL, 'm' },    { "policy", required_argument, NULL, 'p' },
+		{ "mem", required_argument, NULL, 'm' },    WS_POLICY_OPTIONS,
 		{ "backend", required_argument, NULL, 'b' }, { "image", required_argument, NULL, 'i' },
 		{ "no-boot", no_argument, NULL, 'n' },      { "disk", required_argument, NULL, 'd' },
 		{ "allow-unencrypted-disk", no_argument, NULL, 'U' }, { 0 },
 	};
 	EXAI_OPTS(exai_vm_opts, o);
+	struct ws_policy pol = { 0 };
 	bool boot = true;
 	int c;
 	optind = 0;
 	while ((c = cli_getopt(cli, argc, argv, "+:", opts)) != -1) {
+		int pr = policy_opt(cli, &pol, c);
+		if (pr == EXIT_USAGE)
+			return pr;
+		if (pr)
+			continue;
 		switch (c) {
 		case 't':
 			o.tenant = optarg;
@@ -64,11 +145,6 @@ static int run_create(struct cli *cli, int argc, char **argv)
 			if (!parse_u32(optarg, &o.mem_mib) || !o.mem_mib)
 				return cli_usage_error(cli, "--mem wants MiB as a positive number, not '%s'", optarg);
 			break;
-		case 'p':
-			fprintf(stderr, "%s: --policy: egress policies need the policy module, which this build "
-					"does not integrate yet; workspaces run without network (fail closed)\n",
-				cli->path);
-			return EXIT_FAIL;
 		case 'b':
 			if (!strcmp(optarg, "auto"))
 				o.backend = EXAI_VM_BACKEND_AUTO;
@@ -101,9 +177,15 @@ static int run_create(struct cli *cli, int argc, char **argv)
 	const char *name = argv[optind];
 	exai_ctx *ctx = cli_ctx(cli);
 	exai_vm *vm = NULL;
+	exai_policy *policy = NULL;
 	if (!ctx)
 		return EXIT_FAIL;
-	int r = exai_vm_create(&vm, ctx, name, &o);
+	int r = policy_load(cli, &pol, o.tenant ? o.tenant : "default", &policy);
+	if (r)
+		return r;
+	o.policy = policy;
+	r = exai_vm_create(&vm, ctx, name, &o);
+	exai_policy_free(policy);
 	if (r < 0)
 		return cli_fail(cli, r, name);
 	if (boot && (r = exai_vm_boot(vm)) < 0) {
@@ -390,16 +472,31 @@ static int run_snapshot(struct cli *cli, int argc, char **argv)
 
 static int run_restore(struct cli *cli, int argc, char **argv)
 {
-	int r = cli_simple_args(cli, NULL, argc, argv, 2);
-	if (r >= 0)
-		return r;
+	static const struct option opts[] = { { "tenant", required_argument, NULL, 't' }, WS_POLICY_OPTIONS, { 0 } };
+	struct ws_policy pol = { 0 };
+	const char *tenant = "default";
+	int c, r;
+	optind = 0;
+	while ((c = cli_getopt(cli, argc, argv, ":", opts)) != -1) {
+		if ((r = policy_opt(cli, &pol, c)) == EXIT_USAGE)
+			return r;
+		if (c == 't')
+			tenant = optarg;
+		else if (!r)
+			return EXIT_USAGE;
+	}
 	if (argc - optind != 2)
 		return cli_usage_error(cli, "expected SNAP NEWNAME");
 	exai_ctx *ctx = cli_ctx(cli);
 	exai_vm *vm = NULL;
+	exai_policy *policy = NULL;
 	if (!ctx)
 		return EXIT_FAIL;
-	r = exai_vm_restore(&vm, ctx, argv[optind], argv[optind + 1], NULL);
+	if ((r = policy_load(cli, &pol, tenant, &policy)) != 0)
+		return r;
+	EXAI_OPTS(exai_vm_opts, o, .policy = policy);
+	r = exai_vm_restore(&vm, ctx, argv[optind], argv[optind + 1], &o);
+	exai_policy_free(policy);
 	if (r < 0)
 		return cli_fail(cli, r, argv[optind]);
 	printf("%s %s\n", argv[optind + 1], exai_vm_state_name(exai_vm_state(vm)));
@@ -439,21 +536,73 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- audit ------------------------------------------------------------------------------- */
+
+/* Runs @fn with the state dir's audit log (origin "exai") attached to the context, so that the
+ * workspace's events (and the policy's deny events) are recorded. */
+static int audited(struct cli *cli, int (*fn)(struct cli *, int, char **), int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return fn(cli, argc, argv);
+	exai_ctx *ctx = cli_ctx(cli);
+	exai_audit_log *log = NULL;
+	if (!ctx)
+		return EXIT_FAIL;
+	int r = exai_audit_open(&log, ctx, NULL);
+	if (r == 0 && (r = exai_audit_attach(ctx, log)) < 0) {
+		exai_audit_close(log);
+		log = NULL;
+	}
+	if (r < 0)
+		fprintf(stderr, "%s: warning: workspace events are not recorded in the audit log: %s\n", cli->path,
+			exai_errmsg());
+	int code = fn(cli, argc, argv);
+	if (log) {
+		exai_audit_detach(ctx, log);
+		if (exai_audit_close(log) < 0) {
+			fprintf(stderr, "%s: the audit log: %s\n", cli->path, exai_errmsg());
+			code = EXIT_FAIL;
+		}
+	}
+	return code;
+}
+
+#define AUDITED(fn)                                                                                             \
+	static int fn##_audited(struct cli *cli, int argc, char **argv)                                         \
+	{                                                                                                       \
+		return audited(cli, fn, argc, argv);                                                            \
+	}
+AUDITED(run_create)
+AUDITED(run_exec)
+AUDITED(run_cp)
+AUDITED(run_pause)
+AUDITED(run_resume)
+AUDITED(run_snapshot)
+AUDITED(run_restore)
+AUDITED(run_destroy)
+
 static const struct cli_cmd ws_create = { "create", "Create a workspace (a microVM) and boot it",
-	"[--tenant T] [--vcpus N] [--mem MIB] [--disk MIB [--allow-unencrypted-disk]] [--backend auto|qemu|firecracker] [--image DIR] [--no-boot] NAME",
-	run_create, NULL };
+	"[--tenant T] [--vcpus N] [--mem MIB] [--disk MIB [--allow-unencrypted-disk]] [--backend auto|qemu|firecracker] [--image DIR]\n"
+	"       [--policy BUNDLE (--trusted-key PK)... | --allow-unsigned-policy] [--no-boot] NAME\n\n"
+	"Without --policy the workspace has no network device (fail closed). With it, the signed bundle\n"
+	"(signature in BUNDLE.minisig, tenant = --tenant) is attached to the workspace's tap before the\n"
+	"VM starts; its deny events go to the audit log after each exec.",
+	run_create_audited, NULL };
 static const struct cli_cmd ws_exec = { "exec", "Run a command in a workspace; exits with its status",
-	"[--env K=V]... [--cwd DIR] [--timeout S] [-i|--stdin] NAME -- CMD [ARG]...", run_exec, NULL };
+	"[--env K=V]... [--cwd DIR] [--timeout S] [-i|--stdin] NAME -- CMD [ARG]...", run_exec_audited, NULL };
 static const struct cli_cmd ws_cp = { "cp", "Copy a file into or out of a workspace (SHA-256 checked)",
-	"SRC DST   (one side NAME:/absolute/path)", run_cp, NULL };
-static const struct cli_cmd ws_pause = { "pause", "Pause a running workspace", "NAME", run_pause, NULL };
-static const struct cli_cmd ws_resume = { "resume", "Resume a paused workspace", "NAME", run_resume, NULL };
+	"SRC DST   (one side NAME:/absolute/path)", run_cp_audited, NULL };
+static const struct cli_cmd ws_pause = { "pause", "Pause a running workspace", "NAME", run_pause_audited, NULL };
+static const struct cli_cmd ws_resume = { "resume", "Resume a paused workspace", "NAME", run_resume_audited, NULL };
 static const struct cli_cmd ws_snapshot = { "snapshot", "Save a workspace's memory and device state",
-	"NAME [--out SNAP]   (default ./NAME.snap)", run_snapshot, NULL };
+	"NAME [--out SNAP]   (default ./NAME.snap)", run_snapshot_audited, NULL };
 static const struct cli_cmd ws_restore = { "restore", "Start a new workspace from a snapshot",
-	"SNAP NEWNAME", run_restore, NULL };
+	"[--tenant T --policy BUNDLE (--trusted-key PK)...] SNAP NEWNAME\n\n"
+	"A snapshot of a workspace with a network needs the tenant's policy; the new workspace gets\n"
+	"its own tap, address and MAC.", run_restore_audited, NULL };
 static const struct cli_cmd ws_destroy = { "destroy", "Stop a workspace and delete everything of it",
-	"NAME", run_destroy, NULL };
+	"NAME", run_destroy_audited, NULL };
 static const struct cli_cmd ws_ls = { "ls", "List workspaces and their states", "[--json]", run_ls, NULL };
 static const struct cli_cmd ws_inspect = { "inspect", "Show a workspace's state and facts",
 	"NAME [--json]", run_inspect, NULL };

@@ -37,6 +37,7 @@ extern "C" {
 #endif
 
 typedef struct exai_vm exai_vm;
+struct exai_policy; /* exai/policy.h */
 
 /** Lifecycle states (persisted by name in state.json). */
 enum exai_vm_state {
@@ -81,6 +82,13 @@ struct exai_vm_opts {
 	/** Firecracker only: accept a plaintext disk where dm-crypt (libcryptsetup) is not
 	 *  available; without it such a create fails with -ENOTSUP. */
 	bool allow_unencrypted_disk;
+	/** The tenant's egress policy (exai/policy.h; its tenant must be the workspace's). With
+	 *  it, the workspace gets a network device: a tap in the tenant's network namespace
+	 *  `exai-<tenant>` (created with its first such workspace, removed with its last) with
+	 *  the policy attached before the VMM starts, and an address, gateway and MAC handed to
+	 *  the guest on its kernel command line (docs/vm.md, "Network"). NULL: no network device
+	 *  at all (fail closed). Only read during the call. */
+	const struct exai_policy *policy;
 };
 
 /**
@@ -90,6 +98,9 @@ struct exai_vm_opts {
  * @retval -EEXIST a workspace of that name exists
  * @retval -ENOENT the image or the VMM binary is missing
  * @retval -E2BIG  unknown options tail
+ * @retval -EACCES the policy is for another tenant
+ * @retval other   setting up the network or attaching the policy failed (the sentence says
+ *         which step); everything made for the workspace is removed again
  */
 EXAI_API int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name,
 			    const struct exai_vm_opts *opts);
@@ -154,7 +165,10 @@ EXAI_API int exai_vm_resume(exai_vm *vm);
  */
 EXAI_API int exai_vm_snapshot(exai_vm *vm, const char *path);
 /** Creates workspace @p name from snapshot @p path and runs it. @p opts may override only
- *  image_dir, boot_timeout_ms and the cgroup limits. */
+ *  image_dir, boot_timeout_ms and the cgroup limits, and gives the policy: a snapshot of a
+ *  workspace with a network needs one (-EACCES without), and the new workspace gets its own
+ *  tap, address and MAC (the guest is reconfigured through its agent); one without cannot
+ *  get one (-EINVAL). */
 EXAI_API int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *name,
 			     const struct exai_vm_opts *opts);
 /** running|paused -> stopped: the VMM exits (guest memory is lost), its cgroup goes; the

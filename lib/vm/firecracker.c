@@ -239,6 +239,8 @@ static int fc_start(struct exai_vm *vm, bool incoming)
 		return r;
 	if (vm->spec.disk_mib && (r = exai__fc_disk_check(vm, vm->spec.disk_plain)) == 0)
 		r = exai__fc_add_drive(vm, "work", "/vm/disk.img", false, false);
+	if (r == 0 && vm->spec.net.on)
+		r = exai__fc_add_net(vm, "eth0", vm->spec.net.tap, vm->spec.net.mac);
 	if (r < 0)
 		return r;
 	return api(vm, "PUT", "/actions", json_pack("{s:s}", "action_type", "InstanceStart"));

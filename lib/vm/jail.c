@@ -3,8 +3,8 @@
  * jail.c: starting a VMM confined, the way Firecracker's jailer does it, and the per-VM
  * cgroup. The VMM runs
  *   - as its own uid/gid, without supplementary groups, with no_new_privs;
- *   - in new mount, PID, IPC, UTS and network namespaces (the network namespace is empty:
- *     a workspace's tap will be moved into the tenant namespace by the network hook), with
+ *   - in new mount, PID, IPC and UTS namespaces, and a new, empty network namespace (QEMU
+ *     gets its tap as an open descriptor) or the tenant's (Firecracker opens its tap), with
  *     a private root on a tmpfs holding only /usr (read-only), the devices it needs, the
  *     image (read-only, /image) and its run directory (/vm);
  *   - with a cleared environment, only descriptors 0-2 (stdin /dev/null, stdout and stderr
@@ -257,12 +257,17 @@ static __attribute__((noreturn)) void jailed(const struct exai__jail *j, int pfd
 	snprintf(p, sizeof(p), "%s/dev", root);
 	if (mkdir(p, 0755) < 0)
 		die(pfd, p);
-	static const char *const devs[] = { "null", "zero", "urandom", "random", "kvm" };
+	static const char *const devs[] = { "null", "zero", "urandom", "random", "kvm", "net/tun" };
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(devs); i++) {
 		char src[64];
 		snprintf(src, sizeof(src), "/dev/%s", devs[i]);
-		if (!strcmp(devs[i], "kvm") && !j->kvm)
+		if ((!strcmp(devs[i], "kvm") && !j->kvm) || (!strcmp(devs[i], "net/tun") && !j->netns))
 			continue;
+		if (!strcmp(devs[i], "net/tun")) {
+			snprintf(p, sizeof(p), "%s/dev/net", root);
+			if (mkdir(p, 0755) < 0)
+				die(pfd, p);
+		}
 		snprintf(p, sizeof(p), "%s/dev/%s", root, devs[i]);
 		bind_node(pfd, src, p, false, 0);
 	}
@@ -297,17 +302,19 @@ static __attribute__((noreturn)) void jailed(const struct exai__jail *j, int pfd
 		die(pfd, "drop to the VM's uid/gid");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(pfd, "no_new_privs");
-	/* Every descriptor but 0-2, the secret (as 3) and the status pipe (close-on-exec) goes. */
-	if (j->secret_fd >= 0) {
-		if (pfd == 3 && (pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 10)) < 0)
-			die(3, "move the status pipe");
-		if (j->secret_fd != 3 && dup2(j->secret_fd, 3) < 0)
-			die(pfd, "pass the disk key");
-		if (j->secret_fd == 3)
-			fcntl(3, F_SETFD, 0);
-	}
-	for (int fd = j->secret_fd >= 0 ? 4 : 3; fd < 4096; fd++)
-		if (fd != pfd)
+	/* Every descriptor but 0-2, the secret (as 3), the tap (as 4) and the status pipe
+	 * (close-on-exec) goes. All are first moved above the targets, so none overwrites another. */
+	int pass[2] = { j->secret_fd, j->tap_fd };
+	for (int i = 0; i < 2; i++)
+		if (pass[i] >= 0 && (pass[i] = fcntl(pass[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			die(pfd, "pass a descriptor to the VMM");
+	if (pfd < 10 && (pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 10)) < 0)
+		_exit(126);
+	for (int i = 0; i < 2; i++)
+		if (pass[i] >= 0 && dup2(pass[i], 3 + i) < 0)
+			die(pfd, "pass a descriptor to the VMM");
+	for (int fd = 3; fd < 4096; fd++)
+		if (fd != pfd && !(fd < 5 && pass[fd - 3] >= 0))
 			close(fd);
 	char *const envp[] = { NULL };
 	execve(j->argv[0], (char *const *)j->argv, envp);
@@ -340,8 +347,14 @@ int exai__jail_spawn(const struct exai__jail *j, pid_t *ret_pid)
 		setsid();
 		if (j->cgroup && cgroup_join(j->cgroup, getpid()) < 0)
 			die(pfd[1], "join the VM's cgroup");
+		if (j->netns) {
+			int ns = open(j->netns, O_RDONLY | O_CLOEXEC);
+			if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+				die(pfd[1], "join the tenant's network namespace");
+			close(ns);
+		}
 		pid_t b = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-						     CLONE_NEWNET | SIGCHLD,
+						     (j->netns ? 0 : CLONE_NEWNET) | SIGCHLD,
 					 NULL, NULL, NULL, NULL);
 		if (b < 0)
 			die(pfd[1], "clone into new namespaces");

@@ -275,6 +275,24 @@ static int qemu_start(struct exai_vm *vm, bool incoming)
 		argv[n++] = "-device";
 		argv[n++] = "virtio-blk-device,drive=disk0";
 	}
+	char nic[96];
+	if (vm->spec.net.on) {
+		/* the tap reaches QEMU as fd 4, opened in the tenant's namespace: QEMU itself stays
+		 * in an empty one and cannot create or reconfigure network devices */
+		int fd = exai__vm_net_tap_fd(vm);
+		if (fd < 0) {
+			if (vm->secret_fd >= 0)
+				close(vm->secret_fd);
+			vm->secret_fd = -1;
+			return fd;
+		}
+		vm->tap_fd = fd;
+		snprintf(nic, sizeof(nic), "virtio-net-device,netdev=net0,mac=%s", vm->spec.net.mac);
+		argv[n++] = "-netdev";
+		argv[n++] = "tap,id=net0,fd=4";
+		argv[n++] = "-device";
+		argv[n++] = nic;
+	}
 	if (incoming) {
 		argv[n++] = "-incoming";
 		argv[n++] = "defer";
@@ -284,7 +302,9 @@ static int qemu_start(struct exai_vm *vm, bool incoming)
 	r = exai__vm_spawn(vm, argv);
 	if (vm->secret_fd >= 0)
 		close(vm->secret_fd);
-	vm->secret_fd = -1;
+	if (vm->tap_fd >= 0)
+		close(vm->tap_fd);
+	vm->secret_fd = vm->tap_fd = -1;
 	if (r < 0)
 		return r;
 	exai__log_info(vm->ctx, "vm", "%s: QEMU started (pid %d, %s)", vm->spec.name, (int)vm->pid,

@@ -19,6 +19,14 @@
 #define EXAI__VM_UID_BASE 3200000u
 #define EXAI__VM_UID_SLOTS 65536u
 
+/* A workspace's network (net.c): all empty when it has none. */
+struct exai__vm_net {
+	bool on;
+	char netns[72]; /* exai-<tenant>, under /run/netns */
+	char tap[16];   /* in the tenant namespace */
+	char ip[16], gw[16], mac[18];
+};
+
 /* What state.json holds (docs/formats/vm-state.md). */
 struct exai__vm_spec {
 	char name[EXAI__VM_NAME_MAX + 1];
@@ -34,6 +42,7 @@ struct exai__vm_spec {
 	uint32_t disk_mib;        /* the per-VM writable disk; 0: none */
 	uint32_t disk_generation; /* DEK generation its key was derived from */
 	bool disk_plain;          /* Firecracker without dm-crypt, allowed by the operator */
+	struct exai__vm_net net;
 };
 
 struct exai_vm {
@@ -49,6 +58,7 @@ struct exai_vm {
 	struct exai__agent *agent;
 	int qmp_fd; /* QEMU: connected QMP socket, or -1 */
 	int secret_fd; /* the next VMM's fd 3 (the disk key in a pipe), or -1 */
+	int tap_fd;    /* the next VMM's fd 4 (its tap, QEMU), or -1 */
 };
 
 /* Paths in run_dir, as the host sees them (the VMM sees them under /vm). */
@@ -67,6 +77,10 @@ struct exai__jail {
 	uint32_t pids_max;
 	bool kvm;
 	int secret_fd; /* becomes the VMM's fd 3 when >= 0 (a pipe holding a key) */
+	int tap_fd;    /* becomes the VMM's fd 4 when >= 0 (an open tap) */
+	/* When set, the VMM runs in this network namespace (Firecracker opens its tap itself);
+	 * otherwise in a new, empty one. */
+	const char *netns;
 };
 int exai__jail_spawn(const struct exai__jail *j, pid_t *ret_pid);
 
@@ -139,12 +153,24 @@ int exai__vm_disk_check_generation(struct exai_vm *vm);
 /* Appends @path (made absolute) to the workspace's list of snapshots, deleted on destroy. */
 int exai__vm_snapshot_record(struct exai_vm *vm, const char *path);
 
-/* ---- hooks for the modules that are not on main yet --------------------------------------- */
-/* Network (policy module): creates the tenant namespace and the VM's tap with the tenant's
- * policy attached before boot; returns the guest's exai.ip/exai.gw/exai.mac arguments. With
- * no network requested it does nothing and the VMM gets an empty network namespace. */
-int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len);
+/* ---- net.c -------------------------------------------------------------------------------- */
+/* With @policy: the tenant namespace (made with its first VM), the VM's tap in it with
+ * @policy attached before it is brought up, the routes; fills spec.net (the guest's
+ * exai.ip/exai.gw/exai.mac). Without: nothing, and the VM has no network device (fail
+ * closed). A failure leaves spec.net set for exai__vm_net_detach() to clean up. */
+int exai__vm_net_attach(struct exai_vm *vm, const struct exai_policy *policy);
+/* Drains the tap's deny events, detaches the policy, removes the tap, and the tenant's
+ * namespace and veth with its last VM; an audit event each; idempotent. */
 int exai__vm_net_detach(struct exai_vm *vm);
+/* An open descriptor of the VM's tap (for QEMU's -netdev tap,fd=). */
+int exai__vm_net_tap_fd(struct exai_vm *vm);
+/* Hands the deny events waiting on the VM's tap to the context's audit log. */
+void exai__vm_net_drain(struct exai_vm *vm);
+/* Live facts for exai_vm_inspect(): JSON null without a network. */
+json_t *exai__vm_net_inspect(struct exai_vm *vm);
+/* After a restore: gives the guest this workspace's address, MAC and route (through the agent). */
+int exai__vm_net_guest_config(struct exai_vm *vm);
+
 /* Crypto-shredding (vmkeys.c): deletes the workspace's sealed seed (no key of it can be
  * derived again) and the snapshot files it wrote; an audit event each; idempotent. */
 int exai__vm_keys_shred(struct exai_vm *vm);
@@ -155,16 +181,15 @@ int exai__vm_keys_shred(struct exai_vm *vm);
 int exai__fc_call(const char *sock, const char *method, const char *path, json_t *body, char **ret_body);
 /* The requests that configure a fresh Firecracker before InstanceStart. */
 int exai__fc_configure(struct exai_vm *vm);
-/* A block device (before InstanceStart): the base image read-only, the per-VM disk (on
- * dm-crypt) read-write. Not called yet: workspaces have no disks until the keys module
- * provides their keys. */
+/* A block device (before InstanceStart): the per-VM disk (a plain file where the operator
+ * allowed it; dm-crypt is not built in). */
 int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
 		       bool root);
 /* Whether a Firecracker workspace may have its disk: dm-crypt is not available in this build,
  * so -ENOTSUP unless @allow_unencrypted (then spec.disk_plain is set and a warning logged). */
 int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted);
-/* A virtio-net device on tap @tap with MAC @mac (before InstanceStart). Not called yet: the
- * tap comes with the network hook (policy module). */
+/* A virtio-net device on tap @tap (in the tenant namespace Firecracker runs in) with MAC
+ * @mac (before InstanceStart). */
 int exai__fc_add_net(struct exai_vm *vm, const char *id, const char *tap, const char *mac);
 
 /* ---- vm.c ---------------------------------------------------------------------------------- */

@@ -77,6 +77,8 @@ static const struct {
 	{ "vmm-stop", 6003, 4 },	 { "cgroup-remove", 6003, 4 }, { "network-detach", 6003, 4 },
 	{ "keys-shred", 6003, 4 },	 { "key-destroy", 6003, 4 },   { "files-delete", 6003, 4 },
 	{ "disk-rekey-needed", 6003, 2 }, /* API Activity: Read (a finding) */
+	{ "netns-create", 6003, 1 },	 { "tap-create", 6003, 1 },    { "policy-attach", 6003, 1 },
+	{ "policy-detach", 6003, 4 },	 { "tap-remove", 6003, 4 },    { "netns-remove", 6003, 4 },
 	/* boot, pause, resume, snapshot, stop, vmm-died: API Activity: Update */
 };
 
@@ -149,6 +151,10 @@ int exai__vm_save(struct exai_vm *vm)
 			      exai_vm_state_name(vm->state), "failure", vm->failure, "pid", (json_int_t)vm->pid,
 			      "pid_start", (json_int_t)vm->pid_start, "disk_mib", (json_int_t)vm->spec.disk_mib,
 			      "disk_generation", (json_int_t)vm->spec.disk_generation, "disk_plain", vm->spec.disk_plain);
+	const struct exai__vm_net *n = &vm->spec.net;
+	if (j && n->on)
+		json_object_set_new(j, "net", json_pack("{s:s, s:s, s:s, s:s, s:s}", "netns", n->netns, "tap", n->tap,
+							"ip", n->ip, "gateway", n->gw, "mac", n->mac));
 	if (!j)
 		return exai__err(-ENOMEM, "out of memory");
 	char *text, *path = exai__path_join(vm->dir, "state.json");
@@ -215,6 +221,23 @@ static int load_state(struct exai_vm *vm)
 	vm->spec.disk_mib = (uint32_t)json_number_value(json_object_get(j, "disk_mib"));
 	vm->spec.disk_generation = (uint32_t)json_number_value(json_object_get(j, "disk_generation"));
 	vm->spec.disk_plain = json_is_true(json_object_get(j, "disk_plain"));
+	json_t *net = json_object_get(j, "net");
+	if (net) {
+		struct exai__vm_net *n = &vm->spec.net;
+		const char *v[5];
+		const char *keys[5] = { "netns", "tap", "ip", "gateway", "mac" };
+		char *dst[5] = { n->netns, n->tap, n->ip, n->gw, n->mac };
+		size_t cap[5] = { sizeof(n->netns), sizeof(n->tap), sizeof(n->ip), sizeof(n->gw), sizeof(n->mac) };
+		for (int i = 0; i < 5; i++) {
+			v[i] = json_string_value(json_object_get(net, keys[i]));
+			if (!v[i] || !v[i][0] || strlen(v[i]) >= cap[i] || strchr(v[i], '/')) {
+				r = exai__err(-EBADMSG, "%s: net.%s is missing or invalid", path, keys[i]);
+				goto out;
+			}
+			snprintf(dst[i], cap[i], "%s", v[i]);
+		}
+		n->on = true;
+	}
 out:
 	json_decref(j);
 	free(text);
@@ -299,6 +322,7 @@ static int vm_alloc(struct exai_vm **ret, exai_ctx *ctx, const char *name)
 	vm->ctx = exai_ctx_ref(ctx);
 	vm->qmp_fd = -1;
 	vm->secret_fd = -1;
+	vm->tap_fd = -1;
 	snprintf(vm->spec.name, sizeof(vm->spec.name), "%s", name);
 	*ret = vm;
 	return 0;
@@ -466,12 +490,12 @@ unsigned long exai__vm_tsc_khz(void)
 	return (unsigned long)(mhz * 1000);
 }
 
-static int build_cmdline(struct exai_vm *vm)
+static void build_cmdline(struct exai_vm *vm)
 {
 	char net[256] = "";
-	int r = exai__vm_net_attach(vm, net, sizeof(net));
-	if (r < 0)
-		return r;
+	if (vm->spec.net.on)
+		snprintf(net, sizeof(net), " exai.ip=%s/30 exai.gw=%s exai.mac=%s", vm->spec.net.ip, vm->spec.net.gw,
+			 vm->spec.net.mac);
 	int n = snprintf(vm->spec.cmdline, sizeof(vm->spec.cmdline),
 			 "console=ttyS0 quiet panic=-1 reboot=t%s", net);
 	unsigned long khz = exai__vm_tsc_khz();
@@ -479,7 +503,6 @@ static int build_cmdline(struct exai_vm *vm)
 	if (!vm->spec.kvm && khz)
 		n += snprintf(vm->spec.cmdline + n, sizeof(vm->spec.cmdline) - (size_t)n,
 			      " tsc_early_khz=%lu tsc=reliable", khz);
-	return 0;
 }
 
 /* The per-VM disk: LUKS for QEMU; for Firecracker a plain file where the operator allowed it. */
@@ -527,11 +550,13 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 	if (r == 0)
 		r = pick_uid(ctx, name, &vm->spec.uid);
 	if (r == 0)
-		r = build_cmdline(vm);
-	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
 		r = exai__vm_keys_init(vm);
+	if (r == 0)
+		r = exai__vm_net_attach(vm, EXAI__OPT(opts, policy, (const struct exai_policy *)NULL));
+	if (r == 0)
+		build_cmdline(vm);
 	if (r == 0 && vm->spec.disk_mib)
 		r = make_disk(vm);
 	if (r == 0)
@@ -596,6 +621,10 @@ int exai__vm_spawn(struct exai_vm *vm, const char *const *argv)
 {
 	char *root = exai__path_join(vm->dir, "root"), *log = exai__vm_run_path(vm, "vmm.log");
 	int r = (root && log) ? 0 : exai__err(-ENOMEM, "out of memory");
+	char netns[128] = "";
+	/* Firecracker opens its tap by name: it runs in the tenant's namespace */
+	if (vm->spec.net.on && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER)
+		snprintf(netns, sizeof(netns), "/run/netns/%s", vm->spec.net.netns);
 	struct exai__jail j = {
 		.argv = argv,
 		.root_dir = root,
@@ -608,6 +637,8 @@ int exai__vm_spawn(struct exai_vm *vm, const char *const *argv)
 		.pids_max = vm->spec.pids_max,
 		.kvm = vm->spec.kvm,
 		.secret_fd = vm->secret_fd,
+		.tap_fd = vm->tap_fd,
+		.netns = netns[0] ? netns : NULL,
 	};
 	if (r == 0)
 		r = exai__jail_spawn(&j, &vm->pid);
@@ -739,6 +770,7 @@ int exai_vm_exec(exai_vm *vm, const struct exai_vm_exec_opts *opts, int *ret_sta
 		return r;
 	}
 	*ret_status = res.timed_out ? 124 : res.signal ? 128 + res.signal : res.exit_code;
+	exai__vm_net_drain(vm); /* what the command was refused goes to the audit log */
 	/* the program's name only: arguments and environment may hold secrets */
 	exai__vm_event(vm, "exec", 0,
 		       json_pack("{s:{s:s, s:i, s:s}, s:i}", "process", "name", opts->argv[0], "pid", (int)res.pid,
@@ -859,6 +891,20 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		r = make_dirs(vm);
 	if (r == 0)
 		r = exai__vm_keys_init(vm);
+	/* The restored machine has the devices of the snapshotted one: a network device needs
+	 * a tap (and so a policy), and none can be added. */
+	bool had_net = strstr(vm->spec.cmdline, " exai.ip=") != NULL;
+	const struct exai_policy *policy = r == 0 ? EXAI__OPT(opts, policy, (const struct exai_policy *)NULL) : NULL;
+	if (r == 0 && had_net && !policy)
+		r = exai__err(-EACCES, "snapshot %s is of a workspace with a network device: restoring it needs the tenant's egress policy",
+			      path);
+	else if (r == 0 && !had_net && policy)
+		r = exai__err(-EINVAL, "snapshot %s is of a workspace without a network device: it cannot get one (restore it without a policy)",
+			      path);
+	if (r == 0)
+		r = exai__vm_net_attach(vm, policy);
+	if (r == 0)
+		build_cmdline(vm);
 	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	if (r == 0)
@@ -872,6 +918,8 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		r = exai__vm_set_state(vm, info.was_running ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
 	if (r == 0 && info.was_running)
 		r = connect_agent(vm, 30000);
+	if (r == 0 && info.was_running)
+		r = exai__vm_net_guest_config(vm);
 	if (fd >= 0)
 		close(fd);
 	emit(vm, "restore", r);
@@ -978,6 +1026,7 @@ int exai_vm_inspect(exai_vm *vm, char **ret_json)
 	json_object_set_new(j, "vmm_alive", json_boolean(vmm_alive(vm)));
 	json_object_set_new(j, "cgroup", json_boolean(exai__cgroup_exists(vm->spec.name)));
 	json_object_set_new(j, "dir", json_string(vm->dir));
+	json_object_set_new(j, "network", exai__vm_net_inspect(vm));
 	r = exai__jcs_dump(j, ret_json, NULL);
 	json_decref(j);
 	return r;
@@ -1036,24 +1085,5 @@ int exai_vm_list(char **ret_names, exai_ctx *ctx)
 	if (!s)
 		return exai__err(-ENOMEM, "out of memory");
 	*ret_names = s;
-	return 0;
-}
-
-/* ---- hooks (see vm-internal.h) ---------------------------------------------------------------- */
-
-int exai__vm_net_attach(struct exai_vm *vm, char *ret_cmdline, size_t len)
-{
-	/* No tap yet: the policy module (eBPF on the tap) is not on this branch, and a workspace
-	 * gets no network rather than an unfiltered one (fail closed). The VMM runs in an empty
-	 * network namespace (jail.c). */
-	(void)vm;
-	if (len)
-		ret_cmdline[0] = '\0';
-	return 0;
-}
-
-int exai__vm_net_detach(struct exai_vm *vm)
-{
-	(void)vm;
 	return 0;
 }
