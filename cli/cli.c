@@ -57,7 +57,17 @@ int cli_dispatch(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
 	char path[256];
 	const char *parent = cli->path;
 
-	if (!cmd->subs) {
+	/* argv[1] naming a sub-command goes to it, also for a command that runs itself too */
+	for (const struct cli_cmd *const *s = cmd->subs; s && *s && argc >= 2; s++) {
+		if (strcmp((*s)->name, argv[1]) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s %s", parent, (*s)->name);
+		cli->path = path;
+		int r = cli_dispatch(cli, *s, argc - 1, argv + 1);
+		cli->path = parent;
+		return r;
+	}
+	if (cmd->run) {
 		if (wants_help(argc, argv)) {
 			cli_help(stdout, cli->path, cmd);
 			return EXIT_OK;
@@ -71,15 +81,6 @@ int cli_dispatch(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		cli_help(stdout, cli->path, cmd);
 		return EXIT_OK;
-	}
-	for (const struct cli_cmd *const *s = cmd->subs; *s; s++) {
-		if (strcmp((*s)->name, argv[1]) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s %s", parent, (*s)->name);
-		cli->path = path;
-		int r = cli_dispatch(cli, *s, argc - 1, argv + 1);
-		cli->path = parent;
-		return r;
 	}
 	return cli_usage_error(cli, "unknown command '%s'", argv[1]);
 }

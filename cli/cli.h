@@ -28,6 +28,7 @@ struct cli_cmd {
 	const char *usage;               /* full help text after "Usage: <path> " */
 	int (*run)(struct cli *cli, int argc, char **argv); /* argv[0] is the command name */
 	const struct cli_cmd *const *subs; /* or sub-commands (NULL-terminated) */
+	/* with both run and subs: argv[1] naming a sub goes to it, everything else to run() */
 };
 
 /* Runs @cmd: a leaf's run(), or dispatches argv[1] among its subs; handles --help. */

@@ -13,6 +13,7 @@
 #define MAX_PACKS 64
 
 static const struct cli_cmd scrub_restore, scrub_patterns, scrub_test;
+static const struct cli_cmd *const scrub_subs[] = { &scrub_restore, &scrub_patterns, &scrub_test, NULL };
 
 /* Reads a 256-bit key file (32 raw bytes, or 64 hex digits and an optional newline) into
  * secure memory. */
@@ -87,19 +88,6 @@ static int write_file(struct cli *cli, const char *path, const void *p, size_t n
 
 static int run_scrub(struct cli *cli, int argc, char **argv)
 {
-	if (argc >= 2) {
-		const struct cli_cmd *subs[] = { &scrub_restore, &scrub_patterns, &scrub_test };
-		for (size_t i = 0; i < 3; i++)
-			if (strcmp(argv[1], subs[i]->name) == 0) {
-				char path[256];
-				const char *parent = cli->path;
-				snprintf(path, sizeof(path), "%s %s", parent, subs[i]->name);
-				cli->path = path;
-				int r = cli_dispatch(cli, subs[i], argc - 1, argv + 1);
-				cli->path = parent;
-				return r;
-			}
-	}
 	static const struct option opts[] = {
 		{ "mode", required_argument, NULL, 'm' },
 		{ "pack", required_argument, NULL, 'p' },
@@ -272,14 +260,11 @@ const struct cli_cmd cli_cmd_scrub = {
 		   "  --key-name NAME    the key's name in the envelope (default scrub-vault)\n"
 		   "  --tenant T         tenant id (audit events, vault context; default \"default\")\n"
 		   "  --request-id ID    the vault's object id (default: random, printed with --json)\n"
-		   "  --no-stage2        patterns only; --no-decode: no base64/URL/escape/hex decoding\n\n"
-		   "Sub-commands:\n"
-		   "  restore --vault FILE --vault-key FILE [FILE|-]   put pseudonymised values back\n"
-		   "  patterns [--json]                                list the built-in patterns\n"
-		   "  test PACK                                        run a pack's own examples",
+		   "  --no-stage2        patterns only; --no-decode: no base64/URL/escape/hex decoding",
 	.usage = "[--mode mask|placeholder|hash|pseudo] [--json] [--pack FILE]... [FILE|-]\n"
 		 "       exaictl scrub restore|patterns|test ...",
 	.run = run_scrub,
+	.subs = scrub_subs,
 };
 
 static int run_restore(struct cli *cli, int argc, char **argv)
@@ -342,9 +327,8 @@ out:
 
 static const struct cli_cmd scrub_restore = {
 	.name = "restore",
-	.summary = "Put the values a pseudo-mode scrub replaced back into a model's response\n\n"
-		   "Options: --vault FILE --vault-key FILE [--key-name NAME] [--tenant T] [--request-id ID]",
-	.usage = "--vault FILE --vault-key FILE [FILE|-]",
+	.summary = "Put the values a pseudo-mode scrub replaced back into a model's response",
+	.usage = "--vault FILE --vault-key FILE [--key-name NAME] [--tenant T] [--request-id ID] [FILE|-]",
 	.run = run_restore,
 };
 

@@ -75,7 +75,7 @@ static int emit(struct exai__decoded *d, int (*fn)(void *, const struct exai__de
 	return r;
 }
 
-static int b64v(unsigned char c)
+int exai__b64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -88,6 +88,27 @@ static int b64v(unsigned char c)
 	if (c == '/' || c == '_')
 		return 63;
 	return -1;
+}
+
+long exai__b64_decode(uint8_t *out, const char *s, size_t n)
+{
+	while (n && s[n - 1] == '=')
+		n--;
+	uint32_t acc = 0;
+	int bits = 0;
+	long o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = exai__b64_value((unsigned char)s[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return n % 4 == 1 ? -1 : o;
 }
 
 static int hexv(unsigned char c)
@@ -109,7 +130,7 @@ static int do_base64_pass(const char *t, size_t a, size_t b, int (*fn)(void *, c
 	int bits = 0;
 	size_t q = 0; /* chars consumed */
 	for (size_t i = a; i < b; i++, q++) {
-		acc = (acc << 6) | (uint32_t)b64v((unsigned char)t[i]);
+		acc = (acc << 6) | (uint32_t)exai__b64_value((unsigned char)t[i]);
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
@@ -120,12 +141,6 @@ static int do_base64_pass(const char *t, size_t a, size_t b, int (*fn)(void *, c
 	return emit(&d, fn, ud);
 }
 
-static int do_base64(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
-{
-	int r = do_base64_pass(t, a, b, fn, ud, false);
-	return r == 1 ? do_base64_pass(t, a, b, fn, ud, true) : r;
-}
-
 static int do_hex_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
 {
 	struct exai__decoded d;
@@ -134,12 +149,6 @@ static int do_hex_pass(const char *t, size_t a, size_t b, int (*fn)(void *, cons
 	for (size_t i = a; i + 1 < b; i += 2)
 		dec_put(&d, (char)(hexv((unsigned char)t[i]) << 4 | hexv((unsigned char)t[i + 1])), i, i + 2);
 	return emit(&d, fn, ud);
-}
-
-static int do_hex(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
-{
-	int r = do_hex_pass(t, a, b, fn, ud, false);
-	return r == 1 ? do_hex_pass(t, a, b, fn, ud, true) : r;
 }
 
 static int do_url_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
@@ -158,12 +167,6 @@ static int do_url_pass(const char *t, size_t a, size_t b, int (*fn)(void *, cons
 		}
 	}
 	return emit(&d, fn, ud);
-}
-
-static int do_url(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
-{
-	int r = do_url_pass(t, a, b, fn, ud, false);
-	return r == 1 ? do_url_pass(t, a, b, fn, ud, true) : r;
 }
 
 static int do_escapes_pass(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud, bool maps)
@@ -219,15 +222,20 @@ static int do_escapes_pass(const char *t, size_t a, size_t b, int (*fn)(void *, 
 	return emit(&d, fn, ud);
 }
 
-static int do_escapes(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *), void *ud)
-{
-	int r = do_escapes_pass(t, a, b, fn, ud, false);
-	return r == 1 ? do_escapes_pass(t, a, b, fn, ud, true) : r;
-}
-
 static bool b64c(unsigned char c)
 {
-	return b64v(c) >= 0;
+	return exai__b64_value(c) >= 0;
+}
+
+typedef int (*decode_pass_fn)(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *),
+			      void *ud, bool maps);
+
+/* Runs @pass over [a, b) without maps, and again with them when the bytes are worth it. */
+static int decode_twice(decode_pass_fn pass, const char *t, size_t a, size_t b,
+			int (*fn)(void *, const struct exai__decoded *), void *ud)
+{
+	int r = pass(t, a, b, fn, ud, false);
+	return r == 1 ? pass(t, a, b, fn, ud, true) : r;
 }
 
 int exai__decode_runs(const char *t, size_t len, int (*fn)(void *ud, const struct exai__decoded *d), void *ud)
@@ -252,9 +260,9 @@ int exai__decode_runs(const char *t, size_t len, int (*fn)(void *ud, const struc
 		size_t n = j - i;
 		if (n <= EXAI__SCRUB_WINDOW_MAX) {
 			if (hex && n >= MIN_HEX && n % 2 == 0)
-				r = do_hex(t, i, j, fn, ud);
+				r = decode_twice(do_hex_pass, t, i, j, fn, ud);
 			else if (n >= MIN_B64 && lower && upper && digit && n % 4 != 1)
-				r = do_base64(t, i, j, fn, ud);
+				r = decode_twice(do_base64_pass, t, i, j, fn, ud);
 		}
 		i = j;
 	}
@@ -272,9 +280,9 @@ int exai__decode_runs(const char *t, size_t len, int (*fn)(void *ud, const struc
 					esc = true;
 			}
 			if (pct)
-				r = do_url(t, i, j, fn, ud);
+				r = decode_twice(do_url_pass, t, i, j, fn, ud);
 			if (r == 0 && esc)
-				r = do_escapes(t, i, j, fn, ud);
+				r = decode_twice(do_escapes_pass, t, i, j, fn, ud);
 		}
 		i = j + 1;
 	}

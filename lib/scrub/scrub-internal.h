@@ -135,6 +135,11 @@ struct exai__decoded {
 int exai__decode_runs(const char *text, size_t len,
 		      int (*fn)(void *ud, const struct exai__decoded *d), void *ud);
 void exai__decoded_free(struct exai__decoded *d);
+/* The value of a base64 or base64url character (`+`/`-` 62, `/`/`_` 63), or -1. */
+int exai__b64_value(unsigned char c);
+/* Decodes base64 or base64url, padding optional, into @out (at least n * 3 / 4 + 3 bytes);
+ * the decoded length, or -1 on a bad character or length. */
+long exai__b64_decode(uint8_t *out, const char *s, size_t n);
 
 /* ---- policy (policy.c) ------------------------------------------------------------------ */
 

@@ -322,44 +322,7 @@ static bool v_us_ssn(const char *s, size_t n)
 	return area != 0 && area != 666 && area < 900 && group != 0 && !serial0;
 }
 
-/* ---- base64url, JWT --------------------------------------------------------------------- */
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes base64 or base64url (padding optional) into @out (>= n*3/4+3 bytes); -1 on error. */
-static long b64_decode(uint8_t *out, const char *s, size_t n)
-{
-	while (n && s[n - 1] == '=')
-		n--;
-	uint32_t acc = 0;
-	int bits = 0;
-	long o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return n % 4 == 1 ? -1 : o;
-}
+/* ---- JWT -------------------------------------------------------------------------------- */
 
 static bool v_jwt(const char *s, size_t n)
 {
@@ -375,13 +338,13 @@ static bool v_jwt(const char *s, size_t n)
 	if (dot2 && memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1)))
 		return false;
 	for (const char *p = rest; p < end; p++)
-		if (p != dot2 && (b64val((unsigned char)*p) < 0 || *p == '+' || *p == '/'))
+		if (p != dot2 && (exai__b64_value((unsigned char)*p) < 0 || *p == '+' || *p == '/'))
 			return false;
 	size_t hl = (size_t)(dot1 - s);
 	if (hl > 4096)
 		return false;
 	uint8_t hdr[3100];
-	long dl = b64_decode(hdr, s, hl);
+	long dl = exai__b64_decode(hdr, s, hl);
 	if (dl <= 0)
 		return false;
 	json_t *j = json_loadb((const char *)hdr, (size_t)dl, JSON_REJECT_DUPLICATES, NULL);

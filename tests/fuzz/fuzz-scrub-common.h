@@ -21,6 +21,23 @@
 		}                                                                                  \
 	} while (0)
 
+/* Feeds @text (@len bytes) in chunks of @chunk through @feed (handle @h), then @finish, and
+ * appends every output to the exai__buf @out: for the scrub stream and the restorer alike. */
+#define FUZZ_FEED_CHUNKED(out, feed, finish, h, text, len, chunk)                                  \
+	do {                                                                                       \
+		char *p_;                                                                          \
+		size_t pl_;                                                                        \
+		for (size_t pos_ = 0; pos_ < (len); pos_ += (chunk)) {                             \
+			size_t n_ = (len) - pos_ < (chunk) ? (len) - pos_ : (chunk);               \
+			FUZZ_ASSERT(feed((h), &p_, &pl_, (text) + pos_, n_) == 0, #feed);          \
+			FUZZ_ASSERT(exai__buf_append((out), p_, pl_) == 0, "append");              \
+			exai_free(p_);                                                             \
+		}                                                                                  \
+		FUZZ_ASSERT(finish((h), &p_, &pl_) == 0, #finish);                                 \
+		FUZZ_ASSERT(exai__buf_append((out), p_, pl_) == 0, "append");                      \
+		exai_free(p_);                                                                     \
+	} while (0)
+
 static const char fuzz_pack[] =
 	"{\"format\":1,\"group\":\"fuzz\",\"patterns\":["
 	"{\"id\":\"f.token\",\"class\":\"token\",\"kind\":\"secret\",\"severity\":\"high\","

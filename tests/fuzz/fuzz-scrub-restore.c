@@ -30,19 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	exai_scrub_restorer *rs = NULL;
 	FUZZ_ASSERT(exai_scrub_restorer_new(&rs, vault, vl) == 0, "restorer_new");
 	struct exai__buf out = { 0 };
-	for (size_t pos = 0; pos < len; pos += chunk) {
-		size_t n = len - pos < chunk ? len - pos : chunk;
-		char *p;
-		size_t pl;
-		FUZZ_ASSERT(exai_scrub_restorer_feed(rs, &p, &pl, text + pos, n) == 0, "feed");
-		FUZZ_ASSERT(exai__buf_append(&out, p, pl) == 0, "append");
-		exai_free(p);
-	}
-	char *p;
-	size_t pl;
-	FUZZ_ASSERT(exai_scrub_restorer_finish(rs, &p, &pl) == 0, "finish");
-	FUZZ_ASSERT(exai__buf_append(&out, p, pl) == 0, "append");
-	exai_free(p);
+	FUZZ_FEED_CHUNKED(&out, exai_scrub_restorer_feed, exai_scrub_restorer_finish, rs, text, len, chunk);
 	FUZZ_ASSERT(out.len == wl && (wl == 0 || memcmp(out.data, whole, wl) == 0), "streamed restore differs");
 	exai__buf_free(&out);
 	exai_scrub_restorer_free(rs);

@@ -39,19 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	exai_scrub_stream *st = NULL;
 	FUZZ_ASSERT(exai_scrub_stream_new(&st, s, &o) == 0, "stream_new");
 	struct exai__buf out = { 0 };
-	for (size_t pos = 0; pos < len; pos += chunk) {
-		size_t n = len - pos < chunk ? len - pos : chunk;
-		char *p;
-		size_t pl;
-		FUZZ_ASSERT(exai_scrub_stream_feed(st, &p, &pl, text + pos, n) == 0, "feed");
-		FUZZ_ASSERT(exai__buf_append(&out, p, pl) == 0, "append");
-		exai_free(p);
-	}
-	char *p;
-	size_t pl;
-	FUZZ_ASSERT(exai_scrub_stream_finish(st, &p, &pl) == 0, "finish");
-	FUZZ_ASSERT(exai__buf_append(&out, p, pl) == 0, "append");
-	exai_free(p);
+	FUZZ_FEED_CHUNKED(&out, exai_scrub_stream_feed, exai_scrub_stream_finish, st, text, len, chunk);
 	const exai_scrub_result *sr = exai_scrub_stream_result(st);
 	FUZZ_ASSERT(exai_scrub_result_count(sr) == exai_scrub_result_count(r), "stream found %zu, whole %zu",
 		    exai_scrub_result_count(sr), exai_scrub_result_count(r));

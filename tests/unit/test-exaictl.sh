@@ -39,7 +39,10 @@ walk() {
 	local helps=("--help" "-h")
 	for h in "${helps[@]}"; do
 		expect 0 "" -- "$@" "$h"
-		grep -q "^Usage: exaictl" "$tmp/out" || fail "exaictl $* $h does not print a usage"
+		# its own usage, not its parent's: the first line names the whole command path
+		head -n1 "$tmp/out" | grep -qF "Usage: exaictl${*:+ $*} " ||
+			head -n1 "$tmp/out" | grep -qxF "Usage: exaictl${*:+ $*}" ||
+			fail "exaictl $* $h does not print its own usage: $(head -n1 "$tmp/out")"
 	done
 	# Documented in the man page, as ".B exaictl <command path>".
 	if [ $# -gt 0 ] && [ -n "${EXAI_SOURCE_ROOT:-}" ] &&

@@ -6,8 +6,7 @@
  * Prints the numbers per class (docs/benchmarks.md records them). */
 #include <unistd.h>
 
-#include "scrub/scrub-internal.h"
-#include "test.h"
+#include "scrub-stream-check.h"
 
 #define MAX_CLASSES 256
 
@@ -119,45 +118,13 @@ static void stream_property(exai_scrubber *s)
 	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
 	exai_scrub_result *whole = NULL;
 	CHECK_OK(exai_scrub_text(&whole, s, all.data, all.len, &o));
-	size_t wl;
-	const char *wt = exai_scrub_result_text(whole, &wl);
 	srand(42);
 	for (int round = 0; round < 3; round++) {
-		exai_scrub_stream *st = NULL;
-		CHECK_OK(exai_scrub_stream_new(&st, s, &o));
-		struct exai__buf out = { 0 };
-		for (size_t pos = 0; pos < all.len;) {
-			size_t n = (size_t)(rand() % (round == 0 ? 16 : round == 1 ? 700 : 9000)) + 1;
-			if (n > all.len - pos)
-				n = all.len - pos;
-			char *p;
-			size_t pl;
-			CHECK_OK(exai_scrub_stream_feed(st, &p, &pl, all.data + pos, n));
-			CHECK(exai__buf_append(&out, p, pl) == 0);
-			exai_free(p);
-			pos += n;
-		}
-		char *p;
-		size_t pl;
-		CHECK_OK(exai_scrub_stream_finish(st, &p, &pl));
-		CHECK(exai__buf_append(&out, p, pl) == 0);
-		exai_free(p);
-		const exai_scrub_result *sr = exai_scrub_stream_result(st);
-		CHECK(exai_scrub_result_count(sr) == exai_scrub_result_count(whole));
-		for (size_t i = 0; i < exai_scrub_result_count(whole) && i < exai_scrub_result_count(sr); i++) {
-			const struct exai_scrub_finding *a = exai_scrub_result_finding(whole, i),
-							*b = exai_scrub_result_finding(sr, i);
-			if (a->start != b->start || a->end != b->end || strcmp(a->pattern, b->pattern) != 0) {
-				fprintf(stderr, "round %d: finding %zu: stream %zu-%zu %s, whole %zu-%zu %s\n", round, i, b->start,
-					b->end, b->pattern, a->start, a->end, a->pattern);
-				test_failures++;
-				break;
-			}
-		}
-		CHECK(out.len == wl && memcmp(out.data, wt, wl) == 0);
+		bool same;
+		exai_scrub_stream *st = stream_check(s, &o, all.data, all.len, round == 0 ? 16 : round == 1 ? 700 : 9000,
+						     whole, &same);
 		printf("stream round %d: %zu bytes, %zu findings, same as whole: %s\n", round, all.len,
-		       exai_scrub_result_count(sr), out.len == wl && memcmp(out.data, wt, wl) == 0 ? "yes" : "NO");
-		exai__buf_free(&out);
+		       exai_scrub_result_count(exai_scrub_stream_result(st)), same ? "yes" : "NO");
 		exai_scrub_stream_free(st);
 	}
 	exai_scrub_result_free(whole);

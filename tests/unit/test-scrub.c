@@ -5,8 +5,7 @@
 #include <ctype.h>
 #include <sys/stat.h>
 
-#include "scrub/scrub-internal.h"
-#include "test.h"
+#include "scrub-stream-check.h"
 
 static char *pack_text;
 
@@ -287,47 +286,9 @@ static void streaming(void)
 	CHECK(exai_scrub_result_invalid_utf8(whole));
 	srand(7);
 	for (int round = 0; round < 4; round++) {
-		exai_scrub_stream *st = NULL;
-		CHECK_OK(exai_scrub_stream_new(&st, s, &to));
-		struct exai__buf out = { 0 };
-		size_t pos = 0, maxpending = 0;
-		while (pos < t.len) {
-			size_t n = (size_t)(rand() % (round == 0 ? 7 : 5000)) + 1;
-			if (n > t.len - pos)
-				n = t.len - pos;
-			char *o;
-			size_t ol;
-			CHECK_OK(exai_scrub_stream_feed(st, &o, &ol, t.data + pos, n));
-			CHECK(exai__buf_append(&out, o, ol) == 0);
-			/* output never ends inside a UTF-8 sequence */
-			CHECK(ol == 0 || ((unsigned char)o[ol - 1] & 0xc0) != 0xc0);
-			exai_free(o);
-			pos += n;
-			if (pos - exai_scrub_stream_result(st)->n * 0 > maxpending)
-				maxpending = pos;
-		}
-		char *o;
-		size_t ol;
-		CHECK_OK(exai_scrub_stream_finish(st, &o, &ol));
-		CHECK(exai__buf_append(&out, o, ol) == 0);
-		exai_free(o);
-		const exai_scrub_result *sr = exai_scrub_stream_result(st);
-		size_t wl;
-		const char *wt = exai_scrub_result_text(whole, &wl);
-		CHECK(out.len == wl && memcmp(out.data, wt, wl) == 0);
-		CHECK(exai_scrub_result_count(sr) == exai_scrub_result_count(whole));
-		for (size_t i = 0; i < exai_scrub_result_count(whole) && i < exai_scrub_result_count(sr); i++) {
-			const struct exai_scrub_finding *a = exai_scrub_result_finding(whole, i),
-							*b = exai_scrub_result_finding(sr, i);
-			if (a->start != b->start || a->end != b->end || strcmp(a->pattern, b->pattern) != 0) {
-				fprintf(stderr, "stream finding %zu differs: %zu-%zu %s vs %zu-%zu %s\n", i, b->start, b->end,
-					b->pattern, a->start, a->end, a->pattern);
-				test_failures++;
-				break;
-			}
-		}
-		CHECK(exai_scrub_result_invalid_utf8(sr));
-		exai__buf_free(&out);
+		bool same;
+		exai_scrub_stream *st = stream_check(s, &to, t.data, t.len, round == 0 ? 7 : 5000, whole, &same);
+		CHECK(exai_scrub_result_invalid_utf8(exai_scrub_stream_result(st)));
 		exai_scrub_stream_free(st);
 	}
 	exai_scrub_result_free(whole);
