@@ -12,7 +12,7 @@
 #define LINE_MAX_BYTES (16u << 20)
 
 struct aargs {
-	const char *origin, *vkey, *tenant, *workspace, *action, *before;
+	const char *origin, *vkey, *tenant, *workspace, *action, *before, *keyring;
 	int64_t since_ms, before_ms;
 	uint64_t size;
 	bool has_size, follow;
@@ -32,7 +32,7 @@ static int parse(struct cli *cli, int argc, char **argv, const char *allowed, in
 		{ "action", required_argument, NULL, 'a' }, { "since", required_argument, NULL, 'S' },
 		{ "before", required_argument, NULL, 'b' }, { "json", no_argument, NULL, 'j' },
 		{ "lines", required_argument, NULL, 'n' },  { "durability", required_argument, NULL, 'd' },
-		{ 0 },
+		{ "keyring", required_argument, NULL, 'K' }, { 0 },
 	};
 	memset(a, 0, sizeof(*a));
 	a->origin = "exai";
@@ -52,6 +52,7 @@ static int parse(struct cli *cli, int argc, char **argv, const char *allowed, in
 		switch (c) {
 		case 'o': a->origin = optarg; break;
 		case 'k': a->vkey = optarg; break;
+		case 'K': a->keyring = optarg; break;
 		case 'f': a->follow = true; break;
 		case 't': a->tenant = optarg; break;
 		case 'w': a->workspace = optarg; break;
@@ -117,7 +118,7 @@ static int open_log(struct cli *cli, const struct aargs *a, bool readonly, exai_
 	if (!ctx)
 		return EXIT_FAIL;
 	EXAI_OPTS(exai_audit_opts, o, .origin = a->origin, .durability = a->durability,
-		  .flags = readonly ? EXAI_AUDIT_READONLY : 0);
+		  .flags = readonly ? EXAI_AUDIT_READONLY : 0, .key_tenant = a->keyring);
 	int r = exai_audit_open(ret, ctx, &o);
 	if (r < 0)
 		return cli_fail(cli, r, "cannot open the audit log");
@@ -138,7 +139,7 @@ static int run_append(struct cli *cli, int argc, char **argv)
 {
 	struct aargs a;
 	exai_audit_log *log;
-	int r = parse(cli, argc, argv, "origin durability json", 0, 0, &a);
+	int r = parse(cli, argc, argv, "origin durability json keyring", 0, 0, &a);
 	if (r >= 0 || (r = open_log(cli, &a, false, &log)) >= 0)
 		return r;
 	char *line = NULL;
@@ -199,7 +200,7 @@ static int run_checkpoint(struct cli *cli, int argc, char **argv)
 {
 	struct aargs a;
 	exai_audit_log *log;
-	int r = parse(cli, argc, argv, "origin", 0, 0, &a);
+	int r = parse(cli, argc, argv, "origin keyring", 0, 0, &a);
 	if (r >= 0 || (r = open_log(cli, &a, false, &log)) >= 0)
 		return r;
 	char *note = NULL;
@@ -391,7 +392,7 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 {
 	struct aargs a;
 	exai_audit_log *log;
-	int r = parse(cli, argc, argv, "origin before", 0, 0, &a);
+	int r = parse(cli, argc, argv, "origin before keyring", 0, 0, &a);
 	if (r >= 0 || (r = open_log(cli, &a, false, &log)) >= 0)
 		return r;
 	uint64_t first = 0;
@@ -430,11 +431,13 @@ static int run_sink_status(struct cli *cli, int argc, char **argv)
 }
 
 #define ORIGIN_HELP "  --origin NAME  the log (default: exai)\n"
+#define KEYRING_HELP "  --keyring T    tenant whose keyring seals the log's signing key (default: the host\n" \
+		     "                 keyring when it exists, else a plain 0600 file)\n"
 
 static const struct cli_cmd audit_append = {
 	.name = "append",
 	.summary = "Append events: one JSON object per line on standard input; prints each seq",
-	.usage = "[--origin NAME] [--durability sync|batch] < events.jsonl\n\n" ORIGIN_HELP
+	.usage = "[--origin NAME] [--keyring T] [--durability sync|batch] < events.jsonl\n\n" ORIGIN_HELP KEYRING_HELP
 		 "The log sets seq, origin and prev; events that set them, or carry prompt text, are refused.",
 	.run = run_append,
 };
@@ -448,7 +451,7 @@ static const struct cli_cmd audit_verify = {
 static const struct cli_cmd audit_checkpoint = {
 	.name = "checkpoint",
 	.summary = "Seal unsealed events and print the latest signed checkpoint note, byte-exact",
-	.usage = "[--origin NAME]",
+	.usage = "[--origin NAME] [--keyring T]\n\n" ORIGIN_HELP KEYRING_HELP,
 	.run = run_checkpoint,
 };
 static const struct cli_cmd audit_vkey = {
@@ -485,7 +488,7 @@ static const struct cli_cmd audit_tail = {
 static const struct cli_cmd audit_prune = {
 	.name = "prune",
 	.summary = "Remove whole segments past retention, leaving a signed prune record",
-	.usage = "[--origin NAME] [--before TIME]",
+	.usage = "[--origin NAME] [--keyring T] [--before TIME]\n\n" ORIGIN_HELP KEYRING_HELP,
 	.run = run_prune,
 };
 static const struct cli_cmd audit_sink_status = {

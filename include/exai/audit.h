@@ -70,17 +70,31 @@ struct exai_audit_opts {
 	uint64_t segment_size;       /**< a new segment after this many bytes; 0: 64 MiB */
 	uint32_t retention_days;     /**< exai_audit_prune() keeps this many days; 0: 2557 */
 	uint32_t flags;              /**< ::exai_audit_flags */
+	/** Tenant whose keyring (exai_keyring_open()) seals the log's signing key; it must exist.
+	 *  NULL: the host keyring ::EXAI_AUDIT_KEY_TENANT when it exists, else a plain 0600 file.
+	 *  A reader (EXAI_AUDIT_READONLY) needs no keyring: it loads only `signing.pub`. */
+	const char *key_tenant;
 };
+
+/** The tenant whose keyring, when it exists, seals every log's signing key by default. */
+#define EXAI_AUDIT_KEY_TENANT "host"
 
 /**
  * Opens (creating if absent) the log `<state_dir of ctx>/audit/<origin>`. On first use an
- * Ed25519 signing key is created (0600 file `signing.key`, C2SP signed-note private key form).
+ * Ed25519 signing key is created (C2SP signed-note private key form), stored sealed as an
+ * envelope message under the keyring of opts->key_tenant (or of the host tenant
+ * ::EXAI_AUDIT_KEY_TENANT when that keyring exists): `signing.key.sealed`; without a keyring
+ * as a 0600 file `signing.key`. A plain key found when a keyring exists is sealed and the
+ * file overwritten and removed (docs/audit.md).
  * Recovery: a torn tail (an append that never returned success) is cut; the chain and tree
  * are checked from the last checkpoint; the last checkpoint's signature is checked (and with
  * EXAI_AUDIT_VERIFY_ON_OPEN, everything).
  * @retval -EINVAL bad options (exai_errmsg() names the field)
  * @retval -EBADMSG the stored log is corrupt outside its tail: the log refuses to append
  *         (run exai_audit_verify() to locate the damage)
+ * @retval -ENOENT opts->key_tenant has no keyring
+ * @retval -EACCES the key is sealed and no keyring is available, or the keyring is revoked
+ *         or its KMS refuses
  * @retval -EACCES, -EIO, -ENOMEM and other errno values from the file system
  */
 EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct exai_audit_opts *opts);

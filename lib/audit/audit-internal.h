@@ -61,16 +61,18 @@ int exai__merkle_consistency(const struct exai__merkle_src *src, uint64_t size1,
 
 /* ---- signed notes and keys (note.c) ---------------------------------------------------- */
 
-/* The log's signing key. Today an Ed25519 seed in locked memory, read from a 0600 file in
- * C2SP signed-note private key form; exai__audit_signer_load() is the one place to change
- * when the keys module seals it. */
+/* The log's signing key: an Ed25519 key in locked memory (sk NULL for a reader, which loads
+ * only signing.pub). A writer keeps it sealed as an envelope message under a tenant keyring
+ * (signing.key.sealed) when @tenant, or else the host keyring, exists; otherwise in a 0600 file
+ * (signing.key). A plain key is sealed, and the file wiped, once a keyring exists. */
 struct exai__signer {
 	char *name;
 	uint8_t pk[32];
 	uint8_t *sk; /* 64 bytes, sodium_malloc'ed */
 	uint32_t keyid;
 };
-int exai__audit_signer_load(struct exai__signer *s, const char *dir, const char *name, bool create);
+int exai__audit_signer_load(struct exai__signer *s, exai_ctx *ctx, const char *dir, const char *name,
+			    const char *tenant, bool create);
 void exai__audit_signer_free(struct exai__signer *s);
 /* Signs @text (must end in '\n'): a complete signed note, NUL-terminated, free(). */
 int exai__note_sign(const struct exai__signer *s, const char *text, size_t len, char **ret, size_t *retlen);

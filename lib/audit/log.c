@@ -34,7 +34,7 @@ struct snap {
 
 struct exai_audit_log {
 	exai_ctx *ctx;
-	char *origin, *dir;
+	char *origin, *dir, *key_tenant;
 	struct exai__signer signer;
 	uint8_t *digest_key;
 	int durability;
@@ -732,7 +732,7 @@ static int log_open(exai_audit_log *log)
 			r = exai__err(-EBUSY, "the audit log %s is open for writing by another process", log->dir);
 	}
 	if (r == 0)
-		r = exai__audit_signer_load(&log->signer, log->dir, log->origin, !log->readonly);
+		r = exai__audit_signer_load(&log->signer, log->ctx, log->dir, log->origin, log->key_tenant, !log->readonly);
 	if (r == 0) {
 		char *v = exai__signer_vkey(&log->signer);
 		r = v ? exai__vkey_parse(&vk, v) : exai__err(-ENOMEM, "out of memory");
@@ -858,9 +858,11 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->durable_cond, NULL);
 	pthread_cond_init(&log->wake, NULL);
+	const char *kt = EXAI__OPT(opts, key_tenant, (const char *)NULL);
 	log->origin = strdup(origin);
 	log->dir = exai__log_dir(ctx, origin);
-	r = log->origin && log->dir ? log_open(log) : exai__err(-ENOMEM, "out of memory");
+	log->key_tenant = kt ? strdup(kt) : NULL;
+	r = log->origin && log->dir && (!kt || log->key_tenant) ? log_open(log) : exai__err(-ENOMEM, "out of memory");
 	if (r == 0 && !log->readonly) {
 		if (pthread_create(&log->thread, NULL, bg_main, log) != 0)
 			r = exai__err(-EAGAIN, "cannot start the audit log's thread");
@@ -920,6 +922,7 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 	pthread_mutex_destroy(&log->lock);
 	free(log->origin);
 	free(log->dir);
+	free(log->key_tenant);
 	exai_ctx_unref(log->ctx);
 	free(log);
 	return r;

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "audit-internal.h"
+#include "exai/keys.h"
 
 #define NOTE_MAX_SIGS 100
 #define NOTE_ALG_ED25519 0x01
@@ -278,46 +279,37 @@ static int signer_write_pub(const struct exai__signer *s, const char *pubpath)
 	return r;
 }
 
-static int signer_write(const struct exai__signer *s, const char *path, const char *pubpath)
+#define KEY_LINE_MAX 300
+
+/* "PRIVATE+KEY+<name>+<id>+base64(0x01||seed)\n" into @line (KEY_LINE_MAX bytes of locked
+ * memory): the plain file's content and the sealed message's plaintext. */
+static size_t signer_line(const struct exai__signer *s, char *line)
 {
-	/* "PRIVATE+KEY+<name>+<id>+base64(0x01||seed)" in locked memory. */
-	uint8_t *k = sodium_malloc(33);
-	char *line = sodium_malloc(300);
-	int r = k && line ? signer_write_pub(s, pubpath) : exai__err(-ENOMEM, "out of memory");
-	if (r == 0) {
-		k[0] = NOTE_ALG_ED25519;
-		crypto_sign_ed25519_sk_to_seed(k + 1, s->sk);
-		char b64[64];
-		exai__b64(b64, k, 33);
-		int n = snprintf(line, 300, "PRIVATE+KEY+%s+%08x+%s\n", s->name, s->keyid, b64);
-		sodium_memzero(b64, sizeof(b64));
-		r = exai__write_file_atomic(path, line, (size_t)n, 0600);
-	}
-	if (k)
-		sodium_free(k);
-	if (line)
-		sodium_free(line);
-	return r;
+	uint8_t k[33];
+	char b64[64];
+	k[0] = NOTE_ALG_ED25519;
+	crypto_sign_ed25519_sk_to_seed(k + 1, s->sk);
+	exai__b64(b64, k, 33);
+	int n = snprintf(line, KEY_LINE_MAX, "PRIVATE+KEY+%s+%08x+%s\n", s->name, s->keyid, b64);
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(b64, sizeof(b64));
+	return n > 0 && n < KEY_LINE_MAX ? (size_t)n : 0;
 }
 
-static int signer_read(struct exai__signer *s, const char *path)
+/* Parses a private key line (@len bytes) into @s for the key name s->name; @what names the
+ * source in the error. Never copies the line anywhere but locked memory. */
+static int signer_parse(struct exai__signer *s, const char *text, size_t len, const char *what)
 {
-	char *text = NULL;
-	size_t len;
-	int r = exai__read_file(path, 4096, &text, &len);
-	if (r < 0)
-		return r;
-	r = exai__err(-EBADMSG, "%s is not a signed-note private key for %s", path, s->name);
-	char *prefix = NULL;
-	if (asprintf(&prefix, "PRIVATE+KEY+%s+", s->name) < 0)
-		prefix = NULL;
-	size_t pl = prefix ? strlen(prefix) : 0;
-	while (len && (text[len - 1] == '\n'))
+	int r = exai__err(-EBADMSG, "%s is not a signed-note private key for %s", what, s->name);
+	char prefix[160];
+	int pl = snprintf(prefix, sizeof(prefix), "PRIVATE+KEY+%s+", s->name);
+	while (len && text[len - 1] == '\n')
 		len--;
-	if (prefix && len > pl + 9 && memcmp(text, prefix, pl) == 0 && text[pl + 8] == '+') {
+	if (pl > 0 && (size_t)pl < sizeof(prefix) && len > (size_t)pl + 9 && memcmp(text, prefix, (size_t)pl) == 0 &&
+	    text[pl + 8] == '+') {
 		uint8_t *k = sodium_malloc(64);
 		size_t klen = 0;
-		if (k && exai__unb64(k, 64, &klen, text + pl + 9, len - pl - 9) == 0 && klen == 33 &&
+		if (k && exai__unb64(k, 64, &klen, text + pl + 9, len - (size_t)pl - 9) == 0 && klen == 33 &&
 		    k[0] == NOTE_ALG_ED25519) {
 			crypto_sign_seed_keypair(s->pk, s->sk, k + 1);
 			s->keyid = exai__note_keyid(s->name, s->pk);
@@ -329,41 +321,227 @@ static int signer_read(struct exai__signer *s, const char *path)
 		if (k)
 			sodium_free(k);
 	}
-	free(prefix);
+	return r;
+}
+
+static int signer_read(struct exai__signer *s, const char *path)
+{
+	char *text = NULL;
+	size_t len;
+	int r = exai__read_file(path, 4096, &text, &len);
+	if (r < 0)
+		return r;
+	r = signer_parse(s, text, len, path);
 	sodium_memzero(text, len);
 	free(text);
 	return r;
 }
 
-/* The one place that knows where the log's key lives: a 0600 file for now. When the keys
- * module lands, a sealed key replaces signer_read()/signer_write() here. */
-int exai__audit_signer_load(struct exai__signer *s, const char *dir, const char *name, bool create)
+/* The verifier key from signing.pub (a reader needs no private key). */
+static int signer_read_pub(struct exai__signer *s, const char *pubpath)
+{
+	char *text = NULL;
+	size_t len;
+	int r = exai__read_file(pubpath, 4096, &text, &len);
+	if (r < 0)
+		return r == -ENOENT ? exai__err(r, "no verifier key %s", pubpath) : r;
+	while (len && text[len - 1] == '\n')
+		text[--len] = '\0';
+	struct exai__vkey v;
+	r = exai__vkey_parse(&v, text);
+	free(text);
+	if (r == 0 && strcmp(v.name, s->name) != 0)
+		r = exai__err(-EBADMSG, "%s is the key of %s, not of %s", pubpath, v.name, s->name);
+	if (r == 0) {
+		memcpy(s->pk, v.pk, 32);
+		s->keyid = v.keyid;
+	}
+	return r;
+}
+
+/* ---- the sealed key: an envelope message under a tenant keyring --------------------------- */
+
+#define SEAL_PURPOSE "audit-signing-key"
+
+struct secret_out {
+	char *buf; /* KEY_LINE_MAX bytes of locked memory */
+	size_t len;
+};
+
+static int secret_write(void *d, const void *data, size_t len)
+{
+	struct secret_out *o = d;
+	if (len > KEY_LINE_MAX - o->len)
+		return -EFBIG;
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	return 0;
+}
+
+static int buf_write(void *d, const void *data, size_t len)
+{
+	return exai__buf_append(d, data, len) < 0 ? -ENOMEM : 0;
+}
+
+static int signer_seal(const struct exai__signer *s, exai_keyring *kr, const char *path)
+{
+	char *line = exai_secure_alloc(KEY_LINE_MAX);
+	struct exai__buf msg = { 0 };
+	exai_envelope *env = NULL;
+	size_t n = line ? signer_line(s, line) : 0;
+	EXAI_OPTS(exai_envelope_opts, eo, .write = buf_write, .write_data = &msg);
+	int r = n ? exai_keyring_encrypt(&env, kr, SEAL_PURPOSE, s->name, &eo) : exai__err(-ENOMEM, "out of memory");
+	if (r == 0 && (r = exai_envelope_update(env, line, n)) == 0)
+		r = exai_envelope_final(env);
+	if (r == 0)
+		r = exai__write_file_atomic(path, msg.data, msg.len, 0600);
+	exai_envelope_free(env);
+	exai_secure_free(line);
+	exai__buf_free(&msg);
+	return r;
+}
+
+static int signer_unseal(struct exai__signer *s, exai_keyring *kr, const char *path)
+{
+	char *msg = NULL;
+	size_t len;
+	int r = exai__read_file(path, 1 << 16, &msg, &len);
+	if (r < 0)
+		return r;
+	struct secret_out out = { exai_secure_alloc(KEY_LINE_MAX), 0 };
+	exai_envelope *env = NULL;
+	const char *const pairs[] = { "purpose", SEAL_PURPOSE, "object", s->name, NULL };
+	EXAI_OPTS(exai_envelope_opts, eo, .write = secret_write, .write_data = &out, .context = pairs);
+	r = out.buf ? exai_keyring_decrypt(&env, kr, &eo) : exai__err(-ENOMEM, "out of memory");
+	if (r == 0 && (r = exai_envelope_update(env, msg, len)) == 0)
+		r = exai_envelope_final(env);
+	if (r < 0) {
+		EXAI__WHY(why);
+		r = exai__err(r, "cannot unseal the audit signing key %s: %s", path, why);
+	} else {
+		r = signer_parse(s, out.buf, out.len, path);
+	}
+	exai_envelope_free(env);
+	exai_secure_free(out.buf);
+	free(msg);
+	return r;
+}
+
+/* Overwrites a plaintext key file with zeros, makes that durable, and removes it. (On a
+ * journalling or copy-on-write file system, or flash, older copies of the blocks may survive:
+ * docs/audit.md says so.) */
+static int wipe_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	int r = 0;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot wipe %s", path);
+	if (r == 0 && st.st_size > 0) {
+		char zero[4096] = { 0 };
+		for (off_t at = 0; r == 0 && at < st.st_size; at += (off_t)sizeof(zero)) {
+			size_t n = (size_t)(st.st_size - at) < sizeof(zero) ? (size_t)(st.st_size - at) : sizeof(zero);
+			if (pwrite(fd, zero, n, at) != (ssize_t)n)
+				r = exai__err_sys(exai__neg_errno(), "cannot wipe %s", path);
+		}
+		if (r == 0 && fdatasync(fd) < 0)
+			r = exai__err_sys(exai__neg_errno(), "cannot wipe %s", path);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && unlink(path) < 0)
+		r = exai__err_sys(exai__neg_errno(), "cannot remove %s", path);
+	if (r == 0)
+		r = exai__fsync_parent(path);
+	return r;
+}
+
+/* The keyring that seals the key: @tenant's (it must exist), or with @tenant NULL the host
+ * keyring EXAI_AUDIT_KEY_TENANT when it exists; *@ret NULL: none (plain file). */
+static int sealing_keyring(exai_ctx *ctx, const char *tenant, exai_keyring **ret)
+{
+	*ret = NULL;
+	if (!tenant) {
+		char *rec = NULL;
+		if (asprintf(&rec, "%s/keys/%s/keyring.json", exai_ctx_state_dir(ctx), EXAI_AUDIT_KEY_TENANT) < 0)
+			return exai__err(-ENOMEM, "out of memory");
+		bool exists = access(rec, F_OK) == 0;
+		free(rec);
+		if (!exists)
+			return 0;
+		tenant = EXAI_AUDIT_KEY_TENANT;
+	}
+	int r = exai_keyring_open(ret, ctx, tenant, NULL);
+	if (r < 0) {
+		EXAI__WHY(why);
+		return exai__err(r, "the audit signing key is to be sealed by tenant %s's keyring: %s", tenant, why);
+	}
+	return 0;
+}
+
+int exai__audit_signer_load(struct exai__signer *s, exai_ctx *ctx, const char *dir, const char *name,
+			    const char *tenant, bool create)
 {
 	int r = exai__sodium_init();
 	if (r < 0)
 		return r;
 	memset(s, 0, sizeof(*s));
 	s->name = strdup(name);
-	s->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
 	char *path = exai__path_join(dir, "signing.key");
+	char *sealed = exai__path_join(dir, "signing.key.sealed");
 	char *pub = exai__path_join(dir, "signing.pub");
-	if (!s->name || !s->sk || !path || !pub) {
+	exai_keyring *kr = NULL;
+	if (!s->name || !path || !sealed || !pub) {
 		r = exai__err(-ENOMEM, "out of memory");
 		goto out;
 	}
-	if (access(path, F_OK) == 0) {
+	if (!create) { /* a reader: the public key is all it needs */
+		r = signer_read_pub(s, pub);
+		goto out;
+	}
+	if (!(s->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES))) {
+		r = exai__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	r = sealing_keyring(ctx, tenant, &kr);
+	bool have_sealed = access(sealed, F_OK) == 0, have_plain = access(path, F_OK) == 0;
+	if (r < 0) {
+		goto out;
+	} else if (have_sealed) {
+		r = kr ? signer_unseal(s, kr, sealed) :
+			exai__err(-EACCES, "%s is sealed by a tenant keyring, and no keyring was given "
+				  "(exai_audit_opts.key_tenant) nor does the %s keyring exist", sealed, EXAI_AUDIT_KEY_TENANT);
+		if (r == 0 && have_plain) /* a migration cut short: the sealed copy is complete */
+			r = wipe_file(path);
+	} else if (have_plain) {
 		r = signer_read(s, path);
-		if (r == 0 && create && access(pub, F_OK) < 0)
-			r = signer_write_pub(s, pub);
-	} else if (!create) {
-		r = exai__err(-ENOENT, "no signing key %s", path);
+		if (r == 0 && kr) { /* migration: seal, then wipe the plaintext */
+			r = signer_seal(s, kr, sealed);
+			if (r == 0)
+				r = wipe_file(path);
+			if (r == 0)
+				exai__log_info(ctx, "audit", "%s: signing key sealed under tenant %s's keyring; the plain "
+						 "file was wiped", name, tenant ? tenant : EXAI_AUDIT_KEY_TENANT);
+		}
 	} else {
 		crypto_sign_keypair(s->pk, s->sk);
 		s->keyid = exai__note_keyid(name, s->pk);
-		r = signer_write(s, path, pub);
+		r = signer_write_pub(s, pub);
+		if (r == 0 && kr) {
+			r = signer_seal(s, kr, sealed);
+		} else if (r == 0) {
+			char *line = exai_secure_alloc(KEY_LINE_MAX);
+			size_t n = line ? signer_line(s, line) : 0;
+			r = n ? exai__write_file_atomic(path, line, n, 0600) : exai__err(-ENOMEM, "out of memory");
+			exai_secure_free(line);
+		}
 	}
+	if (r == 0 && (have_sealed || have_plain) && access(pub, F_OK) < 0)
+		r = signer_write_pub(s, pub);
 out:
+	exai_keyring_unref(kr);
 	free(path);
+	free(sealed);
 	free(pub);
 	if (r < 0)
 		exai__audit_signer_free(s);

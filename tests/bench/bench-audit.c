@@ -5,7 +5,7 @@
  *  2. verify events/s vs SHA-256 over the same bytes;
  *  3. PostgreSQL sink rows/s vs a raw COPY of the same rows;
  *  4. p50/p95 latency from append to PostgreSQL commit and to JetStream ack at 10 000 events/s.
- * Usage: bench-audit [seconds per durability run, default 3] */
+ * Usage: bench-audit [seconds per durability run, default 3] [durable|verify|sinks: one part only] */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -331,6 +331,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		run_s = atof(argv[1]);
+	const char *only = argc > 2 ? argv[2] : "";
+#define PART(name) (!*only || strcmp(only, name) == 0)
 	tmp = test_tmpdir();
 	char state[600];
 	snprintf(state, sizeof(state), "%s/state", tmp);
@@ -338,22 +340,25 @@ int main(int argc, char **argv)
 	CHECK_OK(exai_ctx_new(&ctx, &co));
 	printf("machine: %ld cores, %.1f GiB\n", sysconf(_SC_NPROCESSORS_ONLN),
 	       (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE) / (1u << 30));
-	fsync_latency();
-	durable(EXAI_AUDIT_SYNC, 1);
-	durable(EXAI_AUDIT_SYNC, 16);
-	durable(EXAI_AUDIT_SYNC, 64);
-	durable(EXAI_AUDIT_BATCH, 1);
-	durable(EXAI_AUDIT_BATCH, 4);
-	verify();
+	if (PART("durable")) {
+		fsync_latency();
+		durable(EXAI_AUDIT_SYNC, 1);
+		durable(EXAI_AUDIT_SYNC, 16);
+		durable(EXAI_AUDIT_SYNC, 64);
+		durable(EXAI_AUDIT_BATCH, 1);
+		durable(EXAI_AUDIT_BATCH, 4);
+	}
+	if (PART("verify"))
+		verify();
 	struct audit_pg pg;
-	if (audit_pg_init(&pg, tmp)) {
+	if (PART("sinks") && audit_pg_init(&pg, tmp)) {
 		pg_throughput(&pg);
 		EXAI_OPTS(exai_audit_sink_opts, so, .kind = EXAI_AUDIT_SINK_POSTGRES, .name = "pg", .target = pg.conninfo);
 		latency("lat-pg", &so, 5);
 		audit_pg_ctl(&pg, false);
 	}
 	struct audit_nats ns;
-	if (audit_nats_init(&ns, tmp)) {
+	if (PART("sinks") && audit_nats_init(&ns, tmp)) {
 		EXAI_OPTS(exai_audit_sink_opts, so, .kind = EXAI_AUDIT_SINK_NATS, .name = "jetstream", .target = ns.url);
 		latency("lat-nats", &so, 5);
 		audit_nats_ctl(&ns, false);
