@@ -59,6 +59,23 @@ struct {
 	__array(values, struct lpm6_trie);
 } exai_lpm6 SEC(".maps");
 
+/* The IPv4 direct table (egress.h), used instead of the IPv4 trie when present. */
+struct dir4_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct exai_dir_chunk));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct dir4_table);
+} exai_dir4 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2 * EXAI_MAX_SETS);
@@ -436,20 +453,44 @@ int exai_egress(struct __sk_buff *skb)
 	if (verdict != NEXT)
 		return verdict;
 	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0, k0 = 0;
-	void *trie = p.family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
-	if (!id || !trie)
+	if (!id)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
 
-	/* The trie decides the bank: its values name port sets of the bank it was built for. */
-	struct exai_lpm_val *v;
-	if (p.family == 4) {
-		struct exai_lpm4_key key = { .prefixlen = 32 };
-		__builtin_memcpy(key.addr, p.dst, 4);
-		v = bpf_map_lookup_elem(trie, &key);
+	/* The table decides the bank: its entries name port sets of the bank it was built for. */
+	struct exai_lpm_val *v = NULL, dv;
+	void *dir = p.family == 4 ? bpf_map_lookup_elem(&exai_dir4, &k0) : NULL;
+	if (dir) {
+		__u32 c = p.dst[0];
+		struct exai_dir_chunk *ch = bpf_map_lookup_elem(dir, &c);
+		__u16 e = ch ? ch->e[p.dst[1]] : 0;
+		if (e & EXAI_DIR_NEXT) {
+			c = e & ~EXAI_DIR_NEXT;
+			ch = bpf_map_lookup_elem(dir, &c);
+			e = ch ? ch->e[p.dst[2]] : 0;
+			if (e & EXAI_DIR_NEXT) {
+				c = e & ~EXAI_DIR_NEXT;
+				ch = bpf_map_lookup_elem(dir, &c);
+				e = ch ? ch->e[p.dst[3]] : 0;
+			}
+		}
+		if ((e & (EXAI_DIR_NEXT | EXAI_DIR_MATCH)) == EXAI_DIR_MATCH) {
+			dv.set = e & 0xfff;
+			dv.flags = (e >> 12) & 3;
+			v = &dv;
+		}
 	} else {
-		struct exai_lpm6_key key = { .prefixlen = 128 };
-		__builtin_memcpy(key.addr, p.dst, 16);
-		v = bpf_map_lookup_elem(trie, &key);
+		void *trie = p.family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
+		if (!trie)
+			return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
+		if (p.family == 4) {
+			struct exai_lpm4_key key = { .prefixlen = 32 };
+			__builtin_memcpy(key.addr, p.dst, 4);
+			v = bpf_map_lookup_elem(trie, &key);
+		} else {
+			struct exai_lpm6_key key = { .prefixlen = 128 };
+			__builtin_memcpy(key.addr, p.dst, 16);
+			v = bpf_map_lookup_elem(trie, &key);
+		}
 	}
 	struct exai_portset *ps = NULL;
 	__u32 bank = 0;

@@ -84,6 +84,20 @@ struct exai_lpm_val {
 	__u32 flags; /* EXAI_F_* */
 };
 
+/* Map "exai_dir4" (array of one map): the IPv4 decisions as a direct table, used instead of
+ * the IPv4 trie when present (it answers in at most three array lookups, where a trie of
+ * 10 000 prefixes takes some fifteen node visits). The inner map is an array of chunks of 256
+ * entries (BPF_F_INNER_MAP: its size varies). Chunk b (b < 256) is indexed by the second byte
+ * of addresses b.x.y.z; an entry with EXAI_DIR_NEXT continues in the chunk it names, indexed
+ * by the next byte (at most two more levels); otherwise EXAI_DIR_MATCH marks the longest
+ * prefix's set (bank included) and flags, and 0 means no prefix covers the address. */
+#define EXAI_DIR_NEXT 0x8000u  /* bits 0-14: the chunk to continue in */
+#define EXAI_DIR_MATCH 0x4000u /* bits 0-11: port set (bank * EXAI_MAX_SETS + set), 12-13: flags */
+#define EXAI_DIR_MAX_CHUNKS 32768u
+struct exai_dir_chunk {
+	__u16 e[256];
+};
+
 /* Map "exai_sets" (array, 2 * EXAI_MAX_SETS): port sets, bank b at b * EXAI_MAX_SETS. */
 struct exai_range {
 	__u16 lo, hi; /* inclusive destination port range; ICMP and portless protocols use 0 */

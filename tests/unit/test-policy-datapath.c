@@ -192,36 +192,44 @@ static uint64_t counter(const char *name)
 	return v;
 }
 
-/* The number of entries of the IPv4 trie in its slot (the banks of their port sets in @banks);
- * -1 when the slot is empty. */
-static long lpm_count(uint32_t *banks, size_t nbanks)
+/* The map in the slot of the map of maps @name (an fd), or -1 when the slot is empty. */
+static int table_in(const char *name)
 {
 	char path[512];
-	unsigned char k[64], next[64];
-	long n = 0;
 	uint32_t inner_id = 0, slot = 0;
-	snprintf(path, sizeof(path), "%s/exai/%s/exai_lpm4", bpffs, DEV);
+	snprintf(path, sizeof(path), "%s/exai/%s/%s", bpffs, DEV, name);
 	int outer = bpf_obj_get(path);
 	if (outer < 0)
-		return -2;
-	if (bpf_map_lookup_elem(outer, &slot, &inner_id) < 0 || !inner_id) {
-		close(outer);
 		return -1;
-	}
+	int r = bpf_map_lookup_elem(outer, &slot, &inner_id);
 	close(outer);
-	int fd = bpf_map_get_fd_by_id(inner_id);
-	void *prev = NULL;
-	while (fd >= 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
-		struct exai_lpm_val v;
-		if ((size_t)n < nbanks && bpf_map_lookup_elem(fd, next, &v) == 0)
-			banks[n] = v.set / EXAI_MAX_SETS;
-		n++;
-		memcpy(k, next, sizeof(struct exai_lpm4_key));
-		prev = k;
+	return r < 0 || !inner_id ? -1 : bpf_map_get_fd_by_id(inner_id);
+}
+
+/* The entry of the IPv4 direct table for @addr, or -1 without a table. */
+static int dir4_entry(const char *addr)
+{
+	uint8_t a[4];
+	struct exai_dir_chunk c;
+	int fd = table_in("exai_dir4");
+	if (fd < 0 || inet_pton(AF_INET, addr, a) != 1)
+		return -1;
+	uint32_t k = a[0];
+	uint16_t e = bpf_map_lookup_elem(fd, &k, &c) == 0 ? c.e[a[1]] : 0;
+	for (int level = 2; level < 4 && (e & EXAI_DIR_NEXT); level++) {
+		k = e & ~EXAI_DIR_NEXT;
+		e = bpf_map_lookup_elem(fd, &k, &c) == 0 ? c.e[a[level]] : 0;
 	}
+	close(fd);
+	return e;
+}
+
+static bool slot_used(const char *name)
+{
+	int fd = table_in(name);
 	if (fd >= 0)
 		close(fd);
-	return n;
+	return fd >= 0;
 }
 
 /* ---- events ------------------------------------------------------------------------------ */
@@ -399,7 +407,6 @@ static void rate_limit(exai_ctx *ctx)
 
 static void atomic_replace_and_failures(void)
 {
-	uint32_t banks[4] = { 0 };
 	struct exai_policy_counter *c = NULL;
 	size_t n = 0;
 	uint32_t id1 = 0, id2 = 0;
@@ -425,11 +432,12 @@ static void atomic_replace_and_failures(void)
 	CHECK(id2 > id1 && (id2 & 1) != (id1 & 1));
 	CHECK(n > 0 && !strcmp(c[n - 1].name, "rule:web2"));
 	exai_free(c);
-	/* the trie in the slot is the new policy's: its entries name port sets of the new bank */
-	long n4 = lpm_count(banks, 4);
-	CHECK(n4 >= 2);
-	for (long i = 0; i < n4 && i < 4; i++)
-		CHECK(banks[i] == (id2 & 1));
+	/* IPv4 is decided by a direct table (the IPv4 trie slot is empty), whose entries name port
+	 * sets of the new bank; IPv6 by the new trie */
+	int e = dir4_entry("10.99.0.5");
+	CHECK(e > 0 && (e & EXAI_DIR_MATCH) && (uint32_t)(e & 0xfff) / EXAI_MAX_SETS == (id2 & 1));
+	CHECK(dir4_entry("10.98.0.5") == 0);
+	CHECK(!slot_used("exai_lpm4") && slot_used("exai_lpm6"));
 
 	/* the floor override is explicit and narrow */
 	const char *allow_meta[] = { "169.254.169.254/32", NULL };
@@ -442,6 +450,34 @@ static void atomic_replace_and_failures(void)
 	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
 	exai_policy_free(p1);
 	exai_policy_free(p2);
+}
+
+/* IPv4 prefixes that would make the direct table too large (a /32 in each of 16 400 /16s)
+ * are served by the IPv4 trie; the next smaller policy goes back to a direct table. */
+static void ipv4_trie_fallback(void)
+{
+	struct exai__buf b = { 0 };
+	CHECK_OK(exai__buf_printf(&b, "{\"version\":1,\"tenant\":\"acme\",\"egress\":[{\"name\":\"many\",\"to\":["));
+	for (unsigned i = 0; i < 16400; i++)
+		CHECK_OK(exai__buf_printf(&b, "%s{\"cidr\":\"%u.%u.0.1/32\"}", i ? "," : "", 11 + i / 256, i % 256));
+	CHECK_OK(exai__buf_printf(&b, "],\"ports\":[{\"protocol\":\"TCP\",\"port\":7000}]},"
+				      "{\"name\":\"web2\",\"to\":[{\"cidr\":\"10.99.0.0/24\"}],"
+				      "\"ports\":[{\"protocol\":\"TCP\",\"port\":9000}]}]}"));
+	CHECK_OK(apply(b.data, 0, 0));
+	exai__buf_free(&b);
+	CHECK(slot_used("exai_lpm4") && !slot_used("exai_dir4"));
+	CHECK(OUT(.src = G4, .dst = "12.3.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "75.15.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "12.3.0.2", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == DROP);
+	CHECK(OUT(.src = G4, .dst = "12.3.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7001) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 9000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == DROP);
+	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
+
+	CHECK_OK(apply(bundle2, 0, 0));
+	CHECK(!slot_used("exai_lpm4") && slot_used("exai_dir4"));
+	CHECK(OUT(.src = G4, .dst = "12.3.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 9000) == PASS);
 }
 
 static bool link_up(const char *ifname)
@@ -533,6 +569,7 @@ int main(void)
 		counters_and_events(ctx);
 		rate_limit(ctx);
 		atomic_replace_and_failures();
+		ipv4_trie_fallback();
 		fail_closed();
 	}
 	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
