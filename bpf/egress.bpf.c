@@ -17,118 +17,57 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct exai_cfg);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_cfg SEC(".maps");
+/* A map pinned by name under the device's directory (so that a later process finds it). */
+#define PINNED_MAP(NAME, TYPE, N, K, V)                                                            \
+	struct {                                                                                   \
+		__uint(type, TYPE);                                                                \
+		__uint(max_entries, N);                                                            \
+		__type(key, K);                                                                    \
+		__type(value, V);                                                                  \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} NAME SEC(".maps")
 
-/* One LPM trie per family, built whole by user space and swapped into the one slot of
- * exai_lpm4/6 (egress.h). */
-struct lpm4_trie {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, EXAI_LPM_MAX);
-	__uint(key_size, sizeof(struct exai_lpm4_key));
-	__uint(value_size, sizeof(struct exai_lpm_val));
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-};
+/* A map of one map whose slot user space fills with a table built whole (egress.h). */
+#define TABLE_SLOT(NAME, INNER)                                                                    \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+		__array(values, INNER);                                                            \
+	} NAME SEC(".maps")
 
-struct lpm6_trie {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, EXAI_LPM_MAX);
-	__uint(key_size, sizeof(struct exai_lpm6_key));
-	__uint(value_size, sizeof(struct exai_lpm_val));
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-};
+/* The inner maps' shapes: one LPM trie per family; the IPv4 direct table (its size varies). */
+#define INNER_MAP(TAG, TYPE, N, KSZ, VSZ, FLAGS)                                                   \
+	struct TAG {                                                                               \
+		__uint(type, TYPE);                                                                \
+		__uint(max_entries, N);                                                            \
+		__uint(key_size, KSZ);                                                             \
+		__uint(value_size, VSZ);                                                           \
+		__uint(map_flags, FLAGS);                                                          \
+	}
+INNER_MAP(lpm4_trie, BPF_MAP_TYPE_LPM_TRIE, EXAI_LPM_MAX, sizeof(struct exai_lpm4_key), sizeof(struct exai_lpm_val),
+	  BPF_F_NO_PREALLOC);
+INNER_MAP(lpm6_trie, BPF_MAP_TYPE_LPM_TRIE, EXAI_LPM_MAX, sizeof(struct exai_lpm6_key), sizeof(struct exai_lpm_val),
+	  BPF_F_NO_PREALLOC);
+INNER_MAP(dir4_table, BPF_MAP_TYPE_ARRAY, 256, sizeof(__u32), sizeof(struct exai_dir_chunk), BPF_F_INNER_MAP);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct lpm4_trie);
-} exai_lpm4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct lpm6_trie);
-} exai_lpm6 SEC(".maps");
-
-/* The IPv4 direct table (egress.h), used instead of the IPv4 trie when present. */
-struct dir4_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__uint(map_flags, BPF_F_INNER_MAP);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct exai_dir_chunk));
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct dir4_table);
-} exai_dir4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * EXAI_MAX_SETS);
-	__type(key, __u32);
-	__type(value, struct exai_portset);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_sets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * EXAI_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct exai_rule_info);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_rules SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, EXAI_CNT_SLOTS);
-	__type(key, __u32);
-	__type(value, struct exai_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_cnt SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, EXAI_CT_ENTRIES);
-	__type(key, struct exai_ct_key);
-	__type(value, struct exai_ct_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_ct SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EXAI_FQDN_ENTRIES);
-	__type(key, struct exai_fqdn_key);
-	__type(value, struct exai_fqdn_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_fqdn SEC(".maps");
+PINNED_MAP(exai_cfg, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_cfg);
+TABLE_SLOT(exai_lpm4, struct lpm4_trie);
+TABLE_SLOT(exai_lpm6, struct lpm6_trie);
+TABLE_SLOT(exai_dir4, struct dir4_table); /* used instead of the IPv4 trie when present */
+PINNED_MAP(exai_sets, BPF_MAP_TYPE_ARRAY, 2 * EXAI_MAX_SETS, __u32, struct exai_portset);
+PINNED_MAP(exai_rules, BPF_MAP_TYPE_ARRAY, 2 * EXAI_MAX_RULES, __u32, struct exai_rule_info);
+PINNED_MAP(exai_cnt, BPF_MAP_TYPE_PERCPU_ARRAY, EXAI_CNT_SLOTS, __u32, struct exai_counter);
+PINNED_MAP(exai_ct, BPF_MAP_TYPE_LRU_HASH, EXAI_CT_ENTRIES, struct exai_ct_key, struct exai_ct_val);
+PINNED_MAP(exai_fqdn, BPF_MAP_TYPE_HASH, EXAI_FQDN_ENTRIES, struct exai_fqdn_key, struct exai_fqdn_val);
+PINNED_MAP(exai_bucket, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_bucket);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, EXAI_RINGBUF_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct exai_bucket);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_bucket SEC(".maps");
 
 #define ETH_P_8021AD_ 0x88A8
 #define IPPROTO_ICMPV6_ 58
