@@ -71,7 +71,11 @@ struct {
 
 #define ETH_P_8021AD_ 0x88A8
 #define IPPROTO_ICMPV6_ 58
-#define CT_RECHECK 256
+#define CT_RECENT_NS 1000000000ull /* the per-CPU note spares lookups for this long */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
 
 union ct_key_words {
 	struct exai_ct_key k;
@@ -80,12 +84,11 @@ union ct_key_words {
 
 struct ct_cache {
 	union ct_key_words key;
-	__u32 left;
-	__u32 pad;
+	__u64 stamp; /* when this CPU last wrote the flow's entry */
 };
 
-/* Per CPU: the guest flow this CPU last saw leave, and how many more of its packets may skip
- * the conntrack lookup. */
+/* Per CPU: the guest flow this CPU last saw leave, so that its following packets within
+ * CT_RECENT_NS skip the conntrack lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -107,6 +110,8 @@ struct pkt {
 	__u8 proto;  /* IPPROTO_* as on the wire */
 	__u8 hop;    /* TTL / hop limit */
 	__u8 icmp_type;
+	__u8 tcp_flags;
+	__u8 pad[3];
 	__u16 sport, dport;
 	__u32 l4off;
 	__u8 src[16];
@@ -283,6 +288,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 				return SHORT();
 			if ((t[12] >> 4) < 5)
 				return EXAI_R_DENY_MALFORMED;
+			p->tcp_flags = t[13];
 		} else if ((void *)(t + sizeof(*l4)) > end) {
 			return SHORT();
 		}
@@ -292,6 +298,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 		if (bpf_skb_load_bytes(skb, off, t, need == 20 ? 20 : sizeof(*l4)) < 0 ||
 		    (need == 20 && (t[12] >> 4) < 5))
 			return EXAI_R_DENY_MALFORMED;
+		p->tcp_flags = need == 20 ? t[13] : 0;
 		__builtin_memcpy(l4, t, sizeof(*l4));
 	}
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
@@ -382,6 +389,39 @@ static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, stru
 	return NEXT;
 }
 
+static __always_inline int ct_expired(const struct exai_cfg *cfg, const struct exai_ct_val *v, __u8 proto, __u64 now)
+{
+	return now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
+}
+
+static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const struct pkt *p, const struct l4hdr *l4,
+					   __u32 id)
+{
+	union ct_key_words key;
+	__u8 tf = p->tcp_flags;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	ct_key_egress(&key.k, p, l4);
+	struct ct_cache *cc = bpf_map_lookup_elem(&exai_ct_cache, &(__u32){ 0 });
+	if (cc && !(tf & (TCP_SYN | TCP_FIN | TCP_RST)) && now - cc->stamp < CT_RECENT_NS && ct_key_eq(&cc->key, &key))
+		return;
+	__u64 add = (tf & TCP_FIN ? EXAI_CT_FIN_OUT : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
+	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, &key.k);
+	/* A new flow: none yet, the last one idle past its timeout, or a fresh SYN on a closing one. */
+	if (!v || ct_expired(cfg, v, p->proto, now) ||
+	    ((tf & (TCP_SYN | TCP_ACK)) == TCP_SYN && (v->flags & (EXAI_CT_RST | EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN)))) {
+		struct exai_ct_val nv = { .last_ns = now, .policy_id = id, .flags = add };
+		bpf_map_update_elem(&exai_ct, &key.k, &nv, BPF_ANY);
+	} else {
+		v->last_ns = now;
+		if (add & ~v->flags)
+			__sync_fetch_and_or(&v->flags, add);
+	}
+	if (cc) {
+		cc->key = key;
+		cc->stamp = now;
+	}
+}
+
 SEC("tc")
 int exai_egress(struct __sk_buff *skb)
 {
@@ -451,30 +491,29 @@ int exai_egress(struct __sk_buff *skb)
 	else
 		count(reason, skb->len);
 
-	/* Remember the flow so that its replies may come in. A per-CPU note of the last flow seen
-	 * spares the hash lookup for the packets that follow it (re-checked every CT_RECHECK). */
-	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p)) {
-		union ct_key_words key;
-		ct_key_egress(&key.k, &p, &l4);
-		struct ct_cache *cc = bpf_map_lookup_elem(&exai_ct_cache, &(__u32){ 0 });
-		if (cc && cc->left && ct_key_eq(&cc->key, &key)) {
-			cc->left--;
-		} else {
-			if (!bpf_map_lookup_elem(&exai_ct, &key.k)) {
-				struct exai_ct_val nv = { .last_ns = bpf_ktime_get_ns(), .policy_id = id };
-				bpf_map_update_elem(&exai_ct, &key.k, &nv, BPF_ANY);
-			}
-			if (cc) {
-				cc->key = key;
-				cc->left = CT_RECHECK;
-			}
-		}
-	}
+	/* Remember the flow so that its replies may come in (and when it was last seen, and how far
+	 * TCP has got in closing it). A per-CPU note of the last flow written spares the hash
+	 * lookup for its packets within CT_RECENT_NS, unless they open or close something. */
+	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p))
+		ct_note_egress(cfg, &p, &l4, id);
 	return TC_ACT_OK;
 }
 
+/* The live conntrack entry of @k (NULL when there is none or it has expired: then it goes). */
+static __always_inline struct exai_ct_val *ct_live(const struct exai_cfg *cfg, const struct exai_ct_key *k,
+						   __u64 now)
+{
+	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, k);
+	if (v && ct_expired(cfg, v, k->proto, now)) {
+		bpf_map_delete_elem(&exai_ct, k);
+		return NULL;
+	}
+	return v;
+}
+
 /* An inbound ICMP error quoting a packet the guest sent: its inner header names the flow. */
-static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const struct exai_cfg *cfg,
+						const struct pkt *p)
 {
 	struct exai_ct_key k;
 	__u32 off = p->l4off + 8;
@@ -515,7 +554,7 @@ static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const str
 	} else {
 		return 0;
 	}
-	return bpf_map_lookup_elem(&exai_ct, &k) != NULL;
+	return ct_live(cfg, &k, bpf_ktime_get_coarse_ns()) != NULL;
 }
 
 SEC("tc")
@@ -527,6 +566,8 @@ int exai_ingress(struct __sk_buff *skb)
 	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_INGRESS);
 	if (verdict != NEXT)
 		return verdict;
+	if (!cfg)
+		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
 
 	/* A reply: the guest is the destination, so the key is the packet reversed. */
 	struct exai_ct_key key;
@@ -541,7 +582,7 @@ int exai_ingress(struct __sk_buff *skb)
 	} else if (is_echo_reply(&p)) {
 		key.gport = l4.id;
 	} else if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6_) {
-		if (icmp_error_for_guest(skb, &p)) {
+		if (icmp_error_for_guest(skb, cfg, &p)) {
 			count(EXAI_R_ICMP_ERROR, skb->len);
 			return TC_ACT_OK;
 		}
@@ -549,8 +590,16 @@ int exai_ingress(struct __sk_buff *skb)
 	} else {
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
 	}
-	if (!bpf_map_lookup_elem(&exai_ct, &key))
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct exai_ct_val *v = ct_live(cfg, &key, now);
+	if (!v)
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+	__u8 tf = p.tcp_flags;
+	__u64 add = EXAI_CT_REPLIED | (tf & TCP_FIN ? EXAI_CT_FIN_IN : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
+	if (add & ~v->flags)
+		__sync_fetch_and_or(&v->flags, add);
+	if (v->last_ns != now)
+		v->last_ns = now;
 	count(EXAI_R_REPLY, skb->len);
 	return TC_ACT_OK;
 }

@@ -60,12 +60,23 @@ enum exai_reason {
 #define EXAI_CNT_RULE_BASE 32
 #define EXAI_CNT_SLOTS (EXAI_CNT_RULE_BASE + 2 * EXAI_MAX_RULES)
 
+/* Connection tracking idle timeouts (exai_cfg.ct_timeout_s), by the state of a flow. */
+enum exai_ct_timeout {
+	EXAI_CT_T_OPENING = 0, /* TCP: the guest's SYN, no answer yet */
+	EXAI_CT_T_ESTABLISHED, /* TCP: answered, not closed */
+	EXAI_CT_T_CLOSING,     /* TCP: RST either way, or FIN both ways */
+	EXAI_CT_T_OTHER,       /* UDP and ICMP echo */
+	EXAI_CT_T__COUNT,
+};
+#define EXAI_CT_DEFAULT_TIMEOUTS { 60, 21600, 10, 60 }
+
 /* Map "exai_cfg" (array, 1 entry). */
 struct exai_cfg {
 	__u32 policy_id;      /* 0: no policy, deny all IP; else the active policy, in bank policy_id & 1 */
 	__u32 reserved;       /* 0 */
 	__u64 ev_interval_ns; /* deny events: one token per interval (0: no events) */
 	__u64 ev_burst_ns;    /* bucket depth, in ns of credit */
+	__u32 ct_timeout_s[EXAI_CT_T__COUNT]; /* idle timeouts, seconds (enum exai_ct_timeout) */
 };
 
 /* Maps "exai_lpm4"/"exai_lpm6": arrays of one LPM trie (max EXAI_LPM_MAX entries,
@@ -136,10 +147,25 @@ struct exai_ct_key {
 	__u8 raddr[16];
 };
 struct exai_ct_val {
-	__u64 last_ns;
-	__u32 policy_id;
+	__u64 last_ns;   /* bpf_ktime_get_coarse_ns() of the last packet either way */
+	__u64 flags;     /* EXAI_CT_* (64 bits: BPF's atomic OR without -mcpu=v3) */
+	__u32 policy_id; /* the policy that admitted the flow's first packet */
 	__u32 pad;
 };
+#define EXAI_CT_REPLIED 1u /* something came back */
+#define EXAI_CT_FIN_OUT 2u /* TCP: the guest sent FIN */
+#define EXAI_CT_FIN_IN 4u  /* TCP: the remote sent FIN */
+#define EXAI_CT_RST 8u     /* TCP: RST either way */
+
+/* The idle timeout that applies to a flow of protocol @proto (IPPROTO_*) in state @flags. */
+static inline __u32 exai_ct_timeout(const __u32 *timeout_s, __u8 proto, __u64 flags)
+{
+	if (proto != 6)
+		return timeout_s[EXAI_CT_T_OTHER];
+	if ((flags & EXAI_CT_RST) || (flags & (EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN)) == (EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN))
+		return timeout_s[EXAI_CT_T_CLOSING];
+	return timeout_s[flags & EXAI_CT_REPLIED ? EXAI_CT_T_ESTABLISHED : EXAI_CT_T_OPENING];
+}
 
 /* Map "exai_bucket" (array, 1 entry): deny-event token bucket. */
 struct exai_bucket {

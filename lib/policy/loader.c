@@ -562,6 +562,8 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	uint32_t rate = EXAI__OPT(opts, event_rate, 100u), burst = EXAI__OPT(opts, event_burst, 200u);
 	cfg.ev_interval_ns = 1000000000ull / rate;
 	cfg.ev_burst_ns = cfg.ev_interval_ns * burst;
+	static const __u32 timeouts[EXAI_CT_T__COUNT] = EXAI_CT_DEFAULT_TIMEOUTS;
+	memcpy(cfg.ct_timeout_s, timeouts, sizeof(timeouts));
 	cfg.policy_id = id;
 	if ((r = write_cfg(d, &cfg)) < 0)
 		return r;

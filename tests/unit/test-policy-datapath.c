@@ -33,6 +33,7 @@ struct fr {
 	uint16_t sport, dport;
 	uint8_t icmp_type;
 	uint16_t icmp_id;
+	uint8_t tcp_flags;
 	uint16_t frag;    /* IPv4 frag_off field (host order) */
 	int v6frag;       /* IPv6: a fragment header with offset v6frag - 1 (8-byte units); 0: none */
 	uint8_t hop;      /* 0: 64 */
@@ -67,6 +68,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	if (f->proto == IPPROTO_TCP) {
 		l4n = 20;
 		l4[12] = 5 << 4;
+		l4[13] = f->tcp_flags;
 	}
 	if (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) {
 		uint16_t sp = htons(f->sport), dp = htons(f->dport);
@@ -371,6 +373,80 @@ static void conntrack(void)
 	CHECK(counter("deny-inbound") >= 8);
 }
 
+/* Sets the conntrack idle timeouts of the attached policy (seconds; the loader writes the
+ * defaults at every apply). */
+static uint32_t set_ct_timeouts(uint32_t opening, uint32_t established, uint32_t closing, uint32_t other)
+{
+	char path[512];
+	struct exai_cfg cfg;
+	uint32_t k = 0;
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_cfg", bpffs, DEV);
+	int fd = bpf_obj_get(path);
+	CHECK(fd >= 0 && bpf_map_lookup_elem(fd, &k, &cfg) == 0);
+	uint32_t was = cfg.ct_timeout_s[EXAI_CT_T_ESTABLISHED];
+	cfg.ct_timeout_s[EXAI_CT_T_OPENING] = opening;
+	cfg.ct_timeout_s[EXAI_CT_T_ESTABLISHED] = established;
+	cfg.ct_timeout_s[EXAI_CT_T_CLOSING] = closing;
+	cfg.ct_timeout_s[EXAI_CT_T_OTHER] = other;
+	CHECK(bpf_map_update_elem(fd, &k, &cfg, BPF_ANY) == 0);
+	close(fd);
+	return was;
+}
+
+#define SYN 0x02
+#define FIN 0x01
+#define RST 0x04
+#define ACK 0x10
+#define TOUT(sp, fl) OUT(.src = G4, .dst = "10.99.0.20", .proto = IPPROTO_TCP, .sport = (sp), .dport = 8080, .tcp_flags = (fl))
+#define TIN(dp, fl) IN(.src = "10.99.0.20", .dst = G4, .proto = IPPROTO_TCP, .sport = 8080, .dport = (dp), .tcp_flags = (fl))
+
+/* Flows expire: a TCP flow after its idle timeout for its state (opening, established, closing
+ * after RST or FIN both ways), UDP after its own; the guest's next packet starts afresh. */
+static void conntrack_expiry(void)
+{
+	CHECK(set_ct_timeouts(1, 3, 1, 1) == 21600); /* the default was there */
+	/* 41100: closed with FIN both ways */
+	CHECK(TOUT(41100, SYN) == PASS && TIN(41100, SYN | ACK) == PASS);
+	CHECK(TOUT(41100, FIN | ACK) == PASS && TIN(41100, FIN | ACK) == PASS && TOUT(41100, ACK) == PASS);
+	/* 41101: reset by the remote (the RST itself passes) */
+	CHECK(TOUT(41101, SYN) == PASS && TIN(41101, SYN | ACK) == PASS && TIN(41101, RST) == PASS);
+	/* 41102: never answered */
+	CHECK(TOUT(41102, SYN) == PASS);
+	/* 41103: half-closed by the guest, still established */
+	CHECK(TOUT(41103, SYN) == PASS && TIN(41103, SYN | ACK) == PASS && TOUT(41103, FIN | ACK) == PASS);
+	/* 41104: reset, then the same ports opened again: a new, established flow */
+	CHECK(TOUT(41104, SYN) == PASS && TIN(41104, SYN | ACK) == PASS && TIN(41104, RST) == PASS);
+	CHECK(TOUT(41104, SYN) == PASS && TIN(41104, SYN | ACK) == PASS);
+	/* UDP */
+	CHECK(OUT(.src = G6, .dst = "2001:db8::9", .proto = IPPROTO_UDP, .sport = 42100, .dport = 5000) == PASS);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == PASS);
+
+	usleep(1600 * 1000);
+	CHECK(TIN(41100, ACK) == DROP);
+	CHECK(TIN(41101, ACK) == DROP);
+	CHECK(TIN(41102, SYN | ACK) == DROP);
+	CHECK(TIN(41103, ACK) == PASS);
+	CHECK(TIN(41104, ACK) == PASS);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::9", .proto = IPPROTO_UDP, .sport = 42100, .dport = 5000) == PASS);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == PASS);
+	/* the expired entries are gone from the table, the live ones stay */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_ct", bpffs, DEV);
+	int fd = bpf_obj_get(path);
+	struct exai_ct_key k = { .family = 4, .proto = IPPROTO_TCP, .gport = htons(41100), .rport = htons(8080) };
+	struct exai_ct_val v;
+	inet_pton(AF_INET, G4, k.gaddr);
+	inet_pton(AF_INET, "10.99.0.20", k.raddr);
+	CHECK(fd >= 0 && bpf_map_lookup_elem(fd, &k, &v) < 0);
+	k.gport = htons(41103);
+	CHECK(bpf_map_lookup_elem(fd, &k, &v) == 0 && (v.flags & (EXAI_CT_REPLIED | EXAI_CT_FIN_OUT)) ==
+							      (EXAI_CT_REPLIED | EXAI_CT_FIN_OUT));
+	if (fd >= 0)
+		close(fd);
+	set_ct_timeouts(60, 21600, 10, 60);
+}
+
 static void counters_and_events(exai_ctx *ctx)
 {
 	struct seen s = { 0 };
@@ -566,6 +642,7 @@ int main(void)
 		ipv6();
 		fragments_truncation_vlan_arp();
 		conntrack();
+		conntrack_expiry();
 		counters_and_events(ctx);
 		rate_limit(ctx);
 		atomic_replace_and_failures();
