@@ -84,11 +84,13 @@ union ct_key_words {
 
 struct ct_cache {
 	union ct_key_words key;
-	__u64 stamp; /* when this CPU last wrote the flow's entry */
+	__u64 stamp;     /* when this CPU last wrote the flow's entry */
+	__u32 policy_id; /* the policy that allowed it */
+	__u32 slot;      /* and the counter slot it counted in */
 };
 
-/* Per CPU: the guest flow this CPU last saw leave, so that its following packets within
- * CT_RECENT_NS skip the conntrack lookup. */
+/* Per CPU: the guest flow this CPU last saw leave and the verdict it got, so that its following
+ * packets within CT_RECENT_NS, under the same policy, skip the policy and conntrack lookups. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -394,31 +396,29 @@ static __always_inline int ct_expired(const struct exai_cfg *cfg, const struct e
 	return now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
 }
 
-static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const struct pkt *p, const struct l4hdr *l4,
-					   __u32 id)
+/* The flow's conntrack entry after an allowed packet: made, renewed, or marked closing; and the
+ * per-CPU note @cc (may be NULL) of the flow with its verdict (counter @slot under policy @id). */
+static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const struct pkt *p, const union ct_key_words *key,
+					   struct ct_cache *cc, __u64 now, __u32 id, __u32 slot)
 {
-	union ct_key_words key;
 	__u8 tf = p->tcp_flags;
-	__u64 now = bpf_ktime_get_coarse_ns();
-	ct_key_egress(&key.k, p, l4);
-	struct ct_cache *cc = bpf_map_lookup_elem(&exai_ct_cache, &(__u32){ 0 });
-	if (cc && !(tf & (TCP_SYN | TCP_FIN | TCP_RST)) && now - cc->stamp < CT_RECENT_NS && ct_key_eq(&cc->key, &key))
-		return;
 	__u64 add = (tf & TCP_FIN ? EXAI_CT_FIN_OUT : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
-	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, &key.k);
+	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, &key->k);
 	/* A new flow: none yet, the last one idle past its timeout, or a fresh SYN on a closing one. */
 	if (!v || ct_expired(cfg, v, p->proto, now) ||
 	    ((tf & (TCP_SYN | TCP_ACK)) == TCP_SYN && (v->flags & (EXAI_CT_RST | EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN)))) {
 		struct exai_ct_val nv = { .last_ns = now, .policy_id = id, .flags = add };
-		bpf_map_update_elem(&exai_ct, &key.k, &nv, BPF_ANY);
+		bpf_map_update_elem(&exai_ct, &key->k, &nv, BPF_ANY);
 	} else {
 		v->last_ns = now;
 		if (add & ~v->flags)
 			__sync_fetch_and_or(&v->flags, add);
 	}
 	if (cc) {
-		cc->key = key;
+		cc->key = *key;
 		cc->stamp = now;
+		cc->policy_id = id;
+		cc->slot = slot;
 	}
 }
 
@@ -434,6 +434,24 @@ int exai_egress(struct __sk_buff *skb)
 	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0, k0 = 0;
 	if (!id)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
+
+	/* The flows that have replies to let in. The packets of the flow this CPU last allowed,
+	 * under the same policy and within CT_RECENT_NS, get its verdict again at once, unless
+	 * they open or close something (a new policy has a new id, so nothing stale is reused). */
+	int tracked = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p);
+	union ct_key_words key;
+	struct ct_cache *cc = NULL;
+	__u64 now = 0;
+	if (tracked) {
+		ct_key_egress(&key.k, &p, &l4);
+		now = bpf_ktime_get_coarse_ns();
+		cc = bpf_map_lookup_elem(&exai_ct_cache, &k0);
+		if (cc && cc->policy_id == id && !(p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
+		    now - cc->stamp < CT_RECENT_NS && ct_key_eq(&cc->key, &key)) {
+			count(cc->slot, skb->len);
+			return TC_ACT_OK;
+		}
+	}
 
 	/* The table decides the bank: its entries name port sets of the bank it was built for. */
 	struct exai_lpm_val *v = NULL, dv;
@@ -486,16 +504,12 @@ int exai_egress(struct __sk_buff *skb)
 	if (reason >= EXAI_R_FIRST_DENY)
 		return deny(skb, cfg, &p, reason, EXAI_DIR_EGRESS);
 	/* Allowed by a rule: counted once, in the rule's slot (user space sums them for "rule"). */
-	if (rule >= 0 && rule < EXAI_MAX_RULES)
-		count(EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule, skb->len);
-	else
-		count(reason, skb->len);
-
+	__u32 slot = rule >= 0 && rule < EXAI_MAX_RULES ? EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule : reason;
+	count(slot, skb->len);
 	/* Remember the flow so that its replies may come in (and when it was last seen, and how far
-	 * TCP has got in closing it). A per-CPU note of the last flow written spares the hash
-	 * lookup for its packets within CT_RECENT_NS, unless they open or close something. */
-	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p))
-		ct_note_egress(cfg, &p, &l4, id);
+	 * TCP has got in closing it). */
+	if (tracked)
+		ct_note_egress(cfg, &p, &key, cc, now, id, slot);
 	return TC_ACT_OK;
 }
 
