@@ -17,87 +17,51 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct exai_cfg);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_cfg SEC(".maps");
+/* A map pinned by name under the device's directory (so that a later process finds it). */
+#define PINNED_MAP(NAME, TYPE, N, K, V)                                                            \
+	struct {                                                                                   \
+		__uint(type, TYPE);                                                                \
+		__uint(max_entries, N);                                                            \
+		__type(key, K);                                                                    \
+		__type(value, V);                                                                  \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} NAME SEC(".maps")
 
-/* One LPM trie per family, built whole by user space and swapped into the one slot of
- * exai_lpm4/6 (egress.h). */
-struct lpm4_trie {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, EXAI_LPM_MAX);
-	__uint(key_size, sizeof(struct exai_lpm4_key));
-	__uint(value_size, sizeof(struct exai_lpm_val));
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-};
+/* A map of one map whose slot user space fills with a table built whole (egress.h). */
+#define TABLE_SLOT(NAME, INNER)                                                                    \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+		__array(values, INNER);                                                            \
+	} NAME SEC(".maps")
 
-struct lpm6_trie {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, EXAI_LPM_MAX);
-	__uint(key_size, sizeof(struct exai_lpm6_key));
-	__uint(value_size, sizeof(struct exai_lpm_val));
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-};
+/* The inner maps' shapes: one LPM trie per family; the IPv4 direct table (its size varies). */
+#define INNER_MAP(TAG, TYPE, N, KSZ, VSZ, FLAGS)                                                   \
+	struct TAG {                                                                               \
+		__uint(type, TYPE);                                                                \
+		__uint(max_entries, N);                                                            \
+		__uint(key_size, KSZ);                                                             \
+		__uint(value_size, VSZ);                                                           \
+		__uint(map_flags, FLAGS);                                                          \
+	}
+INNER_MAP(lpm4_trie, BPF_MAP_TYPE_LPM_TRIE, EXAI_LPM_MAX, sizeof(struct exai_lpm4_key), sizeof(struct exai_lpm_val),
+	  BPF_F_NO_PREALLOC);
+INNER_MAP(lpm6_trie, BPF_MAP_TYPE_LPM_TRIE, EXAI_LPM_MAX, sizeof(struct exai_lpm6_key), sizeof(struct exai_lpm_val),
+	  BPF_F_NO_PREALLOC);
+INNER_MAP(dir4_table, BPF_MAP_TYPE_ARRAY, 256, sizeof(__u32), sizeof(struct exai_dir_chunk), BPF_F_INNER_MAP);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct lpm4_trie);
-} exai_lpm4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct lpm6_trie);
-} exai_lpm6 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * EXAI_MAX_SETS);
-	__type(key, __u32);
-	__type(value, struct exai_portset);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_sets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * EXAI_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct exai_rule_info);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_rules SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, EXAI_CNT_SLOTS);
-	__type(key, __u32);
-	__type(value, struct exai_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_cnt SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, EXAI_CT_ENTRIES);
-	__type(key, struct exai_ct_key);
-	__type(value, struct exai_ct_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_ct SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EXAI_FQDN_ENTRIES);
-	__type(key, struct exai_fqdn_key);
-	__type(value, struct exai_fqdn_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_fqdn SEC(".maps");
+PINNED_MAP(exai_cfg, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_cfg);
+TABLE_SLOT(exai_lpm4, struct lpm4_trie);
+TABLE_SLOT(exai_lpm6, struct lpm6_trie);
+TABLE_SLOT(exai_dir4, struct dir4_table); /* used instead of the IPv4 trie when present */
+PINNED_MAP(exai_sets, BPF_MAP_TYPE_ARRAY, 2 * EXAI_MAX_SETS, __u32, struct exai_portset);
+PINNED_MAP(exai_rules, BPF_MAP_TYPE_ARRAY, 2 * EXAI_MAX_RULES, __u32, struct exai_rule_info);
+PINNED_MAP(exai_cnt, BPF_MAP_TYPE_PERCPU_ARRAY, EXAI_CNT_SLOTS, __u32, struct exai_counter);
+PINNED_MAP(exai_ct, BPF_MAP_TYPE_LRU_HASH, EXAI_CT_ENTRIES, struct exai_ct_key, struct exai_ct_val);
+PINNED_MAP(exai_fqdn, BPF_MAP_TYPE_HASH, EXAI_FQDN_ENTRIES, struct exai_fqdn_key, struct exai_fqdn_val);
+PINNED_MAP(exai_bucket, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_bucket);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -105,17 +69,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct exai_bucket);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exai_bucket SEC(".maps");
-
 #define ETH_P_8021AD_ 0x88A8
 #define IPPROTO_ICMPV6_ 58
-#define CT_RECHECK 256
+#define CT_RECENT_NS 1000000000ull /* the per-CPU note spares lookups for this long */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
 
 union ct_key_words {
 	struct exai_ct_key k;
@@ -124,12 +84,13 @@ union ct_key_words {
 
 struct ct_cache {
 	union ct_key_words key;
-	__u32 left;
-	__u32 pad;
+	__u64 stamp;     /* when this CPU last wrote the flow's entry */
+	__u32 policy_id; /* the policy that allowed it */
+	__u32 slot;      /* and the counter slot it counted in */
 };
 
-/* Per CPU: the guest flow this CPU last saw leave, and how many more of its packets may skip
- * the conntrack lookup. */
+/* Per CPU: the guest flow this CPU last saw leave and the verdict it got, so that its following
+ * packets within CT_RECENT_NS, under the same policy, skip the policy and conntrack lookups. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -151,6 +112,8 @@ struct pkt {
 	__u8 proto;  /* IPPROTO_* as on the wire */
 	__u8 hop;    /* TTL / hop limit */
 	__u8 icmp_type;
+	__u8 tcp_flags;
+	__u8 pad[3];
 	__u16 sport, dport;
 	__u32 l4off;
 	__u8 src[16];
@@ -327,6 +290,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 				return SHORT();
 			if ((t[12] >> 4) < 5)
 				return EXAI_R_DENY_MALFORMED;
+			p->tcp_flags = t[13];
 		} else if ((void *)(t + sizeof(*l4)) > end) {
 			return SHORT();
 		}
@@ -336,6 +300,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, struct l4
 		if (bpf_skb_load_bytes(skb, off, t, need == 20 ? 20 : sizeof(*l4)) < 0 ||
 		    (need == 20 && (t[12] >> 4) < 5))
 			return EXAI_R_DENY_MALFORMED;
+		p->tcp_flags = need == 20 ? t[13] : 0;
 		__builtin_memcpy(l4, t, sizeof(*l4));
 	}
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
@@ -426,6 +391,37 @@ static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, stru
 	return NEXT;
 }
 
+static __always_inline int ct_expired(const struct exai_cfg *cfg, const struct exai_ct_val *v, __u8 proto, __u64 now)
+{
+	return now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
+}
+
+/* The flow's conntrack entry after an allowed packet: made, renewed, or marked closing; and the
+ * per-CPU note @cc (may be NULL) of the flow with its verdict (counter @slot under policy @id). */
+static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const struct pkt *p, const union ct_key_words *key,
+					   struct ct_cache *cc, __u64 now, __u32 id, __u32 slot)
+{
+	__u8 tf = p->tcp_flags;
+	__u64 add = (tf & TCP_FIN ? EXAI_CT_FIN_OUT : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
+	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, &key->k);
+	/* A new flow: none yet, the last one idle past its timeout, or a fresh SYN on a closing one. */
+	if (!v || ct_expired(cfg, v, p->proto, now) ||
+	    ((tf & (TCP_SYN | TCP_ACK)) == TCP_SYN && (v->flags & (EXAI_CT_RST | EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN)))) {
+		struct exai_ct_val nv = { .last_ns = now, .policy_id = id, .flags = add };
+		bpf_map_update_elem(&exai_ct, &key->k, &nv, BPF_ANY);
+	} else {
+		v->last_ns = now;
+		if (add & ~v->flags)
+			__sync_fetch_and_or(&v->flags, add);
+	}
+	if (cc) {
+		cc->key = *key;
+		cc->stamp = now;
+		cc->policy_id = id;
+		cc->slot = slot;
+	}
+}
+
 SEC("tc")
 int exai_egress(struct __sk_buff *skb)
 {
@@ -436,20 +432,62 @@ int exai_egress(struct __sk_buff *skb)
 	if (verdict != NEXT)
 		return verdict;
 	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0, k0 = 0;
-	void *trie = p.family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
-	if (!id || !trie)
+	if (!id)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
 
-	/* The trie decides the bank: its values name port sets of the bank it was built for. */
-	struct exai_lpm_val *v;
-	if (p.family == 4) {
-		struct exai_lpm4_key key = { .prefixlen = 32 };
-		__builtin_memcpy(key.addr, p.dst, 4);
-		v = bpf_map_lookup_elem(trie, &key);
+	/* The flows that have replies to let in. The packets of the flow this CPU last allowed,
+	 * under the same policy and within CT_RECENT_NS, get its verdict again at once, unless
+	 * they open or close something (a new policy has a new id, so nothing stale is reused). */
+	int tracked = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p);
+	union ct_key_words key;
+	struct ct_cache *cc = NULL;
+	__u64 now = 0;
+	if (tracked) {
+		ct_key_egress(&key.k, &p, &l4);
+		now = bpf_ktime_get_coarse_ns();
+		cc = bpf_map_lookup_elem(&exai_ct_cache, &k0);
+		if (cc && cc->policy_id == id && !(p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
+		    now - cc->stamp < CT_RECENT_NS && ct_key_eq(&cc->key, &key)) {
+			count(cc->slot, skb->len);
+			return TC_ACT_OK;
+		}
+	}
+
+	/* The table decides the bank: its entries name port sets of the bank it was built for. */
+	struct exai_lpm_val *v = NULL, dv;
+	void *dir = p.family == 4 ? bpf_map_lookup_elem(&exai_dir4, &k0) : NULL;
+	if (dir) {
+		__u32 c = p.dst[0];
+		struct exai_dir_chunk *ch = bpf_map_lookup_elem(dir, &c);
+		__u16 e = ch ? ch->e[p.dst[1]] : 0;
+		if (e & EXAI_DIR_NEXT) {
+			c = e & ~EXAI_DIR_NEXT;
+			ch = bpf_map_lookup_elem(dir, &c);
+			e = ch ? ch->e[p.dst[2]] : 0;
+			if (e & EXAI_DIR_NEXT) {
+				c = e & ~EXAI_DIR_NEXT;
+				ch = bpf_map_lookup_elem(dir, &c);
+				e = ch ? ch->e[p.dst[3]] : 0;
+			}
+		}
+		if ((e & (EXAI_DIR_NEXT | EXAI_DIR_MATCH)) == EXAI_DIR_MATCH) {
+			dv.set = e & 0xfff;
+			dv.flags = (e >> 12) & 3;
+			v = &dv;
+		}
 	} else {
-		struct exai_lpm6_key key = { .prefixlen = 128 };
-		__builtin_memcpy(key.addr, p.dst, 16);
-		v = bpf_map_lookup_elem(trie, &key);
+		void *trie = p.family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
+		if (!trie)
+			return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
+		if (p.family == 4) {
+			struct exai_lpm4_key key = { .prefixlen = 32 };
+			__builtin_memcpy(key.addr, p.dst, 4);
+			v = bpf_map_lookup_elem(trie, &key);
+		} else {
+			struct exai_lpm6_key key = { .prefixlen = 128 };
+			__builtin_memcpy(key.addr, p.dst, 16);
+			v = bpf_map_lookup_elem(trie, &key);
+		}
 	}
 	struct exai_portset *ps = NULL;
 	__u32 bank = 0;
@@ -466,35 +504,30 @@ int exai_egress(struct __sk_buff *skb)
 	if (reason >= EXAI_R_FIRST_DENY)
 		return deny(skb, cfg, &p, reason, EXAI_DIR_EGRESS);
 	/* Allowed by a rule: counted once, in the rule's slot (user space sums them for "rule"). */
-	if (rule >= 0 && rule < EXAI_MAX_RULES)
-		count(EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule, skb->len);
-	else
-		count(reason, skb->len);
-
-	/* Remember the flow so that its replies may come in. A per-CPU note of the last flow seen
-	 * spares the hash lookup for the packets that follow it (re-checked every CT_RECHECK). */
-	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p)) {
-		union ct_key_words key;
-		ct_key_egress(&key.k, &p, &l4);
-		struct ct_cache *cc = bpf_map_lookup_elem(&exai_ct_cache, &(__u32){ 0 });
-		if (cc && cc->left && ct_key_eq(&cc->key, &key)) {
-			cc->left--;
-		} else {
-			if (!bpf_map_lookup_elem(&exai_ct, &key.k)) {
-				struct exai_ct_val nv = { .last_ns = bpf_ktime_get_ns(), .policy_id = id };
-				bpf_map_update_elem(&exai_ct, &key.k, &nv, BPF_ANY);
-			}
-			if (cc) {
-				cc->key = key;
-				cc->left = CT_RECHECK;
-			}
-		}
-	}
+	__u32 slot = rule >= 0 && rule < EXAI_MAX_RULES ? EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule : reason;
+	count(slot, skb->len);
+	/* Remember the flow so that its replies may come in (and when it was last seen, and how far
+	 * TCP has got in closing it). */
+	if (tracked)
+		ct_note_egress(cfg, &p, &key, cc, now, id, slot);
 	return TC_ACT_OK;
 }
 
+/* The live conntrack entry of @k (NULL when there is none or it has expired: then it goes). */
+static __always_inline struct exai_ct_val *ct_live(const struct exai_cfg *cfg, const struct exai_ct_key *k,
+						   __u64 now)
+{
+	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, k);
+	if (v && ct_expired(cfg, v, k->proto, now)) {
+		bpf_map_delete_elem(&exai_ct, k);
+		return NULL;
+	}
+	return v;
+}
+
 /* An inbound ICMP error quoting a packet the guest sent: its inner header names the flow. */
-static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const struct exai_cfg *cfg,
+						const struct pkt *p)
 {
 	struct exai_ct_key k;
 	__u32 off = p->l4off + 8;
@@ -535,7 +568,7 @@ static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const str
 	} else {
 		return 0;
 	}
-	return bpf_map_lookup_elem(&exai_ct, &k) != NULL;
+	return ct_live(cfg, &k, bpf_ktime_get_coarse_ns()) != NULL;
 }
 
 SEC("tc")
@@ -547,6 +580,8 @@ int exai_ingress(struct __sk_buff *skb)
 	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_INGRESS);
 	if (verdict != NEXT)
 		return verdict;
+	if (!cfg)
+		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
 
 	/* A reply: the guest is the destination, so the key is the packet reversed. */
 	struct exai_ct_key key;
@@ -561,7 +596,7 @@ int exai_ingress(struct __sk_buff *skb)
 	} else if (is_echo_reply(&p)) {
 		key.gport = l4.id;
 	} else if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6_) {
-		if (icmp_error_for_guest(skb, &p)) {
+		if (icmp_error_for_guest(skb, cfg, &p)) {
 			count(EXAI_R_ICMP_ERROR, skb->len);
 			return TC_ACT_OK;
 		}
@@ -569,8 +604,16 @@ int exai_ingress(struct __sk_buff *skb)
 	} else {
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
 	}
-	if (!bpf_map_lookup_elem(&exai_ct, &key))
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct exai_ct_val *v = ct_live(cfg, &key, now);
+	if (!v)
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+	__u8 tf = p.tcp_flags;
+	__u64 add = EXAI_CT_REPLIED | (tf & TCP_FIN ? EXAI_CT_FIN_IN : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
+	if (add & ~v->flags)
+		__sync_fetch_and_or(&v->flags, add);
+	if (v->last_ns != now)
+		v->last_ns = now;
 	count(EXAI_R_REPLY, skb->len);
 	return TC_ACT_OK;
 }

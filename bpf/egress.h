@@ -60,12 +60,23 @@ enum exai_reason {
 #define EXAI_CNT_RULE_BASE 32
 #define EXAI_CNT_SLOTS (EXAI_CNT_RULE_BASE + 2 * EXAI_MAX_RULES)
 
+/* Connection tracking idle timeouts (exai_cfg.ct_timeout_s), by the state of a flow. */
+enum exai_ct_timeout {
+	EXAI_CT_T_OPENING = 0, /* TCP: the guest's SYN, no answer yet */
+	EXAI_CT_T_ESTABLISHED, /* TCP: answered, not closed */
+	EXAI_CT_T_CLOSING,     /* TCP: RST either way, or FIN both ways */
+	EXAI_CT_T_OTHER,       /* UDP and ICMP echo */
+	EXAI_CT_T__COUNT,
+};
+#define EXAI_CT_DEFAULT_TIMEOUTS { 60, 21600, 10, 60 }
+
 /* Map "exai_cfg" (array, 1 entry). */
 struct exai_cfg {
 	__u32 policy_id;      /* 0: no policy, deny all IP; else the active policy, in bank policy_id & 1 */
 	__u32 reserved;       /* 0 */
 	__u64 ev_interval_ns; /* deny events: one token per interval (0: no events) */
 	__u64 ev_burst_ns;    /* bucket depth, in ns of credit */
+	__u32 ct_timeout_s[EXAI_CT_T__COUNT]; /* idle timeouts, seconds (enum exai_ct_timeout) */
 };
 
 /* Maps "exai_lpm4"/"exai_lpm6": arrays of one LPM trie (max EXAI_LPM_MAX entries,
@@ -82,6 +93,20 @@ struct exai_lpm6_key {
 struct exai_lpm_val {
 	__u32 set;   /* port set: bank * EXAI_MAX_SETS + index within the bank */
 	__u32 flags; /* EXAI_F_* */
+};
+
+/* Map "exai_dir4" (array of one map): the IPv4 decisions as a direct table, used instead of
+ * the IPv4 trie when present (it answers in at most three array lookups, where a trie of
+ * 10 000 prefixes takes some fifteen node visits). The inner map is an array of chunks of 256
+ * entries (BPF_F_INNER_MAP: its size varies). Chunk b (b < 256) is indexed by the second byte
+ * of addresses b.x.y.z; an entry with EXAI_DIR_NEXT continues in the chunk it names, indexed
+ * by the next byte (at most two more levels); otherwise EXAI_DIR_MATCH marks the longest
+ * prefix's set (bank included) and flags, and 0 means no prefix covers the address. */
+#define EXAI_DIR_NEXT 0x8000u  /* bits 0-14: the chunk to continue in */
+#define EXAI_DIR_MATCH 0x4000u /* bits 0-11: port set (bank * EXAI_MAX_SETS + set), 12-13: flags */
+#define EXAI_DIR_MAX_CHUNKS 32768u
+struct exai_dir_chunk {
+	__u16 e[256];
 };
 
 /* Map "exai_sets" (array, 2 * EXAI_MAX_SETS): port sets, bank b at b * EXAI_MAX_SETS. */
@@ -122,10 +147,25 @@ struct exai_ct_key {
 	__u8 raddr[16];
 };
 struct exai_ct_val {
-	__u64 last_ns;
-	__u32 policy_id;
+	__u64 last_ns;   /* bpf_ktime_get_coarse_ns() of the last packet either way */
+	__u64 flags;     /* EXAI_CT_* (64 bits: BPF's atomic OR without -mcpu=v3) */
+	__u32 policy_id; /* the policy that admitted the flow's first packet */
 	__u32 pad;
 };
+#define EXAI_CT_REPLIED 1u /* something came back */
+#define EXAI_CT_FIN_OUT 2u /* TCP: the guest sent FIN */
+#define EXAI_CT_FIN_IN 4u  /* TCP: the remote sent FIN */
+#define EXAI_CT_RST 8u     /* TCP: RST either way */
+
+/* The idle timeout that applies to a flow of protocol @proto (IPPROTO_*) in state @flags. */
+static inline __u32 exai_ct_timeout(const __u32 *timeout_s, __u8 proto, __u64 flags)
+{
+	if (proto != 6)
+		return timeout_s[EXAI_CT_T_OTHER];
+	if ((flags & EXAI_CT_RST) || (flags & (EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN)) == (EXAI_CT_FIN_OUT | EXAI_CT_FIN_IN))
+		return timeout_s[EXAI_CT_T_CLOSING];
+	return timeout_s[flags & EXAI_CT_REPLIED ? EXAI_CT_T_ESTABLISHED : EXAI_CT_T_OPENING];
+}
 
 /* Map "exai_bucket" (array, 1 entry): deny-event token bucket. */
 struct exai_bucket {

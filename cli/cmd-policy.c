@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,6 +58,71 @@ static const struct option pol_opts[] = {
 	{ 0 },
 };
 
+/* Where each option lands in struct pol_args: a string, a flag, a list of strings (with its
+ * count) or a number within bounds. */
+enum { A_STR, A_FLAG, A_LIST, A_UINT };
+static const struct pol_field {
+	int opt;
+	int kind;
+	size_t off, count_off; /* count_off: the list's count */
+	unsigned max;          /* A_UINT: 1..max */
+	const char *what;      /* A_LIST: what the list holds; A_UINT: the option */
+	const char *unit;      /* A_UINT: "" or " seconds" */
+} pol_fields[] = {
+	{ O_DEV, A_STR, offsetof(struct pol_args, dev), 0, 0, NULL, NULL },
+	{ O_BPFFS, A_STR, offsetof(struct pol_args, bpffs), 0, 0, NULL, NULL },
+	{ O_SIG, A_STR, offsetof(struct pol_args, sig_path), 0, 0, NULL, NULL },
+	{ O_TENANT, A_STR, offsetof(struct pol_args, tenant), 0, 0, NULL, NULL },
+	{ O_SECRET, A_STR, offsetof(struct pol_args, secret_key), 0, 0, NULL, NULL },
+	{ O_PWFILE, A_STR, offsetof(struct pol_args, password_file), 0, 0, NULL, NULL },
+	{ O_TCOMMENT, A_STR, offsetof(struct pol_args, trusted_comment), 0, 0, NULL, NULL },
+	{ O_OUTPUT, A_STR, offsetof(struct pol_args, output), 0, 0, NULL, NULL },
+	{ O_UNSIGNED, A_FLAG, offsetof(struct pol_args, allow_unsigned), 0, 0, NULL, NULL },
+	{ O_NO_HOST, A_FLAG, offsetof(struct pol_args, no_host_floor), 0, 0, NULL, NULL },
+	{ O_FOLLOW, A_FLAG, offsetof(struct pol_args, follow), 0, 0, NULL, NULL },
+	{ O_FOLLOW_DNS, A_FLAG, offsetof(struct pol_args, follow_dns), 0, 0, NULL, NULL },
+	{ O_KEY, A_LIST, offsetof(struct pol_args, keys), offsetof(struct pol_args, nkeys), 0, "trusted keys", NULL },
+	{ O_FLOOR, A_LIST, offsetof(struct pol_args, floor_allow), offsetof(struct pol_args, nfloor), 0,
+	  "floor overrides", NULL },
+	{ O_RATE, A_UINT, offsetof(struct pol_args, event_rate), 0, 1000000, "--event-rate", "" },
+	{ O_DNS_GRACE, A_UINT, offsetof(struct pol_args, dns_grace), 0, 86400, "--dns-grace", " seconds" },
+};
+
+/* Stores one option's value in @a; -1 on success, else the exit code. */
+static int pol_store(struct cli *cli, struct pol_args *a, int opt)
+{
+	char *base = (char *)a;
+	for (size_t i = 0; i < sizeof(pol_fields) / sizeof(pol_fields[0]); i++) {
+		const struct pol_field *f = &pol_fields[i];
+		if (f->opt != opt)
+			continue;
+		switch (f->kind) {
+		case A_STR:
+			*(const char **)(void *)(base + f->off) = optarg;
+			return -1;
+		case A_FLAG:
+			*(bool *)(base + f->off) = true;
+			return -1;
+		case A_LIST: {
+			int *n = (int *)(void *)(base + f->count_off);
+			if (*n == MAX_LIST)
+				return cli_usage_error(cli, "at most %d %s", MAX_LIST, f->what);
+			((const char **)(void *)(base + f->off))[(*n)++] = optarg;
+			return -1;
+		}
+		default: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v == 0 || v > f->max)
+				return cli_usage_error(cli, "%s must be between 1 and %u%s", f->what, f->max, f->unit);
+			*(unsigned *)(void *)(base + f->off) = (unsigned)v;
+			return -1;
+		}
+		}
+	}
+	return -1; /* O_JSON: not an argument of the command */
+}
+
 /* Parses the options; @allowed lists the O_* values the command takes (0-terminated).
  * Returns -1 on success, else the exit code. */
 static int pol_parse(struct cli *cli, struct pol_args *a, int argc, char **argv, const int *allowed, int min_args,
@@ -75,73 +141,11 @@ static int pol_parse(struct cli *cli, struct pol_args *a, int argc, char **argv,
 			ok = *p == c;
 		if (!ok)
 			return cli_usage_error(cli, "option '%s' does not apply here", argv[optind - 1]);
-		switch (c) {
-		case O_DEV:
-			a->dev = optarg;
-			break;
-		case O_BPFFS:
-			a->bpffs = optarg;
-			break;
-		case O_SIG:
-			a->sig_path = optarg;
-			break;
-		case O_TENANT:
-			a->tenant = optarg;
-			break;
-		case O_KEY:
-			if (a->nkeys == MAX_LIST)
-				return cli_usage_error(cli, "at most %d trusted keys", MAX_LIST);
-			a->keys[a->nkeys++] = optarg;
-			break;
-		case O_UNSIGNED:
-			a->allow_unsigned = true;
-			break;
-		case O_FLOOR:
-			if (a->nfloor == MAX_LIST)
-				return cli_usage_error(cli, "at most %d floor overrides", MAX_LIST);
-			a->floor_allow[a->nfloor++] = optarg;
-			break;
-		case O_NO_HOST:
-			a->no_host_floor = true;
-			break;
-		case O_RATE: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v == 0 || v > 1000000)
-				return cli_usage_error(cli, "--event-rate must be between 1 and 1000000");
-			a->event_rate = (unsigned)v;
-			break;
-		}
-		case O_JSON:
+		if (c == O_JSON)
 			cli->json = true;
-			break;
-		case O_FOLLOW:
-			a->follow = true;
-			break;
-		case O_SECRET:
-			a->secret_key = optarg;
-			break;
-		case O_PWFILE:
-			a->password_file = optarg;
-			break;
-		case O_TCOMMENT:
-			a->trusted_comment = optarg;
-			break;
-		case O_OUTPUT:
-			a->output = optarg;
-			break;
-		case O_FOLLOW_DNS:
-			a->follow_dns = true;
-			break;
-		case O_DNS_GRACE: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v == 0 || v > 86400)
-				return cli_usage_error(cli, "--dns-grace must be between 1 and 86400 seconds");
-			a->dns_grace = (unsigned)v;
-			break;
-		}
-		}
+		int r = pol_store(cli, a, c);
+		if (r >= 0)
+			return r;
 	}
 	int n = argc - optind;
 	if (n < min_args)
@@ -207,16 +211,28 @@ out:
 	return code;
 }
 
+/* The start of the commands that read one bundle (and @nargs - 1 more arguments): the options
+ * in @allowed (NULL: those of check and explain), then the bundle with its signature checked
+ * (a trusted key required when @need_key). -1 on success, else the exit code. */
+static int bundle_cmd(struct cli *cli, struct pol_args *a, exai_policy **p, int argc, char **argv, const int *allowed,
+		      int nargs, bool need_key)
+{
+	static const int bundle_opts[] = { O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_JSON, 0 };
+	int r = pol_parse(cli, a, argc, argv, allowed ? allowed : bundle_opts, nargs, nargs);
+	if (r >= 0)
+		return r;
+	if (need_key && !a->nkeys)
+		return cli_usage_error(cli, "--public-key PK is required");
+	return load_bundle(cli, a, argv[optind], p);
+}
+
 static int run_check(struct cli *cli, int argc, char **argv)
 {
-	static const int allowed[] = { O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_JSON, 0 };
 	struct pol_args a;
 	exai_policy *p = NULL;
 	char *dump = NULL;
-	int r = pol_parse(cli, &a, argc, argv, allowed, 1, 1);
+	int r = bundle_cmd(cli, &a, &p, argc, argv, NULL, 1, false);
 	if (r >= 0)
-		return r;
-	if ((r = load_bundle(cli, &a, argv[optind], &p)) >= 0)
 		return r;
 	r = exai_policy_dump(&dump, p);
 	exai_policy_free(p);
@@ -234,14 +250,11 @@ static int run_check(struct cli *cli, int argc, char **argv)
 
 static int run_explain(struct cli *cli, int argc, char **argv)
 {
-	static const int allowed[] = { O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_JSON, 0 };
 	struct pol_args a;
 	exai_policy *p = NULL;
 	char *out = NULL;
-	int r = pol_parse(cli, &a, argc, argv, allowed, 2, 2);
+	int r = bundle_cmd(cli, &a, &p, argc, argv, NULL, 2, false);
 	if (r >= 0)
-		return r;
-	if ((r = load_bundle(cli, &a, argv[optind], &p)) >= 0)
 		return r;
 	r = exai_policy_explain(&out, p, argv[optind + 1]);
 	exai_policy_free(p);
@@ -310,12 +323,8 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 	static const int allowed[] = { O_KEY, O_SIG, O_TENANT, 0 };
 	struct pol_args a;
 	exai_policy *p = NULL;
-	int r = pol_parse(cli, &a, argc, argv, allowed, 1, 1);
+	int r = bundle_cmd(cli, &a, &p, argc, argv, allowed, 1, true);
 	if (r >= 0)
-		return r;
-	if (!a.nkeys)
-		return cli_usage_error(cli, "--public-key PK is required");
-	if ((r = load_bundle(cli, &a, argv[optind], &p)) >= 0)
 		return r;
 	printf("signature and bundle OK (tenant %s)\n", exai_policy_tenant(p));
 	exai_policy_free(p);
@@ -387,17 +396,26 @@ static int run_apply(struct cli *cli, int argc, char **argv)
 	}
 }
 
+/* The start of the commands that observe or change a device: the options in @allowed, no
+ * arguments, and the context. -1 on success, else the exit code. */
+static int dev_cmd(struct cli *cli, struct pol_args *a, exai_ctx **ctx, int argc, char **argv, const int *allowed)
+{
+	int r = pol_parse(cli, a, argc, argv, allowed, 0, 0);
+	if (r >= 0)
+		return r;
+	*ctx = cli_ctx(cli);
+	return *ctx ? -1 : EXIT_FAIL;
+}
+
 static int run_detach(struct cli *cli, int argc, char **argv)
 {
 	static const int allowed[] = { O_DEV, O_BPFFS, 0 };
 	struct pol_args a;
-	int r = pol_parse(cli, &a, argc, argv, allowed, 0, 0);
+	exai_ctx *ctx;
+	int r = dev_cmd(cli, &a, &ctx, argc, argv, allowed);
 	if (r >= 0)
 		return r;
 	DEV_OPTS(a);
-	exai_ctx *ctx = cli_ctx(cli);
-	if (!ctx)
-		return EXIT_FAIL;
 	r = exai_policy_detach(ctx, a.dev, &dopts);
 	if (r < 0)
 		return cli_fail(cli, r, a.dev);
@@ -411,13 +429,11 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 	struct exai_policy_counter *c = NULL;
 	size_t n = 0;
 	uint32_t id = 0;
-	int r = pol_parse(cli, &a, argc, argv, allowed, 0, 0);
+	exai_ctx *ctx;
+	int r = dev_cmd(cli, &a, &ctx, argc, argv, allowed);
 	if (r >= 0)
 		return r;
 	DEV_OPTS(a);
-	exai_ctx *ctx = cli_ctx(cli);
-	if (!ctx)
-		return EXIT_FAIL;
 	r = exai_policy_stats(&c, &n, &id, ctx, a.dev, &dopts);
 	if (r < 0)
 		return cli_fail(cli, r, a.dev);
@@ -470,13 +486,11 @@ static int run_events(struct cli *cli, int argc, char **argv)
 {
 	static const int allowed[] = { O_DEV, O_BPFFS, O_JSON, O_FOLLOW, 0 };
 	struct pol_args a;
-	int r = pol_parse(cli, &a, argc, argv, allowed, 0, 0);
+	exai_ctx *ctx;
+	int r = dev_cmd(cli, &a, &ctx, argc, argv, allowed);
 	if (r >= 0)
 		return r;
 	DEV_OPTS(a);
-	exai_ctx *ctx = cli_ctx(cli);
-	if (!ctx)
-		return EXIT_FAIL;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	do {

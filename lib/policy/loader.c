@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
 
@@ -95,9 +96,10 @@ static void libbpf_log_end(exai_ctx **scope)
 #define PROG_EGRESS_PIN "prog_egress"
 #define PROG_INGRESS_PIN "prog_ingress"
 
-static const char *const map_names[] = { "exai_cfg", "exai_lpm4", "exai_lpm6",   "exai_sets",   "exai_rules",
-					 "exai_cnt", "exai_ct",   "exai_events", "exai_bucket", "exai_fqdn" };
-enum { M_CFG, M_LPM4, M_LPM6, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M__COUNT };
+static const char *const map_names[] = { "exai_cfg",    "exai_lpm4",   "exai_lpm6", "exai_dir4",
+					 "exai_sets",   "exai_rules",  "exai_cnt",  "exai_ct",
+					 "exai_events", "exai_bucket", "exai_fqdn" };
+enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -367,8 +369,56 @@ static int make_trie(const struct exai__entry *e, size_t n, int family, uint32_t
 	return fd;
 }
 
-/* The trie now in the slot of the map of maps @outer (an fd), or -ENOENT when it is empty. */
-static int current_trie(int outer)
+/* A fresh IPv4 direct table for @e (port sets in @bank): its fd, -E2BIG (without a message) when
+ * the entries need more chunks than it may have, or a negative errno. */
+static int make_dir4(const struct exai__entry *e, size_t n, uint32_t bank)
+{
+	size_t nc = 0;
+	int r = exai__dir4_size(&nc, e, n);
+	if (r < 0)
+		return r;
+	/* Built in memory backed by huge pages where the kernel offers them (a table of 10 000
+	 * prefixes is some 7 MiB: faulting it in page by page cost more than building it), then
+	 * copied into the map in one call. */
+	size_t len = nc * sizeof(struct exai_dir_chunk);
+	size_t huge = 2u << 20, maplen = (len + huge - 1) / huge * huge + huge;
+	uint8_t *raw = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return exai__err_sys(exai__neg_errno(), "cannot allocate the IPv4 direct table (%zu KiB)", len / 1024);
+	struct exai_dir_chunk *c = (void *)(raw + (huge - (uintptr_t)raw % huge) % huge);
+	madvise(c, maplen - huge, MADV_HUGEPAGE);
+	__u32 *keys = calloc(nc, sizeof(*keys));
+	int fd = -1;
+	if (!keys) {
+		r = exai__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nc; i++)
+		keys[i] = (__u32)i;
+	if ((r = exai__dir4_fill(c, nc, e, n, bank)) < 0)
+		goto out;
+	char name[16];
+	snprintf(name, sizeof(name), "exai_dir4_b%u", bank);
+	BPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_INNER_MAP);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32), sizeof(*c), (__u32)nc, &mo);
+	if (fd < 0) {
+		r = exai__err_sys(exai__neg_errno(), "cannot create the IPv4 direct table (%zu KiB)", len / 1024);
+		goto out;
+	}
+	r = update_many(fd, keys, c, sizeof(*keys), sizeof(*c), nc, "the IPv4 direct table");
+out:
+	free(keys);
+	munmap(raw, maplen);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The map now in the slot of the map of maps @outer (an fd), or -ENOENT when it is empty. */
+static int current_table(int outer)
 {
 	__u32 k = 0, id = 0;
 	if (bpf_map_lookup_elem(outer, &k, &id) < 0 || !id)
@@ -377,13 +427,16 @@ static int current_trie(int outer)
 	return fd < 0 ? exai__neg_errno() : fd;
 }
 
-/* Puts trie @fd into the slot of @outer. The kernel returns only once no program can still be
- * using the trie it replaces (for maps of maps, map updates wait for an RCU grace period). */
-static int swap_trie(const struct dev *d, int outer, int fd, int family)
+/* Puts map @fd into the slot of @outer, or empties the slot when @fd < 0. The kernel returns
+ * only once no program can still be using the map it replaces (for maps of maps, updates and
+ * deletions wait for an RCU grace period). */
+static int swap_table(const struct dev *d, int outer, int fd, const char *what)
 {
 	__u32 k = 0;
-	if (bpf_map_update_elem(outer, &k, &fd, BPF_ANY) < 0)
-		return exai__err_sys(exai__neg_errno(), "cannot install the IPv%d table of %s", family, d->ifname);
+	if (fd >= 0 ? bpf_map_update_elem(outer, &k, &fd, BPF_ANY) < 0
+		    : bpf_map_delete_elem(outer, &k) < 0 && errno != ENOENT)
+		return exai__err_sys(exai__neg_errno(), "cannot %s the %s of %s", fd >= 0 ? "install" : "remove", what,
+				     d->ifname);
 	return 0;
 }
 
@@ -462,27 +515,43 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	free(infos);
 	if (r == 0)
 		r = zero_bank_counters(d, bank, p->nrules);
-	int t4 = -1, t6 = -1, old6 = -1;
-	if (r == 0 && (t4 = make_trie(c->e4, c->n4, 4, bank)) < 0)
+	/* IPv4: the direct table, or the trie when the table would be too large. */
+	int t4 = -1, d4 = -1, t6 = -1, old6 = -1;
+	if (r == 0 && (d4 = make_dir4(c->e4, c->n4, bank)) == -E2BIG && (t4 = make_trie(c->e4, c->n4, 4, bank)) < 0)
 		r = t4;
+	else if (r == 0 && d4 < 0 && d4 != -E2BIG)
+		r = d4;
 	if (r == 0 && (t6 = make_trie(c->e6, c->n6, 6, bank)) < 0)
 		r = t6;
-	if (r == 0) {
-		old6 = current_trie(d->fd[M_LPM6]);
-		if (old6 < 0 && old6 != -ENOENT)
-			r = exai__err_sys(old6, "cannot read the IPv6 table of %s", d->ifname);
-	}
-	/* Until here the running policy never looked at this bank. The switch: IPv6, then IPv4
-	 * (a packet is of one family and sees one trie); if the second fails, the first goes back. */
-	if (r == 0 && (r = swap_trie(d, d->fd[M_LPM6], t6, 6)) == 0 && (r = swap_trie(d, d->fd[M_LPM4], t4, 4)) < 0) {
-		__u32 k0 = 0;
-		if (old6 >= 0 ? bpf_map_update_elem(d->fd[M_LPM6], &k0, &old6, BPF_ANY) < 0
-			      : bpf_map_delete_elem(d->fd[M_LPM6], &k0) < 0)
-			exai__log_err(ctx, "policy", "%s: cannot put the previous IPv6 table back: %s", d->ifname,
-				      strerror(errno));
+	if (r == 0 && (old6 = current_table(d->fd[M_LPM6])) < 0 && old6 != -ENOENT)
+		r = exai__err_sys(old6, "cannot read the IPv6 table of %s", d->ifname);
+
+	/* Until here the running policy never looked at this bank. The switch: IPv6, then IPv4 (a
+	 * packet is of one family and sees one table); if IPv4 fails, IPv6 goes back. The datapath
+	 * prefers the direct table: with it, the IPv4 trie slot is emptied afterwards; without, the
+	 * new trie goes in first and removing the direct table is the switch. */
+	if (r == 0 && (r = swap_table(d, d->fd[M_LPM6], t6, "IPv6 table")) == 0) {
+		if (d4 >= 0) {
+			r = swap_table(d, d->fd[M_DIR4], d4, "IPv4 direct table");
+			if (r == 0 && swap_table(d, d->fd[M_LPM4], -1, "previous IPv4 table") < 0)
+				exai__log_warn(ctx, "policy", "%s", exai_errmsg()); /* unused, only memory */
+		} else {
+			r = swap_table(d, d->fd[M_LPM4], t4, "IPv4 table");
+			if (r == 0)
+				r = swap_table(d, d->fd[M_DIR4], -1, "previous IPv4 direct table");
+		}
+		if (r < 0) {
+			char why[512];
+			snprintf(why, sizeof(why), "%s", exai_errmsg());
+			if (swap_table(d, d->fd[M_LPM6], old6, "previous IPv6 table") < 0)
+				exai__log_err(ctx, "policy", "%s", exai_errmsg());
+			exai__err(r, "%s", why);
+		}
 	}
 	if (t4 >= 0)
-		close(t4); /* the map of maps holds them now (or nothing does, and they go) */
+		close(t4); /* the maps of maps hold them now (or nothing does, and they go) */
+	if (d4 >= 0)
+		close(d4);
 	if (t6 >= 0)
 		close(t6);
 	if (old6 >= 0)
@@ -493,6 +562,8 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	uint32_t rate = EXAI__OPT(opts, event_rate, 100u), burst = EXAI__OPT(opts, event_burst, 200u);
 	cfg.ev_interval_ns = 1000000000ull / rate;
 	cfg.ev_burst_ns = cfg.ev_interval_ns * burst;
+	static const __u32 timeouts[EXAI_CT_T__COUNT] = EXAI_CT_DEFAULT_TIMEOUTS;
+	memcpy(cfg.ct_timeout_s, timeouts, sizeof(timeouts));
 	cfg.policy_id = id;
 	if ((r = write_cfg(d, &cfg)) < 0)
 		return r;

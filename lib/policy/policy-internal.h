@@ -90,6 +90,15 @@ void exai__compiled_free(struct exai__compiled *c);
 int exai__policy_decide(const struct exai__compiled *c, const struct exai__cidr *dst, uint8_t proto,
 			uint16_t port, const struct exai__entry **ret_entry, int *ret_rule);
 
+/* The IPv4 direct table (bpf/egress.h, "exai_dir4") for the IPv4 entries @e of a policy:
+ * exai__dir4_size gives the number of chunks it takes (-E2BIG, without a message, beyond
+ * EXAI_DIR_MAX_CHUNKS: the trie serves then); exai__dir4_fill writes it into @c (@nchunks
+ * chunks, zeroed by the caller) with the port sets in @bank. */
+int exai__dir4_size(size_t *ret, const struct exai__entry *e, size_t n);
+int exai__dir4_fill(struct exai_dir_chunk *c, size_t nchunks, const struct exai__entry *e, size_t n, uint32_t bank);
+/* The entry of the table @c for @addr: 0 (no prefix covers it) or EXAI_DIR_MATCH | flags | set. */
+uint16_t exai__dir4_lookup(const struct exai_dir_chunk *c, const uint8_t addr[4]);
+
 /* The counter/reason name of an enum exai_reason ("deny-floor", ...). */
 const char *exai__policy_reason_name(unsigned reason);
 

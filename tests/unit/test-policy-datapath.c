@@ -33,6 +33,7 @@ struct fr {
 	uint16_t sport, dport;
 	uint8_t icmp_type;
 	uint16_t icmp_id;
+	uint8_t tcp_flags;
 	uint16_t frag;    /* IPv4 frag_off field (host order) */
 	int v6frag;       /* IPv6: a fragment header with offset v6frag - 1 (8-byte units); 0: none */
 	uint8_t hop;      /* 0: 64 */
@@ -67,6 +68,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	if (f->proto == IPPROTO_TCP) {
 		l4n = 20;
 		l4[12] = 5 << 4;
+		l4[13] = f->tcp_flags;
 	}
 	if (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) {
 		uint16_t sp = htons(f->sport), dp = htons(f->dport);
@@ -192,36 +194,44 @@ static uint64_t counter(const char *name)
 	return v;
 }
 
-/* The number of entries of the IPv4 trie in its slot (the banks of their port sets in @banks);
- * -1 when the slot is empty. */
-static long lpm_count(uint32_t *banks, size_t nbanks)
+/* The map in the slot of the map of maps @name (an fd), or -1 when the slot is empty. */
+static int table_in(const char *name)
 {
 	char path[512];
-	unsigned char k[64], next[64];
-	long n = 0;
 	uint32_t inner_id = 0, slot = 0;
-	snprintf(path, sizeof(path), "%s/exai/%s/exai_lpm4", bpffs, DEV);
+	snprintf(path, sizeof(path), "%s/exai/%s/%s", bpffs, DEV, name);
 	int outer = bpf_obj_get(path);
 	if (outer < 0)
-		return -2;
-	if (bpf_map_lookup_elem(outer, &slot, &inner_id) < 0 || !inner_id) {
-		close(outer);
 		return -1;
-	}
+	int r = bpf_map_lookup_elem(outer, &slot, &inner_id);
 	close(outer);
-	int fd = bpf_map_get_fd_by_id(inner_id);
-	void *prev = NULL;
-	while (fd >= 0 && bpf_map_get_next_key(fd, prev, next) == 0) {
-		struct exai_lpm_val v;
-		if ((size_t)n < nbanks && bpf_map_lookup_elem(fd, next, &v) == 0)
-			banks[n] = v.set / EXAI_MAX_SETS;
-		n++;
-		memcpy(k, next, sizeof(struct exai_lpm4_key));
-		prev = k;
+	return r < 0 || !inner_id ? -1 : bpf_map_get_fd_by_id(inner_id);
+}
+
+/* The entry of the IPv4 direct table for @addr, or -1 without a table. */
+static int dir4_entry(const char *addr)
+{
+	uint8_t a[4];
+	struct exai_dir_chunk c;
+	int fd = table_in("exai_dir4");
+	if (fd < 0 || inet_pton(AF_INET, addr, a) != 1)
+		return -1;
+	uint32_t k = a[0];
+	uint16_t e = bpf_map_lookup_elem(fd, &k, &c) == 0 ? c.e[a[1]] : 0;
+	for (int level = 2; level < 4 && (e & EXAI_DIR_NEXT); level++) {
+		k = e & ~EXAI_DIR_NEXT;
+		e = bpf_map_lookup_elem(fd, &k, &c) == 0 ? c.e[a[level]] : 0;
 	}
+	close(fd);
+	return e;
+}
+
+static bool slot_used(const char *name)
+{
+	int fd = table_in(name);
 	if (fd >= 0)
 		close(fd);
-	return n;
+	return fd >= 0;
 }
 
 /* ---- events ------------------------------------------------------------------------------ */
@@ -363,6 +373,80 @@ static void conntrack(void)
 	CHECK(counter("deny-inbound") >= 8);
 }
 
+/* Sets the conntrack idle timeouts of the attached policy (seconds; the loader writes the
+ * defaults at every apply). */
+static uint32_t set_ct_timeouts(uint32_t opening, uint32_t established, uint32_t closing, uint32_t other)
+{
+	char path[512];
+	struct exai_cfg cfg;
+	uint32_t k = 0;
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_cfg", bpffs, DEV);
+	int fd = bpf_obj_get(path);
+	CHECK(fd >= 0 && bpf_map_lookup_elem(fd, &k, &cfg) == 0);
+	uint32_t was = cfg.ct_timeout_s[EXAI_CT_T_ESTABLISHED];
+	cfg.ct_timeout_s[EXAI_CT_T_OPENING] = opening;
+	cfg.ct_timeout_s[EXAI_CT_T_ESTABLISHED] = established;
+	cfg.ct_timeout_s[EXAI_CT_T_CLOSING] = closing;
+	cfg.ct_timeout_s[EXAI_CT_T_OTHER] = other;
+	CHECK(bpf_map_update_elem(fd, &k, &cfg, BPF_ANY) == 0);
+	close(fd);
+	return was;
+}
+
+#define SYN 0x02
+#define FIN 0x01
+#define RST 0x04
+#define ACK 0x10
+#define TOUT(sp, fl) OUT(.src = G4, .dst = "10.99.0.20", .proto = IPPROTO_TCP, .sport = (sp), .dport = 8080, .tcp_flags = (fl))
+#define TIN(dp, fl) IN(.src = "10.99.0.20", .dst = G4, .proto = IPPROTO_TCP, .sport = 8080, .dport = (dp), .tcp_flags = (fl))
+
+/* Flows expire: a TCP flow after its idle timeout for its state (opening, established, closing
+ * after RST or FIN both ways), UDP after its own; the guest's next packet starts afresh. */
+static void conntrack_expiry(void)
+{
+	CHECK(set_ct_timeouts(1, 3, 1, 1) == 21600); /* the default was there */
+	/* 41100: closed with FIN both ways */
+	CHECK(TOUT(41100, SYN) == PASS && TIN(41100, SYN | ACK) == PASS);
+	CHECK(TOUT(41100, FIN | ACK) == PASS && TIN(41100, FIN | ACK) == PASS && TOUT(41100, ACK) == PASS);
+	/* 41101: reset by the remote (the RST itself passes) */
+	CHECK(TOUT(41101, SYN) == PASS && TIN(41101, SYN | ACK) == PASS && TIN(41101, RST) == PASS);
+	/* 41102: never answered */
+	CHECK(TOUT(41102, SYN) == PASS);
+	/* 41103: half-closed by the guest, still established */
+	CHECK(TOUT(41103, SYN) == PASS && TIN(41103, SYN | ACK) == PASS && TOUT(41103, FIN | ACK) == PASS);
+	/* 41104: reset, then the same ports opened again: a new, established flow */
+	CHECK(TOUT(41104, SYN) == PASS && TIN(41104, SYN | ACK) == PASS && TIN(41104, RST) == PASS);
+	CHECK(TOUT(41104, SYN) == PASS && TIN(41104, SYN | ACK) == PASS);
+	/* UDP */
+	CHECK(OUT(.src = G6, .dst = "2001:db8::9", .proto = IPPROTO_UDP, .sport = 42100, .dport = 5000) == PASS);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == PASS);
+
+	usleep(1600 * 1000);
+	CHECK(TIN(41100, ACK) == DROP);
+	CHECK(TIN(41101, ACK) == DROP);
+	CHECK(TIN(41102, SYN | ACK) == DROP);
+	CHECK(TIN(41103, ACK) == PASS);
+	CHECK(TIN(41104, ACK) == PASS);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8::9", .proto = IPPROTO_UDP, .sport = 42100, .dport = 5000) == PASS);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == PASS);
+	/* the expired entries are gone from the table, the live ones stay */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_ct", bpffs, DEV);
+	int fd = bpf_obj_get(path);
+	struct exai_ct_key k = { .family = 4, .proto = IPPROTO_TCP, .gport = htons(41100), .rport = htons(8080) };
+	struct exai_ct_val v;
+	inet_pton(AF_INET, G4, k.gaddr);
+	inet_pton(AF_INET, "10.99.0.20", k.raddr);
+	CHECK(fd >= 0 && bpf_map_lookup_elem(fd, &k, &v) < 0);
+	k.gport = htons(41103);
+	CHECK(bpf_map_lookup_elem(fd, &k, &v) == 0 && (v.flags & (EXAI_CT_REPLIED | EXAI_CT_FIN_OUT)) ==
+							      (EXAI_CT_REPLIED | EXAI_CT_FIN_OUT));
+	if (fd >= 0)
+		close(fd);
+	set_ct_timeouts(60, 21600, 10, 60);
+}
+
 static void counters_and_events(exai_ctx *ctx)
 {
 	struct seen s = { 0 };
@@ -399,7 +483,6 @@ static void rate_limit(exai_ctx *ctx)
 
 static void atomic_replace_and_failures(void)
 {
-	uint32_t banks[4] = { 0 };
 	struct exai_policy_counter *c = NULL;
 	size_t n = 0;
 	uint32_t id1 = 0, id2 = 0;
@@ -425,11 +508,12 @@ static void atomic_replace_and_failures(void)
 	CHECK(id2 > id1 && (id2 & 1) != (id1 & 1));
 	CHECK(n > 0 && !strcmp(c[n - 1].name, "rule:web2"));
 	exai_free(c);
-	/* the trie in the slot is the new policy's: its entries name port sets of the new bank */
-	long n4 = lpm_count(banks, 4);
-	CHECK(n4 >= 2);
-	for (long i = 0; i < n4 && i < 4; i++)
-		CHECK(banks[i] == (id2 & 1));
+	/* IPv4 is decided by a direct table (the IPv4 trie slot is empty), whose entries name port
+	 * sets of the new bank; IPv6 by the new trie */
+	int e = dir4_entry("10.99.0.5");
+	CHECK(e > 0 && (e & EXAI_DIR_MATCH) && (uint32_t)(e & 0xfff) / EXAI_MAX_SETS == (id2 & 1));
+	CHECK(dir4_entry("10.98.0.5") == 0);
+	CHECK(!slot_used("exai_lpm4") && slot_used("exai_lpm6"));
 
 	/* the floor override is explicit and narrow */
 	const char *allow_meta[] = { "169.254.169.254/32", NULL };
@@ -442,6 +526,34 @@ static void atomic_replace_and_failures(void)
 	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
 	exai_policy_free(p1);
 	exai_policy_free(p2);
+}
+
+/* IPv4 prefixes that would make the direct table too large (a /32 in each of 16 400 /16s)
+ * are served by the IPv4 trie; the next smaller policy goes back to a direct table. */
+static void ipv4_trie_fallback(void)
+{
+	struct exai__buf b = { 0 };
+	CHECK_OK(exai__buf_printf(&b, "{\"version\":1,\"tenant\":\"acme\",\"egress\":[{\"name\":\"many\",\"to\":["));
+	for (unsigned i = 0; i < 16400; i++)
+		CHECK_OK(exai__buf_printf(&b, "%s{\"cidr\":\"%u.%u.0.1/32\"}", i ? "," : "", 11 + i / 256, i % 256));
+	CHECK_OK(exai__buf_printf(&b, "],\"ports\":[{\"protocol\":\"TCP\",\"port\":7000}]},"
+				      "{\"name\":\"web2\",\"to\":[{\"cidr\":\"10.99.0.0/24\"}],"
+				      "\"ports\":[{\"protocol\":\"TCP\",\"port\":9000}]}]}"));
+	CHECK_OK(apply(b.data, 0, 0));
+	exai__buf_free(&b);
+	CHECK(slot_used("exai_lpm4") && !slot_used("exai_dir4"));
+	CHECK(OUT(.src = G4, .dst = "12.3.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "75.15.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "12.3.0.2", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == DROP);
+	CHECK(OUT(.src = G4, .dst = "12.3.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7001) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 9000) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 8080) == DROP);
+	CHECK(OUT(.src = G4, .dst = "169.254.169.254", .proto = IPPROTO_TCP, .sport = 1, .dport = 80) == DROP);
+
+	CHECK_OK(apply(bundle2, 0, 0));
+	CHECK(!slot_used("exai_lpm4") && slot_used("exai_dir4"));
+	CHECK(OUT(.src = G4, .dst = "12.3.0.1", .proto = IPPROTO_TCP, .sport = 1, .dport = 7000) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.5", .proto = IPPROTO_TCP, .sport = 1, .dport = 9000) == PASS);
 }
 
 static bool link_up(const char *ifname)
@@ -530,9 +642,11 @@ int main(void)
 		ipv6();
 		fragments_truncation_vlan_arp();
 		conntrack();
+		conntrack_expiry();
 		counters_and_events(ctx);
 		rate_limit(ctx);
 		atomic_replace_and_failures();
+		ipv4_trie_fallback();
 		fail_closed();
 	}
 	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
