@@ -44,28 +44,9 @@ void exai__gcm_done(struct exai__gcm *g)
 	g->ctx = NULL;
 }
 
-static int gcm_start(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen)
-{
-	int n;
-	if (ivlen == 0 || ivlen > EXAI__GCM_IV_MAX)
-		return -EINVAL;
-	if (EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_IVLEN, (int)ivlen, NULL) != 1)
-		return -EINVAL;
-	if ((g->encrypt ? EVP_EncryptInit_ex(g->ctx, NULL, NULL, NULL, iv)
-			: EVP_DecryptInit_ex(g->ctx, NULL, NULL, NULL, iv)) != 1)
-		return -EIO;
-	while (aadlen) {
-		int chunk = aadlen > (1u << 30) ? (1 << 30) : (int)aadlen;
-		if ((g->encrypt ? EVP_EncryptUpdate(g->ctx, NULL, &n, aad, chunk)
-				: EVP_DecryptUpdate(g->ctx, NULL, &n, aad, chunk)) != 1)
-			return -EIO;
-		aad += chunk;
-		aadlen -= (size_t)chunk;
-	}
-	return 0;
-}
-
-static int gcm_body(struct exai__gcm *g, const uint8_t *in, size_t len, uint8_t *out)
+/* Passes @len bytes through the cipher in pieces OpenSSL's int lengths take: AAD when @out is
+ * NULL, else data into @out. */
+static int gcm_update(struct exai__gcm *g, const uint8_t *in, size_t len, uint8_t *out)
 {
 	int n;
 	while (len) {
@@ -74,10 +55,23 @@ static int gcm_body(struct exai__gcm *g, const uint8_t *in, size_t len, uint8_t 
 				: EVP_DecryptUpdate(g->ctx, out, &n, in, chunk)) != 1)
 			return -EIO;
 		in += chunk;
-		out += chunk;
+		if (out)
+			out += chunk;
 		len -= (size_t)chunk;
 	}
 	return 0;
+}
+
+static int gcm_start(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen)
+{
+	if (ivlen == 0 || ivlen > EXAI__GCM_IV_MAX)
+		return -EINVAL;
+	if (EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_IVLEN, (int)ivlen, NULL) != 1)
+		return -EINVAL;
+	if ((g->encrypt ? EVP_EncryptInit_ex(g->ctx, NULL, NULL, NULL, iv)
+			: EVP_DecryptInit_ex(g->ctx, NULL, NULL, NULL, iv)) != 1)
+		return -EIO;
+	return gcm_update(g, aad, aadlen, NULL);
 }
 
 int exai__gcm_seal(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
@@ -90,7 +84,7 @@ int exai__gcm_seal(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const u
 	if (ivlen == 0 || ivlen > EXAI__GCM_IV_MAX)
 		return exai__err(-EINVAL, "AES-GCM: IV of %zu bytes (want 1 to %u)", ivlen, EXAI__GCM_IV_MAX);
 	if (!g->encrypt || taglen < 1 || taglen > 16 || gcm_start(g, iv, ivlen, aad, aadlen) < 0 ||
-	    gcm_body(g, in, len, out) < 0 || EVP_EncryptFinal_ex(g->ctx, out + len, &n) != 1 ||
+	    gcm_update(g, in, len, out) < 0 || EVP_EncryptFinal_ex(g->ctx, out + len, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_GET_TAG, (int)taglen, tag) != 1)
 		return exai__err(-EIO, "AES-GCM encryption failed");
 	return 0;
@@ -107,7 +101,7 @@ int exai__gcm_open(struct exai__gcm *g, const uint8_t *iv, size_t ivlen, const u
 		return exai__err(-EINVAL, "AES-GCM: bad arguments");
 	if (ivlen == 0 || ivlen > EXAI__GCM_IV_MAX)
 		return exai__err(-EINVAL, "AES-GCM: IV of %zu bytes (want 1 to %u)", ivlen, EXAI__GCM_IV_MAX);
-	if (gcm_start(g, iv, ivlen, aad, aadlen) < 0 || gcm_body(g, in, len, out) < 0 ||
+	if (gcm_start(g, iv, ivlen, aad, aadlen) < 0 || gcm_update(g, in, len, out) < 0 ||
 	    EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_TAG, (int)taglen, (void *)tag) != 1)
 		return exai__err(-EIO, "AES-GCM decryption failed");
 	if (EVP_DecryptFinal_ex(g->ctx, out + len, &n) != 1) {

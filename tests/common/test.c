@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <stdarg.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <exai/core.h>
@@ -92,4 +93,15 @@ void test_rmrf(const char *path)
 const char *test_errmsg(void)
 {
 	return exai_errmsg();
+}
+
+int test_sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -53,5 +53,8 @@ char *test_tmpdir(void);
 void test_rmrf(const char *path);
 /* exai_errmsg(): the sentence of the last failure. */
 const char *test_errmsg(void);
+/* Runs a shell command built like printf (at most 8 KiB); its exit status, or -1 when it did
+ * not exit. */
+int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

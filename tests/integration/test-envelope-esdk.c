@@ -13,7 +13,7 @@
 
 static char dir[512], nodepath[1024], script[1024];
 
-#define sh kv_sh
+#define sh test_sh
 
 static const char *path(const char *name)
 {

@@ -11,7 +11,7 @@
 
 static char dir[512];
 
-#define sh kv_sh
+#define sh test_sh
 
 static char *path(const char *name)
 {

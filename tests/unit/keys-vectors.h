@@ -4,12 +4,10 @@
 #define EXAI_KEYS_VECTORS_H
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <exai/keys.h>
 
@@ -106,19 +104,6 @@ static inline int kv_sink_write(void *ud, const void *data, size_t len)
 	memcpy(s->p + s->len, data, len);
 	s->len += len;
 	return 0;
-}
-
-/* Runs a shell command built like printf; its exit status, or -1 when it did not exit. */
-static inline int kv_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline int kv_sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Encrypts @text under the tenant keyring (purpose @purpose, object @object) into @out. */
