@@ -93,8 +93,9 @@ x policy sign --secret-key "$dir/t.key" "$dir/p.json" >/dev/null
 x policy sign --secret-key "$dir/t.key" "$dir/other.json" >/dev/null
 pol=(--tenant "$tenant" --policy "$dir/p.json" --trusted-key "$dir/t.pub")
 
+has_tap() { ip -n "exai-$tenant" link show "$1" >/dev/null 2>&1; }
 nothing_of() { # nothing_of NAME TAP: no workspace dir, tap, pin, cgroup or VMM left
-	[ ! -e "$state/vm/$1" ] && [ ! -e "/sys/fs/bpf/exai/$2" ] && ! ip -n "exai-$tenant" link show "$2" >/dev/null 2>&1 &&
+	[ ! -e "$state/vm/$1" ] && [ ! -e "/sys/fs/bpf/exai/$2" ] && ! has_tap "$2" &&
 		[ ! -e "/sys/fs/cgroup/memory/exai/$1" ] && [ ! -e "/sys/fs/cgroup/exai/$1" ] &&
 		! pgrep -f -- "-name $1 " >/dev/null
 }
@@ -127,7 +128,7 @@ check "... and leaves nothing" nothing_of bad2 "$(tap_of bad2)"
 # --- egress allowed and denied from inside the guest --------------------------------------------
 check "create with the tenant's policy" x ws create "${pol[@]}" --mem 256 --backend qemu net1
 tap1=$(tap_of net1)
-check "the tap is in the tenant's namespace" ip -n "exai-$tenant" -br link show "$tap1" >/dev/null
+check "the tap is in the tenant's namespace" has_tap "$tap1"
 check "the policy is pinned for the tap" test -e "/sys/fs/bpf/exai/$tap1"
 x --json ws inspect net1 >"$dir/inspect.json"
 mac=$(json_get network mac <"$dir/inspect.json")
