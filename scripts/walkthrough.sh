@@ -40,22 +40,76 @@ exaictl sign --secret-key "$state/sign.key" -t "walkthrough bundle" "$state/repo
 exaictl verify --public-key "$state/sign.pub" "$state/report.txt"
 minisign -V -q -p "$state/sign.pub" -m "$state/report.txt" && echo "minisign agrees"
 
-step "vm: a workspace (one microVM): boot, exec, encrypted disk, encrypted snapshot, restore, destroy"
+step "vm: a workspace (one microVM) behind the tenant's egress policy: boot, exec, encrypted disk, snapshot, restore, destroy"
 if [ "$(id -u)" != 0 ] || [ ! -x /usr/bin/qemu-system-x86_64 ] || [ ! -f build/guest/manifest.json ]; then
 	echo "skipped: workspaces need root, qemu-system-x86 and the guest image (build/guest/; needs linux-image-cloud-amd64 readable, busybox-static, cpio)"
 else
 	export EXAI_GUEST_IMAGE_DIR=$PWD/build/guest
-	exaictl ws create --tenant acme-ws --mem 256 --disk 64 demo   # TCG: ~10 s on 2 cores
-	exaictl ws exec demo -- sh -c 'uname -r; echo secret-in-the-guest > /work/note; echo 41 > /tmp/counter; df -h /work | tail -1'
+	cleanup_ws() {
+		for w in demo demo2; do exaictl ws destroy "$w" >/dev/null 2>&1 || true; done
+		[ -n "${listeners:-}" ] && kill "$listeners" 2>/dev/null
+		rm -rf "$state"
+	}
+	trap cleanup_ws EXIT
+	# Two services on the host, on free ports: the policy lets the workspace reach only the first.
+	python3 -c '
+import socket, threading
+socks = [socket.create_server(("0.0.0.0", 0)) for _ in range(2)]
+def serve(s):
+    while True:
+        c, _ = s.accept(); c.sendall(b"hello from the host service on :%d\n" % s.getsockname()[1]); c.close()
+for s in socks: threading.Thread(target=serve, args=(s,), daemon=True).start()
+print(*(s.getsockname()[1] for s in socks), flush=True)
+threading.Event().wait()' >"$state/ports" &
+	listeners=$!
+	for _ in $(seq 50); do [ -s "$state/ports" ] && break; sleep 0.1; done
+	read -r allowed denied <"$state/ports"
+	exaictl keygen --sign --unencrypted --secret-key "$state/acme-ws.key" --public-key "$state/acme-ws.pub" >/dev/null
+	cat >"$state/egress.json" <<-EOF
+	{"version": 1, "tenant": "acme-ws",
+	 "egress": [{"name": "host-service", "to": [{"cidr": "10.199.255.254/32"}],
+	             "ports": [{"protocol": "TCP", "port": $allowed}]}]}
+	EOF
+	exaictl policy sign --secret-key "$state/acme-ws.key" "$state/egress.json"
+	policy=(--tenant acme-ws --policy "$state/egress.json" --trusted-key "$state/acme-ws.pub")
+	exaictl ws create "${policy[@]}" --mem 256 --disk 64 demo   # TCG: ~10 s on 2 cores
+	exaictl ws exec demo -- sh -c 'uname -r; echo "eth0 $(ip -4 -o addr show dev eth0 | awk "{print \$4}")"; echo secret-in-the-guest > /work/note; df -h /work | tail -1'
+	echo "from inside the guest: the allowed service (10.199.255.254:$allowed), then the other one (:$denied)"
+	exaictl ws exec demo -- nc -w 5 10.199.255.254 "$allowed" </dev/null
+	exaictl ws exec demo -- nc -w 3 10.199.255.254 "$denied" </dev/null || echo "(refused by the egress policy: nothing came back)"
+
+	step "scrub: the prompt is scrubbed on the host; the agent in the workspace only sees the redacted text"
+	printf 'Summarise the ticket from jane.doe@example.com; the deploy key is ghp_R8x2kLm9QpZt4VwY7nB3cD6fH1jK5sA0uE2i and the card 4111 1111 1111 1111.\n' |
+		exaictl scrub >"$state/prompt.txt"
+	exaictl ws exec -i demo -- sh -c 'cat > /tmp/prompt; echo "the agent reads: $(cat /tmp/prompt)"' <"$state/prompt.txt"
 	exaictl ws destroy demo
-	exaictl ws create --tenant acme-ws --mem 256 demo
+
+	step "vm: encrypted snapshot and restore into a new workspace with its own address"
+	exaictl ws create "${policy[@]}" --mem 256 demo
 	exaictl ws exec demo -- sh -c 'echo 41 > /tmp/counter'
 	exaictl ws snapshot demo --out "$state/demo.snap"
 	grep -qa 'echo 41' "$state/demo.snap" || echo "the snapshot holds no plaintext of the guest's memory (encrypted)"
-	exaictl ws restore "$state/demo.snap" demo2
-	exaictl ws exec demo2 -- sh -c 'echo "counter in the restored workspace: $(cat /tmp/counter)"'
+	exaictl ws restore "${policy[@]}" "$state/demo.snap" demo2
+	exaictl ws exec demo2 -- sh -c 'echo "counter in the restored workspace: $(cat /tmp/counter); its address: $(ip -4 -o addr show dev eth0 | awk "{print \$4}")"'
+	exaictl ws exec demo2 -- nc -w 5 10.199.255.254 "$allowed" </dev/null
 	exaictl ws ls
 	exaictl ws destroy demo2
 	exaictl ws destroy demo
 	[ ! -e "$state/demo.snap" ] && echo "destroy shredded demo's keys and deleted its snapshot"
+	[ ! -e /run/netns/exai-acme-ws ] && echo "the tenant's last workspace took its network namespace along"
+
+	step "audit: every step above is in the hash-chained, signed log; the policy's refusal too"
+	exaictl audit tail -n 400 --json | python3 -c '
+import collections, json, sys
+ev = [json.loads(l) for l in sys.stdin]
+acts = collections.Counter(e.get("action") for e in ev if e.get("module") == "vm")
+print("workspace events:", ", ".join("%s %d" % kv for kv in sorted(acts.items())))
+deny = [e for e in ev if e.get("class_uid") == 4001]
+for e in deny:
+    src, dst = e.get("src_endpoint", {}), e.get("dst_endpoint", {})
+    if dst.get("port"):
+        print("denied: %s -> %s:%s/%s (%s, on %s)" % (src.get("ip"), dst.get("ip"), dst["port"],
+              e["connection_info"]["protocol_name"], e["message"], e["device"]["interface_name"]))
+print("deny events in all: %d (the others: frames that are not IP, e.g. from the guest'"'"'s IPv6 start-up)" % len(deny))'
+	exaictl audit verify
 fi

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent-proto.h"
 
@@ -331,4 +332,21 @@ void exai__ap_sha256_final(struct exai_ap_sha256 *s, uint8_t out[32])
 	for (int i = 0; i < 8; i++)
 		exai__ap_put_be32(out + 4 * i, s->h[i]);
 	memset(s, 0, sizeof(*s));
+}
+
+int exai__ap_sha256_fd(int fd, uint8_t out[32])
+{
+	struct exai_ap_sha256 s;
+	char buf[1 << 14];
+	ssize_t n;
+	exai__ap_sha256_init(&s);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		exai__ap_sha256_update(&s, buf, (size_t)n);
+	}
+	exai__ap_sha256_final(&s, out);
+	return 0;
 }

@@ -165,6 +165,8 @@ struct exai_ap_sha256 {
 void exai__ap_sha256_init(struct exai_ap_sha256 *s);
 void exai__ap_sha256_update(struct exai_ap_sha256 *s, const void *p, size_t n);
 void exai__ap_sha256_final(struct exai_ap_sha256 *s, uint8_t out[32]);
+/* The SHA-256 of everything read from @fd until EOF. 0, or -errno of a failed read. */
+int exai__ap_sha256_fd(int fd, uint8_t out[32]);
 
 static inline uint32_t exai__ap_be32(const uint8_t *p)
 {

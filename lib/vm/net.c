@@ -307,6 +307,12 @@ static int tenant_inside(void)
 	if ((r = link_up("lo")) < 0 || (r = addr_add(UPLINK, TENANT_ADDR, 32)) < 0 || (r = link_up(UPLINK)) < 0 ||
 	    (r = route(true, 0, 0, HOST_ADDR, UPLINK)) < 0)
 		return r;
+	/* IPv4 only: without IPv6 the taps send the guests no router or listener queries, which
+	 * the policy would refuse and report (noise in the audit log). */
+	if (access("/proc/sys/net/ipv6", F_OK) == 0 &&
+	    ((r = write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")) < 0 ||
+	     (r = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")) < 0))
+		return r;
 	return write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
 }
 

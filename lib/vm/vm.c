@@ -810,26 +810,26 @@ int exai_vm_get(exai_vm *vm, const char *remote, const char *local)
 
 /* ---- pause / resume / snapshot / restore ----------------------------------------------------- */
 
+/* A transition that is one backend call: @from (a state mask) -> @op -> @to; an event. */
+static int transition(struct exai_vm *vm, const char *action, unsigned from, int (*op)(struct exai_vm *), int to)
+{
+	int r = need_state(vm, action, from);
+	if (r == 0)
+		r = op(vm);
+	if (r == 0)
+		r = exai__vm_set_state(vm, to);
+	emit(vm, action, r);
+	return r;
+}
+
 int exai_vm_pause(exai_vm *vm)
 {
-	int r = need_state(vm, "pause", S(RUNNING));
-	if (r == 0)
-		r = vm->be->pause(vm);
-	if (r == 0)
-		r = exai__vm_set_state(vm, EXAI_VM_PAUSED);
-	emit(vm, "pause", r);
-	return r;
+	return transition(vm, "pause", S(RUNNING), vm->be->pause, EXAI_VM_PAUSED);
 }
 
 int exai_vm_resume(exai_vm *vm)
 {
-	int r = need_state(vm, "resume", S(PAUSED));
-	if (r == 0)
-		r = vm->be->resume(vm);
-	if (r == 0)
-		r = exai__vm_set_state(vm, EXAI_VM_RUNNING);
-	emit(vm, "resume", r);
-	return r;
+	return transition(vm, "resume", S(PAUSED), vm->be->resume, EXAI_VM_RUNNING);
 }
 
 int exai_vm_snapshot(exai_vm *vm, const char *path)

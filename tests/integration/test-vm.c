@@ -57,16 +57,10 @@ static double now_s(void)
 
 static void sha_file(const char *path, uint8_t out[32])
 {
-	struct exai_ap_sha256 s;
-	static char buf[1 << 16];
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-	exai__ap_sha256_init(&s);
-	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-		exai__ap_sha256_update(&s, buf, (size_t)n);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && exai__ap_sha256_fd(fd, out) == 0);
 	if (fd >= 0)
 		close(fd);
-	exai__ap_sha256_final(&s, out);
 }
 
 static bool cgroup_gone(const char *name)
