@@ -78,6 +78,7 @@ struct exai__pattern {
 	char prefix[5];         /* the literal provider prefix kept by mask mode (<= 4 chars) */
 	unsigned window;        /* the longest match, capped at EXAI__SCRUB_WINDOW_MAX */
 	unsigned hs_flags;
+	bool gated;             /* Hyperscan looks for its keywords, not its regex (engine.c) */
 	pcre2_code *re;
 	/* policy */
 	bool disabled;
@@ -179,6 +180,11 @@ struct exai_scrubber {
 	char *tenant;
 	size_t holdback;
 	unsigned window_max;
+	/* the keywords Hyperscan looks for (Hyperscan id set.n + k): each distinct keyword of the
+	 * gated patterns, and the patterns it gates: kw_pats[kw_first[k] .. kw_first[k + 1]) */
+	const char **kw;        /* points into the patterns' keywords */
+	size_t n_kw;
+	unsigned *kw_first, *kw_pats;
 	struct exai__win *win;  /* per pattern, reset after each scan (engine.c) */
 	unsigned *touched;      /* the patterns whose window is open */
 };
