@@ -663,14 +663,15 @@ static int stage2(exai_scrubber *s, struct exai__cands *out, const char *text, s
 	if (s->flags & EXAI_SCRUBBER_NO_STAGE2)
 		return 0;
 	double thr = exai__cls_threshold();
+	const bool *tok = exai__cls_token_table();
 	size_t i = 0;
 	while (i < len) {
-		if (!exai__cls_token_char((unsigned char)text[i])) {
+		if (!tok[(unsigned char)text[i]]) {
 			i++;
 			continue;
 		}
 		size_t j = i;
-		while (j < len && exai__cls_token_char((unsigned char)text[j]))
+		while (j < len && tok[(unsigned char)text[j]])
 			j++;
 		/* trim the punctuation a sentence puts around a token */
 		size_t a = i, b = j;

@@ -11,7 +11,8 @@
  *   bench-scrub latency DIR          p50/p95/p99 of 4 KiB prompts, both stages
  *   bench-scrub recall DIR           recall on DIR/recall (the secretlint comparison set)
  *   bench-scrub profile DIR          Hyperscan's scan rate per pattern, the slowest first
- *   bench-scrub stage1 DIR [ROUNDS]  stage 1 in a loop (to profile with perf record)
+ *   bench-scrub loop DIR [ROUNDS [stage1|stage2|all]]
+ *                                    the scrubber in a loop (to profile with perf record)
  */
 #include <dirent.h>
 #include <time.h>
@@ -384,15 +385,18 @@ static int profile(const char *dir)
 	return 0;
 }
 
-/* Stage 1 alone over the corpus @rounds times: a loop to profile (perf record) without the
- * scrubber's construction in the picture. */
-static int loop_stage1(const char *dir, int rounds)
+/* Stage 1 alone (@what "stage1"), both stages ("stage2") or everything ("all") over the corpus
+ * @rounds times: a loop to profile (perf record) without the scrubber's construction in the
+ * picture. */
+static int loop(const char *dir, int rounds, const char *what)
 {
 	size_t n, total;
 	struct file *fs = load_dir(dir, "corpus-", &n, &total, 16);
 	if (!n)
 		test_skip("no corpus in %s (run gen first)", dir);
-	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	exai_scrubber *s = mk(strcmp(what, "all") == 0 ? 0
+			      : strcmp(what, "stage2") == 0 ? EXAI_SCRUBBER_NO_DECODE
+							    : EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
 	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
 	double c0 = now_cpu();
 	for (int k = 0; k < rounds; k++)
@@ -401,7 +405,7 @@ static int loop_stage1(const char *dir, int rounds)
 			CHECK_OK(exai_scrub_text(&r, s, fs[i].data, fs[i].len, &o));
 			exai_scrub_result_free(r);
 		}
-	printf("stage 1: %.1f MB/s per CPU-second over %d rounds of %zu MB\n",
+	printf("%s: %.1f MB/s per CPU-second over %d rounds of %zu MB\n", what,
 	       (double)total * rounds / 1e6 / (now_cpu() - c0), rounds, total >> 20);
 	exai_scrubber_free(s);
 	for (size_t i = 0; i < n; i++)
@@ -494,12 +498,12 @@ int main(int argc, char **argv)
 		return throughput(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "latency") == 0)
 		return latency(argv[2]);
-	if (argc >= 3 && strcmp(argv[1], "stage1") == 0)
-		return loop_stage1(argv[2], argc >= 4 ? atoi(argv[3]) : 5);
+	if (argc >= 3 && strcmp(argv[1], "loop") == 0)
+		return loop(argv[2], argc >= 4 ? atoi(argv[3]) : 5, argc >= 5 ? argv[4] : "stage1");
 	if (argc >= 3 && strcmp(argv[1], "profile") == 0)
 		return profile(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "recall") == 0)
 		return recall(argv[2]);
-	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | stage1 DIR [ROUNDS]\n");
+	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | loop DIR [ROUNDS [stage1|stage2|all]]\n");
 	return 2;
 }
