@@ -39,8 +39,8 @@ int exai__cands_push(struct exai__cands *c, const struct exai__cand *x)
  * everywhere. */
 #define GATE_MIN_KEYWORD 3
 
-/* The longest run of literal characters in @re outside classes and escapes, a character that
- * a quantifier follows not counted: what Hyperscan can anchor its search on. */
+/* The longest run of literal characters in @re outside classes, escapes and quantifiers, a
+ * character that a quantifier follows not counted: what Hyperscan can anchor its search on. */
 static size_t literal_run(const char *re)
 {
 	size_t run = 0, best = 0;
@@ -56,6 +56,12 @@ static size_t literal_run(const char *re)
 				c++;
 			while (*c && *c != ']')
 				c += c[0] == '\\' && c[1] ? 2 : 1;
+			if (*c)
+				c++;
+			run = 0;
+		} else if (*c == '{') { /* a quantifier: its digits are no literal */
+			while (*c && *c != '}')
+				c++;
 			if (*c)
 				c++;
 			run = 0;
