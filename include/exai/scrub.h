@@ -107,8 +107,9 @@ struct exai_scrubber_opts {
 
 /**
  * Builds a scrubber: parses and checks the built-in and custom packs, compiles their Hyperscan
- * database (or loads it from the cache `<state_dir>/scrub/<pack sha256>.hsdb`, rebuilt when it
- * is corrupt or from another Hyperscan) and their PCRE2 programs. @p ctx may be NULL (no cache,
+ * database (or loads it from the cache `<state_dir>/scrub/<sha256>.hsdb`, named by the hash of
+ * what it compiles and of Hyperscan's version, rebuilt when it is corrupt) and their PCRE2
+ * programs. @p ctx may be NULL (no cache,
  * no audit events, no logging); the scrubber takes a reference to it.
  * @retval -EINVAL a pack or policy is invalid: exai_errmsg() names the pack, the pattern id
  *         and the reason (invalid regex, Hyperscan cannot compile it, unknown validator,

@@ -19,6 +19,7 @@ static const char bigrams[][3] = { "ac", "ad", "ag", "al", "am", "an", "ap", "ar
 
 static const char token_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.-";
 static bool token_table[256];
+static unsigned char vowel_table[256];
 static bool bigram_table[26][26];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -26,14 +27,16 @@ static void tables_init(void)
 {
 	for (const char *c = token_chars; *c; c++)
 		token_table[(unsigned char)*c] = true;
+	for (const char *c = "aeiouAEIOU"; *c; c++)
+		vowel_table[(unsigned char)*c] = 1;
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bigrams); i++)
 		bigram_table[bigrams[i][0] - 'a'][bigrams[i][1] - 'a'] = true;
 }
 
-bool exai__cls_token_char(unsigned char c)
+const bool *exai__cls_token_table(void)
 {
 	pthread_once(&tables_once, tables_init);
-	return token_table[c];
+	return token_table;
 }
 
 static int cclass(unsigned char c)
@@ -77,8 +80,7 @@ void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, co
 			trans++;
 		if (c == '/' || c == '.')
 			slash_dot++;
-		if (strchr("aeiouAEIOU", c) && c)
-			vowels++;
+		vowels += vowel_table[c];
 		run_alpha = k <= 1 ? run_alpha + 1 : 0;
 		run_digit = k == 2 ? run_digit + 1 : 0;
 		if (run_alpha > best_alpha)
@@ -98,10 +100,13 @@ void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, co
 	size_t m = nb < 32 ? nb : 32;
 	for (size_t i = 0; i < m; i++)
 		low[i] = (char)tolower((unsigned char)before[nb - m + i]);
-	for (size_t w = 0; w < EXAI__ARRAY_SIZE(context_words) && !kw; w++) {
-		size_t wl = strlen(context_words[w]);
-		for (size_t i = 0; i + wl <= m && !kw; i++)
-			kw = memcmp(low + i, context_words[w], wl) == 0;
+	for (size_t i = 0; i + 3 <= m && !kw; i++) {
+		if (!strchr("ktspacb", low[i]) || !low[i]) /* the words' first letters */
+			continue;
+		for (size_t w = 0; w < EXAI__ARRAY_SIZE(context_words) && !kw; w++) {
+			size_t wl = strlen(context_words[w]);
+			kw = i + wl <= m && low[i] == context_words[w][0] && memcmp(low + i, context_words[w], wl) == 0;
+		}
 	}
 	double dn = (double)n;
 	double h = exai__shannon(tok, n);

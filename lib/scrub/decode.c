@@ -21,16 +21,17 @@ void exai__decoded_free(struct exai__decoded *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* With @maps false only the bytes are decoded (to see whether they are worth scanning). */
+/* With @maps false nothing is stored: the first pass only counts the printable bytes (to see
+ * whether the run is worth decoding and scanning). */
 static int dec_alloc(struct exai__decoded *d, size_t n, bool maps)
 {
 	memset(d, 0, sizeof(*d));
+	if (!maps)
+		return 0;
 	d->data = malloc(n + 1);
-	if (maps) {
-		d->src_start = malloc((n + 1) * sizeof(uint32_t));
-		d->src_end = malloc((n + 1) * sizeof(uint32_t));
-	}
-	if (!d->data || (maps && (!d->src_start || !d->src_end))) {
+	d->src_start = malloc((n + 1) * sizeof(uint32_t));
+	d->src_end = malloc((n + 1) * sizeof(uint32_t));
+	if (!d->data || !d->src_start || !d->src_end) {
 		exai__decoded_free(d);
 		return -ENOMEM;
 	}
@@ -39,24 +40,21 @@ static int dec_alloc(struct exai__decoded *d, size_t n, bool maps)
 
 static void dec_put(struct exai__decoded *d, char c, size_t from, size_t to)
 {
-	if (d->src_start) {
-		d->src_start[d->len] = (uint32_t)from;
-		d->src_end[d->len] = (uint32_t)to;
+	if (!d->data) {
+		unsigned char u = (unsigned char)c;
+		d->printable += (u >= 0x20 && u < 0x7f) || u == '\n' || u == '\r' || u == '\t';
+		d->len++;
+		return;
 	}
+	d->src_start[d->len] = (uint32_t)from;
+	d->src_end[d->len] = (uint32_t)to;
 	d->data[d->len++] = c;
 }
 
 /* Most of it printable text: worth scanning. */
 static bool mostly_text(const struct exai__decoded *d)
 {
-	if (d->len < 8)
-		return false;
-	size_t ok = 0;
-	for (size_t i = 0; i < d->len; i++) {
-		unsigned char c = (unsigned char)d->data[i];
-		ok += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
-	}
-	return ok * 10 >= d->len * 9;
+	return d->len >= 8 && d->printable * 10 >= d->len * 9;
 }
 
 /* A first pass decodes the bytes alone; only text worth scanning is decoded again with its
@@ -64,8 +62,7 @@ static bool mostly_text(const struct exai__decoded *d)
 static int emit(struct exai__decoded *d, int (*fn)(void *, const struct exai__decoded *), void *ud)
 {
 	int r = 0;
-	bool maps = d->src_start != NULL;
-	if (!maps) {
+	if (!d->data) {
 		r = mostly_text(d) ? 1 : 0;
 	} else {
 		d->data[d->len] = 0;
@@ -75,20 +72,6 @@ static int emit(struct exai__decoded *d, int (*fn)(void *, const struct exai__de
 	return r;
 }
 
-int exai__b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
 
 long exai__b64_decode(uint8_t *out, const char *s, size_t n)
 {
@@ -251,10 +234,11 @@ int exai__decode_runs(const char *t, size_t len, int (*fn)(void *ud, const struc
 		bool hex = true, lower = false, upper = false, digit = false;
 		while (j < len && b64c((unsigned char)t[j])) {
 			unsigned char c = (unsigned char)t[j];
-			hex &= isxdigit(c) != 0;
-			lower |= islower(c) != 0;
-			upper |= isupper(c) != 0;
-			digit |= isdigit(c) != 0;
+			bool l = c >= 'a' && c <= 'z', u = c >= 'A' && c <= 'Z', d = c >= '0' && c <= '9';
+			hex &= d || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+			lower |= l;
+			upper |= u;
+			digit |= d;
 			j++;
 		}
 		size_t n = j - i;

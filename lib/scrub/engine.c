@@ -33,53 +33,210 @@ int exai__cands_push(struct exai__cands *c, const struct exai__cand *x)
 
 /* ---- the Hyperscan database and its cache ------------------------------------------------ */
 
-static int db_compile(exai_scrubber *s)
+/* A gated pattern gives Hyperscan its keywords (literals: the fast part of Hyperscan) instead of
+ * its regex, and PCRE2 confirms the regex around each occurrence. Keywords are selective when
+ * each is at least this long, or holds `@` or `~` (rare in text); `:`, `1` or `ac` are found
+ * everywhere. */
+#define GATE_MIN_KEYWORD 3
+
+/* The longest run of literal characters in @re outside classes, escapes and quantifiers, a
+ * character that a quantifier follows not counted: what Hyperscan can anchor its search on. */
+static size_t literal_run(const char *re)
 {
-	size_t n = s->set.n;
-	const char **exprs = calloc(n ? n : 1, sizeof(char *));
-	unsigned *flags = calloc(n ? n : 1, sizeof(unsigned));
-	unsigned *ids = calloc(n ? n : 1, sizeof(unsigned));
-	int r = 0;
-	if (!exprs || !flags || !ids) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		exprs[i] = s->set.pats[i].hs_regex;
-		flags[i] = s->set.pats[i].hs_flags;
-		ids[i] = (unsigned)i;
-	}
-	hs_compile_error_t *cerr = NULL;
-	if (hs_compile_multi(exprs, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, &s->db, &cerr) != HS_SUCCESS) {
-		if (cerr && cerr->expression >= 0 && (size_t)cerr->expression < n) {
-			const struct exai__pattern *p = &s->set.pats[cerr->expression];
-			r = exai__err(-EINVAL, "scrub pack '%s': pattern '%s': Hyperscan cannot compile the regex: %s",
-				      p->pack, p->id, cerr->message);
+	size_t run = 0, best = 0;
+	for (const char *c = re; *c;) {
+		if (*c == '\\') {
+			run = 0;
+			c += c[1] ? 2 : 1;
+		} else if (*c == '[') { /* a class: skip to its end */
+			c++;
+			if (*c == '^')
+				c++;
+			if (*c == ']')
+				c++;
+			while (*c && *c != ']')
+				c += c[0] == '\\' && c[1] ? 2 : 1;
+			if (*c)
+				c++;
+			run = 0;
+		} else if (*c == '{') { /* a quantifier: its digits are no literal */
+			while (*c && *c != '}')
+				c++;
+			if (*c)
+				c++;
+			run = 0;
+		} else if (*c == '(' && c[1] == '?') { /* (?: (?i: (?m) */
+			while (*c && *c != ':' && *c != ')')
+				c++;
+			if (*c)
+				c++;
+			run = 0;
+		} else if (isalnum((unsigned char)*c) || strchr("_-=:/@~.", *c)) {
+			if (c[1] == '?' || c[1] == '*' || c[1] == '{')
+				run = 0;
+			else if (++run > best)
+				best = run;
+			c++;
 		} else {
-			r = exai__err(-EINVAL, "scrub: Hyperscan cannot compile the pattern database: %s",
-				      cerr ? cerr->message : "unknown reason");
+			run = 0;
+			c++;
 		}
-		hs_free_compile_error(cerr);
 	}
-out:
-	free(exprs);
-	free(flags);
-	free(ids);
+	return best;
+}
+
+/* Which patterns are gated, and the table of their distinct keywords. A pattern is gated when
+ * its regex has no literal of 3+ characters (digit and letter classes: personal data, keyed
+ * numbers), which Hyperscan scans slowly, and its keywords are selective. */
+static int keywords_build(exai_scrubber *s)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < s->set.n; i++) {
+		struct exai__pattern *p = &s->set.pats[i];
+		p->gated = p->n_keywords > 0 && literal_run(p->regex) < GATE_MIN_KEYWORD;
+		for (size_t k = 0; k < p->n_keywords; k++)
+			p->gated &= strlen(p->keywords[k]) >= GATE_MIN_KEYWORD || strpbrk(p->keywords[k], "@~");
+		if (p->gated)
+			total += p->n_keywords;
+	}
+	unsigned *kw_of = calloc(total + 1, sizeof(unsigned)); /* per (pattern, keyword) */
+	s->kw = calloc(total + 1, sizeof(*s->kw));
+	s->kw_first = calloc(total + 2, sizeof(unsigned));
+	s->kw_pats = calloc(total + 1, sizeof(unsigned));
+	if (!kw_of || !s->kw || !s->kw_first || !s->kw_pats) {
+		free(kw_of);
+		return -ENOMEM;
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		for (size_t k = 0; p->gated && k < p->n_keywords; k++) {
+			size_t j = 0;
+			while (j < s->n_kw && strcmp(s->kw[j], p->keywords[k]) != 0)
+				j++;
+			if (j == s->n_kw)
+				s->kw[s->n_kw++] = p->keywords[k];
+			kw_of[m++] = (unsigned)j;
+			s->kw_first[j + 1]++;
+		}
+	}
+	for (size_t j = 0; j < s->n_kw; j++)
+		s->kw_first[j + 1] += s->kw_first[j];
+	/* fill: the patterns of each keyword in pattern order (a pattern once per keyword) */
+	unsigned *fill = calloc(s->n_kw + 1, sizeof(unsigned));
+	if (!fill) {
+		free(kw_of);
+		return -ENOMEM;
+	}
+	m = 0;
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		for (size_t k = 0; p->gated && k < p->n_keywords; k++) {
+			unsigned j = kw_of[m++];
+			s->kw_pats[s->kw_first[j] + fill[j]++] = (unsigned)i;
+		}
+	}
+	free(fill);
+	free(kw_of);
+	return 0;
+}
+
+/* A keyword as a Hyperscan expression: every byte escaped. */
+static char *keyword_expr(const char *kw)
+{
+	size_t n = strlen(kw);
+	char *e = malloc(4 * n + 1);
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		snprintf(e + 4 * i, 5, "\\x%02x", (unsigned char)kw[i]);
+	return e;
+}
+
+/* What Hyperscan compiles: the regexes of the patterns that are not gated (id: the pattern's
+ * index) and the keywords of those that are (id: set.n + k). */
+struct db_exprs {
+	const char **exprs;
+	char **kexprs;
+	unsigned *flags, *ids;
+	unsigned m;
+};
+
+static void db_exprs_free(exai_scrubber *s, struct db_exprs *e)
+{
+	for (size_t k = 0; e->kexprs && k < s->n_kw; k++)
+		free(e->kexprs[k]);
+	free(e->kexprs);
+	free(e->exprs);
+	free(e->flags);
+	free(e->ids);
+	memset(e, 0, sizeof(*e));
+}
+
+static int db_exprs_build(exai_scrubber *s, struct db_exprs *e)
+{
+	size_t n = s->set.n, total = n + s->n_kw + 1;
+	e->exprs = calloc(total, sizeof(char *));
+	e->kexprs = calloc(s->n_kw + 1, sizeof(char *));
+	e->flags = calloc(total, sizeof(unsigned));
+	e->ids = calloc(total, sizeof(unsigned));
+	if (!e->exprs || !e->kexprs || !e->flags || !e->ids)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (s->set.pats[i].gated)
+			continue;
+		e->exprs[e->m] = s->set.pats[i].hs_regex;
+		e->flags[e->m] = s->set.pats[i].hs_flags;
+		e->ids[e->m++] = (unsigned)i;
+	}
+	for (size_t k = 0; k < s->n_kw; k++) {
+		if (!(e->kexprs[k] = keyword_expr(s->kw[k])))
+			goto nomem;
+		e->exprs[e->m] = e->kexprs[k];
+		e->flags[e->m] = HS_FLAG_CASELESS;
+		e->ids[e->m++] = (unsigned)(n + k);
+	}
+	return 0;
+nomem:
+	db_exprs_free(s, e);
+	return -ENOMEM;
+}
+
+static int db_compile(exai_scrubber *s, const struct db_exprs *e)
+{
+	hs_compile_error_t *cerr = NULL;
+	if (hs_compile_multi(e->exprs, e->flags, e->ids, e->m, HS_MODE_BLOCK, NULL, &s->db, &cerr) == HS_SUCCESS)
+		return 0;
+	int r;
+	if (cerr && cerr->expression >= 0 && (unsigned)cerr->expression < e->m && e->ids[cerr->expression] < s->set.n) {
+		const struct exai__pattern *p = &s->set.pats[e->ids[cerr->expression]];
+		r = exai__err(-EINVAL, "scrub pack '%s': pattern '%s': Hyperscan cannot compile the regex: %s", p->pack,
+			      p->id, cerr->message);
+	} else {
+		r = exai__err(-EINVAL, "scrub: Hyperscan cannot compile the pattern database: %s",
+			      cerr ? cerr->message : "unknown reason");
+	}
+	hs_free_compile_error(cerr);
 	return r;
 }
 
-static char *cache_path(exai_scrubber *s)
+/* The cache file: named by the SHA-256 of everything compiled (expressions, flags, ids) and
+ * of Hyperscan's version. */
+static char *cache_path(exai_scrubber *s, const struct db_exprs *e)
 {
 	uint8_t h[32];
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned l = 0;
 	const char *v = hs_version();
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) || !EVP_DigestUpdate(md, s->set.sha256, 32) ||
-	    !EVP_DigestUpdate(md, v, strlen(v)) || !EVP_DigestFinal_ex(md, h, &l)) {
-		EVP_MD_CTX_free(md);
-		return NULL;
-	}
+	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, HSDB_MAGIC, sizeof(HSDB_MAGIC) - 1) &&
+		  EVP_DigestUpdate(md, v, strlen(v) + 1);
+	for (unsigned i = 0; ok && i < e->m; i++)
+		ok = EVP_DigestUpdate(md, e->exprs[i], strlen(e->exprs[i]) + 1) &&
+		     EVP_DigestUpdate(md, &e->flags[i], sizeof(e->flags[i])) && EVP_DigestUpdate(md, &e->ids[i], sizeof(e->ids[i]));
+	ok = ok && EVP_DigestFinal_ex(md, h, &l);
 	EVP_MD_CTX_free(md);
+	if (!ok)
+		return NULL;
 	char name[80];
 	for (int i = 0; i < 32; i++)
 		snprintf(name + 2 * i, 3, "%02x", h[i]);
@@ -148,25 +305,30 @@ static int db_build(exai_scrubber *s)
 {
 	if (s->set.n == 0)
 		return 0;
+	struct db_exprs e = { 0 };
+	int r = db_exprs_build(s, &e);
+	if (r < 0)
+		return r;
 	char *path = NULL;
 	if (s->ctx && !(s->flags & EXAI_SCRUBBER_NO_CACHE)) {
-		path = cache_path(s);
+		path = cache_path(s, &e);
 		if (path) {
-			int r = db_load_cache(s, path);
+			r = db_load_cache(s, path);
 			if (r == 0) {
 				exai__log_debug(s->ctx, MOD, "loaded the pattern database from %s", path);
-				free(path);
-				return 0;
+				goto out;
 			}
 			if (r != -ENOENT)
 				exai__log_warn(s->ctx, MOD, "ignoring the corrupt or foreign pattern cache %s; rebuilding it",
 					       path);
 		}
 	}
-	int r = db_compile(s);
+	r = db_compile(s, &e);
 	if (r == 0 && path)
 		db_store_cache(s, path);
+out:
 	free(path);
+	db_exprs_free(s, &e);
 	return r;
 }
 
@@ -241,7 +403,7 @@ int exai_scrubber_new(exai_scrubber **ret, exai_ctx *ctx, const struct exai_scru
 	for (size_t i = 0; i < s->set.n; i++)
 		if (s->set.pats[i].window > s->window_max)
 			s->window_max = s->set.pats[i].window;
-	if ((r = db_build(s)) < 0)
+	if ((r = keywords_build(s)) < 0 || (r = db_build(s)) < 0)
 		goto fail;
 	if (s->db && hs_alloc_scratch(s->db, &s->scratch) != HS_SUCCESS) {
 		r = exai__err(-ENOMEM, "scrub: cannot allocate Hyperscan scratch space");
@@ -285,6 +447,9 @@ void exai_scrubber_free(exai_scrubber *s)
 	pcre2_match_context_free(s->mctx);
 	free(s->win);
 	free(s->touched);
+	free(s->kw);
+	free(s->kw_first);
+	free(s->kw_pats);
 	free(s->tenant);
 	exai_ctx_unref(s->ctx);
 	exai_memzero(s, sizeof(*s));
@@ -351,16 +516,14 @@ static int push_hit(struct scan_state *st, unsigned pat, size_t ws, size_t we)
 	return 0;
 }
 
-static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
+/* Opens (or extends) pattern @id's candidate window [ws, we]: PCRE2 looks for matches that
+ * start at ws or later and not after we. */
+static int open_window(struct scan_state *st, unsigned id, size_t ws, size_t we)
 {
-	(void)from;
-	(void)flags;
-	struct scan_state *st = ud;
 	struct exai__win *w = &st->w[id];
-	size_t W = st->s->set.pats[id].window;
-	size_t ws = to > W ? (size_t)to - W : 0;
 	if (w->open && ws <= w->we) {
-		w->we = (size_t)to;
+		if (we > w->we)
+			w->we = we;
 		return 0;
 	}
 	if (w->open && push_hit(st, id, w->ws, w->we) < 0) {
@@ -371,7 +534,29 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		st->s->touched[st->n_touched++] = id;
 	w->open = true;
 	w->ws = ws;
-	w->we = (size_t)to;
+	w->we = we;
+	return 0;
+}
+
+static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
+{
+	(void)from;
+	(void)flags;
+	struct scan_state *st = ud;
+	const exai_scrubber *s = st->s;
+	if (id < s->set.n) { /* a pattern's (loosened) regex ends at @to */
+		size_t W = s->set.pats[id].window;
+		return open_window(st, id, to > W ? (size_t)to - W : 0, (size_t)to);
+	}
+	/* keyword k ends at @to: a match of a pattern it gates starts at most 64 bytes after the
+	 * keyword's start and ends after the keyword's end, within the pattern's window */
+	size_t k = id - s->set.n, ke = (size_t)to, ks = ke - strlen(s->kw[k]);
+	for (unsigned i = s->kw_first[k]; i < s->kw_first[k + 1]; i++) {
+		unsigned pat = s->kw_pats[i];
+		size_t W = s->set.pats[pat].window;
+		if (open_window(st, pat, ke > W ? ke - W : 0, ks + (W > EXAI__SCRUB_KEYWORD_BEFORE ? W : EXAI__SCRUB_KEYWORD_BEFORE)))
+			return 1;
+	}
 	return 0;
 }
 
@@ -484,14 +669,15 @@ static int stage2(exai_scrubber *s, struct exai__cands *out, const char *text, s
 	if (s->flags & EXAI_SCRUBBER_NO_STAGE2)
 		return 0;
 	double thr = exai__cls_threshold();
+	const bool *tok = exai__cls_token_table();
 	size_t i = 0;
 	while (i < len) {
-		if (!exai__cls_token_char((unsigned char)text[i])) {
+		if (!tok[(unsigned char)text[i]]) {
 			i++;
 			continue;
 		}
 		size_t j = i;
-		while (j < len && exai__cls_token_char((unsigned char)text[j]))
+		while (j < len && tok[(unsigned char)text[j]])
 			j++;
 		/* trim the punctuation a sentence puts around a token */
 		size_t a = i, b = j;

@@ -78,6 +78,7 @@ struct exai__pattern {
 	char prefix[5];         /* the literal provider prefix kept by mask mode (<= 4 chars) */
 	unsigned window;        /* the longest match, capped at EXAI__SCRUB_WINDOW_MAX */
 	unsigned hs_flags;
+	bool gated;             /* Hyperscan looks for its keywords, not its regex (engine.c) */
 	pcre2_code *re;
 	/* policy */
 	bool disabled;
@@ -116,7 +117,8 @@ void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, co
 /* The model's probability that the token is a secret. */
 double exai__cls_score(const double f[EXAI__CLS_NFEAT]);
 double exai__cls_threshold(void);
-bool exai__cls_token_char(unsigned char c);
+/* Which bytes make up the tokens stage 2 scores (a table of 256). */
+const bool *exai__cls_token_table(void);
 #define EXAI__CLS_MIN_LEN 16
 #define EXAI__CLS_MAX_LEN 200
 
@@ -129,6 +131,7 @@ struct exai__decoded {
 	size_t len;
 	uint32_t *src_start;
 	uint32_t *src_end;
+	size_t printable; /* decode.c's first pass: how many of the len bytes are printable */
 };
 /* Calls @fn for every decodable run of @text (base64, URL encoding, JSON/C escapes, hex).
  * Stops and returns @fn's negative value. */
@@ -136,7 +139,20 @@ int exai__decode_runs(const char *text, size_t len,
 		      int (*fn)(void *ud, const struct exai__decoded *d), void *ud);
 void exai__decoded_free(struct exai__decoded *d);
 /* The value of a base64 or base64url character (`+`/`-` 62, `/`/`_` 63), or -1. */
-int exai__b64_value(unsigned char c);
+static inline int exai__b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
 /* Decodes base64 or base64url, padding optional, into @out (at least n * 3 / 4 + 3 bytes);
  * the decoded length, or -1 on a bad character or length. */
 long exai__b64_decode(uint8_t *out, const char *s, size_t n);
@@ -179,6 +195,11 @@ struct exai_scrubber {
 	char *tenant;
 	size_t holdback;
 	unsigned window_max;
+	/* the keywords Hyperscan looks for (Hyperscan id set.n + k): each distinct keyword of the
+	 * gated patterns, and the patterns it gates: kw_pats[kw_first[k] .. kw_first[k + 1]) */
+	const char **kw;        /* points into the patterns' keywords */
+	size_t n_kw;
+	unsigned *kw_first, *kw_pats;
 	struct exai__win *win;  /* per pattern, reset after each scan (engine.c) */
 	unsigned *touched;      /* the patterns whose window is open */
 };

@@ -10,6 +10,9 @@
  *   bench-scrub throughput DIR       MB/s on one core: Hyperscan alone, stage 1, both stages
  *   bench-scrub latency DIR          p50/p95/p99 of 4 KiB prompts, both stages
  *   bench-scrub recall DIR           recall on DIR/recall (the secretlint comparison set)
+ *   bench-scrub profile DIR          Hyperscan's scan rate per pattern, the slowest first
+ *   bench-scrub loop DIR [ROUNDS [stage1|stage2|all]]
+ *                                    the scrubber in a loop (to profile with perf record)
  */
 #include <dirent.h>
 #include <time.h>
@@ -292,6 +295,125 @@ static int throughput(const char *dir)
 	return 0;
 }
 
+/* Hyperscan's cost per pattern: each pattern's database alone over the first 8 MiB, the
+ * slowest first (where the scan time goes). */
+struct pat_cost {
+	double cpu;
+	size_t ends;
+	unsigned i;
+};
+
+static int cost_cmp(const void *a, const void *b)
+{
+	const struct pat_cost *x = a, *y = b;
+	return x->cpu < y->cpu ? 1 : x->cpu > y->cpu ? -1 : 0;
+}
+
+static int profile(const char *dir)
+{
+	size_t n, total;
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, 8);
+	if (!n)
+		test_skip("no corpus in %s (run gen first)", dir);
+	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	struct pat_cost *c = calloc(s->set.n, sizeof(*c));
+	for (unsigned i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		hs_database_t *db = NULL;
+		hs_scratch_t *scr = NULL;
+		hs_compile_error_t *e = NULL;
+		c[i].i = i;
+		if (p->gated) /* Hyperscan looks for its keywords (measured together below) */
+			continue;
+		if (hs_compile(p->hs_regex, p->hs_flags, HS_MODE_BLOCK, NULL, &db, &e) != HS_SUCCESS) {
+			hs_free_compile_error(e);
+			continue;
+		}
+		hs_alloc_scratch(db, &scr);
+		double c0 = now_cpu();
+		for (size_t k = 0; k < n; k++)
+			hs_scan(db, fs[k].data, (unsigned)fs[k].len, 0, scr, on_hs, &c[i].ends);
+		c[i].cpu = now_cpu() - c0;
+		hs_free_scratch(scr);
+		hs_free_database(db);
+	}
+	/* the keywords of the gated patterns, in one database */
+	{
+		const char **e = calloc(s->n_kw, sizeof(*e));
+		unsigned *fl = calloc(s->n_kw, sizeof(*fl));
+		char (*buf)[128] = calloc(s->n_kw, 128);
+		for (size_t k = 0; k < s->n_kw; k++) {
+			for (size_t j = 0; s->kw[k][j] && j < 30; j++)
+				snprintf(buf[k] + 4 * j, 5, "\\x%02x", (unsigned char)s->kw[k][j]);
+			e[k] = buf[k];
+			fl[k] = HS_FLAG_CASELESS;
+		}
+		hs_database_t *db = NULL;
+		hs_scratch_t *scr = NULL;
+		hs_compile_error_t *err = NULL;
+		size_t ends = 0;
+		if (hs_compile_multi(e, fl, NULL, (unsigned)s->n_kw, HS_MODE_BLOCK, NULL, &db, &err) == HS_SUCCESS) {
+			hs_alloc_scratch(db, &scr);
+			double c0 = now_cpu();
+			for (size_t k = 0; k < n; k++)
+				hs_scan(db, fs[k].data, (unsigned)fs[k].len, 0, scr, on_hs, &ends);
+			printf("%7.1f MB/s %9zu ends: the %zu keywords of the gated patterns\n",
+			       (double)total / 1e6 / (now_cpu() - c0), ends, s->n_kw);
+		}
+		hs_free_compile_error(err);
+		hs_free_scratch(scr);
+		hs_free_database(db);
+		free(e);
+		free(fl);
+		free(buf);
+	}
+	qsort(c, s->set.n, sizeof(*c), cost_cmp);
+	double sum = 0;
+	for (unsigned i = 0; i < s->set.n; i++)
+		sum += c[i].cpu;
+	printf("%zu MB, sum of the patterns' scan times %.2f s\n", total >> 20, sum);
+	for (unsigned i = 0; i < s->set.n && i < 40 && c[i].cpu > 0; i++) {
+		const struct exai__pattern *p = &s->set.pats[c[i].i];
+		printf("%7.1f MB/s %9zu ends %3zu kw  %-36s %s\n", (double)total / 1e6 / c[i].cpu, c[i].ends, p->n_keywords,
+		       p->id, p->hs_flags & HS_FLAG_PREFILTER ? "prefilter" : "");
+	}
+	free(c);
+	exai_scrubber_free(s);
+	for (size_t i = 0; i < n; i++)
+		free(fs[i].data);
+	free(fs);
+	return 0;
+}
+
+/* Stage 1 alone (@what "stage1"), both stages ("stage2") or everything ("all") over the corpus
+ * @rounds times: a loop to profile (perf record) without the scrubber's construction in the
+ * picture. */
+static int loop(const char *dir, int rounds, const char *what)
+{
+	size_t n, total;
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, 16);
+	if (!n)
+		test_skip("no corpus in %s (run gen first)", dir);
+	exai_scrubber *s = mk(strcmp(what, "all") == 0 ? 0
+			      : strcmp(what, "stage2") == 0 ? EXAI_SCRUBBER_NO_DECODE
+							    : EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
+	double c0 = now_cpu();
+	for (int k = 0; k < rounds; k++)
+		for (size_t i = 0; i < n; i++) {
+			exai_scrub_result *r = NULL;
+			CHECK_OK(exai_scrub_text(&r, s, fs[i].data, fs[i].len, &o));
+			exai_scrub_result_free(r);
+		}
+	printf("%s: %.1f MB/s per CPU-second over %d rounds of %zu MB\n", what,
+	       (double)total * rounds / 1e6 / (now_cpu() - c0), rounds, total >> 20);
+	exai_scrubber_free(s);
+	for (size_t i = 0; i < n; i++)
+		free(fs[i].data);
+	free(fs);
+	return 0;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -376,8 +498,12 @@ int main(int argc, char **argv)
 		return throughput(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "latency") == 0)
 		return latency(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "loop") == 0)
+		return loop(argv[2], argc >= 4 ? atoi(argv[3]) : 5, argc >= 5 ? argv[4] : "stage1");
+	if (argc >= 3 && strcmp(argv[1], "profile") == 0)
+		return profile(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "recall") == 0)
 		return recall(argv[2]);
-	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR\n");
+	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | loop DIR [ROUNDS [stage1|stage2|all]]\n");
 	return 2;
 }

@@ -13,7 +13,7 @@ cache=$build/secretlint-cache
 mkdir -p "$dir"
 [ -f "$dir/corpus-$(printf %03d $((mb - 1))).txt" ] || "$bench" gen "$dir" "$mb"
 echo "== libexai ($(nproc) cores; one thread)"
-"$bench" throughput "$dir"
+"$bench" throughput "$dir" | tee "$dir/libexai-throughput.txt"
 "$bench" latency "$dir"
 "$bench" recall "$dir"
 
@@ -28,15 +28,24 @@ cat >"$cache/.secretlintrc.json" <<'JSON'
 JSON
 sl() { (cd "$cache" && ./node_modules/.bin/secretlint --secretlintrc "$cache/.secretlintrc.json" --format json "$@") || true; }
 bytes=$(cat "$dir"/corpus-*.txt | wc -c)
-start=$(date +%s.%N)
-sl "$dir/corpus-*.txt" >"$dir/secretlint-corpus.json"
-end=$(date +%s.%N)
-python3 - "$bytes" "$start" "$end" "$dir" <<'PY'
-import json, sys
-b, s, e, d = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-t = e - s
-print(f"secretlint throughput: {b / 1e6 / t:.2f} MB/s wall ({b >> 20} MB in {t:.1f} s, single node process)")
-open(f"{d}/secretlint-mbs", "w").write(str(b / 1e6 / t))
+# wall and CPU (user + system) seconds of the node process
+TIMEFORMAT='%R %U %S'
+{ time sl "$dir/corpus-*.txt" >"$dir/secretlint-corpus.json"; } 2>"$dir/secretlint-time"
+python3 - "$bytes" "$dir" <<'PY'
+import re, sys
+b, d = int(sys.argv[1]), sys.argv[2]
+wall, user, system = map(float, open(f"{d}/secretlint-time").read().split()[-3:])
+cpu = user + system
+print(f"secretlint throughput: {b / 1e6 / cpu:.2f} MB/s per CPU-second, {b / 1e6 / wall:.2f} MB/s wall "
+      f"({b >> 20} MB in {wall:.1f} s, {cpu:.1f} CPU-s, one node process)")
+open(f"{d}/secretlint-mbs", "w").write(str(b / 1e6 / cpu))
+ours = {}
+for line in open(f"{d}/libexai-throughput.txt"):
+    m = re.match(r"(stage 1 \(patterns\)|both stages \+ decoders)\s+([0-9.]+) MB/s per CPU-second", line)
+    if m:
+        ours[m.group(1)] = float(m.group(2))
+for what, mbs in ours.items():
+    print(f"ratio, CPU time: libexai {what} {mbs:.1f} MB/s / secretlint {b / 1e6 / cpu:.2f} MB/s = {mbs / (b / 1e6 / cpu):.1f}x")
 PY
 sl "$dir/recall/*.txt" >"$dir/secretlint-recall.json"
 python3 - "$dir" <<'PY'

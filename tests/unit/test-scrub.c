@@ -382,6 +382,63 @@ static void cache_audit_and_input(void)
 	free(dir);
 }
 
+/* A literal-free regex with keywords is gated: Hyperscan looks for the keyword and PCRE2 for
+ * the regex around it; the keyword counts from 64 bytes before the match to its end. */
+static void keyword_gate(void)
+{
+	static const char pack[] =
+		"{\"format\":1,\"group\":\"gate\",\"patterns\":[{\"id\":\"acct\",\"class\":\"account\","
+		"\"kind\":\"pii\",\"severity\":\"high\",\"regex\":\"\\\\b([0-9]{3}-[0-9]{4}(?: [0-9]{2}){0,100})\\\\b\","
+		"\"group\":1,\"caseless\":false,\"keywords\":[\"acct\"],\"validator\":\"none\",\"min_entropy\":0,"
+		"\"examples\":{\"positive\":[{\"text\":\"acct 123-4567\",\"secret\":\"123-4567\"}],\"negative\":[\"123-4567\"]}}]}";
+	const char *packs[] = { pack };
+	EXAI_OPTS(exai_scrubber_opts, o, .packs = packs, .n_packs = 1,
+		  .flags = EXAI_SCRUBBER_NO_BUILTIN | EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	exai_scrubber *s = NULL;
+	CHECK_OK(exai_scrubber_new(&s, NULL, &o));
+	CHECK(s && s->set.pats[0].gated && s->n_kw == 1);
+	char text[1024];
+	struct {
+		size_t gap; /* bytes between the keyword's start and the match */
+		bool found;
+	} cases[] = { { 5, true }, { 64, true }, { 65, false }, { 300, false } };
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(cases); k++) {
+		snprintf(text, sizeof(text), "ACCT%*s123-4567 end", (int)cases[k].gap - 4, "");
+		exai_scrub_result *r = scrub(s, text, EXAI_SCRUB_PLACEHOLDER);
+		CHECK(exai_scrub_result_count(r) == (cases[k].found ? 1u : 0u));
+		if (cases[k].found && exai_scrub_result_count(r) == 1)
+			CHECK(exai_scrub_result_finding(r, 0)->start == cases[k].gap);
+		exai_scrub_result_free(r);
+	}
+	/* a keyword after the match does not count; one at the far end of a long match does */
+	exai_scrub_result *r = scrub(s, "123-4567 acct", EXAI_SCRUB_PLACEHOLDER);
+	CHECK(exai_scrub_result_count(r) == 0);
+	exai_scrub_result_free(r);
+	struct exai__buf b = { 0 };
+	CHECK(exai__buf_printf(&b, "x 123-4567") == 0);
+	for (int i = 0; i < 90; i++)
+		CHECK(exai__buf_printf(&b, " %02d", i) == 0);
+	CHECK(exai__buf_printf(&b, " acct") == 0); /* ends the match's last group: 'acct' at me + 1 */
+	EXAI_OPTS(exai_scrub_text_opts, to, .mode = EXAI_SCRUB_PLACEHOLDER);
+	CHECK_OK(exai_scrub_text(&r, s, b.data, b.len, &to));
+	CHECK(exai_scrub_result_count(r) == 0);
+	exai_scrub_result_free(r);
+	b.len -= 5;
+	CHECK(exai__buf_printf(&b, "acct") == 0); /* "... 89acct": no \b, the match stops at 88 */
+	CHECK_OK(exai_scrub_text(&r, s, b.data, b.len, &to));
+	CHECK(exai_scrub_result_count(r) == 0);
+	exai_scrub_result_free(r);
+	/* many occurrences, windows merged: every one found once */
+	b.len = 0;
+	for (int i = 0; i < 500; i++)
+		CHECK(exai__buf_printf(&b, "acct %03d-%04d; ", i, i * 7) == 0);
+	CHECK_OK(exai_scrub_text(&r, s, b.data, b.len, &to));
+	CHECK(exai_scrub_result_count(r) == 500);
+	exai_scrub_result_free(r);
+	exai__buf_free(&b);
+	exai_scrubber_free(s);
+}
+
 int main(void)
 {
 	pack_text = read_src("tests/unit/data/scrub-test-pack.json");
@@ -391,6 +448,7 @@ int main(void)
 	policy();
 	bad_packs();
 	streaming();
+	keyword_gate();
 	cache_audit_and_input();
 	free(pack_text);
 	return test_done();
