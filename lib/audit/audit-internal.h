@@ -118,12 +118,19 @@ int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *
 			 const char *prev_hex, uint64_t seq);
 int64_t exai__now_ms(void);
 /* The top-level members the chain needs, picked out by exai__canon_check(). */
+enum { EXAI__TOP_TIME, EXAI__TOP_CLASS_UID, EXAI__TOP_ACTIVITY_ID, EXAI__TOP_NUMS };
+enum { EXAI__TOP_ACTIVITY_NAME, EXAI__TOP_TENANT, EXAI__TOP_WORKSPACE, EXAI__TOP_STRS };
 struct exai__event_top {
 	uint64_t seq;
 	bool has_seq, has_v;
 	double v;
 	const char *prev, *origin; /* raw string contents inside the bytes checked */
 	size_t prev_len, origin_len;
+	/* For the sinks' columns: top-level numbers, and strings raw (still JSON-escaped). */
+	bool has_num[EXAI__TOP_NUMS];
+	double num[EXAI__TOP_NUMS];
+	const char *str[EXAI__TOP_STRS];
+	size_t str_len[EXAI__TOP_STRS];
 };
 /* 0 when @p is exactly the RFC 8785 form of a JSON object (canon.c); -EBADMSG with the reason
  * otherwise; -E2BIG for a member name longer than it checks in one pass. */

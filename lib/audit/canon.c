@@ -8,6 +8,10 @@
 
 #include "audit-internal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define CANON_MAX_DEPTH 128
 #define KEY_MAX 256
 
@@ -62,11 +66,52 @@ static int hexval(unsigned char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* A string in canonical form; decoded into @out (up to KEY_MAX bytes) when @out is set. */
-static int string(struct canon *c, unsigned char *out, size_t *outlen)
+/* Bytes a string may hold as they are, without a look at escapes or UTF-8: printable ASCII
+ * but '"' and '\\'. */
+static inline bool plain(unsigned char ch)
 {
-	size_t n = 0;
-	c->p++; /* the opening quote */
+	return ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\';
+}
+
+/* A string in canonical form. With @key set (a member name), *@key and *@keylen are its decoded
+ * value: the bytes in the input when the name has no escape, else decoded into @buf (up to
+ * KEY_MAX bytes). */
+static int string(struct canon *c, unsigned char *buf, const unsigned char **key, size_t *keylen)
+{
+	const unsigned char *s = ++c->p; /* after the opening quote */
+#if defined(__SSE2__)
+	/* 16 bytes at a time: stop at '"', '\\', a control byte or a non-ASCII one (negative as a
+	 * signed byte, so "< 0x20 signed" catches both). */
+	while (c->end - c->p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)c->p);
+		__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+							 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+					    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+		unsigned m = (unsigned)_mm_movemask_epi8(stop);
+		if (m) {
+			c->p += __builtin_ctz(m);
+			break;
+		}
+		c->p += 16;
+	}
+#endif
+	while (c->p < c->end && plain(*c->p))
+		c->p++;
+	if (c->p < c->end && *c->p == '"') { /* the common case: plain ASCII */
+		if (key) {
+			*key = s;
+			*keylen = (size_t)(c->p - s);
+		}
+		c->p++;
+		return 0;
+	}
+	size_t n = (size_t)(c->p - s);
+	unsigned char *out = key ? buf : NULL;
+	if (out) {
+		if (n > KEY_MAX)
+			return -E2BIG; /* a very long name: the caller takes the slow path */
+		memcpy(out, s, n);
+	}
 	for (;;) {
 		if (c->p >= c->end)
 			return bad("unterminated string");
@@ -146,14 +191,30 @@ static int string(struct canon *c, unsigned char *out, size_t *outlen)
 		}
 		if (out) {
 			if (n + dn > KEY_MAX)
-				return -E2BIG; /* a very long name: the caller takes the slow path */
+				return -E2BIG;
 			memcpy(out + n, dec, dn);
 		}
 		n += dn;
 	}
-	if (outlen)
-		*outlen = n;
+	if (key) {
+		*key = buf;
+		*keylen = n;
+	}
 	return 0;
+}
+
+/* Member name order (RFC 8785: UTF-16 code units). Byte order of UTF-8 agrees with it up to
+ * the first difference when either differing byte is ASCII; otherwise compare in UTF-16. */
+static int cmp_key(const unsigned char *a, size_t an, const unsigned char *b, size_t bn)
+{
+	size_t n = an < bn ? an : bn, i = 0;
+	while (i < n && a[i] == b[i])
+		i++;
+	if (i == n)
+		return an < bn ? -1 : an > bn;
+	if (a[i] < 0x80 || b[i] < 0x80)
+		return a[i] < b[i] ? -1 : 1;
+	return cmp_u16(a, an, b, bn);
 }
 
 static int number(struct canon *c, double *retval)
@@ -217,8 +278,10 @@ static int value(struct canon *c, int depth, double *num);
 
 static int object(struct canon *c, int depth)
 {
-	unsigned char prev[KEY_MAX], key[KEY_MAX];
+	unsigned char buf[2][KEY_MAX]; /* decoded names with escapes: this one and the previous */
+	const unsigned char *prev = NULL, *key = NULL;
 	size_t prevlen = 0, keylen = 0;
+	int which = 0;
 	bool first = true;
 	c->p++;
 	if (c->p < c->end && *c->p == '}') {
@@ -228,10 +291,10 @@ static int object(struct canon *c, int depth)
 	for (;;) {
 		if (c->p >= c->end || *c->p != '"')
 			return bad("expected a member name");
-		int r = string(c, key, &keylen);
+		int r = string(c, buf[which], &key, &keylen);
 		if (r < 0)
 			return r;
-		if (!first && cmp_u16(prev, prevlen, key, keylen) >= 0)
+		if (!first && cmp_key(prev, prevlen, key, keylen) >= 0)
 			return bad("members not sorted by UTF-16 code units (or a duplicate name)");
 		if (c->p >= c->end || *c->p != ':')
 			return bad("expected ':'");
@@ -256,9 +319,25 @@ static int object(struct canon *c, int depth)
 			} else if (keylen == 6 && memcmp(key, "origin", 6) == 0 && *vstart == '"') {
 				t->origin = (const char *)vstart + 1;
 				t->origin_len = kl - 2;
+			} else {
+				static const char *const nums[EXAI__TOP_NUMS] = { "time", "class_uid", "activity_id" };
+				static const char *const strs[EXAI__TOP_STRS] = { "activity_name", "tenant", "workspace" };
+				bool is_str = *vstart == '"', is_num = *vstart == '-' || (*vstart >= '0' && *vstart <= '9');
+				for (int i = 0; is_num && i < EXAI__TOP_NUMS; i++)
+					if (keylen == strlen(nums[i]) && memcmp(key, nums[i], keylen) == 0) {
+						t->has_num[i] = true;
+						t->num[i] = num;
+					}
+				for (int i = 0; is_str && i < EXAI__TOP_STRS; i++)
+					if (keylen == strlen(strs[i]) && memcmp(key, strs[i], keylen) == 0) {
+						t->str[i] = (const char *)vstart + 1;
+						t->str_len[i] = kl - 2;
+					}
 			}
 		}
-		memcpy(prev, key, keylen);
+		if (key == buf[which])
+			which ^= 1; /* keep it as prev while the next name decodes into the other buffer */
+		prev = key;
 		prevlen = keylen;
 		first = false;
 		if (c->p < c->end && *c->p == ',') {
@@ -303,7 +382,7 @@ static int value(struct canon *c, int depth, double *num)
 			return bad("expected ',' or ']'");
 		}
 	case '"':
-		return string(c, NULL, NULL);
+		return string(c, NULL, NULL, NULL);
 	case 't':
 	case 'f':
 	case 'n': {

@@ -322,7 +322,7 @@ static void pg_throughput(struct audit_pg *pg)
 	PQclear(res);
 	PQfinish(c);
 	exai__buf_free(&rows);
-	printf("PostgreSQL sink: %.0f rows/s (%d events, batches of 5000, COPY to staging + INSERT ON CONFLICT)\n"
+	printf("PostgreSQL sink: %.0f rows/s (%d events, batches of 5000, straight COPY)\n"
 	       "   raw COPY of the same rows into an identical table: %.0f rows/s -> ratio %.2f\n",
 	       N / dt, N, N / rdt, (N / dt) / (N / rdt));
 }
