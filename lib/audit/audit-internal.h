@@ -112,6 +112,16 @@ struct exai__event_parts {
 	size_t cut[3];
 };
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size);
+/* The same from JSON text without a parse tree, for text whose strings and numbers are in
+ * canonical form already and whose names need no escapes (what producers usually write):
+ * white space dropped, members sorted. -EAGAIN: anything else (escaped, forbidden, reserved
+ * or duplicate names, other number or string forms, a non-integer time, depth > 64, not an
+ * object): take exai__event_parse() and exai__event_prepare(), which decide. */
+int exai__event_prepare_text(struct exai__event_parts *p, const char *text, size_t len, size_t max_size);
+bool exai__event_name_forbidden(const char *name, size_t len);
+bool exai__event_name_reserved(const char *name, size_t len);
+/* canon.c: the canonical form of such text into @out (reset first; NUL-terminated). */
+int exai__canon_reorder(struct exai__buf *out, const char *p, size_t n, bool *rethas_time);
 void exai__event_parts_free(struct exai__event_parts *p);
 /* Assembles the canonical bytes with the log's fields into @out (reset first). */
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,

@@ -410,3 +410,195 @@ int exai__canon_check(const char *p, size_t n, struct exai__event_top *top)
 		r = bad("bytes after the object");
 	return r;
 }
+
+/* ---- re-emitting text that needs only sorting and no white space ------------------------- */
+
+#define REORDER_MAX_DEPTH 64
+
+struct member {
+	size_t at, len;           /* "name":value in the output */
+	const unsigned char *key; /* the name inside the input (no escapes) */
+	size_t keylen;
+};
+
+struct reorder {
+	struct canon c;
+	struct exai__buf *out;
+	struct member *m; /* a stack: each object's members above its parent's */
+	size_t nm, cap;
+	struct exai__buf scratch;
+	bool has_time;
+};
+
+static void skip_ws(struct canon *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static int rvalue(struct reorder *o, int depth);
+
+/* After a member or an element: 1 at a ',' (written), 0 at @close (passed, not written),
+ * -EAGAIN at anything else. */
+static int rnext(struct reorder *o, char close)
+{
+	struct canon *c = &o->c;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == ',') {
+		c->p++;
+		skip_ws(c);
+		return exai__buf_putc(o->out, ',') < 0 ? -ENOMEM : 1;
+	}
+	if (c->p < c->end && *c->p == (unsigned char)close) {
+		c->p++;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	return cmp_key(x->key, x->keylen, y->key, y->keylen);
+}
+
+static int robject(struct reorder *o, int depth)
+{
+	struct canon *c = &o->c;
+	size_t base = o->nm, start = o->out->len;
+	c->p++;
+	if (exai__buf_putc(o->out, '{') < 0)
+		return -ENOMEM;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		return exai__buf_putc(o->out, '}') < 0 ? -ENOMEM : 0;
+	}
+	for (;;) {
+		if (c->p >= c->end || *c->p != '"')
+			return -EAGAIN;
+		const unsigned char *kstart = c->p, *key;
+		size_t keylen;
+		if (string(c, NULL, NULL, NULL) < 0)
+			return -EAGAIN;
+		key = kstart + 1;
+		keylen = (size_t)(c->p - kstart) - 2;
+		if (memchr(key, '\\', keylen) || exai__event_name_forbidden((const char *)key, keylen))
+			return -EAGAIN; /* escaped or forbidden names: the general path decides */
+		if (depth == 1) {
+			if (exai__event_name_reserved((const char *)key, keylen))
+				return -EAGAIN;
+			if (keylen == 4 && memcmp(key, "time", 4) == 0)
+				o->has_time = true;
+		}
+		skip_ws(c);
+		if (c->p >= c->end || *c->p != ':')
+			return -EAGAIN;
+		c->p++;
+		skip_ws(c);
+		size_t at = o->out->len;
+		if (exai__buf_append(o->out, kstart, keylen + 2) < 0 ||
+		    exai__buf_putc(o->out, ':') < 0)
+			return -ENOMEM;
+		const unsigned char *vstart = c->p;
+		int r = rvalue(o, depth + 1);
+		if (r < 0)
+			return r;
+		if (depth == 1 && keylen == 4 && memcmp(key, "time", 4) == 0) {
+			/* milliseconds: a plain non-negative integer, else the general path decides */
+			for (const unsigned char *d = vstart; d < c->p; d++)
+				if (*d < '0' || *d > '9')
+					return -EAGAIN;
+		}
+		if (o->nm == o->cap) {
+			struct member *nm = realloc(o->m, (o->cap = o->cap ? 2 * o->cap : 64) * sizeof(*nm));
+			if (!nm)
+				return -ENOMEM;
+			o->m = nm;
+		}
+		o->m[o->nm++] = (struct member){ at, o->out->len - at, key, keylen };
+		r = rnext(o, '}');
+		if (r <= 0) {
+			if (r < 0)
+				return r;
+			break;
+		}
+	}
+	/* Sort the members; a duplicate name goes to the general path (which refuses it). */
+	size_t n = o->nm - base;
+	struct member *m = o->m + base;
+	bool sorted = true;
+	for (size_t i = 1; i < n && sorted; i++)
+		sorted = cmp_member(&m[i - 1], &m[i]) < 0;
+	if (!sorted) {
+		qsort(m, n, sizeof(*m), cmp_member);
+		for (size_t i = 1; i < n; i++)
+			if (cmp_member(&m[i - 1], &m[i]) == 0)
+				return -EAGAIN;
+		size_t body = o->out->len - (start + 1);
+		o->scratch.len = 0;
+		if (exai__buf_reserve(&o->scratch, body) < 0)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				o->scratch.data[o->scratch.len++] = ',';
+			memcpy(o->scratch.data + o->scratch.len, o->out->data + m[i].at, m[i].len);
+			o->scratch.len += m[i].len;
+		}
+		memcpy(o->out->data + start + 1, o->scratch.data, body);
+	}
+	o->nm = base;
+	return exai__buf_putc(o->out, '}') < 0 ? -ENOMEM : 0;
+}
+
+static int rvalue(struct reorder *o, int depth)
+{
+	struct canon *c = &o->c;
+	if (depth > REORDER_MAX_DEPTH || c->p >= c->end)
+		return -EAGAIN;
+	const unsigned char *s = c->p;
+	if (*s == '{')
+		return robject(o, depth);
+	if (*s == '[') {
+		c->p++;
+		if (exai__buf_putc(o->out, '[') < 0)
+			return -ENOMEM;
+		skip_ws(c);
+		if (c->p < c->end && *c->p == ']') {
+			c->p++;
+			return exai__buf_putc(o->out, ']') < 0 ? -ENOMEM : 0;
+		}
+		for (;;) {
+			int r = rvalue(o, depth + 1);
+			if (r == 0)
+				r = rnext(o, ']');
+			if (r < 0)
+				return r;
+			if (r == 0)
+				return exai__buf_putc(o->out, ']') < 0 ? -ENOMEM : 0;
+		}
+	}
+	/* A scalar already in canonical form is copied as it is. */
+	int r = *s == '"' ? string(c, NULL, NULL, NULL) :
+		(*s == 't' || *s == 'f' || *s == 'n') ? value(c, depth, NULL) : number(c, NULL);
+	if (r < 0)
+		return -EAGAIN;
+	return exai__buf_append(o->out, s, (size_t)(c->p - s)) < 0 ? -ENOMEM : 0;
+}
+
+int exai__canon_reorder(struct exai__buf *out, const char *p, size_t n, bool *rethas_time)
+{
+	struct reorder o = { .c = { (const unsigned char *)p, (const unsigned char *)p + n, NULL }, .out = out };
+	out->len = 0;
+	skip_ws(&o.c);
+	int r = o.c.p < o.c.end && *o.c.p == '{' ? robject(&o, 1) : -EAGAIN;
+	skip_ws(&o.c);
+	if (r == 0 && o.c.p != o.c.end)
+		r = -EAGAIN;
+	free(o.m);
+	exai__buf_free(&o.scratch);
+	if (r == 0 && exai__buf_putc(out, '\0') == 0) /* NUL-terminated, not counted */
+		out->len--;
+	*rethas_time = o.has_time;
+	return r == -ENOMEM ? exai__err(-ENOMEM, "out of memory") : r;
+}

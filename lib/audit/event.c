@@ -14,6 +14,24 @@ static const char *const reserved[] = { "origin", "prev", "seq", "v" };
 #define EXAI__XSTR(x) #x
 #define EXAI__STR(x) EXAI__XSTR(x)
 
+static bool name_in(const char *const *list, size_t n, const char *k, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(list[i]) == len && memcmp(list[i], k, len) == 0)
+			return true;
+	return false;
+}
+
+bool exai__event_name_forbidden(const char *k, size_t len)
+{
+	return name_in(forbidden, EXAI__ARRAY_SIZE(forbidden), k, len);
+}
+
+bool exai__event_name_reserved(const char *k, size_t len)
+{
+	return name_in(reserved, EXAI__ARRAY_SIZE(reserved), k, len);
+}
+
 /* Whether @v holds an integer beyond 2^53, which the core's JCS takes only as a double. */
 static bool has_big_int(const json_t *v, int depth)
 {
@@ -198,10 +216,9 @@ static int check_tree(const json_t *v, int depth)
 		const char *k;
 		json_t *c;
 		json_object_foreach((json_t *)v, k, c) {
-			for (size_t i = 0; i < EXAI__ARRAY_SIZE(forbidden); i++)
-				if (strcmp(k, forbidden[i]) == 0)
-					return exai__err(-EINVAL, "audit event member \"%s\": prompt and tool-input text is "
-						     "never stored; record a count or exai_audit_digest() instead", k);
+			if (exai__event_name_forbidden(k, strlen(k)))
+				return exai__err(-EINVAL, "audit event member \"%s\": prompt and tool-input text is "
+					     "never stored; record a count or exai_audit_digest() instead", k);
 			int r = check_tree(c, depth + 1);
 			if (r)
 				return r;
@@ -256,6 +273,8 @@ static int put_member(struct exai__buf *b, const char *m, size_t n)
 	return exai__buf_append(b, m, n);
 }
 
+static int merge(struct exai__event_parts *p, const struct exai__buf *canon, bool has_time, size_t max_size);
+
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size)
 {
 	memset(p, 0, sizeof(*p));
@@ -277,10 +296,28 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 	 * sorts before every lower-case letter. */
 	struct exai__buf canon = { 0 };
 	r = exai__jcs_append(&canon, obj);
-	if (r < 0) {
-		exai__buf_free(&canon);
-		return r;
-	}
+	if (r == 0)
+		r = merge(p, &canon, t != NULL, max_size);
+	exai__buf_free(&canon);
+	return r;
+}
+
+int exai__event_prepare_text(struct exai__event_parts *p, const char *text, size_t len, size_t max_size)
+{
+	memset(p, 0, sizeof(*p));
+	struct exai__buf canon = { 0 };
+	bool has_time = false;
+	int r = exai__canon_reorder(&canon, text, len, &has_time);
+	if (r == 0)
+		r = merge(p, &canon, has_time, max_size);
+	exai__buf_free(&canon);
+	return r;
+}
+
+/* Merges the log's members into @canon, the caller's members in canonical form. */
+static int merge(struct exai__event_parts *p, const struct exai__buf *canon, bool has_time, size_t max_size)
+{
+	int r = 0;
 	char time_member[48];
 	snprintf(time_member, sizeof(time_member), "\"time\":%lld", (long long)exai__now_ms());
 	static const char v_member[] = "\"v\":" EXAI__STR(EXAI__EVENT_VERSION);
@@ -291,10 +328,10 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 	ins[n++] = (struct ins){ "origin", NULL };
 	ins[n++] = (struct ins){ "prev", NULL };
 	ins[n++] = (struct ins){ "seq", NULL };
-	if (!t)
+	if (!has_time)
 		ins[n++] = (struct ins){ "time", time_member };
 	ins[n++] = (struct ins){ "v", v_member };
-	const char *q = canon.data + 1; /* after '{' */
+	const char *q = canon->data + 1; /* after '{' */
 	while (r == 0 && *q != '}') {
 		const char *m = q, *kend = skip_string(q) - 1;
 		size_t klen = (size_t)(kend - (m + 1));
@@ -321,7 +358,6 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 		else
 			p->cut[ncut++] = p->text.len;
 	}
-	exai__buf_free(&canon);
 	if (r < 0)
 		r = exai__err(-ENOMEM, "out of memory");
 	/* origin <= 128, prev 64, seq <= 16 digits, names and punctuation < 64. */

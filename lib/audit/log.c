@@ -344,6 +344,9 @@ static int checkpoint_locked(exai_audit_log *log)
 	return 0;
 }
 
+/* Orders the event prepared in @parts (consumed). */
+static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq);
+
 static int append_obj(exai_audit_log *log, json_t *obj, uint64_t *retseq)
 {
 	if (!log)
@@ -352,8 +355,13 @@ static int append_obj(exai_audit_log *log, json_t *obj, uint64_t *retseq)
 		return exai__err(-EROFS, "the audit log %s is open read-only", log->origin);
 	struct exai__event_parts parts;
 	int r = exai__event_prepare(&parts, obj, log->max_event);
-	if (r < 0)
-		return r;
+	return r < 0 ? r : append_parts(log, &parts, retseq);
+}
+
+static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq)
+{
+	struct exai__event_parts parts = *p;
+	int r = 0;
 	struct exai__buf ev = { 0 };
 	pthread_mutex_lock(&log->lock);
 	if (log->broken || log->closing) {
@@ -418,6 +426,12 @@ EXAI_API int exai_audit_append_json(exai_audit_log *log, const char *json, size_
 	json_t *o = NULL;
 	if (!json || !len)
 		return exai__err(-EINVAL, "no audit event text");
+	if (log && !log->readonly) {
+		struct exai__event_parts parts;
+		int f = exai__event_prepare_text(&parts, json, len, log->max_event);
+		if (f != -EAGAIN)
+			return f < 0 ? f : append_parts(log, &parts, retseq);
+	}
 	int r = exai__event_parse(&o, json, len);
 	if (r == 0)
 		r = append_obj(log, o, retseq);
@@ -930,29 +944,18 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-uint64_t exai__log_durable(exai_audit_log *log)
+/* One field read under the lock. */
+static uint64_t locked(exai_audit_log *log, const uint64_t *field)
 {
 	pthread_mutex_lock(&log->lock);
-	uint64_t d = log->durable;
+	uint64_t v = *field;
 	pthread_mutex_unlock(&log->lock);
-	return d;
+	return v;
 }
 
-uint64_t exai__log_pruned(exai_audit_log *log)
-{
-	pthread_mutex_lock(&log->lock);
-	uint64_t p = log->pruned;
-	pthread_mutex_unlock(&log->lock);
-	return p;
-}
-
-uint64_t exai__log_flushes(exai_audit_log *log)
-{
-	pthread_mutex_lock(&log->lock);
-	uint64_t f = log->flushes;
-	pthread_mutex_unlock(&log->lock);
-	return f;
-}
+uint64_t exai__log_durable(exai_audit_log *log) { return locked(log, &log->durable); }
+uint64_t exai__log_pruned(exai_audit_log *log) { return locked(log, &log->pruned); }
+uint64_t exai__log_flushes(exai_audit_log *log) { return locked(log, &log->flushes); }
 
 bool exai__log_closing(exai_audit_log *log)
 {
