@@ -199,7 +199,11 @@ uint64_t exai__log_durable(exai_audit_log *log);
 uint64_t exai__log_flushes(exai_audit_log *log);
 /* First retained seq (0 unless pruned). */
 uint64_t exai__log_pruned(exai_audit_log *log);
-/* Waits up to @ms for the durable size to pass @seq (or the log to close). */
+/* What sinks may deliver: the durable size; for a reader (another process writes), the
+ * size of the last checkpoint the writer made durable. */
+uint64_t exai__log_deliverable(exai_audit_log *log);
+/* Waits up to @ms for the durable size to pass @seq (or the log to close); a reader sleeps
+ * @ms and then follows the writer (exai__log_deliverable()). */
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms);
 bool exai__log_closing(exai_audit_log *log);
 const char *exai__log_origin(exai_audit_log *log);

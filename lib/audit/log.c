@@ -965,8 +965,48 @@ bool exai__log_closing(exai_audit_log *log)
 	return c;
 }
 
+/* A reader follows a writer in another process: what the writer's tree.state shows sealed
+ * (it is written only once the checkpoint is durable) becomes deliverable. */
+static void follow(exai_audit_log *log)
+{
+	struct exai__vkey vk = { .keyid = log->signer.keyid };
+	snprintf(vk.name, sizeof(vk.name), "%s", log->origin);
+	memcpy(vk.pk, log->signer.pk, 32);
+	struct snap s;
+	if (state_read(log, &s, &vk) < 0 || !s.set || s.tree.size <= exai__log_deliverable(log)) {
+		free(s.note);
+		return;
+	}
+	struct exai__seglist segs = { 0 };
+	if (exai__seglist_load(&segs, log->dir) < 0 || segs.n == 0) {
+		exai__seglist_free(&segs);
+		free(s.note);
+		return;
+	}
+	pthread_mutex_lock(&log->lock);
+	exai__seglist_free(&log->segs);
+	log->segs = segs;
+	log->sealed = s.tree.size;
+	if (log->durable < s.tree.size)
+		log->durable = s.tree.size;
+	free(log->last_cp);
+	log->last_cp = s.note;
+	pthread_mutex_unlock(&log->lock);
+}
+
+uint64_t exai__log_deliverable(exai_audit_log *log)
+{
+	return log->readonly ? locked(log, &log->sealed) : locked(log, &log->durable);
+}
+
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms)
 {
+	if (log->readonly) {
+		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+		follow(log);
+		return;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_nsec += (long)ms * 1000000;

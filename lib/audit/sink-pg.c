@@ -70,7 +70,7 @@ static int pg_connect(struct exai__sink *s, uint64_t *cursor)
 			 * belong to another log of the same name: delivery meets them, and goes the
 			 * idempotent way). */
 			uint64_t next = strtoull(PQgetvalue(res, 0, 0), NULL, 10) + 1;
-			if (next > *cursor && next <= exai__log_durable(s->log))
+			if (next > *cursor && next <= exai__log_deliverable(s->log))
 				*cursor = next;
 		}
 		PQclear(res);
