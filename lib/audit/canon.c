@@ -505,7 +505,10 @@ static int robject(struct reorder *o, int depth)
 		if (r < 0)
 			return r;
 		if (depth == 1 && keylen == 4 && memcmp(key, "time", 4) == 0) {
-			/* milliseconds: a plain non-negative integer, else the general path decides */
+			/* milliseconds: a plain non-negative integer of at most 15 digits, else the
+			 * general path decides */
+			if (c->p - vstart > 15)
+				return -EAGAIN;
 			for (const unsigned char *d = vstart; d < c->p; d++)
 				if (*d < '0' || *d > '9')
 					return -EAGAIN;

@@ -285,6 +285,7 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 			return exai__err(-EINVAL, "audit event member \"%s\" is reserved: the log sets it", reserved[i]);
 	json_t *t = json_object_get(obj, "time");
 	if (t && !(json_is_integer(t) || (json_is_real(t) && json_real_value(t) >= 0 &&
+					  json_real_value(t) <= 9007199254740992.0 && /* no overflowing cast */
 					  json_real_value(t) == (double)(int64_t)json_real_value(t))))
 		return exai__err(-EINVAL, "audit event member \"time\" must be milliseconds since the epoch");
 	int r = check_tree(obj, 0);

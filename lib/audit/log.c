@@ -53,6 +53,7 @@ struct exai_audit_log {
 	struct exai__merkle tree;
 	uint64_t head_seg, head_off; /* segment and offset the next record goes to */
 	struct exai__buf pend, pend_idx;
+	struct exai__buf spare, spare_idx; /* the buffers of the last flush, reused (no regrowth) */
 	struct rot *rot;             /* segment rotations inside pend */
 	size_t nrot;
 	struct snap snap;            /* checkpoint in pend, to persist after the flush */
@@ -230,8 +231,10 @@ static int flush_locked(exai_audit_log *log)
 	size_t nrot = log->nrot;
 	uint64_t target = log->next_seq;
 	struct snap snap = log->snap;
-	memset(&log->pend, 0, sizeof(log->pend));
-	memset(&log->pend_idx, 0, sizeof(log->pend_idx));
+	log->pend = log->spare;
+	log->pend_idx = log->spare_idx;
+	memset(&log->spare, 0, sizeof(log->spare));
+	memset(&log->spare_idx, 0, sizeof(log->spare_idx));
 	memset(&log->snap, 0, sizeof(log->snap));
 	log->rot = NULL;
 	log->nrot = 0;
@@ -272,10 +275,12 @@ static int flush_locked(exai_audit_log *log)
 		if (s < 0)
 			exai__log_warn(log->ctx, "audit", "%s: cannot save the tree state: %s", log->origin, exai_errmsg());
 	}
-	exai__buf_free(&data);
-	exai__buf_free(&idx);
-
 	pthread_mutex_lock(&log->lock);
+	data.len = idx.len = 0;
+	exai__buf_free(&log->spare);
+	exai__buf_free(&log->spare_idx);
+	log->spare = data;
+	log->spare_idx = idx;
 	log->flushing = false;
 	if (r < 0) {
 		log->broken = r;
@@ -924,6 +929,8 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 		close(log->lock_fd);
 	exai__buf_free(&log->pend);
 	exai__buf_free(&log->pend_idx);
+	exai__buf_free(&log->spare);
+	exai__buf_free(&log->spare_idx);
 	free(log->rot);
 	free(log->snap.note);
 	free(log->last_cp);
