@@ -319,8 +319,9 @@ int exai__event_prepare_text(struct exai__event_parts *p, const char *text, size
 static int merge(struct exai__event_parts *p, const struct exai__buf *canon, bool has_time, size_t max_size)
 {
 	int r = 0;
-	char time_member[48];
-	snprintf(time_member, sizeof(time_member), "\"time\":%lld", (long long)exai__now_ms());
+	char time_member[48] = "";
+	if (!has_time)
+		snprintf(time_member, sizeof(time_member), "\"time\":%lld", (long long)exai__now_ms());
 	static const char v_member[] = "\"v\":" EXAI__STR(EXAI__EVENT_VERSION);
 	struct ins {
 		const char *name, *member; /* member NULL: a cut where the log inserts it later */
@@ -374,14 +375,25 @@ int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *
 			 const char *prev_hex, uint64_t seq)
 {
 	/* text[0, cut0) "origin" text[cut0, cut1) "prev" text[cut1, cut2) "seq" text[cut2, end) */
-	char mine[3][300];
-	snprintf(mine[0], sizeof(mine[0]), "\"origin\":\"%s\"", origin);
-	snprintf(mine[1], sizeof(mine[1]), "\"prev\":\"%s\"", prev_hex);
-	snprintf(mine[2], sizeof(mine[2]), "\"seq\":%llu", (unsigned long long)seq);
+	char digits[24], *d = digits + sizeof(digits);
+	do
+		*--d = (char)('0' + seq % 10);
+	while (seq /= 10);
+	size_t olen = strlen(origin), plen = strlen(prev_hex), dlen = (size_t)(digits + sizeof(digits) - d);
+	const struct {
+		const char *name, *v;
+		size_t vlen;
+		bool quoted;
+	} mine[3] = { { "\"origin\":", origin, olen, true }, { "\"prev\":", prev_hex, plen, true },
+		      { "\"seq\":", d, dlen, false } };
 	out->len = 0;
-	int r = exai__buf_putc(out, '{');
-	size_t at = 0;
-	for (int i = 0; i <= 3 && r == 0; i++) {
+	/* everything at once: the text, three members with their commas, braces */
+	if (exai__buf_reserve(out, p->text.len + olen + plen + dlen + 40) < 0)
+		return exai__err(-ENOMEM, "out of memory");
+	char *o = out->data;
+	size_t w = 0, at = 0;
+	o[w++] = '{';
+	for (int i = 0; i <= 3; i++) {
 		size_t end = i < 3 ? p->cut[i] : p->text.len;
 		if (end > at) { /* a run of members; the text has commas between them */
 			const char *s = p->text.data + at;
@@ -390,20 +402,28 @@ int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *
 				s++, n--;
 			if (n && s[n - 1] == ',')
 				n--;
-			if (n && out->len > 1)
-				r = exai__buf_putc(out, ',');
-			if (n && r == 0)
-				r = exai__buf_append(out, s, n);
+			if (n && w > 1)
+				o[w++] = ',';
+			memcpy(o + w, s, n);
+			w += n;
 		}
-		if (r == 0 && i < 3) {
-			if (out->len > 1)
-				r = exai__buf_putc(out, ',');
-			if (r == 0)
-				r = exai__buf_append(out, mine[i], strlen(mine[i]));
+		if (i < 3) {
+			if (w > 1)
+				o[w++] = ',';
+			size_t nl = strlen(mine[i].name);
+			memcpy(o + w, mine[i].name, nl);
+			w += nl;
+			if (mine[i].quoted)
+				o[w++] = '"';
+			memcpy(o + w, mine[i].v, mine[i].vlen);
+			w += mine[i].vlen;
+			if (mine[i].quoted)
+				o[w++] = '"';
 		}
 		at = end;
 	}
-	if (r == 0)
-		r = exai__buf_putc(out, '}');
-	return r < 0 ? exai__err(-ENOMEM, "out of memory") : 0;
+	o[w++] = '}';
+	o[w] = '\0';
+	out->len = w;
+	return 0;
 }
