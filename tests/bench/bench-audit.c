@@ -236,14 +236,22 @@ static void latency(const char *origin, const struct exai_audit_sink_opts *so, d
 	EXAI_OPTS(exai_audit_opts, o, .origin = origin, .durability = EXAI_AUDIT_BATCH, .batch_delay_ms = 2);
 	CHECK_OK(exai_audit_open(&log, ctx, &o));
 	CHECK_OK(exai_audit_sink_add(log, so));
-	struct lat l = { .log = log, .n = (uint64_t)(10000 * secs) };
+	/* Steady state: one event delivered first (connection, tables and streams set up). */
+	char j[300];
+	snprintf(j, sizeof(j), event_fmt, 0, 0, 0);
+	CHECK_OK(exai_audit_append_json(log, j, strlen(j), NULL));
+	for (struct exai_audit_sink_status st = { 0 }; st.cursor < 1;) {
+		size_t k;
+		exai_audit_sink_status(log, &st, 1, &k);
+		usleep(1000);
+	}
+	struct lat l = { .log = log, .n = (uint64_t)(10000 * secs) + 1 };
 	l.sent = calloc(l.n, sizeof(double));
 	l.seen = calloc(l.n, sizeof(double));
 	pthread_t th;
 	pthread_create(&th, NULL, watch_cursor, &l);
 	double t0 = now_s();
-	char j[300];
-	for (uint64_t i = 0; i < l.n; i++) {
+	for (uint64_t i = 1; i < l.n; i++) {
 		double due = t0 + (double)i / 10000;
 		while (now_s() < due)
 			usleep(50);
@@ -252,14 +260,15 @@ static void latency(const char *origin, const struct exai_audit_sink_opts *so, d
 		CHECK_OK(exai_audit_append_json(log, j, strlen(j), &seq));
 		l.sent[seq] = now_s();
 	}
-	double rate = (double)l.n / (now_s() - t0);
+	double rate = (double)(l.n - 1) / (now_s() - t0);
 	pthread_join(th, NULL);
-	double *d = calloc(l.n, sizeof(double));
-	for (uint64_t i = 0; i < l.n; i++)
-		d[i] = (l.seen[i] - l.sent[i]) * 1000;
-	qsort(d, l.n, sizeof(double), cmp_d);
+	uint64_t m = l.n - 1; /* seq 0 was the warm-up */
+	double *d = calloc(m, sizeof(double));
+	for (uint64_t i = 0; i < m; i++)
+		d[i] = (l.seen[i + 1] - l.sent[i + 1]) * 1000;
+	qsort(d, m, sizeof(double), cmp_d);
 	printf("append -> %s at %.0f events/s: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (batch durability, 2 ms flush delay)\n",
-	       so->name, rate, d[l.n / 2], d[l.n * 95 / 100], d[l.n * 99 / 100]);
+	       so->name, rate, d[m / 2], d[m * 95 / 100], d[m * 99 / 100]);
 	free(d);
 	free(l.sent);
 	free(l.seen);
