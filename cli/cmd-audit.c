@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cmd-audit.c: exaictl audit append|verify|checkpoint|vkey|leaf|prove|consistency|tail|prune|sink. */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,10 @@
 
 struct aargs {
 	const char *origin, *vkey, *tenant, *workspace, *action, *before, *keyring;
+	const char *sink[3]; /* sink run: jsonl, postgres, nats targets */
 	int64_t since_ms, before_ms;
 	uint64_t size;
-	bool has_size, follow;
+	bool has_size, follow, writer;
 	long lines;
 	int durability;
 	char **ops; /* operands */
@@ -32,7 +34,9 @@ static int parse(struct cli *cli, int argc, char **argv, const char *allowed, in
 		{ "action", required_argument, NULL, 'a' }, { "since", required_argument, NULL, 'S' },
 		{ "before", required_argument, NULL, 'b' }, { "json", no_argument, NULL, 'j' },
 		{ "lines", required_argument, NULL, 'n' },  { "durability", required_argument, NULL, 'd' },
-		{ "keyring", required_argument, NULL, 'K' }, { 0 },
+		{ "keyring", required_argument, NULL, 'K' }, { "jsonl", required_argument, NULL, 'J' },
+		{ "postgres", required_argument, NULL, 'P' }, { "nats", required_argument, NULL, 'N' },
+		{ "writer", no_argument, NULL, 'W' }, { 0 },
 	};
 	memset(a, 0, sizeof(*a));
 	a->origin = "exai";
@@ -53,6 +57,10 @@ static int parse(struct cli *cli, int argc, char **argv, const char *allowed, in
 		case 'o': a->origin = optarg; break;
 		case 'k': a->vkey = optarg; break;
 		case 'K': a->keyring = optarg; break;
+		case 'J': a->sink[0] = optarg; break;
+		case 'P': a->sink[1] = optarg; break;
+		case 'N': a->sink[2] = optarg; break;
+		case 'W': a->writer = true; break;
 		case 'f': a->follow = true; break;
 		case 't': a->tenant = optarg; break;
 		case 'w': a->workspace = optarg; break;
@@ -404,6 +412,46 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static volatile sig_atomic_t sink_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	sink_stop = 1;
+}
+
+static int run_sink_run(struct cli *cli, int argc, char **argv)
+{
+	struct aargs a;
+	exai_audit_log *log;
+	int r = parse(cli, argc, argv, "origin jsonl postgres nats writer keyring", 0, 0, &a);
+	if (r >= 0)
+		return r;
+	if (!a.sink[0] && !a.sink[1] && !a.sink[2])
+		return cli_usage_error(cli, "name at least one sink: --jsonl, --postgres or --nats");
+	if ((r = open_log(cli, &a, !a.writer, &log)) >= 0)
+		return r;
+	static const char *const names[3] = { "jsonl", "postgres", "nats" };
+	static const int kinds[3] = { EXAI_AUDIT_SINK_JSONL, EXAI_AUDIT_SINK_POSTGRES, EXAI_AUDIT_SINK_NATS };
+	for (int i = 0; i < 3; i++) {
+		if (!a.sink[i])
+			continue;
+		EXAI_OPTS(exai_audit_sink_opts, so, .kind = kinds[i], .name = names[i], .target = a.sink[i]);
+		if ((r = exai_audit_sink_add(log, &so)) < 0) {
+			exai_audit_close(log);
+			return cli_fail(cli, r, i == 0 ? "cannot start the jsonl sink" : i == 1 ? "cannot start the postgres sink" :
+						    "cannot start the nats sink");
+		}
+	}
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!sink_stop)
+		usleep(100000);
+	r = exai_audit_close(log); /* stops the sinks, saving their cursors */
+	return r < 0 ? cli_fail(cli, r, "closing the audit log") : EXIT_OK;
+}
+
 static int run_sink_status(struct cli *cli, int argc, char **argv)
 {
 	struct aargs a;
@@ -497,7 +545,20 @@ static const struct cli_cmd audit_sink_status = {
 	.usage = "[--origin NAME] [--json]",
 	.run = run_sink_status,
 };
-static const struct cli_cmd *const sink_subs[] = { &audit_sink_status, NULL };
+static const struct cli_cmd audit_sink_run = {
+	.name = "run",
+	.summary = "Deliver the log to sinks until SIGTERM or SIGINT (the long-running sink process)",
+	.usage = "[--origin NAME] [--jsonl PATH|-] [--postgres CONNINFO] [--nats URL] [--writer [--keyring T]]\n\n" ORIGIN_HELP
+		 "  --jsonl PATH   JSON lines (OCSF-shaped events) appended to PATH, or '-' for stdout\n"
+		 "  --postgres C   PostgreSQL (libpq connection string)\n"
+		 "  --nats URL     NATS JetStream server\n"
+		 "  --writer       open the log for writing (no other process may write it); default:\n"
+		 "                 follow the process that writes it and deliver each event once a\n"
+		 "                 checkpoint has sealed it (within checkpoint_ms, default 1 s)\n" KEYRING_HELP
+		 "Sinks are named jsonl, postgres and nats; each resumes from sinks/<name>.cursor.",
+	.run = run_sink_run,
+};
+static const struct cli_cmd *const sink_subs[] = { &audit_sink_status, &audit_sink_run, NULL };
 static const struct cli_cmd audit_sink = {
 	.name = "sink",
 	.summary = "Audit sinks (PostgreSQL, NATS JetStream, JSON lines)",

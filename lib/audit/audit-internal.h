@@ -112,18 +112,35 @@ struct exai__event_parts {
 	size_t cut[3];
 };
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size);
+/* The same from JSON text without a parse tree, for text whose strings and numbers are in
+ * canonical form already and whose names need no escapes (what producers usually write):
+ * white space dropped, members sorted. -EAGAIN: anything else (escaped, forbidden, reserved
+ * or duplicate names, other number or string forms, a non-integer time, depth > 64, not an
+ * object): take exai__event_parse() and exai__event_prepare(), which decide. */
+int exai__event_prepare_text(struct exai__event_parts *p, const char *text, size_t len, size_t max_size);
+bool exai__event_name_forbidden(const char *name, size_t len);
+bool exai__event_name_reserved(const char *name, size_t len);
+/* canon.c: the canonical form of such text into @out (reset first; NUL-terminated). */
+int exai__canon_reorder(struct exai__buf *out, const char *p, size_t n, bool *rethas_time);
 void exai__event_parts_free(struct exai__event_parts *p);
 /* Assembles the canonical bytes with the log's fields into @out (reset first). */
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
 			 const char *prev_hex, uint64_t seq);
 int64_t exai__now_ms(void);
 /* The top-level members the chain needs, picked out by exai__canon_check(). */
+enum { EXAI__TOP_TIME, EXAI__TOP_CLASS_UID, EXAI__TOP_ACTIVITY_ID, EXAI__TOP_NUMS };
+enum { EXAI__TOP_ACTIVITY_NAME, EXAI__TOP_TENANT, EXAI__TOP_WORKSPACE, EXAI__TOP_STRS };
 struct exai__event_top {
 	uint64_t seq;
 	bool has_seq, has_v;
 	double v;
 	const char *prev, *origin; /* raw string contents inside the bytes checked */
 	size_t prev_len, origin_len;
+	/* For the sinks' columns: top-level numbers, and strings raw (still JSON-escaped). */
+	bool has_num[EXAI__TOP_NUMS];
+	double num[EXAI__TOP_NUMS];
+	const char *str[EXAI__TOP_STRS];
+	size_t str_len[EXAI__TOP_STRS];
 };
 /* 0 when @p is exactly the RFC 8785 form of a JSON object (canon.c); -EBADMSG with the reason
  * otherwise; -E2BIG for a member name longer than it checks in one pass. */
@@ -182,7 +199,11 @@ uint64_t exai__log_durable(exai_audit_log *log);
 uint64_t exai__log_flushes(exai_audit_log *log);
 /* First retained seq (0 unless pruned). */
 uint64_t exai__log_pruned(exai_audit_log *log);
-/* Waits up to @ms for the durable size to pass @seq (or the log to close). */
+/* What sinks may deliver: the durable size; for a reader (another process writes), the
+ * size of the last checkpoint the writer made durable. */
+uint64_t exai__log_deliverable(exai_audit_log *log);
+/* Waits up to @ms for the durable size to pass @seq (or the log to close); a reader sleeps
+ * @ms and then follows the writer (exai__log_deliverable()). */
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms);
 bool exai__log_closing(exai_audit_log *log);
 const char *exai__log_origin(exai_audit_log *log);

@@ -14,6 +14,24 @@ static const char *const reserved[] = { "origin", "prev", "seq", "v" };
 #define EXAI__XSTR(x) #x
 #define EXAI__STR(x) EXAI__XSTR(x)
 
+static bool name_in(const char *const *list, size_t n, const char *k, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(list[i]) == len && memcmp(list[i], k, len) == 0)
+			return true;
+	return false;
+}
+
+bool exai__event_name_forbidden(const char *k, size_t len)
+{
+	return name_in(forbidden, EXAI__ARRAY_SIZE(forbidden), k, len);
+}
+
+bool exai__event_name_reserved(const char *k, size_t len)
+{
+	return name_in(reserved, EXAI__ARRAY_SIZE(reserved), k, len);
+}
+
 /* Whether @v holds an integer beyond 2^53, which the core's JCS takes only as a double. */
 static bool has_big_int(const json_t *v, int depth)
 {
@@ -198,10 +216,9 @@ static int check_tree(const json_t *v, int depth)
 		const char *k;
 		json_t *c;
 		json_object_foreach((json_t *)v, k, c) {
-			for (size_t i = 0; i < EXAI__ARRAY_SIZE(forbidden); i++)
-				if (strcmp(k, forbidden[i]) == 0)
-					return exai__err(-EINVAL, "audit event member \"%s\": prompt and tool-input text is "
-						     "never stored; record a count or exai_audit_digest() instead", k);
+			if (exai__event_name_forbidden(k, strlen(k)))
+				return exai__err(-EINVAL, "audit event member \"%s\": prompt and tool-input text is "
+					     "never stored; record a count or exai_audit_digest() instead", k);
 			int r = check_tree(c, depth + 1);
 			if (r)
 				return r;
@@ -256,6 +273,8 @@ static int put_member(struct exai__buf *b, const char *m, size_t n)
 	return exai__buf_append(b, m, n);
 }
 
+static int merge(struct exai__event_parts *p, const struct exai__buf *canon, bool has_time, size_t max_size);
+
 int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_size)
 {
 	memset(p, 0, sizeof(*p));
@@ -266,6 +285,7 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 			return exai__err(-EINVAL, "audit event member \"%s\" is reserved: the log sets it", reserved[i]);
 	json_t *t = json_object_get(obj, "time");
 	if (t && !(json_is_integer(t) || (json_is_real(t) && json_real_value(t) >= 0 &&
+					  json_real_value(t) <= 9007199254740992.0 && /* no overflowing cast */
 					  json_real_value(t) == (double)(int64_t)json_real_value(t))))
 		return exai__err(-EINVAL, "audit event member \"time\" must be milliseconds since the epoch");
 	int r = check_tree(obj, 0);
@@ -277,12 +297,31 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 	 * sorts before every lower-case letter. */
 	struct exai__buf canon = { 0 };
 	r = exai__jcs_append(&canon, obj);
-	if (r < 0) {
-		exai__buf_free(&canon);
-		return r;
-	}
-	char time_member[48];
-	snprintf(time_member, sizeof(time_member), "\"time\":%lld", (long long)exai__now_ms());
+	if (r == 0)
+		r = merge(p, &canon, t != NULL, max_size);
+	exai__buf_free(&canon);
+	return r;
+}
+
+int exai__event_prepare_text(struct exai__event_parts *p, const char *text, size_t len, size_t max_size)
+{
+	memset(p, 0, sizeof(*p));
+	struct exai__buf canon = { 0 };
+	bool has_time = false;
+	int r = exai__canon_reorder(&canon, text, len, &has_time);
+	if (r == 0)
+		r = merge(p, &canon, has_time, max_size);
+	exai__buf_free(&canon);
+	return r;
+}
+
+/* Merges the log's members into @canon, the caller's members in canonical form. */
+static int merge(struct exai__event_parts *p, const struct exai__buf *canon, bool has_time, size_t max_size)
+{
+	int r = 0;
+	char time_member[48] = "";
+	if (!has_time)
+		snprintf(time_member, sizeof(time_member), "\"time\":%lld", (long long)exai__now_ms());
 	static const char v_member[] = "\"v\":" EXAI__STR(EXAI__EVENT_VERSION);
 	struct ins {
 		const char *name, *member; /* member NULL: a cut where the log inserts it later */
@@ -291,10 +330,10 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 	ins[n++] = (struct ins){ "origin", NULL };
 	ins[n++] = (struct ins){ "prev", NULL };
 	ins[n++] = (struct ins){ "seq", NULL };
-	if (!t)
+	if (!has_time)
 		ins[n++] = (struct ins){ "time", time_member };
 	ins[n++] = (struct ins){ "v", v_member };
-	const char *q = canon.data + 1; /* after '{' */
+	const char *q = canon->data + 1; /* after '{' */
 	while (r == 0 && *q != '}') {
 		const char *m = q, *kend = skip_string(q) - 1;
 		size_t klen = (size_t)(kend - (m + 1));
@@ -321,7 +360,6 @@ int exai__event_prepare(struct exai__event_parts *p, json_t *obj, size_t max_siz
 		else
 			p->cut[ncut++] = p->text.len;
 	}
-	exai__buf_free(&canon);
 	if (r < 0)
 		r = exai__err(-ENOMEM, "out of memory");
 	/* origin <= 128, prev 64, seq <= 16 digits, names and punctuation < 64. */
@@ -337,14 +375,25 @@ int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *
 			 const char *prev_hex, uint64_t seq)
 {
 	/* text[0, cut0) "origin" text[cut0, cut1) "prev" text[cut1, cut2) "seq" text[cut2, end) */
-	char mine[3][300];
-	snprintf(mine[0], sizeof(mine[0]), "\"origin\":\"%s\"", origin);
-	snprintf(mine[1], sizeof(mine[1]), "\"prev\":\"%s\"", prev_hex);
-	snprintf(mine[2], sizeof(mine[2]), "\"seq\":%llu", (unsigned long long)seq);
+	char digits[24], *d = digits + sizeof(digits);
+	do
+		*--d = (char)('0' + seq % 10);
+	while (seq /= 10);
+	size_t olen = strlen(origin), plen = strlen(prev_hex), dlen = (size_t)(digits + sizeof(digits) - d);
+	const struct {
+		const char *name, *v;
+		size_t vlen;
+		bool quoted;
+	} mine[3] = { { "\"origin\":", origin, olen, true }, { "\"prev\":", prev_hex, plen, true },
+		      { "\"seq\":", d, dlen, false } };
 	out->len = 0;
-	int r = exai__buf_putc(out, '{');
-	size_t at = 0;
-	for (int i = 0; i <= 3 && r == 0; i++) {
+	/* everything at once: the text, three members with their commas, braces */
+	if (exai__buf_reserve(out, p->text.len + olen + plen + dlen + 40) < 0)
+		return exai__err(-ENOMEM, "out of memory");
+	char *o = out->data;
+	size_t w = 0, at = 0;
+	o[w++] = '{';
+	for (int i = 0; i <= 3; i++) {
 		size_t end = i < 3 ? p->cut[i] : p->text.len;
 		if (end > at) { /* a run of members; the text has commas between them */
 			const char *s = p->text.data + at;
@@ -353,20 +402,28 @@ int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *
 				s++, n--;
 			if (n && s[n - 1] == ',')
 				n--;
-			if (n && out->len > 1)
-				r = exai__buf_putc(out, ',');
-			if (n && r == 0)
-				r = exai__buf_append(out, s, n);
+			if (n && w > 1)
+				o[w++] = ',';
+			memcpy(o + w, s, n);
+			w += n;
 		}
-		if (r == 0 && i < 3) {
-			if (out->len > 1)
-				r = exai__buf_putc(out, ',');
-			if (r == 0)
-				r = exai__buf_append(out, mine[i], strlen(mine[i]));
+		if (i < 3) {
+			if (w > 1)
+				o[w++] = ',';
+			size_t nl = strlen(mine[i].name);
+			memcpy(o + w, mine[i].name, nl);
+			w += nl;
+			if (mine[i].quoted)
+				o[w++] = '"';
+			memcpy(o + w, mine[i].v, mine[i].vlen);
+			w += mine[i].vlen;
+			if (mine[i].quoted)
+				o[w++] = '"';
 		}
 		at = end;
 	}
-	if (r == 0)
-		r = exai__buf_putc(out, '}');
-	return r < 0 ? exai__err(-ENOMEM, "out of memory") : 0;
+	o[w++] = '}';
+	o[w] = '\0';
+	out->len = w;
+	return 0;
 }

@@ -53,6 +53,7 @@ struct exai_audit_log {
 	struct exai__merkle tree;
 	uint64_t head_seg, head_off; /* segment and offset the next record goes to */
 	struct exai__buf pend, pend_idx;
+	struct exai__buf spare, spare_idx; /* the buffers of the last flush, reused (no regrowth) */
 	struct rot *rot;             /* segment rotations inside pend */
 	size_t nrot;
 	struct snap snap;            /* checkpoint in pend, to persist after the flush */
@@ -230,8 +231,10 @@ static int flush_locked(exai_audit_log *log)
 	size_t nrot = log->nrot;
 	uint64_t target = log->next_seq;
 	struct snap snap = log->snap;
-	memset(&log->pend, 0, sizeof(log->pend));
-	memset(&log->pend_idx, 0, sizeof(log->pend_idx));
+	log->pend = log->spare;
+	log->pend_idx = log->spare_idx;
+	memset(&log->spare, 0, sizeof(log->spare));
+	memset(&log->spare_idx, 0, sizeof(log->spare_idx));
 	memset(&log->snap, 0, sizeof(log->snap));
 	log->rot = NULL;
 	log->nrot = 0;
@@ -272,10 +275,12 @@ static int flush_locked(exai_audit_log *log)
 		if (s < 0)
 			exai__log_warn(log->ctx, "audit", "%s: cannot save the tree state: %s", log->origin, exai_errmsg());
 	}
-	exai__buf_free(&data);
-	exai__buf_free(&idx);
-
 	pthread_mutex_lock(&log->lock);
+	data.len = idx.len = 0;
+	exai__buf_free(&log->spare);
+	exai__buf_free(&log->spare_idx);
+	log->spare = data;
+	log->spare_idx = idx;
 	log->flushing = false;
 	if (r < 0) {
 		log->broken = r;
@@ -344,6 +349,9 @@ static int checkpoint_locked(exai_audit_log *log)
 	return 0;
 }
 
+/* Orders the event prepared in @parts (consumed). */
+static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq);
+
 static int append_obj(exai_audit_log *log, json_t *obj, uint64_t *retseq)
 {
 	if (!log)
@@ -352,8 +360,13 @@ static int append_obj(exai_audit_log *log, json_t *obj, uint64_t *retseq)
 		return exai__err(-EROFS, "the audit log %s is open read-only", log->origin);
 	struct exai__event_parts parts;
 	int r = exai__event_prepare(&parts, obj, log->max_event);
-	if (r < 0)
-		return r;
+	return r < 0 ? r : append_parts(log, &parts, retseq);
+}
+
+static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq)
+{
+	struct exai__event_parts parts = *p;
+	int r = 0;
 	struct exai__buf ev = { 0 };
 	pthread_mutex_lock(&log->lock);
 	if (log->broken || log->closing) {
@@ -418,6 +431,12 @@ EXAI_API int exai_audit_append_json(exai_audit_log *log, const char *json, size_
 	json_t *o = NULL;
 	if (!json || !len)
 		return exai__err(-EINVAL, "no audit event text");
+	if (log && !log->readonly) {
+		struct exai__event_parts parts;
+		int f = exai__event_prepare_text(&parts, json, len, log->max_event);
+		if (f != -EAGAIN)
+			return f < 0 ? f : append_parts(log, &parts, retseq);
+	}
 	int r = exai__event_parse(&o, json, len);
 	if (r == 0)
 		r = append_obj(log, o, retseq);
@@ -910,6 +929,8 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 		close(log->lock_fd);
 	exai__buf_free(&log->pend);
 	exai__buf_free(&log->pend_idx);
+	exai__buf_free(&log->spare);
+	exai__buf_free(&log->spare_idx);
 	free(log->rot);
 	free(log->snap.note);
 	free(log->last_cp);
@@ -930,29 +951,18 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-uint64_t exai__log_durable(exai_audit_log *log)
+/* One field read under the lock. */
+static uint64_t locked(exai_audit_log *log, const uint64_t *field)
 {
 	pthread_mutex_lock(&log->lock);
-	uint64_t d = log->durable;
+	uint64_t v = *field;
 	pthread_mutex_unlock(&log->lock);
-	return d;
+	return v;
 }
 
-uint64_t exai__log_pruned(exai_audit_log *log)
-{
-	pthread_mutex_lock(&log->lock);
-	uint64_t p = log->pruned;
-	pthread_mutex_unlock(&log->lock);
-	return p;
-}
-
-uint64_t exai__log_flushes(exai_audit_log *log)
-{
-	pthread_mutex_lock(&log->lock);
-	uint64_t f = log->flushes;
-	pthread_mutex_unlock(&log->lock);
-	return f;
-}
+uint64_t exai__log_durable(exai_audit_log *log) { return locked(log, &log->durable); }
+uint64_t exai__log_pruned(exai_audit_log *log) { return locked(log, &log->pruned); }
+uint64_t exai__log_flushes(exai_audit_log *log) { return locked(log, &log->flushes); }
 
 bool exai__log_closing(exai_audit_log *log)
 {
@@ -962,8 +972,48 @@ bool exai__log_closing(exai_audit_log *log)
 	return c;
 }
 
+/* A reader follows a writer in another process: what the writer's tree.state shows sealed
+ * (it is written only once the checkpoint is durable) becomes deliverable. */
+static void follow(exai_audit_log *log)
+{
+	struct exai__vkey vk = { .keyid = log->signer.keyid };
+	snprintf(vk.name, sizeof(vk.name), "%s", log->origin);
+	memcpy(vk.pk, log->signer.pk, 32);
+	struct snap s;
+	if (state_read(log, &s, &vk) < 0 || !s.set || s.tree.size <= exai__log_deliverable(log)) {
+		free(s.note);
+		return;
+	}
+	struct exai__seglist segs = { 0 };
+	if (exai__seglist_load(&segs, log->dir) < 0 || segs.n == 0) {
+		exai__seglist_free(&segs);
+		free(s.note);
+		return;
+	}
+	pthread_mutex_lock(&log->lock);
+	exai__seglist_free(&log->segs);
+	log->segs = segs;
+	log->sealed = s.tree.size;
+	if (log->durable < s.tree.size)
+		log->durable = s.tree.size;
+	free(log->last_cp);
+	log->last_cp = s.note;
+	pthread_mutex_unlock(&log->lock);
+}
+
+uint64_t exai__log_deliverable(exai_audit_log *log)
+{
+	return log->readonly ? locked(log, &log->sealed) : locked(log, &log->durable);
+}
+
 void exai__log_wait(exai_audit_log *log, uint64_t seq, int ms)
 {
+	if (log->readonly) {
+		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+		follow(log);
+		return;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_nsec += (long)ms * 1000000;

@@ -180,6 +180,34 @@ int exai__merkle_consistency(const struct exai__merkle_src *src, uint64_t size1,
 	return 0;
 }
 
+/* The RFC 9162 walk shared by both proof checks, over proof[i..n): a hash on the left goes
+ * into @sr and, when given, @fr (the old root of a consistency proof); one on the right into
+ * @sr only. */
+static int proof_walk(const char *what, uint64_t fn, uint64_t sn, const uint8_t (*proof)[32], size_t i, size_t n,
+		      uint8_t *fr, uint8_t sr[32])
+{
+	for (; i < n; i++) {
+		if (sn == 0)
+			return exai__err(-EBADMSG, "%s proof: too many hashes (%zu)", what, n);
+		if ((fn & 1) || fn == sn) {
+			if (fr)
+				exai_audit_merkle_node_hash(fr, proof[i], fr);
+			exai_audit_merkle_node_hash(sr, proof[i], sr);
+			while (!(fn & 1) && fn != 0) {
+				fn >>= 1;
+				sn >>= 1;
+			}
+		} else {
+			exai_audit_merkle_node_hash(sr, sr, proof[i]);
+		}
+		fn >>= 1;
+		sn >>= 1;
+	}
+	if (sn != 0)
+		return exai__err(-EBADMSG, "%s proof: too few hashes (%zu)", what, n);
+	return 0;
+}
+
 EXAI_API int exai_audit_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[32],
 						const uint8_t (*proof)[32], size_t n, const uint8_t root[32])
 {
@@ -189,23 +217,9 @@ EXAI_API int exai_audit_merkle_verify_inclusion(uint64_t index, uint64_t size, c
 	uint64_t fn = index, sn = size - 1;
 	uint8_t r[32];
 	memcpy(r, leaf_hash, 32);
-	for (size_t i = 0; i < n; i++) {
-		if (sn == 0)
-			return exai__err(-EBADMSG, "inclusion proof: too many hashes (%zu)", n);
-		if ((fn & 1) || fn == sn) {
-			exai_audit_merkle_node_hash(r, proof[i], r);
-			while (!(fn & 1) && fn != 0) {
-				fn >>= 1;
-				sn >>= 1;
-			}
-		} else {
-			exai_audit_merkle_node_hash(r, r, proof[i]);
-		}
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0)
-		return exai__err(-EBADMSG, "inclusion proof: too few hashes (%zu)", n);
+	int e = proof_walk("inclusion", fn, sn, proof, 0, n, NULL, r);
+	if (e < 0)
+		return e;
 	if (memcmp(r, root, 32) != 0)
 		return exai__err(-EBADMSG, "inclusion proof: computed root differs from the expected root");
 	return 0;
@@ -241,24 +255,9 @@ EXAI_API int exai_audit_merkle_verify_consistency(uint64_t size1, uint64_t size2
 		fn >>= 1;
 		sn >>= 1;
 	}
-	for (; i < n; i++) {
-		if (sn == 0)
-			return exai__err(-EBADMSG, "consistency proof: too many hashes (%zu)", n);
-		if ((fn & 1) || fn == sn) {
-			exai_audit_merkle_node_hash(fr, proof[i], fr);
-			exai_audit_merkle_node_hash(sr, proof[i], sr);
-			while (!(fn & 1) && fn != 0) {
-				fn >>= 1;
-				sn >>= 1;
-			}
-		} else {
-			exai_audit_merkle_node_hash(sr, sr, proof[i]);
-		}
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0)
-		return exai__err(-EBADMSG, "consistency proof: too few hashes (%zu)", n);
+	int e = proof_walk("consistency", fn, sn, proof, i, n, fr, sr);
+	if (e < 0)
+		return e;
 	if (memcmp(fr, root1, 32) != 0)
 		return exai__err(-EBADMSG, "consistency proof: computed old root differs from root1");
 	if (memcmp(sr, root2, 32) != 0)

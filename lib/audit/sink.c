@@ -107,7 +107,7 @@ static void *sink_main(void *arg)
 			}
 			connected = true;
 		}
-		uint64_t durable = exai__log_durable(s->log);
+		uint64_t durable = exai__log_deliverable(s->log);
 		pthread_mutex_lock(exai__log_mutex(s->log));
 		s->st.cursor = cursor;
 		s->st.backlog = durable > cursor ? durable - cursor : 0;
@@ -127,7 +127,7 @@ static void *sink_main(void *arg)
 		}
 		b.n = 0;
 		b.arena.len = 0;
-		int r = exai__log_scan(s->log, cursor, s->batch, collect, &b);
+		int r = exai__log_scan(s->log, cursor, durable - cursor < s->batch ? durable - cursor : s->batch, collect, &b);
 		if (r < 0) {
 			set_error(s, "read the log");
 			pause_ms(s, s->retry_ms);
@@ -301,7 +301,7 @@ EXAI_API int exai_audit_sink_status(exai_audit_log *log, struct exai_audit_sink_
 	if (!log || !retn || (max && !ret))
 		return exai__err(-EINVAL, "exai_audit_sink_status: no log or output");
 	size_t n = 0;
-	uint64_t durable = exai__log_durable(log);
+	uint64_t durable = exai__log_deliverable(log);
 	pthread_mutex_lock(exai__log_mutex(log));
 	for (struct exai__sink *s = *exai__log_sinks(log); s; s = s->next, n++)
 		if (n < max)

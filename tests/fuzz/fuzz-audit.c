@@ -57,6 +57,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap(); /* accepted what does not even parse as an object */
 	}
 	json_decref(t);
+	/* The text path without a parse tree gives exactly what parse + prepare give, or leaves
+	 * the text to them. */
+	struct exai__event_parts fastp;
+	if (exai__event_prepare_text(&fastp, (const char *)data, size, 1 << 20) == 0) {
+		json_t *slow = NULL;
+		struct exai__event_parts slowp;
+		if (exai__event_parse(&slow, (const char *)data, size) < 0 ||
+		    exai__event_prepare(&slowp, slow, 1 << 20) < 0)
+			__builtin_trap(); /* accepted what the general path refuses */
+		struct exai__buf a = { 0 }, b = { 0 };
+		if (exai__event_assemble(&a, &fastp, "fuzz", "00", 1) == 0 &&
+		    exai__event_assemble(&b, &slowp, "fuzz", "00", 1) == 0) {
+			/* the time each chose when absent may differ by a millisecond: compare the
+			 * canonical bytes with it taken out */
+			json_t *ja = NULL, *jb = NULL;
+			if (exai__event_parse(&ja, a.data, a.len) == 0 && exai__event_parse(&jb, b.data, b.len) == 0) {
+				json_object_set(ja, "time", json_object_get(jb, "time"));
+				char *ca = NULL, *cb = NULL;
+				size_t la, lb;
+				if (exai__jcs_dump(ja, &ca, &la) < 0 || exai__jcs_dump(jb, &cb, &lb) < 0 || la != lb ||
+				    memcmp(ca, cb, la) != 0 || (json_object_get(slow, "time") && (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)))
+					__builtin_trap();
+				free(ca);
+				free(cb);
+			}
+			json_decref(ja);
+			json_decref(jb);
+		}
+		exai__buf_free(&a);
+		exai__buf_free(&b);
+		exai__event_parts_free(&slowp);
+		exai__event_parts_free(&fastp);
+		json_decref(slow);
+	}
 	json_t *o = NULL;
 	if (size && exai__json_parse(&o, (const char *)data, size) == 0) {
 		struct exai__event_parts parts;

@@ -36,10 +36,33 @@ if ctl leaf abc 2>/dev/null; then fail "leaf abc"; else [ $? = 2 ] || fail "leaf
 ctl prune | grep -q "first retained seq: 0" || fail "prune of a young log"
 "$exaictl" --state-dir "$work/state" audit sink status --origin cli.test >/dev/null || fail "sink status"
 
+# sink run: a separate long-running process follows the writer and delivers each event once
+# a checkpoint seals it; on SIGTERM it saves its cursor and exits 0; restarted, it goes on
+# from the cursor (nothing twice).
+"$exaictl" --state-dir "$work/state" audit sink run --origin cli.test --jsonl "$work/out.jsonl" 2>"$work/run.err" &
+runner=$!
+printf '{"class_uid":1,"activity_id":1,"n":1}\n{"class_uid":1,"activity_id":1,"n":2}\n' | ctl append >/dev/null
+ctl checkpoint >/dev/null
+for _ in $(seq 50); do [ "$(wc -l <"$work/out.jsonl" 2>/dev/null)" = 6 ] && break; sleep 0.1; done
+[ "$(wc -l <"$work/out.jsonl")" = 6 ] || fail "sink run delivered $(wc -l <"$work/out.jsonl") lines, not 6"
+kill -TERM $runner
+wait $runner || fail "sink run exit status $?: $(cat "$work/run.err")"
+[ "$(cat "$work/state/audit/cli.test/sinks/jsonl.cursor")" = 6 ] || fail "sink run cursor"
+printf '{"class_uid":1,"activity_id":1,"n":3}\n' | ctl append >/dev/null
+ctl checkpoint >/dev/null
+"$exaictl" --state-dir "$work/state" audit sink run --origin cli.test --jsonl "$work/out.jsonl" 2>>"$work/run.err" &
+runner=$!
+for _ in $(seq 50); do [ "$(wc -l <"$work/out.jsonl")" = 7 ] && break; sleep 0.1; done
+kill -TERM $runner
+wait $runner || fail "sink run (restarted) exit status"
+[ "$(grep -o '"seq":[0-9]*' "$work/out.jsonl" | sort | uniq -d)" = "" ] || fail "an event delivered twice"
+[ "$(wc -l <"$work/out.jsonl")" = 7 ] || fail "restarted sink run: $(wc -l <"$work/out.jsonl") lines"
+if "$exaictl" --state-dir "$work/state" audit sink run --origin cli.test 2>/dev/null; then fail "sink run without sinks"; fi
+
 # One damaged byte in the middle of the segment: verify fails and names the seq.
 seg=$(ls "$work"/state/audit/cli.test/*.seg | head -1)
 size=$(stat -c %s "$seg")
 printf 'Z' | dd of="$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
 if ctl verify 2>"$work/err"; then fail "damaged log verified"; fi
 grep -q "seq [0-9]*:" "$work/err" || fail "no seq named: $(cat "$work/err")"
-echo "ok: exaictl audit append, verify, tail, leaf, prune and sink status behave"
+echo "ok: exaictl audit append, verify, tail, leaf, prune, sink run and sink status behave"

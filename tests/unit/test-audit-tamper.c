@@ -178,45 +178,68 @@ static int64_t rewrite(const char *origin, size_t fi, const size_t (*pieces)[2],
 	return bad;
 }
 
-static void records(const char *origin)
+struct tally {
+	const char *origin;
+	int cases, ok;
+};
+
+/* Calls @fn for every event record of every segment file: file @fi, frame starts @st (@n of
+ * them), the record's frame index @k and its decoded form. */
+static void each_event(struct tally *t, void (*fn)(struct tally *t, size_t fi, const size_t *st, size_t n, size_t k,
+						 struct exai__rec *r))
 {
-	int cases = 0, ok = 0;
 	for (size_t fi = 0; fi < nfiles; fi++) {
 		struct file *f = &files[fi];
 		size_t st[512];
 		size_t n = frames(f, st, 511);
-		for (size_t k = 0; k + 1 < n; k++) {
+		for (size_t k = 0; k < n; k++) {
 			struct exai__rec r;
 			size_t rl;
 			exai__rec_decode(&r, f->data + st[k], f->len - st[k], &rl);
-			if (r.type != EXAI__REC_EVENT || r.seq % 3 != 1)
-				continue;
-			uint64_t seq = r.seq;
-			int rc;
-			int64_t bad;
-			/* deleted */
-			size_t del[2][2] = { { 0, st[k] }, { st[k + 1], f->len } };
-			bad = rewrite(origin, fi, del, 2, NULL, 0, 0, &rc);
-			cases++, ok += rc == -EBADMSG && bad == (int64_t)seq;
-			/* reordered with the next record */
-			size_t swap[4][2] = { { 0, st[k] }, { st[k + 1], st[k + 2] }, { st[k], st[k + 1] }, { st[k + 2], f->len } };
-			bad = rewrite(origin, fi, swap, 4, NULL, 0, 0, &rc);
-			cases++, ok += rc == -EBADMSG && bad == (int64_t)seq;
-			/* duplicated: the copy is where seq+1 belongs */
-			size_t dup[3][2] = { { 0, st[k + 1] }, { st[k], st[k + 1] }, { st[k + 1], f->len } };
-			bad = rewrite(origin, fi, dup, 3, NULL, 0, 0, &rc);
-			cases++, ok += rc == -EBADMSG && bad == (int64_t)seq + 1;
-			/* inserted: a well-framed forged event claiming seq, before the real one */
-			struct exai__buf forged = { 0 };
-			char body[128];
-			snprintf(body, sizeof(body), "{\"class_uid\":1,\"forged\":true,\"seq\":%llu}", (unsigned long long)seq);
-			CHECK_OK(exai__rec_frame(&forged, EXAI__REC_EVENT, seq, body, strlen(body)));
-			size_t ins[2][2] = { { 0, st[k] }, { st[k], f->len } };
-			bad = rewrite(origin, fi, ins, 2, (uint8_t *)forged.data, forged.len, 1, &rc);
-			cases++, ok += rc == -EBADMSG && bad == (int64_t)seq;
-			exai__buf_free(&forged);
+			if (r.type == EXAI__REC_EVENT)
+				fn(t, fi, st, n, k, &r);
 		}
 	}
+}
+
+/* Deleted, reordered, duplicated and inserted records at every third event. */
+static void record_changes(struct tally *t, size_t fi, const size_t *st, size_t n, size_t k, struct exai__rec *r)
+{
+	const char *origin = t->origin;
+	struct file *f = &files[fi];
+	if (k + 1 >= n || r->seq % 3 != 1)
+		return;
+	uint64_t seq = r->seq;
+	int rc;
+	int64_t bad;
+	/* deleted */
+	size_t del[2][2] = { { 0, st[k] }, { st[k + 1], f->len } };
+	bad = rewrite(origin, fi, del, 2, NULL, 0, 0, &rc);
+	t->cases++, t->ok += rc == -EBADMSG && bad == (int64_t)seq;
+	/* reordered with the next record */
+	size_t swap[4][2] = { { 0, st[k] }, { st[k + 1], st[k + 2] }, { st[k], st[k + 1] }, { st[k + 2], f->len } };
+	bad = rewrite(origin, fi, swap, 4, NULL, 0, 0, &rc);
+	t->cases++, t->ok += rc == -EBADMSG && bad == (int64_t)seq;
+	/* duplicated: the copy is where seq+1 belongs */
+	size_t dup[3][2] = { { 0, st[k + 1] }, { st[k], st[k + 1] }, { st[k + 1], f->len } };
+	bad = rewrite(origin, fi, dup, 3, NULL, 0, 0, &rc);
+	t->cases++, t->ok += rc == -EBADMSG && bad == (int64_t)seq + 1;
+	/* inserted: a well-framed forged event claiming seq, before the real one */
+	struct exai__buf forged = { 0 };
+	char body[128];
+	snprintf(body, sizeof(body), "{\"class_uid\":1,\"forged\":true,\"seq\":%llu}", (unsigned long long)seq);
+	CHECK_OK(exai__rec_frame(&forged, EXAI__REC_EVENT, seq, body, strlen(body)));
+	size_t ins[2][2] = { { 0, st[k] }, { st[k], f->len } };
+	bad = rewrite(origin, fi, ins, 2, (uint8_t *)forged.data, forged.len, 1, &rc);
+	t->cases++, t->ok += rc == -EBADMSG && bad == (int64_t)seq;
+	exai__buf_free(&forged);
+}
+
+static void records(const char *origin)
+{
+	struct tally t = { origin, 0, 0 };
+	each_event(&t, record_changes);
+	int cases = t.cases, ok = t.ok;
 	/* a whole segment deleted */
 	if (nfiles > 2) {
 		int rc;
@@ -233,42 +256,42 @@ static void records(const char *origin)
 }
 
 /* Content changed with a recomputed CRC: only the chain or the tree can tell. */
+static void crc_change(struct tally *t, size_t fi, const size_t *st, size_t n, size_t k, struct exai__rec *rp)
+{
+	(void)n;
+	const char *origin = t->origin;
+	struct file *f = &files[fi];
+	struct exai__rec r = *rp;
+	if (r.seq % 2)
+		return;
+	/* change "u<digits>" to another actor name of the same length */
+	char *p = memmem(r.payload, r.len, "\"name\":\"u", 9);
+	if (!p)
+		return;
+	uint8_t *b = (uint8_t *)p + 9;
+	uint8_t old = *b;
+	*b = old == '9' ? '0' : (uint8_t)(old + 1);
+	size_t body = EXAI__REC_HDR + r.len;
+	uint32_t crc = exai__crc32c(0, f->data + st[k], body);
+	uint8_t saved[4];
+	memcpy(saved, f->data + st[k] + body, 4);
+	for (int i = 0; i < 4; i++)
+		f->data[st[k] + body + i] = (uint8_t)(crc >> (8 * i));
+	write_file(f->path, f->data, f->len);
+	int rc;
+	int64_t bad = verify(origin, &rc);
+	t->cases++;
+	t->ok += rc == -EBADMSG && (bad == (int64_t)r.seq || bad == (int64_t)r.seq + 1);
+	*b = old;
+	memcpy(f->data + st[k] + body, saved, 4);
+	write_file(f->path, f->data, f->len);
+}
+
 static void crc_fixed(const char *origin)
 {
-	int cases = 0, ok = 0;
-	for (size_t fi = 0; fi < nfiles; fi++) {
-		struct file *f = &files[fi];
-		size_t st[512];
-		size_t n = frames(f, st, 511);
-		for (size_t k = 0; k < n; k++) {
-			struct exai__rec r;
-			size_t rl;
-			exai__rec_decode(&r, f->data + st[k], f->len - st[k], &rl);
-			if (r.type != EXAI__REC_EVENT || r.seq % 2)
-				continue;
-			/* change "u<digits>" to another actor name of the same length */
-			char *p = memmem(r.payload, r.len, "\"name\":\"u", 9);
-			if (!p)
-				continue;
-			uint8_t *b = (uint8_t *)p + 9;
-			uint8_t old = *b;
-			*b = old == '9' ? '0' : (uint8_t)(old + 1);
-			size_t body = EXAI__REC_HDR + r.len;
-			uint32_t crc = exai__crc32c(0, f->data + st[k], body);
-			uint8_t saved[4];
-			memcpy(saved, f->data + st[k] + body, 4);
-			for (int i = 0; i < 4; i++)
-				f->data[st[k] + body + i] = (uint8_t)(crc >> (8 * i));
-			write_file(f->path, f->data, f->len);
-			int rc;
-			int64_t bad = verify(origin, &rc);
-			cases++;
-			ok += rc == -EBADMSG && (bad == (int64_t)r.seq || bad == (int64_t)r.seq + 1);
-			*b = old;
-			memcpy(f->data + st[k] + body, saved, 4);
-			write_file(f->path, f->data, f->len);
-		}
-	}
+	struct tally t = { origin, 0, 0 };
+	each_event(&t, crc_change);
+	int cases = t.cases, ok = t.ok;
 	printf("content changes with a valid CRC: %d, detected at the seq or the next %d\n", cases, ok);
 	CHECK(cases >= 50 && ok == cases);
 }
