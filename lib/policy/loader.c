@@ -98,8 +98,8 @@ static void libbpf_log_end(exai_ctx **scope)
 
 static const char *const map_names[] = { "exai_cfg",    "exai_lpm4",   "exai_lpm6", "exai_dir4",
 					 "exai_sets",   "exai_rules",  "exai_cnt",  "exai_ct",
-					 "exai_events", "exai_bucket", "exai_fqdn" };
-enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M__COUNT };
+					 "exai_events", "exai_bucket", "exai_fqdn", "exai_dns" };
+enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M_DNS, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -474,6 +474,15 @@ static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 	return r;
 }
 
+static bool has_patterns(const exai_policy *p)
+{
+	for (size_t ri = 0; ri < p->nrules; ri++)
+		for (size_t k = 0; k < p->rules[ri].nfqdns; k++)
+			if (p->rules[ri].fqdns[k].pattern)
+				return true;
+	return false;
+}
+
 /* Builds @c under a fresh policy id in the bank the running policy does not use (port sets, rule
  * names, counters, and a new LPM trie per family), then switches: each family's trie replaces
  * the running one in one step, and the policy id (which stats and events read) follows. */
@@ -564,6 +573,7 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	cfg.ev_burst_ns = cfg.ev_interval_ns * burst;
 	static const __u32 timeouts[EXAI_CT_T__COUNT] = EXAI_CT_DEFAULT_TIMEOUTS;
 	memcpy(cfg.ct_timeout_s, timeouts, sizeof(timeouts));
+	cfg.flags = has_patterns(p) ? EXAI_CFG_SNOOP_DNS : 0;
 	cfg.policy_id = id;
 	if ((r = write_cfg(d, &cfg)) < 0)
 		return r;
@@ -639,12 +649,8 @@ static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct fresh_list 
 		const struct exai__rule *rule = &p->rules[ri];
 		for (size_t k = 0; k < rule->nfqdns; k++) {
 			const struct exai__fqdn *f = &rule->fqdns[k];
-			if (f->pattern) {
-				exai__log_warn(ctx, "policy", "rule %s: matchPattern \"%s\" admits only addresses learnt "
-							     "from DNS answers, which this version does not snoop yet",
-					       rule->name, f->name);
+			if (f->pattern) /* learnt from DNS answers: exai_policy_learn_dns() */
 				continue;
-			}
 			struct exai__cidr *addrs = NULL;
 			size_t n = 0;
 			uint32_t ttl;
@@ -699,9 +705,10 @@ static int cidr_list_add_new(struct cidr_list *l, const struct exai__cidr *c)
 }
 
 /* The addresses each rule of @p admits by name: what the names resolve to now, plus, when the
- * device's map of earlier answers is open (@fd >= 0), what they resolved to before and whose
- * TTL and grace have not run out. Records the fresh answers in that map and forgets expired
- * ones and those of names the policy no longer has. */
+ * device's map of earlier answers is open (@fd >= 0), what they resolved to before and what
+ * DNS answers taught for its patterns (exai_policy_learn_dns), while their TTL and grace have
+ * not run out. Records the fresh answers in that map and forgets expired ones and those of
+ * names and patterns the policy no longer has. */
 static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr, uint32_t grace_s,
 		      struct cidr_list *lists)
 {
@@ -734,8 +741,7 @@ static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr,
 			memcpy(c.addr, next.addr, 16);
 			for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
 				for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
-					if (!p->rules[ri].fqdns[k].pattern &&
-					    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
+					if (exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
 						keep = true;
 						if (c.family) /* family 0: a name without addresses, kept for its retry time */
 							r = cidr_list_add_new(&lists[ri], &c);
@@ -1039,6 +1045,94 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 	return 0;
 }
 
+/* ---- addresses of matchPattern rules, from DNS answers --------------------------------------- */
+
+struct learn_state {
+	exai_ctx *ctx;
+	const exai_policy *p;
+	const char *ifname;
+	int fd; /* exai_fqdn */
+	uint32_t grace_s;
+	int added;
+};
+
+static int on_dns(void *data, void *raw, size_t size)
+{
+	struct learn_state *st = data;
+	const struct exai_dns_msg *m = raw;
+	char qname[300];
+	struct exai__cidr *a = NULL;
+	size_t n = 0;
+	uint32_t ttl;
+
+	if (size < sizeof(*m) || m->len > EXAI_DNS_MAX ||
+	    exai__dns_answers(m->data, m->len, qname, sizeof(qname), &a, &n, &ttl) < 0)
+		return 0; /* not an answer to learn from (truncated, an error, no question) */
+	uint64_t now = boottime_ns();
+	for (size_t ri = 0; ri < st->p->nrules; ri++)
+		for (size_t k = 0; k < st->p->rules[ri].nfqdns; k++) {
+			const struct exai__fqdn *f = &st->p->rules[ri].fqdns[k];
+			if (!f->pattern || !exai__fqdn_match(f->name, qname))
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				struct exai_fqdn_key key;
+				struct exai_fqdn_val old, val;
+				fqdn_key(&key, exai__fqdn_hash(f->name), &a[i]);
+				/* kept until the TTL and the grace have passed; then the next apply drops it */
+				val.expires_ns = now + ((uint64_t)ttl + st->grace_s) * 1000000000ull;
+				val.refresh_ns = val.expires_ns;
+				bool had = bpf_map_lookup_elem(st->fd, &key, &old) == 0 && old.expires_ns > now;
+				if (had && old.expires_ns >= val.expires_ns)
+					continue;
+				if (bpf_map_update_elem(st->fd, &key, &val, BPF_ANY) < 0) {
+					exai__log_warn(st->ctx, "policy", "%s: cannot record an address of %s: %s", st->ifname,
+						       qname, strerror(errno));
+					continue;
+				}
+				if (!had) {
+					char c[64];
+					st->added++;
+					exai__log_info(st->ctx, "policy", "%s: rule %s: %s (matchPattern %s) is at %s, TTL %u s",
+						       st->ifname, st->p->rules[ri].name, qname, f->name,
+						       exai__cidr_str(&a[i], c, sizeof(c)), ttl);
+				}
+			}
+		}
+	free(a);
+	return 0;
+}
+
+EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai_policy *policy,
+				   const struct exai_policy_dev_opts *opts, int timeout_ms)
+{
+	struct dev d;
+	int r;
+
+	LIBBPF_LOG_SCOPE(ctx);
+	if (!policy)
+		return exai__err(-EINVAL, "exai_policy_learn_dns: policy is NULL");
+	if (!has_patterns(policy))
+		return exai__err(-ENOMSG, "the policy has no matchPattern rules: there is nothing to learn");
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
+	    (r = dev_open_maps(&d)) < 0)
+		return r;
+	struct learn_state st = { .ctx = ctx, .p = policy, .ifname = d.ifname, .fd = d.fd[M_FQDN],
+				  .grace_s = EXAI__OPT(opts, fqdn_grace_s, 60u) };
+	struct ring_buffer *rb = ring_buffer__new(d.fd[M_DNS], on_dns, &st, NULL);
+	if (!rb) {
+		r = exai__err_sys(exai__neg_errno(), "cannot open the DNS answer ring of %s", d.ifname);
+		goto out;
+	}
+	r = ring_buffer__poll(rb, timeout_ms < 0 ? 0 : timeout_ms);
+	if (r == -EINTR)
+		r = 0;
+	r = r < 0 ? exai__err_sys(r, "cannot read the DNS answers of %s", d.ifname) : st.added;
+	ring_buffer__free(rb);
+out:
+	dev_close(&d);
+	return r;
+}
+
 /* ---- deny events ---------------------------------------------------------------------------- */
 
 struct ev_state {
@@ -1210,6 +1304,13 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 				    const struct exai_policy_dev_opts *opts)
 {
 	(void)ret_ms, (void)ctx, (void)ifname, (void)opts;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai_policy *policy,
+				   const struct exai_policy_dev_opts *opts, int timeout_ms)
+{
+	(void)ctx, (void)ifname, (void)policy, (void)opts, (void)timeout_ms;
 	return no_bpf();
 }
 
