@@ -69,7 +69,7 @@ static int chain_answers(ns_msg *msg, const char *qname, struct exai__cidr **v, 
 	for (int i = 0; i < count; i++) {
 		ns_rr rr;
 		if (ns_parserr(msg, ns_s_an, i, &rr) < 0)
-			return exai__err(-EBADMSG, "DNS answer %d cannot be read", i);
+			break; /* what came before it stands */
 		int type = ns_rr_type(rr);
 		size_t alen = type == ns_t_a ? 4 : 16;
 		if ((type != ns_t_a && type != ns_t_aaaa) || ns_rr_rdlen(rr) != alen)

@@ -212,7 +212,26 @@ static int set_link_down(const char *ifname)
 	return r;
 }
 
-/* Loads the embedded programs (reusing pinned maps, pinning new ones) and pins them. */
+/* Unpins everything under the device's directory; the number of pins removed. What is attached
+ * keeps its programs and their maps until it is replaced. */
+static int unpin_all(const struct dev *d)
+{
+	int n = 0;
+	DIR *dir = opendir(d->dir);
+	if (!dir)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.' && unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/* Loads the embedded programs (reusing pinned maps, pinning new ones) and pins them. Maps pinned
+ * by a libexai with another map layout cannot be reused: they are unpinned and the programs
+ * loaded afresh (the programs attached until now keep enforcing until attach() replaces them;
+ * the flows tracked so far are forgotten). */
 static int load_programs(exai_ctx *ctx, struct dev *d)
 {
 	char p[600];
@@ -224,6 +243,15 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
 	r = exai_egress_bpf__load(skel);
+	if (r < 0 && unpin_all(d) > 0) {
+		exai__log_warn(ctx, "policy", "%s: the maps pinned under %s could not be reused (another libexai "
+					      "version?): loading afresh; the flows tracked so far are forgotten",
+			       d->ifname, d->dir);
+		exai_egress_bpf__destroy(skel);
+		if (!(skel = exai_egress_bpf__open_opts(&oo)))
+			return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+		r = exai_egress_bpf__load(skel);
+	}
 	if (r < 0) {
 		exai__err_sys(r, "cannot load the egress policy programs for %s (needs CAP_BPF and CAP_NET_ADMIN; a "
 				 "map pinned by another libexai version under %s is also refused)",
@@ -917,20 +945,10 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 				return exai__err_sys(r, "cannot detach the egress policy from %s", d.ifname);
 		}
 	}
-	DIR *dir = opendir(d.dir);
-	if (dir) {
-		struct dirent *de;
-		while ((de = readdir(dir))) {
-			if (de->d_name[0] == '.')
-				continue;
-			char p[600];
-			if (pin_path(p, sizeof(p), &d, de->d_name) == 0 && unlinkat(dirfd(dir), de->d_name, 0) == 0)
-				found = 1;
-		}
-		closedir(dir);
-		if (rmdir(d.dir) < 0 && errno != ENOENT)
-			return exai__err_sys(exai__neg_errno(), "cannot remove %s", d.dir);
-	}
+	if (unpin_all(&d) > 0)
+		found = 1;
+	if (rmdir(d.dir) < 0 && errno != ENOENT)
+		return exai__err_sys(exai__neg_errno(), "cannot remove %s", d.dir);
 	if (!found)
 		return exai__err(-ENOENT, "no egress policy is attached to %s", d.ifname);
 	exai__log_info(ctx, "policy", "detached the egress policy from %s and removed %s", d.ifname, d.dir);

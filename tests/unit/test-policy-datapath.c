@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -668,6 +669,34 @@ static void fail_closed(void)
 	exai_policy_free(p);
 }
 
+/* Maps pinned by a libexai with another map layout (here an exai_cfg of another size) are
+ * replaced by a fresh load, not refused with the device set down. */
+static void stale_pins(void)
+{
+	if (system("ip link add exai-ut4 type veth peer name exai-ut5 && ip link set exai-ut4 up") != 0)
+		return;
+	char dir[512], path[600];
+	snprintf(dir, sizeof(dir), "%s/exai/exai-ut4", bpffs);
+	snprintf(path, sizeof(path), "%s/exai_cfg", dir);
+	CHECK(mkdir(dir, 0700) == 0);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "exai_cfg", 4, 8, 1, NULL);
+	CHECK(fd >= 0 && bpf_obj_pin(fd, path) == 0);
+	if (fd >= 0)
+		close(fd);
+	exai_policy *p = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK_OK(exai_policy_apply(NULL, "exai-ut4", p, &o));
+	CHECK(link_up("exai-ut4"));
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	fd = bpf_obj_get(path);
+	CHECK(fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.value_size == sizeof(struct exai_cfg));
+	if (fd >= 0)
+		close(fd);
+	CHECK_OK(exai_policy_detach(NULL, "exai-ut4", &o));
+	exai_policy_free(p);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -715,6 +744,7 @@ int main(void)
 		atomic_replace_and_failures();
 		ipv4_trie_fallback();
 		fail_closed();
+		stale_pins();
 	}
 	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
 	CHECK_RC(exai_policy_detach(ctx, DEV, &o), -ENOENT);
