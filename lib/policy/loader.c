@@ -23,9 +23,11 @@
 
 #include <dirent.h>
 #include <linux/magic.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -484,6 +486,14 @@ static int write_cfg(const struct dev *d, const struct exai_cfg *cfg)
 	return 0;
 }
 
+/* Waits until every program run that started before now has finished: TC programs run in RCU
+ * read-side sections, and MEMBARRIER_CMD_GLOBAL waits for an RCU grace period. */
+static void wait_for_readers(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0)
+		usleep(50 * 1000);
+}
+
 static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -605,6 +615,9 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	cfg.policy_id = id;
 	if ((r = write_cfg(d, &cfg)) < 0)
 		return r;
+	/* A program run that read the old id may still reuse a verdict it noted under it (the
+	 * per-CPU note); once this returns, none can. */
+	wait_for_readers();
 	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
 		       p->tenant, c->n4, c->n6);
 	return 0;
