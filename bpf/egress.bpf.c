@@ -69,6 +69,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exai_events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EXAI_DNS_RING_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exai_dns SEC(".maps");
+
 #define ETH_P_8021AD_ 0x88A8
 #define IPPROTO_ICMPV6_ 58
 #define CT_RECENT_NS 1000000000ull /* the per-CPU note spares lookups for this long */
@@ -615,5 +621,22 @@ int exai_ingress(struct __sk_buff *skb)
 	if (v->last_ns != now)
 		v->last_ns = now;
 	count(EXAI_R_REPLY, skb->len);
+	/* A DNS answer over UDP for the guest (only resolvers can send one: DNS goes nowhere else):
+	 * a copy for user space, which learns the addresses of matchPattern names from it. */
+	if ((cfg->flags & EXAI_CFG_SNOOP_DNS) && p.proto == IPPROTO_UDP && p.sport == bpf_htons(53)) {
+		__u32 n = bpf_ntohs(l4.id); /* the UDP length */
+		n = n > 8 ? n - 8 : 0;
+		if (n > EXAI_DNS_MAX)
+			n = EXAI_DNS_MAX;
+		struct exai_dns_msg *m = n >= 12 ? bpf_ringbuf_reserve(&exai_dns, sizeof(*m), 0) : NULL;
+		if (m) {
+			m->len = n;
+			m->pad = 0;
+			if (bpf_skb_load_bytes(skb, p.l4off + 8, m->data, n) == 0)
+				bpf_ringbuf_submit(m, 0);
+			else
+				bpf_ringbuf_discard(m, 0);
+		}
+	}
 	return TC_ACT_OK;
 }

@@ -70,10 +70,23 @@ enum exai_ct_timeout {
 };
 #define EXAI_CT_DEFAULT_TIMEOUTS { 60, 21600, 10, 60 }
 
+/* exai_cfg.flags */
+#define EXAI_CFG_SNOOP_DNS 1u /* copy DNS answers from the resolvers to "exai_dns" (matchPattern) */
+
+/* Ring buffer "exai_dns": DNS answers (UDP from port 53 of a flow the guest opened), read by
+ * user space to learn the addresses of matchPattern names. */
+#define EXAI_DNS_MAX 512
+#define EXAI_DNS_RING_BYTES (128 * 1024)
+struct exai_dns_msg {
+	__u32 len; /* bytes of data */
+	__u32 pad;
+	__u8 data[EXAI_DNS_MAX];
+};
+
 /* Map "exai_cfg" (array, 1 entry). */
 struct exai_cfg {
 	__u32 policy_id;      /* 0: no policy, deny all IP; else the active policy, in bank policy_id & 1 */
-	__u32 reserved;       /* 0 */
+	__u32 flags;          /* EXAI_CFG_* */
 	__u64 ev_interval_ns; /* deny events: one token per interval (0: no events) */
 	__u64 ev_burst_ns;    /* bucket depth, in ns of credit */
 	__u32 ct_timeout_s[EXAI_CT_T__COUNT]; /* idle timeouts, seconds (enum exai_ct_timeout) */

@@ -356,6 +356,33 @@ static void nap(uint32_t ms)
 	}
 }
 
+/* With --follow-dns: waits @ms (UINT32_MAX: for ever) for the next refresh of matchName
+ * addresses, meanwhile learning matchPattern addresses from DNS answers. 1 when the policy
+ * must be applied again now, 0 to stop (signal, or nothing to follow), else the exit code. */
+static int follow(struct cli *cli, const struct pol_args *a, const exai_policy *p,
+		  const struct exai_policy_dev_opts *dopts, uint32_t ms)
+{
+	for (;;) {
+		uint32_t step = ms < 500 ? ms : 500;
+		int r = exai_policy_learn_dns(cli_ctx(cli), a->dev, p, dopts, (int)step);
+		if (r == -ENOMSG) { /* no patterns: only the TTLs of matchName addresses matter */
+			if (ms == UINT32_MAX) {
+				printf("%s: no matchName or matchPattern rules: nothing to follow\n", a->dev);
+				return 0;
+			}
+			nap(step);
+		} else if (r < 0) {
+			return cli_fail(cli, r, a->dev);
+		} else if (r > 0) {
+			return 1;
+		}
+		if (stop_events)
+			return 0;
+		if (ms != UINT32_MAX && (ms -= step) == 0)
+			return 1;
+	}
+}
+
 static int run_apply(struct cli *cli, int argc, char **argv)
 {
 	static const int allowed[] = { O_DEV, O_BPFFS, O_SIG,	  O_TENANT,	O_KEY,	     O_UNSIGNED,
@@ -379,20 +406,18 @@ static int run_apply(struct cli *cli, int argc, char **argv)
 		}
 		if (!cli->json)
 			printf("applied the policy of tenant %s to %s\n", exai_policy_tenant(p), a.dev);
-		exai_policy_free(p);
-		if (!a.follow_dns)
-			return EXIT_OK;
-		uint32_t ms;
-		if ((r = exai_policy_refresh_in(&ms, cli_ctx(cli), a.dev, &dopts)) < 0)
-			return cli_fail(cli, r, a.dev);
-		if (ms == UINT32_MAX) {
-			printf("%s: no matchName rules: nothing to follow\n", a.dev);
-			return EXIT_OK;
+		uint32_t ms = 0;
+		if (a.follow_dns && (r = exai_policy_refresh_in(&ms, cli_ctx(cli), a.dev, &dopts)) < 0)
+			r = cli_fail(cli, r, a.dev);
+		else if (a.follow_dns) {
+			fflush(stdout);
+			r = follow(cli, &a, p, &dopts, ms);
 		}
-		fflush(stdout);
-		nap(ms);
-		if (stop_events)
+		exai_policy_free(p);
+		if (!a.follow_dns || r == 0)
 			return EXIT_OK;
+		if (r != 1)
+			return r;
 	}
 }
 
@@ -535,8 +560,9 @@ static const struct cli_cmd policy_apply = {
 		 "       [--floor-allow CIDR]... [--no-host-floor] [--event-rate N] [--bpffs DIR]\n"
 		 "       [--follow-dns [--dns-grace SECONDS]] BUNDLE\n\n"
 		 "--follow-dns keeps running and applies the bundle again before the DNS TTL of any\n"
-		 "matchName address runs out; an address the name no longer resolves to stays allowed for\n"
-		 "--dns-grace seconds (default 60) so that open flows can finish.\n\n"
+		 "matchName address runs out, and as soon as a DNS answer the guest receives gives a\n"
+		 "matchPattern name a new address; an address that drops out stays allowed for\n"
+		 "--dns-grace seconds (default 60) after its TTL so that open flows can finish.\n\n"
 		 "The signature is read from BUNDLE.minisig unless --signature names it. --allow-unsigned is\n"
 		 "for development only. --floor-allow and --no-host-floor are operator overrides of the floor\n"
 		 "(link-local, metadata and the host's own addresses). If attaching fails the device is set down.",

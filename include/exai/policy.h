@@ -132,6 +132,22 @@ EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_pol
 EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char *ifname,
 				    const struct exai_policy_dev_opts *opts);
 
+/**
+ * Learns the addresses of @p policy's matchPattern rules from the DNS answers the guest behind
+ * @p ifname received from its resolvers (UDP, up to 512 bytes; copied by the datapath while
+ * such a policy is applied), waiting up to @p timeout_ms for the first (0: only what is
+ * there). An answer whose question name matches a pattern adds the A/AAAA addresses of that
+ * name and its CNAME chain to the rule, kept for their TTL (clamped to 5 s .. 1 day) plus
+ * exai_policy_dev_opts::fqdn_grace_s; they reach the datapath with the next exai_policy_apply()
+ * of the same policy, which the caller makes when this returns more than 0. Until then the
+ * guest's first packets to a new address are denied (TCP retries its SYN).
+ * Returns the number of addresses not known before, or a negative errno.
+ * @retval -ENOMSG the policy has no matchPattern rules
+ * @retval -ENOENT nothing attached to @p ifname
+ */
+EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai_policy *policy,
+				   const struct exai_policy_dev_opts *opts, int timeout_ms);
+
 /** Detaches the programs from @p ifname and removes its pins. -ENOENT if nothing is attached. */
 EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts);
 

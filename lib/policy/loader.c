@@ -23,9 +23,11 @@
 
 #include <dirent.h>
 #include <linux/magic.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -98,8 +100,8 @@ static void libbpf_log_end(exai_ctx **scope)
 
 static const char *const map_names[] = { "exai_cfg",    "exai_lpm4",   "exai_lpm6", "exai_dir4",
 					 "exai_sets",   "exai_rules",  "exai_cnt",  "exai_ct",
-					 "exai_events", "exai_bucket", "exai_fqdn" };
-enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M__COUNT };
+					 "exai_events", "exai_bucket", "exai_fqdn", "exai_dns" };
+enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M_DNS, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -212,7 +214,26 @@ static int set_link_down(const char *ifname)
 	return r;
 }
 
-/* Loads the embedded programs (reusing pinned maps, pinning new ones) and pins them. */
+/* Unpins everything under the device's directory; the number of pins removed. What is attached
+ * keeps its programs and their maps until it is replaced. */
+static int unpin_all(const struct dev *d)
+{
+	int n = 0;
+	DIR *dir = opendir(d->dir);
+	if (!dir)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.' && unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/* Loads the embedded programs (reusing pinned maps, pinning new ones) and pins them. Maps pinned
+ * by a libexai with another map layout cannot be reused: they are unpinned and the programs
+ * loaded afresh (the programs attached until now keep enforcing until attach() replaces them;
+ * the flows tracked so far are forgotten). */
 static int load_programs(exai_ctx *ctx, struct dev *d)
 {
 	char p[600];
@@ -224,6 +245,15 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
 	r = exai_egress_bpf__load(skel);
+	if (r < 0 && unpin_all(d) > 0) {
+		exai__log_warn(ctx, "policy", "%s: the maps pinned under %s could not be reused (another libexai "
+					      "version?): loading afresh; the flows tracked so far are forgotten",
+			       d->ifname, d->dir);
+		exai_egress_bpf__destroy(skel);
+		if (!(skel = exai_egress_bpf__open_opts(&oo)))
+			return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+		r = exai_egress_bpf__load(skel);
+	}
 	if (r < 0) {
 		exai__err_sys(r, "cannot load the egress policy programs for %s (needs CAP_BPF and CAP_NET_ADMIN; a "
 				 "map pinned by another libexai version under %s is also refused)",
@@ -456,6 +486,14 @@ static int write_cfg(const struct dev *d, const struct exai_cfg *cfg)
 	return 0;
 }
 
+/* Waits until every program run that started before now has finished: TC programs run in RCU
+ * read-side sections, and MEMBARRIER_CMD_GLOBAL waits for an RCU grace period. */
+static void wait_for_readers(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0)
+		usleep(50 * 1000);
+}
+
 static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -472,6 +510,15 @@ static int zero_bank_counters(const struct dev *d, uint32_t bank, size_t nrules)
 	}
 	free(zero);
 	return r;
+}
+
+static bool has_patterns(const exai_policy *p)
+{
+	for (size_t ri = 0; ri < p->nrules; ri++)
+		for (size_t k = 0; k < p->rules[ri].nfqdns; k++)
+			if (p->rules[ri].fqdns[k].pattern)
+				return true;
+	return false;
 }
 
 /* Builds @c under a fresh policy id in the bank the running policy does not use (port sets, rule
@@ -564,9 +611,13 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	cfg.ev_burst_ns = cfg.ev_interval_ns * burst;
 	static const __u32 timeouts[EXAI_CT_T__COUNT] = EXAI_CT_DEFAULT_TIMEOUTS;
 	memcpy(cfg.ct_timeout_s, timeouts, sizeof(timeouts));
+	cfg.flags = has_patterns(p) ? EXAI_CFG_SNOOP_DNS : 0;
 	cfg.policy_id = id;
 	if ((r = write_cfg(d, &cfg)) < 0)
 		return r;
+	/* A program run that read the old id may still reuse a verdict it noted under it (the
+	 * per-CPU note); once this returns, none can. */
+	wait_for_readers();
 	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
 		       p->tenant, c->n4, c->n6);
 	return 0;
@@ -639,12 +690,8 @@ static int resolve_fqdns(exai_ctx *ctx, const exai_policy *p, struct fresh_list 
 		const struct exai__rule *rule = &p->rules[ri];
 		for (size_t k = 0; k < rule->nfqdns; k++) {
 			const struct exai__fqdn *f = &rule->fqdns[k];
-			if (f->pattern) {
-				exai__log_warn(ctx, "policy", "rule %s: matchPattern \"%s\" admits only addresses learnt "
-							     "from DNS answers, which this version does not snoop yet",
-					       rule->name, f->name);
+			if (f->pattern) /* learnt from DNS answers: exai_policy_learn_dns() */
 				continue;
-			}
 			struct exai__cidr *addrs = NULL;
 			size_t n = 0;
 			uint32_t ttl;
@@ -699,9 +746,10 @@ static int cidr_list_add_new(struct cidr_list *l, const struct exai__cidr *c)
 }
 
 /* The addresses each rule of @p admits by name: what the names resolve to now, plus, when the
- * device's map of earlier answers is open (@fd >= 0), what they resolved to before and whose
- * TTL and grace have not run out. Records the fresh answers in that map and forgets expired
- * ones and those of names the policy no longer has. */
+ * device's map of earlier answers is open (@fd >= 0), what they resolved to before and what
+ * DNS answers taught for its patterns (exai_policy_learn_dns), while their TTL and grace have
+ * not run out. Records the fresh answers in that map and forgets expired ones and those of
+ * names and patterns the policy no longer has. */
 static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr, uint32_t grace_s,
 		      struct cidr_list *lists)
 {
@@ -734,8 +782,7 @@ static int fqdn_lists(int fd, const exai_policy *p, const struct fresh_list *fr,
 			memcpy(c.addr, next.addr, 16);
 			for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
 				for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
-					if (!p->rules[ri].fqdns[k].pattern &&
-					    exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
+					if (exai__fqdn_hash(p->rules[ri].fqdns[k].name) == next.name_hash) {
 						keep = true;
 						if (c.family) /* family 0: a name without addresses, kept for its retry time */
 							r = cidr_list_add_new(&lists[ri], &c);
@@ -911,20 +958,10 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 				return exai__err_sys(r, "cannot detach the egress policy from %s", d.ifname);
 		}
 	}
-	DIR *dir = opendir(d.dir);
-	if (dir) {
-		struct dirent *de;
-		while ((de = readdir(dir))) {
-			if (de->d_name[0] == '.')
-				continue;
-			char p[600];
-			if (pin_path(p, sizeof(p), &d, de->d_name) == 0 && unlinkat(dirfd(dir), de->d_name, 0) == 0)
-				found = 1;
-		}
-		closedir(dir);
-		if (rmdir(d.dir) < 0 && errno != ENOENT)
-			return exai__err_sys(exai__neg_errno(), "cannot remove %s", d.dir);
-	}
+	if (unpin_all(&d) > 0)
+		found = 1;
+	if (rmdir(d.dir) < 0 && errno != ENOENT)
+		return exai__err_sys(exai__neg_errno(), "cannot remove %s", d.dir);
 	if (!found)
 		return exai__err(-ENOENT, "no egress policy is attached to %s", d.ifname);
 	exai__log_info(ctx, "policy", "detached the egress policy from %s and removed %s", d.ifname, d.dir);
@@ -1037,6 +1074,94 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 	else
 		*ret_ms = (best - now) / 1000000 > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)((best - now) / 1000000);
 	return 0;
+}
+
+/* ---- addresses of matchPattern rules, from DNS answers --------------------------------------- */
+
+struct learn_state {
+	exai_ctx *ctx;
+	const exai_policy *p;
+	const char *ifname;
+	int fd; /* exai_fqdn */
+	uint32_t grace_s;
+	int added;
+};
+
+static int on_dns(void *data, void *raw, size_t size)
+{
+	struct learn_state *st = data;
+	const struct exai_dns_msg *m = raw;
+	char qname[300];
+	struct exai__cidr *a = NULL;
+	size_t n = 0;
+	uint32_t ttl;
+
+	if (size < sizeof(*m) || m->len > EXAI_DNS_MAX ||
+	    exai__dns_answers(m->data, m->len, qname, sizeof(qname), &a, &n, &ttl) < 0)
+		return 0; /* not an answer to learn from (truncated, an error, no question) */
+	uint64_t now = boottime_ns();
+	for (size_t ri = 0; ri < st->p->nrules; ri++)
+		for (size_t k = 0; k < st->p->rules[ri].nfqdns; k++) {
+			const struct exai__fqdn *f = &st->p->rules[ri].fqdns[k];
+			if (!f->pattern || !exai__fqdn_match(f->name, qname))
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				struct exai_fqdn_key key;
+				struct exai_fqdn_val old, val;
+				fqdn_key(&key, exai__fqdn_hash(f->name), &a[i]);
+				/* kept until the TTL and the grace have passed; then the next apply drops it */
+				val.expires_ns = now + ((uint64_t)ttl + st->grace_s) * 1000000000ull;
+				val.refresh_ns = val.expires_ns;
+				bool had = bpf_map_lookup_elem(st->fd, &key, &old) == 0 && old.expires_ns > now;
+				if (had && old.expires_ns >= val.expires_ns)
+					continue;
+				if (bpf_map_update_elem(st->fd, &key, &val, BPF_ANY) < 0) {
+					exai__log_warn(st->ctx, "policy", "%s: cannot record an address of %s: %s", st->ifname,
+						       qname, strerror(errno));
+					continue;
+				}
+				if (!had) {
+					char c[64];
+					st->added++;
+					exai__log_info(st->ctx, "policy", "%s: rule %s: %s (matchPattern %s) is at %s, TTL %u s",
+						       st->ifname, st->p->rules[ri].name, qname, f->name,
+						       exai__cidr_str(&a[i], c, sizeof(c)), ttl);
+				}
+			}
+		}
+	free(a);
+	return 0;
+}
+
+EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai_policy *policy,
+				   const struct exai_policy_dev_opts *opts, int timeout_ms)
+{
+	struct dev d;
+	int r;
+
+	LIBBPF_LOG_SCOPE(ctx);
+	if (!policy)
+		return exai__err(-EINVAL, "exai_policy_learn_dns: policy is NULL");
+	if (!has_patterns(policy))
+		return exai__err(-ENOMSG, "the policy has no matchPattern rules: there is nothing to learn");
+	if ((r = check_dev_opts(opts)) < 0 || (r = dev_init(&d, ifname, opts, false, false)) < 0 ||
+	    (r = dev_open_maps(&d)) < 0)
+		return r;
+	struct learn_state st = { .ctx = ctx, .p = policy, .ifname = d.ifname, .fd = d.fd[M_FQDN],
+				  .grace_s = EXAI__OPT(opts, fqdn_grace_s, 60u) };
+	struct ring_buffer *rb = ring_buffer__new(d.fd[M_DNS], on_dns, &st, NULL);
+	if (!rb) {
+		r = exai__err_sys(exai__neg_errno(), "cannot open the DNS answer ring of %s", d.ifname);
+		goto out;
+	}
+	r = ring_buffer__poll(rb, timeout_ms < 0 ? 0 : timeout_ms);
+	if (r == -EINTR)
+		r = 0;
+	r = r < 0 ? exai__err_sys(r, "cannot read the DNS answers of %s", d.ifname) : st.added;
+	ring_buffer__free(rb);
+out:
+	dev_close(&d);
+	return r;
 }
 
 /* ---- deny events ---------------------------------------------------------------------------- */
@@ -1210,6 +1335,13 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 				    const struct exai_policy_dev_opts *opts)
 {
 	(void)ret_ms, (void)ctx, (void)ifname, (void)opts;
+	return no_bpf();
+}
+
+EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai_policy *policy,
+				   const struct exai_policy_dev_opts *opts, int timeout_ms)
+{
+	(void)ctx, (void)ifname, (void)policy, (void)opts, (void)timeout_ms;
 	return no_bpf();
 }
 

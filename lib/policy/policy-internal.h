@@ -105,6 +105,14 @@ const char *exai__policy_reason_name(unsigned reason);
 /* Resolves @name (A and AAAA) with glibc's resolver: the addresses (/32, /128; free()) and their
  * smallest TTL, clamped to 5 s .. 1 day (30 s when there is no answer). */
 int exai__fqdn_resolve(const char *name, struct exai__cidr **ret, size_t *retn, uint32_t *ret_ttl);
+/* The answer to one question in the DNS message @msg: its name (lower case, no trailing dot)
+ * into @qname, the A/AAAA addresses of that name and its CNAME chain (free()) and their smallest
+ * TTL, clamped to 5 s .. 1 day. -EBADMSG when @msg is not a successful answer. */
+int exai__dns_answers(const uint8_t *msg, size_t len, char *qname, size_t qsize, struct exai__cidr **ret,
+		      size_t *retn, uint32_t *ret_ttl);
+/* Whether @name matches the matchPattern @pattern ('*' alone: every name; otherwise each '*'
+ * stands for any characters within one label). Both lower case, without trailing dots. */
+bool exai__fqdn_match(const char *pattern, const char *name);
 /* FNV-1a of a name, the key of the pinned map of resolved addresses. */
 uint64_t exai__fqdn_hash(const char *name);
 

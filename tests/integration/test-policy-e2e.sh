@@ -6,7 +6,8 @@
 # Checks: allowed connections succeed, denied ones fail and produce deny events, the metadata
 # address is always denied, inbound connections to the guest are refused while replies pass,
 # a swap during a running iperf3 keeps the allowed flow and blocks the newly denied one at once,
-# enforcement survives the loader process, detach restores the link. Exit 77 when not possible.
+# enforcement survives the loader process, detach restores the link; matchName rules follow DNS
+# TTLs, matchPattern rules learn from the guest's own DNS answers. Exit 77 when not possible.
 set -uo pipefail
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -179,10 +180,12 @@ while True:
     qid, = struct.unpack("!H", q[:2]); i = 12; labels = []
     while q[i]: labels.append(q[i + 1:i + 1 + q[i]].decode().lower()); i += 1 + q[i]
     qtype, = struct.unpack("!H", q[i + 1:i + 3]); question = q[12:i + 5]
-    name = ".".join(labels); rr = b""; n = 0; rcode = 0
-    if name != "api.test": rcode = 3
-    elif qtype == 1:
-        for a in open(answer_file).read().split():
+    name = ".".join(labels); rr = b""; n = 0; rcode = 0; addrs = []
+    if name == "api.test": addrs = open(answer_file).read().split()
+    elif name.endswith(".pat.test"): addrs = ["10.201.0.3"]
+    else: rcode = 3
+    if qtype == 1:
+        for a in addrs:
             rr += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, ttl, 4) + socket.inet_aton(a); n += 1
     s.sendto(struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, n, 0, 0) + question + rr, peer)
 PY
@@ -216,6 +219,37 @@ check "matchName: the old address stays allowed during the grace period" conn 10
 until_t $((t0 + 11))
 check_not "matchName: the old address is denied once TTL and grace have passed" connq 10.201.0.2:8080
 check "matchName: --follow-dns applied the bundle again each TTL" test "$(grep -c applied "$work/follow.log")" -ge 3
+kill $follow 2>/dev/null
+
+# --- matchPattern: learnt from the DNS answers the guest itself receives from its resolver ---
+cat >"$work/dnsq.py" <<'PY'
+import socket, struct, sys
+q = struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[1].split(".")) + b"\0" + struct.pack("!HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(q, ("10.201.0.2", 53))
+try:
+    r = s.recv(512)
+except OSError:
+    sys.exit(2)
+sys.exit(0 if struct.unpack("!H", r[6:8])[0] > 0 else 1)
+PY
+cat >"$work/p4.json" <<'JSON'
+{"version": 1, "tenant": "acme", "resolvers": ["10.201.0.2"], "egress": [
+  {"name": "pat", "toFQDNs": [{"matchPattern": "*.pat.test"}], "ports": [{"protocol": "TCP", "port": 8080}]}]}
+JSON
+"$EXAICTL" policy sign --secret-key "$work/tenant.key" "$work/p4.json" >/dev/null
+ip netns exec $H "$EXAICTL" policy apply --follow-dns --trusted-key "$work/tenant.pub" \
+	--dev hv0 --bpffs "$bpffs" "$work/p4.json" >"$work/follow4.log" 2>&1 &
+follow=$!
+pids+=($follow)
+for _ in $(seq 30); do grep -q applied "$work/follow4.log" && break; sleep 0.1; done
+check_not "matchPattern: nothing allowed before any DNS answer" connq 10.201.0.3:8080
+check "matchPattern: the guest's query for x.other.test (no such name) is answered" bash -c "ip netns exec $G '$PY' '$work/dnsq.py' x.other.test; [ \$? = 1 ]"
+check "matchPattern: the guest resolves db.pat.test through its resolver" inG "$PY" "$work/dnsq.py" db.pat.test
+for _ in $(seq 30); do [ "$(grep -c applied "$work/follow4.log")" -ge 2 ] && break; sleep 0.1; done
+check "matchPattern: --follow-dns applied the bundle again after the answer" test "$(grep -c applied "$work/follow4.log")" -ge 2
+check "matchPattern: the address db.pat.test resolved to is allowed" conn 10.201.0.3:8080
+check_not "matchPattern: other addresses are not" connq 10.201.0.2:8080
 kill $follow 2>/dev/null
 ctl policy detach --dev hv0 --bpffs "$bpffs" >/dev/null
 

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -63,7 +64,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	memcpy(b + n, &et, 2);
 	n += 2;
 	size_t ip = n;
-	uint8_t l4[64] = { 0 };
+	uint8_t l4[256] = { 0 };
 	size_t l4n = 8;
 	if (f->proto == IPPROTO_TCP) {
 		l4n = 20;
@@ -82,6 +83,10 @@ static size_t build(uint8_t *b, const struct fr *f)
 	if (f->inner) {
 		memcpy(l4 + 8, f->inner, f->ninner);
 		l4n = 8 + f->ninner;
+	}
+	if (f->proto == IPPROTO_UDP) {
+		uint16_t ulen = htons((uint16_t)l4n);
+		memcpy(l4 + 4, &ulen, 2);
 	}
 	if (fam == 4) {
 		uint16_t tot = htons((uint16_t)(20 + l4n)), fo = htons(f->frag);
@@ -447,6 +452,68 @@ static void conntrack_expiry(void)
 	set_ct_timeouts(60, 21600, 10, 60);
 }
 
+/* DNS answers (see test-policy-fqdn.c): api.example.test CNAME edge.cdn.test A 10.50.0.7 TTL 30;
+ * api.other.test A 10.50.0.8 TTL 30. */
+static const uint8_t dns_api_example[] = {
+	0x12, 0x34, 0x81, 0x80, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x03, 0x61, 0x70, 0x69, 0x07, 0x65,
+	0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01, 0x03, 0x61,
+	0x70, 0x69, 0x07, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x05,
+	0x00, 0x01, 0x00, 0x00, 0x01, 0x2c, 0x00, 0x0f, 0x04, 0x65, 0x64, 0x67, 0x65, 0x03, 0x63, 0x64, 0x6e, 0x04,
+	0x74, 0x65, 0x73, 0x74, 0x00, 0x04, 0x65, 0x64, 0x67, 0x65, 0x03, 0x63, 0x64, 0x6e, 0x04, 0x74, 0x65, 0x73,
+	0x74, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x04, 0x0a, 0x32, 0x00, 0x07
+};
+static const uint8_t dns_api_other[] = {
+	0x12, 0x34, 0x81, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x03, 0x61, 0x70, 0x69, 0x05, 0x6f,
+	0x74, 0x68, 0x65, 0x72, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01, 0x03, 0x61, 0x70, 0x69,
+	0x05, 0x6f, 0x74, 0x68, 0x65, 0x72, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
+	0x00, 0x1e, 0x00, 0x04, 0x0a, 0x32, 0x00, 0x08
+};
+
+#define DNS_OUT() OUT(.src = G4, .dst = "10.99.0.53", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53)
+#define DNS_IN(m) IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = (m), .ninner = sizeof(m))
+#define TLS(a, port) OUT(.src = G4, .dst = (a), .proto = IPPROTO_TCP, .sport = 40001, .dport = (port))
+
+/* matchPattern: the answers the guest gets from its resolver teach the rule its addresses;
+ * they are enforced from the next apply, for their TTL plus the grace period. */
+static void match_pattern(exai_ctx *ctx)
+{
+	static const char *bundle = "{\"version\":1,\"tenant\":\"acme\",\"resolvers\":[\"10.99.0.53\"],\"egress\":["
+				    "{\"name\":\"api\",\"toFQDNs\":[{\"matchPattern\":\"*.example.test\"}],"
+				    "\"ports\":[{\"protocol\":\"TCP\",\"port\":443}]}]}";
+	exai_policy *p = policy(bundle), *plain = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK_OK(exai_policy_apply(ctx, DEV, p, &o));
+	CHECK_RC(exai_policy_learn_dns(ctx, DEV, plain, &o, 0), -ENOMSG);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 0) == 0);
+	CHECK(TLS("10.50.0.7", 443) == DROP);
+
+	CHECK(DNS_OUT() == PASS);
+	CHECK(DNS_IN(dns_api_example) == PASS);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 1);
+	CHECK(TLS("10.50.0.7", 443) == DROP); /* known, not applied yet */
+	CHECK_OK(exai_policy_apply(ctx, DEV, p, &o));
+	CHECK(TLS("10.50.0.7", 443) == PASS);
+	CHECK(TLS("10.50.0.7", 80) == DROP);
+
+	/* the same answer again teaches nothing new; a name outside the pattern nothing at all */
+	CHECK(DNS_IN(dns_api_example) == PASS && DNS_IN(dns_api_other) == PASS);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 0);
+	CHECK_OK(exai_policy_apply(ctx, DEV, p, &o));
+	CHECK(TLS("10.50.0.7", 443) == PASS && TLS("10.50.0.8", 443) == DROP);
+	/* the next apply is due when the address expires: TTL 30 s + grace 60 s */
+	uint32_t ms = 0;
+	CHECK_OK(exai_policy_refresh_in(&ms, ctx, DEV, &o));
+	CHECK(ms > 80000 && ms <= 90000);
+
+	/* a policy without the pattern forgets what it taught */
+	CHECK_OK(exai_policy_apply(ctx, DEV, plain, &o));
+	CHECK(TLS("10.50.0.7", 443) == DROP);
+	CHECK_OK(exai_policy_refresh_in(&ms, ctx, DEV, &o));
+	CHECK(ms == UINT32_MAX);
+	exai_policy_free(p);
+	exai_policy_free(plain);
+}
+
 static void counters_and_events(exai_ctx *ctx)
 {
 	struct seen s = { 0 };
@@ -602,6 +669,34 @@ static void fail_closed(void)
 	exai_policy_free(p);
 }
 
+/* Maps pinned by a libexai with another map layout (here an exai_cfg of another size) are
+ * replaced by a fresh load, not refused with the device set down. */
+static void stale_pins(void)
+{
+	if (system("ip link add exai-ut4 type veth peer name exai-ut5 && ip link set exai-ut4 up") != 0)
+		return;
+	char dir[512], path[600];
+	snprintf(dir, sizeof(dir), "%s/exai/exai-ut4", bpffs);
+	snprintf(path, sizeof(path), "%s/exai_cfg", dir);
+	CHECK(mkdir(dir, 0700) == 0);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "exai_cfg", 4, 8, 1, NULL);
+	CHECK(fd >= 0 && bpf_obj_pin(fd, path) == 0);
+	if (fd >= 0)
+		close(fd);
+	exai_policy *p = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK_OK(exai_policy_apply(NULL, "exai-ut4", p, &o));
+	CHECK(link_up("exai-ut4"));
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	fd = bpf_obj_get(path);
+	CHECK(fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.value_size == sizeof(struct exai_cfg));
+	if (fd >= 0)
+		close(fd);
+	CHECK_OK(exai_policy_detach(NULL, "exai-ut4", &o));
+	exai_policy_free(p);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -645,9 +740,11 @@ int main(void)
 		conntrack_expiry();
 		counters_and_events(ctx);
 		rate_limit(ctx);
+		match_pattern(ctx);
 		atomic_replace_and_failures();
 		ipv4_trie_fallback();
 		fail_closed();
+		stale_pins();
 	}
 	CHECK_OK(exai_policy_detach(ctx, DEV, &o));
 	CHECK_RC(exai_policy_detach(ctx, DEV, &o), -ENOENT);
