@@ -5,7 +5,8 @@
  * and sodium_malloc, so every such call that libexai's own code makes comes through here, and
  * it installs jansson's allocation functions, so that JSON values fail to allocate too; the
  * scenario (a context, RFC 8785 JSON, a tenant keyring with the file KMS: init, encrypt,
- * decrypt, status, rotate, reopen; a minisign key pair, a signature and its verification) is
+ * status, rotate, reopen, decrypt, disk key derivation, retirement, revocation; a minisign key
+ * pair saved and loaded, a signature and its verification) is
  * run once with the N-th of those calls failing, for every N until a run makes fewer calls.
  * Each run must end in success or in -ENOMEM with a sentence, never a crash, never another
  * error that would blame the input, and under the sanitizers it must leak nothing
@@ -123,23 +124,37 @@ static int keys_scenario(exai_ctx *ctx)
 	}
 	if (r == 0 && (back.len != sizeof(TEXT) || memcmp(back.p, TEXT, sizeof(TEXT)) != 0))
 		r = exai__err(-EIO, "decrypted text differs");
+	uint8_t *disk = r == 0 ? exai_secure_alloc(64) : NULL;
+	if (r == 0)
+		r = disk ? exai_keyring_derive_disk_key(disk, again, 0, "vm-1") : -ENOMEM;
+	exai_secure_free(disk);
+	if (r == 0)
+		r = exai_keyring_set_min_generation(again, 2);
+	if (r == 0)
+		r = exai_keyring_revoke(again);
 	exai_free(status);
 	exai_keyring_unref(again);
 	exai_keyring_unref(kr);
 	return r;
 }
 
-static int sign_scenario(void)
+static int sign_scenario(const char *state)
 {
-	exai_sign_key *key = NULL;
+	exai_sign_key *key = NULL, *loaded = NULL;
 	exai_sign_pubkey *pk = NULL;
-	char *sig = NULL, *comment = NULL;
+	char *sig = NULL, *comment = NULL, sk_path[512], pk_path[512];
 	size_t siglen = 0;
+	snprintf(sk_path, sizeof(sk_path), "%s/sign.key", state);
+	snprintf(pk_path, sizeof(pk_path), "%s/sign.pub", state);
 	int r = exai_sign_keygen(&key);
 	if (r == 0)
-		r = exai_sign_data(&sig, &siglen, key, TEXT, sizeof(TEXT), "bundle v1", NULL);
+		r = exai_sign_key_save(key, sk_path, pk_path, NULL);
 	if (r == 0)
-		r = exai_sign_key_public(&pk, key);
+		r = exai_sign_key_load(&loaded, sk_path, NULL);
+	if (r == 0)
+		r = exai_sign_data(&sig, &siglen, loaded, TEXT, sizeof(TEXT), "bundle v1", NULL);
+	if (r == 0)
+		r = exai_sign_pubkey_load(&pk, pk_path);
 	if (r == 0)
 		r = exai_sign_verify(&comment, pk, TEXT, sizeof(TEXT), sig, siglen, EXAI_SIGN_REQUIRE_PREHASHED);
 	if (r == 0 && strcmp(comment, "bundle v1") != 0)
@@ -147,6 +162,7 @@ static int sign_scenario(void)
 	exai_free(comment);
 	exai_free(sig);
 	exai_sign_pubkey_free(pk);
+	exai_sign_key_free(loaded);
 	exai_sign_key_free(key);
 	return r;
 }
@@ -167,7 +183,7 @@ static int scenario(const char *state)
 	if (r == 0)
 		r = keys_scenario(ctx);
 	if (r == 0)
-		r = sign_scenario();
+		r = sign_scenario(state);
 	exai_ctx_unref(ctx);
 	return r;
 }
