@@ -498,8 +498,11 @@ static json_t *kms_record_for(const struct exai_keyring_opts *opts, const char *
 	const struct exai_kms_pkcs11_opts *p = EXAI__OPTS_HAS(opts, pkcs11) ? opts->pkcs11 : NULL;
 	json_t *o = json_pack("{s:s}", "provider", name);
 	for (size_t i = 0; o && p && strcmp(name, "pkcs11") == 0 && i < EXAI__ARRAY_SIZE(pkcs11_record); i++)
-		if (PKCS11_FIELD(p, i))
-			json_object_set_new(o, pkcs11_record[i].member, json_string(PKCS11_FIELD(p, i)));
+		if (PKCS11_FIELD(p, i) &&
+		    json_object_set_new(o, pkcs11_record[i].member, json_string(PKCS11_FIELD(p, i))) < 0) {
+			json_decref(o); /* a record without the module or token could not be opened again */
+			o = NULL;
+		}
 	return o;
 }
 
