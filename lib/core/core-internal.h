@@ -116,6 +116,12 @@ char *exai__path_join(const char *dir, const char *name);
 int exai__jcs_append(struct exai__buf *b, const json_t *v);
 /* Canonical form of @v, NUL-terminated; free() it. */
 int exai__jcs_dump(const json_t *v, char **ret, size_t *retlen);
+/* Whether [p, p+n) is valid UTF-8 (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF). */
+bool exai__utf8_valid(const char *p, size_t n);
+/* json_loadb() with jansson @flags and errors that tell bad input (-EBADMSG, the sentence giving
+ * line, column and reason; -ERANGE for a number that overflows) from a failed allocation
+ * (-ENOMEM), which jansson reports as a syntax error. */
+int exai__json_load(json_t **ret, const char *json, size_t len, size_t flags);
 /* Parses I-JSON the way JCS wants it (numbers as doubles, duplicate names rejected). */
 int exai__json_parse(json_t **ret, const char *json, size_t len);
 /* ECMAScript Number::toString of a finite double into @out (at least 32 bytes). */

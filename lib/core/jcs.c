@@ -342,20 +342,71 @@ int exai__jcs_dump(const json_t *v, char **ret, size_t *retlen)
 	return 0;
 }
 
-int exai__json_parse(json_t **ret, const char *json, size_t len)
+bool exai__utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k;
+		uint32_t cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + k >= n)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+int exai__json_load(json_t **ret, const char *json, size_t len, size_t flags)
 {
 	json_error_t err;
-	/* Numbers as doubles (I-JSON), duplicate names refused, "\u0000" kept as a character. */
-	json_t *v = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
-			       JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
-	if (!v) {
-		int code = json_error_code(&err) == json_error_numeric_overflow ? -ERANGE :
-			   json_error_code(&err) == json_error_out_of_memory   ? -ENOMEM :
-										  -EBADMSG;
-		return exai__err(code, "invalid JSON at line %d, column %d: %s", err.line, err.column, err.text);
+	json_t *v = json_loadb(json, len, flags, &err);
+	if (v) {
+		*ret = v;
+		return 0;
 	}
-	*ret = v;
-	return 0;
+	enum json_error_code code = json_error_code(&err);
+	if (code == json_error_numeric_overflow)
+		return exai__err(-ERANGE, "invalid JSON at line %d, column %d: %s", err.line, err.column, err.text);
+	if (code != json_error_out_of_memory && err.text[0]) {
+		/* jansson reports a failed allocation inside a token as a syntax error: a text that
+		 * parses on a second try was never bad. */
+		v = json_loadb(json, len, flags, NULL);
+		if (!v)
+			return exai__err(-EBADMSG, "invalid JSON at line %d, column %d: %s", err.line, err.column, err.text);
+		json_decref(v);
+	}
+	return exai__err(-ENOMEM, "out of memory while parsing JSON");
+}
+
+int exai__json_parse(json_t **ret, const char *json, size_t len)
+{
+	/* Numbers as doubles (I-JSON), duplicate names refused, "\u0000" kept as a character. */
+	return exai__json_load(ret, json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL |
+						     JSON_ALLOW_NUL);
 }
 
 EXAI_API int exai_jcs_canonicalize(char **ret, size_t *retlen, const char *json, size_t len)

@@ -117,15 +117,10 @@ int exai__ctx_add_pairs(json_t *ctx, const char *const *pairs)
 			return exai__err(-EINVAL, "encryption context: key \"%.40s\" is reserved by the SDK", pairs[i]);
 		if (json_object_get(ctx, pairs[i]))
 			return exai__err(-EINVAL, "encryption context: key \"%.40s\" given twice", pairs[i]);
-		json_t *k = json_string(pairs[i]); /* NULL unless valid UTF-8 */
-		json_t *v = json_string(pairs[i + 1]);
-		json_decref(k);
-		if (!k || !v) {
-			json_decref(v);
+		if (!exai__utf8_valid(pairs[i], strlen(pairs[i])) || !exai__utf8_valid(pairs[i + 1], strlen(pairs[i + 1])))
 			return exai__err(-EINVAL, "encryption context: key or value of \"%.40s\" is not valid UTF-8", pairs[i]);
-		}
-		if (json_object_set_new(ctx, pairs[i], v) < 0)
-			return exai__err(-EINVAL, "encryption context: key or value of \"%.40s\" is not valid UTF-8", pairs[i]);
+		if (json_object_set_new(ctx, pairs[i], json_string(pairs[i + 1])) < 0)
+			return exai__err(-ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -569,18 +564,13 @@ static int parse_context(json_t *ctx, const uint8_t *p, size_t len)
 		prevlen = kl;
 		if (memchr(k, 0, kl))
 			return BAD("encryption context: key %u contains a NUL byte", i);
-		json_t *jk = json_stringn((const char *)k, kl); /* NULL unless valid UTF-8 */
-		json_t *jv = json_stringn((const char *)v, vl);
-		char *ks = strndup((const char *)k, kl);
-		bool ok = jk && jv && ks;
-		json_decref(jk);
-		if (ok)
-			ok = json_object_set_new(ctx, ks, jv) == 0;
-		else
-			json_decref(jv);
-		free(ks);
-		if (!ok)
+		if (!exai__utf8_valid((const char *)k, kl) || !exai__utf8_valid((const char *)v, vl))
 			return BAD("encryption context: pair %u is not valid UTF-8 text", i);
+		char *ks = strndup((const char *)k, kl);
+		int set = ks ? json_object_set_new(ctx, ks, json_stringn((const char *)v, vl)) : -1;
+		free(ks);
+		if (set < 0)
+			return exai__err(-ENOMEM, "out of memory");
 	}
 	if (r.off != len)
 		return BAD("encryption context: %zu stray bytes after the pairs", len - r.off);

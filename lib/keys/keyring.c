@@ -271,9 +271,14 @@ static int record_write(exai_keyring *kr)
 		const struct gen *g = &kr->gens[i];
 		char b64[sodium_base64_ENCODED_LEN(EXAI_KMS_WRAPPED_MAX, sodium_base64_VARIANT_ORIGINAL)];
 		sodium_bin2base64(b64, sizeof(b64), g->wrapped, g->wrapped_len, sodium_base64_VARIANT_ORIGINAL);
-		json_array_append_new(gens, json_pack("{s:i, s:i, s:I, s:s}", "generation", (int)g->generation,
-						      "kek_version", (int)g->kek_version, "created",
-						      (json_int_t)g->created, "wrapped_dek", b64));
+		/* A generation that failed to go in must fail the write: a record without it would
+		 * lose that DEK, and every artefact under it, for good. */
+		if (json_array_append_new(gens, json_pack("{s:i, s:i, s:I, s:s}", "generation", (int)g->generation,
+							  "kek_version", (int)g->kek_version, "created",
+							  (json_int_t)g->created, "wrapped_dek", b64)) < 0) {
+			json_decref(gens);
+			gens = NULL;
+		}
 	}
 	json_t *rec = json_pack("{s:i, s:s, s:O, s:i, s:i, s:i, s:b, s:I, s:I, s:i, s:o}", "version", RECORD_VERSION,
 				"tenant", kr->tenant, "kms", kr->kms_record, "kek_version", (int)kr->kek_version,
@@ -306,20 +311,25 @@ static int record_read(exai_keyring *kr)
 		return exai__err(-ENOENT, "tenant %s has no keyring (%s missing): run key init", kr->tenant, kr->record_path);
 	if (r < 0)
 		return exai__err_sys(r, "cannot read %s", kr->record_path);
-	json_error_t je;
-	json_t *rec = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *rec = NULL;
+	r = exai__json_load(&rec, text, len, JSON_REJECT_DUPLICATES);
 	free(text);
+	if (r < 0)
+		return exai__err_prefix(r == -ENOMEM ? r : -EBADMSG, kr->record_path);
 	json_t *gens = NULL;
 	int version = 0, kv = 0, cur = 0, min = 0, rot = 0, revoked = 0;
 	json_int_t created = 0, rotated = 0;
 	const char *tenant = NULL;
-	if (!rec || json_unpack(rec, "{s:i, s:s, s:o, s:i, s:i, s:i, s:b, s:I, s:I, s:i, s:o}", "version", &version,
+	json_error_t je; /* json_unpack allocates: its out-of-memory is not a damaged record */
+	if (json_unpack_ex(rec, &je, 0, "{s:i, s:s, s:o, s:i, s:i, s:i, s:b, s:I, s:I, s:i, s:o}", "version", &version,
 				"tenant", &tenant, "kms", &kr->kms_record, "kek_version", &kv, "current_generation", &cur,
 				"min_decryption_generation", &min, "revoked", &revoked, "created", &created, "rotated",
 				&rotated, "rotation_days", &rot, "generations", &gens) < 0 ||
 	    !json_is_array(gens) || !json_is_object(kr->kms_record)) {
 		json_decref(rec);
 		kr->kms_record = NULL;
+		if (json_error_code(&je) == json_error_out_of_memory)
+			return exai__err(-ENOMEM, "out of memory");
 		return exai__err(-EBADMSG, "%s: not a keyring record (missing or mistyped fields)", kr->record_path);
 	}
 	json_incref(kr->kms_record);
@@ -339,8 +349,13 @@ static int record_read(exai_keyring *kr)
 		json_int_t c = 0;
 		const char *w = NULL;
 		struct gen *ge = &kr->gens[i];
-		if (json_unpack(json_array_get(gens, i), "{s:i, s:i, s:I, s:s}", "generation", &g, "kek_version", &v,
-				"created", &c, "wrapped_dek", &w) < 0 || g < 1 || v < 1 ||
+		int ur = json_unpack_ex(json_array_get(gens, i), &je, 0, "{s:i, s:i, s:I, s:s}", "generation", &g,
+					"kek_version", &v, "created", &c, "wrapped_dek", &w);
+		if (ur < 0 && json_error_code(&je) == json_error_out_of_memory) {
+			r = exai__err(-ENOMEM, "out of memory");
+			break;
+		}
+		if (ur < 0 || g < 1 || v < 1 ||
 		    sodium_base642bin(ge->wrapped, sizeof(ge->wrapped), w, strlen(w), NULL, &ge->wrapped_len, NULL,
 				      sodium_base64_VARIANT_ORIGINAL) != 0) {
 			r = exai__err(-EBADMSG, "%s: generation entry %zu is malformed", kr->record_path, i);
@@ -483,8 +498,11 @@ static json_t *kms_record_for(const struct exai_keyring_opts *opts, const char *
 	const struct exai_kms_pkcs11_opts *p = EXAI__OPTS_HAS(opts, pkcs11) ? opts->pkcs11 : NULL;
 	json_t *o = json_pack("{s:s}", "provider", name);
 	for (size_t i = 0; o && p && strcmp(name, "pkcs11") == 0 && i < EXAI__ARRAY_SIZE(pkcs11_record); i++)
-		if (PKCS11_FIELD(p, i))
-			json_object_set_new(o, pkcs11_record[i].member, json_string(PKCS11_FIELD(p, i)));
+		if (PKCS11_FIELD(p, i) &&
+		    json_object_set_new(o, pkcs11_record[i].member, json_string(PKCS11_FIELD(p, i))) < 0) {
+			json_decref(o); /* a record without the module or token could not be opened again */
+			o = NULL;
+		}
 	return o;
 }
 

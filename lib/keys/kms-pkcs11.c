@@ -248,46 +248,56 @@ static int latest_version(struct p11 *p, CK_SESSION_HANDLE s, const char *key_id
 	return r;
 }
 
+/* Opens a session and finds the newest version of @key_id (0: none). On failure no session is
+ * left open. */
+static int open_latest(struct p11 *p, const char *key_id, CK_SESSION_HANDLE *s, uint32_t *ret_version)
+{
+	int r = open_session(p, s);
+	if (r < 0)
+		return r;
+	r = latest_version(p, *s, key_id, ret_version);
+	if (r < 0)
+		close_session(p, *s);
+	return r;
+}
+
 static int p11_create_key(void *data, const char *key_id, uint32_t *ret_version)
 {
 	struct p11 *p = data;
 	CK_SESSION_HANDLE s;
-	int r = exai__tenant_name_check(key_id);
-	if (r < 0 || (r = open_session(p, &s)) < 0)
-		return r;
 	uint32_t v = 0;
-	r = latest_version(p, s, key_id, &v);
-	if (r == 0) {
-		char label[128];
-		key_label(label, sizeof(label), key_id, v + 1);
-		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-		CK_KEY_TYPE kt = CKK_AES;
-		CK_ULONG len = 32;
-		CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-		CK_ATTRIBUTE tmpl[] = {
-			{ CKA_CLASS, &cls, sizeof(cls) },
-			{ CKA_KEY_TYPE, &kt, sizeof(kt) },
-			{ CKA_VALUE_LEN, &len, sizeof(len) },
-			{ CKA_TOKEN, &yes, sizeof(yes) },
-			{ CKA_PRIVATE, &yes, sizeof(yes) },
-			{ CKA_SENSITIVE, &yes, sizeof(yes) },
-			{ CKA_EXTRACTABLE, &no, sizeof(no) },
-			{ CKA_ENCRYPT, &yes, sizeof(yes) },
-			{ CKA_DECRYPT, &yes, sizeof(yes) },
-			{ CKA_WRAP, &no, sizeof(no) },
-			{ CKA_UNWRAP, &no, sizeof(no) },
-			{ CKA_MODIFIABLE, &yes, sizeof(yes) },
-			{ CKA_LABEL, label, strlen(label) },
-			{ CKA_ID, label, strlen(label) },
-		};
-		CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
-		CK_OBJECT_HANDLE h;
-		CK_RV rv = p->m->f->C_GenerateKey(s, &mech, tmpl, EXAI__ARRAY_SIZE(tmpl), &h);
-		if (rv != CKR_OK)
-			r = p11_err(-EIO, rv, "C_GenerateKey (AES-256 KEK on the token)");
-		else
-			*ret_version = v + 1;
-	}
+	int r = exai__tenant_name_check(key_id);
+	if (r < 0 || (r = open_latest(p, key_id, &s, &v)) < 0)
+		return r;
+	char label[128];
+	key_label(label, sizeof(label), key_id, v + 1);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG len = 32;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_ENCRYPT, &yes, sizeof(yes) },
+		{ CKA_DECRYPT, &yes, sizeof(yes) },
+		{ CKA_WRAP, &no, sizeof(no) },
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_MODIFIABLE, &yes, sizeof(yes) },
+		{ CKA_LABEL, label, strlen(label) },
+		{ CKA_ID, label, strlen(label) },
+	};
+	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = p->m->f->C_GenerateKey(s, &mech, tmpl, EXAI__ARRAY_SIZE(tmpl), &h);
+	if (rv != CKR_OK)
+		r = p11_err(-EIO, rv, "C_GenerateKey (AES-256 KEK on the token)");
+	else
+		*ret_version = v + 1;
 	close_session(p, s);
 	return r;
 }
@@ -376,14 +386,13 @@ static int p11_describe(void *data, const char *key_id, struct exai_kms_key_info
 {
 	struct p11 *p = data;
 	CK_SESSION_HANDLE s;
-	int r = open_session(p, &s);
+	uint32_t v = 0;
+	int r = open_latest(p, key_id, &s, &v);
 	if (r < 0)
 		return r;
-	uint32_t v = 0;
-	r = latest_version(p, s, key_id, &v);
 	info->latest_version = v;
 	info->enabled = false;
-	if (r == 0 && v) {
+	if (v) {
 		CK_OBJECT_HANDLE h;
 		bool dec = false;
 		r = find_key(p, s, key_id, v, &h);
@@ -398,11 +407,10 @@ static int p11_disable(void *data, const char *key_id)
 {
 	struct p11 *p = data;
 	CK_SESSION_HANDLE s;
-	int r = open_session(p, &s);
+	uint32_t v = 0;
+	int r = open_latest(p, key_id, &s, &v);
 	if (r < 0)
 		return r;
-	uint32_t v = 0;
-	r = latest_version(p, s, key_id, &v);
 	for (uint32_t i = 1; r == 0 && i <= v; i++) {
 		CK_OBJECT_HANDLE h;
 		r = find_key(p, s, key_id, i, &h);

@@ -268,7 +268,5 @@ struct exai__audit_acc {
 int exai__audit_add(exai_scrubber *s, struct exai__audit_acc *a, const char *cls, const char *value, size_t n);
 int exai__audit_emit(exai_scrubber *s, struct exai__audit_acc *a, size_t len);
 void exai__audit_acc_free(struct exai__audit_acc *a);
-/* Whether [p, p+n) is valid UTF-8. */
-bool exai__utf8_valid(const char *p, size_t n);
 
 #endif /* EXAI_SCRUB_INTERNAL_H */
