@@ -47,7 +47,7 @@ double exai__shannon(const char *s, size_t n)
 	/* H = log2(n) - (1/n) sum c log2 c over the byte counts c; agrees with the training
 	 * script's -sum p log2 p to 1e-12 (tests/unit/test-scrub-classify.c) */
 	uint32_t count[256];
-	unsigned char seen[256];
+	unsigned char seen[256] = { 0 };
 	size_t nseen = 0;
 	memset(count, 0, sizeof(count));
 	for (size_t i = 0; i < n; i++) {
