@@ -136,7 +136,9 @@ struct exai__event_top {
 	double v;
 	const char *prev, *origin; /* raw string contents inside the bytes checked */
 	size_t prev_len, origin_len;
-	/* For the sinks' columns: top-level numbers, and strings raw (still JSON-escaped). */
+	/* For the sinks' columns, when @columns is set by the caller (the check clears the rest):
+	 * top-level numbers, and strings raw (still JSON-escaped). */
+	bool columns;
 	bool has_num[EXAI__TOP_NUMS];
 	double num[EXAI__TOP_NUMS];
 	const char *str[EXAI__TOP_STRS];

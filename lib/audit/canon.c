@@ -319,7 +319,7 @@ static int object(struct canon *c, int depth)
 			} else if (keylen == 6 && memcmp(key, "origin", 6) == 0 && *vstart == '"') {
 				t->origin = (const char *)vstart + 1;
 				t->origin_len = kl - 2;
-			} else {
+			} else if (t->columns) {
 				static const char *const nums[EXAI__TOP_NUMS] = { "time", "class_uid", "activity_id" };
 				static const char *const strs[EXAI__TOP_STRS] = { "activity_name", "tenant", "workspace" };
 				bool is_str = *vstart == '"', is_num = *vstart == '-' || (*vstart >= '0' && *vstart <= '9');
@@ -402,7 +402,7 @@ int exai__canon_check(const char *p, size_t n, struct exai__event_top *top)
 {
 	struct canon c = { (const unsigned char *)p, (const unsigned char *)p + n, top };
 	if (top)
-		memset(top, 0, sizeof(*top));
+		*top = (struct exai__event_top){ .columns = top->columns };
 	if (n == 0 || p[0] != '{')
 		return bad("not an object");
 	int r = object(&c, 1);

@@ -132,7 +132,7 @@ static int copy_str(struct exai__buf *b, const char *raw, size_t n)
  * canonical check (no parse tree per row). */
 static int copy_row(struct exai__buf *b, const char *origin, const struct exai__rec *rec)
 {
-	struct exai__event_top t;
+	struct exai__event_top t = { .columns = true };
 	if (exai__canon_check(rec->payload, rec->len, &t) < 0)
 		memset(&t, 0, sizeof(t)); /* not canonical (cannot happen for a verified log): the bytes only */
 	char num[64];
