@@ -270,12 +270,15 @@ static int run_qemu_img(const char *const *argv, int *fds, int nfds, const char 
 	pid_t pid = fork();
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDWR);
-		/* move them above the targets first, so that none overwrites another */
-		for (int i = 0; i < nfds; i++)
-			if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0 || dup2(fds[i], 3 + i) < 0)
-				_exit(127);
 		if (devnull < 0 || dup2(devnull, 0) < 0)
 			_exit(127);
+		/* move them above the targets first, so that none overwrites another */
+		for (int i = 0; i < nfds; i++)
+			if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+				_exit(127);
+		for (int i = 0; i < nfds; i++)
+			if (dup2(fds[i], 3 + i) < 0)
+				_exit(127);
 		char *const envp[] = { NULL };
 		execve(argv[0], (char *const *)argv, envp);
 		_exit(127);
