@@ -77,7 +77,9 @@ struct exai_vm_opts {
 	const char *cpuset;     /**< cpuset.cpus of the VMM (e.g. "0-1"); NULL: the parent's */
 	/** A writable per-VM disk of this many MiB (the guest mounts it at /work), encrypted at
 	 *  rest under the workspace's disk key: QEMU's LUKS driver, AES-256-XTS. 0: no disk.
-	 *  At most 1048576. Workspaces with a disk cannot be snapshotted yet (-ENOTSUP). */
+	 *  At most 1048576. Workspaces with a disk cannot be snapshotted yet (-ENOTSUP). Each
+	 *  boot re-keys a disk under an older DEK generation to the current one (and refuses one
+	 *  under a retired generation, -EACCES). */
 	uint32_t disk_mib;
 	/** Firecracker only: accept a plaintext disk where dm-crypt (libcryptsetup) is not
 	 *  available; without it such a create fails with -ENOTSUP. */

@@ -41,6 +41,7 @@ struct exai__vm_spec {
 	char cmdline[1024]; /* the guest kernel command line */
 	uint32_t disk_mib;        /* the per-VM writable disk; 0: none */
 	uint32_t disk_generation; /* DEK generation its key was derived from */
+	uint32_t disk_old_generation; /* mid re-key: the generation whose keyslot is still to erase */
 	bool disk_plain;          /* Firecracker without dm-crypt, allowed by the operator */
 	struct exai__vm_net net;
 };
@@ -147,8 +148,9 @@ int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation);
 #define EXAI__QEMU_IMG "/usr/bin/qemu-img"
 /* Formats run/disk.luks (LUKS, AES-256-XTS) with qemu-img, the key passed as its fd 3. */
 int exai__vm_disk_create(struct exai_vm *vm);
-/* Before a boot: a disk under a retired generation is refused (-EACCES); under an older one
- * a warning and an audit event (disk-rekey-needed) report it. */
+/* Before a boot: a disk under a retired generation is refused (-EACCES); one under an older
+ * generation is re-keyed to the current one (LUKS keyslots changed with qemu-img amend; audit
+ * event disk-rekey), and a re-key a crash interrupted is finished. */
 int exai__vm_disk_check_generation(struct exai_vm *vm);
 /* Appends @path (made absolute) to the workspace's list of snapshots, deleted on destroy. */
 int exai__vm_snapshot_record(struct exai_vm *vm, const char *path);

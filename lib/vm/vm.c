@@ -76,7 +76,7 @@ static const struct {
 	{ "destroy", 6003, 4 },		 /* API Activity: Delete */
 	{ "vmm-stop", 6003, 4 },	 { "cgroup-remove", 6003, 4 }, { "network-detach", 6003, 4 },
 	{ "keys-shred", 6003, 4 },	 { "key-destroy", 6003, 4 },   { "files-delete", 6003, 4 },
-	{ "disk-rekey-needed", 6003, 2 }, /* API Activity: Read (a finding) */
+	{ "disk-rekey", 6003, 3 },	 /* API Activity: Update */
 	{ "netns-create", 6003, 1 },	 { "tap-create", 6003, 1 },    { "policy-attach", 6003, 1 },
 	{ "policy-detach", 6003, 4 },	 { "tap-remove", 6003, 4 },    { "netns-remove", 6003, 4 },
 	/* boot, pause, resume, snapshot, stop, vmm-died: API Activity: Update */
@@ -151,6 +151,8 @@ int exai__vm_save(struct exai_vm *vm)
 			      exai_vm_state_name(vm->state), "failure", vm->failure, "pid", (json_int_t)vm->pid,
 			      "pid_start", (json_int_t)vm->pid_start, "disk_mib", (json_int_t)vm->spec.disk_mib,
 			      "disk_generation", (json_int_t)vm->spec.disk_generation, "disk_plain", vm->spec.disk_plain);
+	if (j && vm->spec.disk_old_generation)
+		json_object_set_new(j, "disk_old_generation", json_integer(vm->spec.disk_old_generation));
 	const struct exai__vm_net *n = &vm->spec.net;
 	if (j && n->on)
 		json_object_set_new(j, "net", json_pack("{s:s, s:s, s:s, s:s, s:s}", "netns", n->netns, "tap", n->tap,
@@ -221,6 +223,7 @@ static int load_state(struct exai_vm *vm)
 	vm->spec.disk_mib = (uint32_t)json_number_value(json_object_get(j, "disk_mib"));
 	vm->spec.disk_generation = (uint32_t)json_number_value(json_object_get(j, "disk_generation"));
 	vm->spec.disk_plain = json_is_true(json_object_get(j, "disk_plain"));
+	vm->spec.disk_old_generation = (uint32_t)json_number_value(json_object_get(j, "disk_old_generation"));
 	json_t *net = json_object_get(j, "net");
 	if (net) {
 		struct exai__vm_net *n = &vm->spec.net;

@@ -258,45 +258,56 @@ int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation)
 	return r < 0 ? r : p[0];
 }
 
+/* Runs qemu-img with @fds (pipes holding keys) as its descriptors 3, 4, ...; consumes them.
+ * Nothing else of ours reaches it: no environment, stdin /dev/null. */
+static int run_qemu_img(const char *const *argv, int *fds, int nfds, const char *what)
+{
+	if (access(EXAI__QEMU_IMG, X_OK) != 0) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return exai__err(-ENOENT, "%s is missing (Debian package qemu-utils): it %s", EXAI__QEMU_IMG, what);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull < 0 || dup2(devnull, 0) < 0)
+			_exit(127);
+		/* move them above the targets first, so that none overwrites another */
+		for (int i = 0; i < nfds; i++)
+			if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+				_exit(127);
+		for (int i = 0; i < nfds; i++)
+			if (dup2(fds[i], 3 + i) < 0)
+				_exit(127);
+		char *const envp[] = { NULL };
+		execve(argv[0], (char *const *)argv, envp);
+		_exit(127);
+	}
+	int r = pid < 0 ? exai__err_sys(exai__neg_errno(), "fork") : 0, st = 0;
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		r = exai__err(-EIO, "%s %s failed (status %d): it %s", EXAI__QEMU_IMG, argv[1], st, what);
+	return r;
+}
+
 int exai__vm_disk_create(struct exai_vm *vm)
 {
 	char *path = exai__vm_run_path(vm, "disk.luks"), size[32];
 	if (!path)
 		return exai__err(-ENOMEM, "out of memory");
-	if (access(EXAI__QEMU_IMG, X_OK) != 0) {
-		free(path);
-		return exai__err(-ENOENT, "%s is missing (Debian package qemu-utils): it formats the encrypted disk",
-				 EXAI__QEMU_IMG);
-	}
 	snprintf(size, sizeof(size), "%uM", vm->spec.disk_mib);
-	int fd = exai__vm_disk_secret_fd(vm, vm->spec.disk_generation), r = 0;
-	if (fd < 0) {
-		free(path);
-		return fd;
-	}
+	int fd = exai__vm_disk_secret_fd(vm, vm->spec.disk_generation), r = fd < 0 ? fd : 0;
 	/* The key reaches qemu-img as fd 3 (a pipe), never on its command line or in a file. The
 	 * passphrase is a 512-bit random key: PBKDF2 iterations add nothing, hence iter-time=10. */
 	const char *argv[] = { EXAI__QEMU_IMG, "create", "-q", "-f", "luks", "--object",
 			       "secret,id=sec0,file=/proc/self/fd/3,format=raw", "-o",
 			       "key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,ivgen-alg=plain64,hash-alg=sha256,iter-time=10",
 			       path, size, NULL };
-	pid_t pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-		if ((fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(fd, 3)) < 0 || devnull < 0 || dup2(devnull, 0) < 0)
-			_exit(127);
-		char *const envp[] = { NULL };
-		execve(argv[0], (char *const *)argv, envp);
-		_exit(127);
-	}
-	close(fd);
-	int st = 0;
-	if (pid < 0)
-		r = exai__err_sys(exai__neg_errno(), "fork");
-	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
-		r = exai__err(-EIO, "%s create -f luks %s failed (status %d)", EXAI__QEMU_IMG, path, st);
+	if (r == 0)
+		r = run_qemu_img(argv, &fd, 1, "formats the encrypted disk");
 	if (r == 0 && chown(path, vm->spec.uid, vm->spec.uid) < 0)
 		r = exai__err_sys(exai__neg_errno(), "chown %s", path);
 	if (r == 0)
@@ -306,21 +317,79 @@ int exai__vm_disk_create(struct exai_vm *vm)
 	return r;
 }
 
+/* One LUKS keyslot change (qemu-img amend): @opts with the secrets "old" (fd 3, the key of
+ * generation @from) and "new" (fd 4, of @to); @unlock names the one that opens the disk. */
+static int disk_amend(struct exai_vm *vm, uint32_t from, uint32_t to, const char *unlock, const char *opts,
+		      const char *what)
+{
+	char *path = exai__vm_run_path(vm, "disk.luks"), image[PATH_MAX + 64];
+	int fds[2] = { exai__vm_disk_secret_fd(vm, from), -1 }, r = 0;
+	if (fds[0] >= 0)
+		fds[1] = exai__vm_disk_secret_fd(vm, to);
+	if (!path || fds[0] < 0 || fds[1] < 0) {
+		r = !path ? exai__err(-ENOMEM, "out of memory") : fds[0] < 0 ? fds[0] : fds[1];
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		free(path);
+		return r;
+	}
+	snprintf(image, sizeof(image), "driver=luks,key-secret=%s,file.filename=%s", unlock, path);
+	const char *argv[] = { EXAI__QEMU_IMG, "amend", "-q", "--object", "secret,id=old,file=/proc/self/fd/3,format=raw",
+			       "--object", "secret,id=new,file=/proc/self/fd/4,format=raw", "--image-opts", image,
+			       "-o", opts, NULL };
+	r = run_qemu_img(argv, fds, 2, what);
+	free(path);
+	return r;
+}
+
+/* Re-keys the disk from its generation to @to: a keyslot for the new key is added (the state
+ * records the new generation and the old one still to remove), then the old key's keyslot is
+ * erased. A crash between the steps is finished on the next boot. */
+static int disk_rekey(struct exai_vm *vm, uint32_t to)
+{
+	uint32_t from = vm->spec.disk_old_generation ? vm->spec.disk_old_generation : vm->spec.disk_generation;
+	int r = 0;
+	if (!vm->spec.disk_old_generation) {
+		r = disk_amend(vm, from, to, "old", "state=active,new-secret=new,iter-time=10",
+			       "adds the new key's keyslot");
+		if (r == 0) {
+			vm->spec.disk_old_generation = from;
+			vm->spec.disk_generation = to;
+			r = exai__vm_save(vm);
+		}
+	}
+	if (r == 0)
+		r = disk_amend(vm, from, to, "new", "state=inactive,old-secret=old", "erases the old key's keyslot");
+	if (r == 0) {
+		vm->spec.disk_old_generation = 0;
+		r = exai__vm_save(vm);
+	}
+	exai__vm_event(vm, "disk-rekey", r, json_pack("{s:i, s:i}", "from_generation", (int)from, "generation", (int)to));
+	if (r == 0)
+		exai__log_info(vm->ctx, "vm", "%s: the disk was re-keyed from DEK generation %u to %u", vm->spec.name,
+			       from, to);
+	return r;
+}
+
 int exai__vm_disk_check_generation(struct exai_vm *vm)
 {
 	exai_keyring *kr = NULL;
 	bool outdated = false;
+	uint32_t current = 0;
 	int r = exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr);
 	if (r == 0)
 		r = exai_keyring_is_outdated(kr, vm->spec.disk_generation, &outdated);
+	if (r == 0)
+		current = exai_keyring_generation(kr);
 	exai_keyring_unref(kr);
 	if (r == -EACCES)
 		return exai__err(r, "the disk of %s is under DEK generation %u, which is retired: it cannot be opened",
 				 vm->spec.name, vm->spec.disk_generation);
-	if (r == 0 && outdated) {
-		exai__log_warn(vm->ctx, "vm", "%s: the disk is under DEK generation %u, older than the current one: re-key it",
-			       vm->spec.name, vm->spec.disk_generation);
-		exai__vm_event(vm, "disk-rekey-needed", 0, json_pack("{s:i}", "generation", (int)vm->spec.disk_generation));
+	if (r == 0 && (outdated || vm->spec.disk_old_generation)) {
+		exai__log_info(vm->ctx, "vm", "%s: the disk is under DEK generation %u, older than the current %u: re-keying it",
+			       vm->spec.name, vm->spec.disk_generation, current);
+		r = disk_rekey(vm, outdated ? current : vm->spec.disk_generation);
 	}
 	return r;
 }

@@ -394,9 +394,37 @@ int main(int argc, char **argv)
 			CHECK(system(p) != 0);
 			CHECK_RC(exai_vm_snapshot(d, "/dev/null/x"), -ENOTSUP);
 			CHECK_OK(exai_vm_stop(d));
+			/* the tenant's DEK rotates while it is stopped: the next boot re-keys the disk
+			 * (a keyslot for the new key, the old one erased), and its data stays */
+			uint32_t old_gen = d->spec.disk_generation;
+			exai_keyring *kr = NULL;
+			CHECK_OK(exai_keyring_open(&kr, ctx, "default", NULL));
+			if (kr)
+				CHECK_OK(exai_keyring_rotate(kr));
+			exai_keyring_unref(kr);
 			CHECK_OK(exai_vm_boot(d));
+			CHECK(d->spec.disk_generation == old_gen + 1 && d->spec.disk_old_generation == 0);
 			CHECK_OK(sh(d, "cat /work/m", &c, &status));
 			CHECK(status == 0 && c.out.data && strstr(c.out.data, "EXAI-DISK-MARKER-42-PLAINTEXT"));
+			int ofd = exai__vm_disk_secret_fd(d, old_gen);
+			CHECK(ofd >= 0);
+			if (ofd >= 0) {
+				char cmd[2048];
+				fcntl(ofd, F_SETFD, 0);
+				snprintf(cmd, sizeof(cmd),
+					 EXAI__QEMU_IMG " convert --object secret,id=o,file=/proc/self/fd/%d,format=raw --image-opts "
+					 "driver=luks,key-secret=o,file.filename=%s -n -O raw /dev/null 2>&1 | grep -q 'Invalid password'",
+					 ofd, disk);
+				CHECK(system(cmd) == 0); /* the old generation's key opens it no more */
+				close(ofd);
+			}
+			bool rekeyed = false;
+			size_t ei0;
+			json_t *ev0;
+			json_array_foreach(events, ei0, ev0)
+				rekeyed |= !strcmp(json_string_value(json_object_get(ev0, "action")) ?: "", "disk-rekey") &&
+					   !strcmp(json_string_value(json_object_get(ev0, "outcome")) ?: "", "success");
+			CHECK(rekeyed);
 			CHECK_OK(exai_vm_destroy(d));
 			CHECK(access(disk, F_OK) != 0);
 			exai_vm_free(d);
