@@ -260,6 +260,11 @@ int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation)
 
 /* Runs qemu-img with @fds (pipes holding keys) as its descriptors 3, 4, ...; consumes them.
  * Nothing else of ours reaches it: no environment, stdin /dev/null. */
+/* qemu-img sizes LUKS's PBKDF2 by timing it on the thread's CPU clock and gives up ("Unable to
+ * get accurate CPU usage") when a busy host's clock shows no time at all: a run that fails is
+ * tried again (each try with fresh key pipes), up to this many runs in all. */
+#define QEMU_IMG_TRIES 3
+
 static int run_qemu_img(const char *const *argv, int *fds, int nfds, const char *what)
 {
 	if (access(EXAI__QEMU_IMG, X_OK) != 0) {
@@ -299,15 +304,19 @@ int exai__vm_disk_create(struct exai_vm *vm)
 	if (!path)
 		return exai__err(-ENOMEM, "out of memory");
 	snprintf(size, sizeof(size), "%uM", vm->spec.disk_mib);
-	int fd = exai__vm_disk_secret_fd(vm, vm->spec.disk_generation), r = fd < 0 ? fd : 0;
+	int r = 0;
 	/* The key reaches qemu-img as fd 3 (a pipe), never on its command line or in a file. The
 	 * passphrase is a 512-bit random key: PBKDF2 iterations add nothing, hence iter-time=10. */
 	const char *argv[] = { EXAI__QEMU_IMG, "create", "-q", "-f", "luks", "--object",
 			       "secret,id=sec0,file=/proc/self/fd/3,format=raw", "-o",
 			       "key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,ivgen-alg=plain64,hash-alg=sha256,iter-time=10",
 			       path, size, NULL };
-	if (r == 0)
-		r = run_qemu_img(argv, &fd, 1, "formats the encrypted disk");
+	for (int tries = QEMU_IMG_TRIES; tries--;) {
+		int fd = exai__vm_disk_secret_fd(vm, vm->spec.disk_generation);
+		r = fd < 0 ? fd : run_qemu_img(argv, &fd, 1, "formats the encrypted disk");
+		if (r != -EIO)
+			break;
+	}
 	if (r == 0 && chown(path, vm->spec.uid, vm->spec.uid) < 0)
 		r = exai__err_sys(exai__neg_errno(), "chown %s", path);
 	if (r == 0)
@@ -319,8 +328,8 @@ int exai__vm_disk_create(struct exai_vm *vm)
 
 /* One LUKS keyslot change (qemu-img amend): @opts with the secrets "old" (fd 3, the key of
  * generation @from) and "new" (fd 4, of @to); @unlock names the one that opens the disk. */
-static int disk_amend(struct exai_vm *vm, uint32_t from, uint32_t to, const char *unlock, const char *opts,
-		      const char *what)
+static int disk_amend_once(struct exai_vm *vm, uint32_t from, uint32_t to, const char *unlock, const char *opts,
+			   const char *what)
 {
 	char *path = exai__vm_run_path(vm, "disk.luks"), image[PATH_MAX + 64];
 	int fds[2] = { exai__vm_disk_secret_fd(vm, from), -1 }, r = 0;
@@ -340,6 +349,15 @@ static int disk_amend(struct exai_vm *vm, uint32_t from, uint32_t to, const char
 			       "-o", opts, NULL };
 	r = run_qemu_img(argv, fds, 2, what);
 	free(path);
+	return r;
+}
+
+static int disk_amend(struct exai_vm *vm, uint32_t from, uint32_t to, const char *unlock, const char *opts,
+		      const char *what)
+{
+	int r = -EIO;
+	for (int tries = QEMU_IMG_TRIES; tries-- && r == -EIO;)
+		r = disk_amend_once(vm, from, to, unlock, opts, what);
 	return r;
 }
 

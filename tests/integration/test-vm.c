@@ -319,7 +319,10 @@ int main(int argc, char **argv)
 	}
 	/* a corrupted snapshot is refused before any VMM sees it */
 	fd = open(snap, O_RDWR);
-	CHECK(pwrite(fd, "X", 1, 4096) == 1);
+	unsigned char byte = 0; /* flipped, not overwritten: the byte may be that value already */
+	CHECK(pread(fd, &byte, 1, 4096) == 1);
+	byte ^= 0x01;
+	CHECK(pwrite(fd, &byte, 1, 4096) == 1);
 	close(fd);
 	exai_vm *bad2 = NULL;
 	CHECK_RC(exai_vm_restore(&bad2, ctx, snap, "itest3", NULL), -EBADMSG);
