@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit-servers.h"
+#include "test.h"
 
 #define PGBIN "/usr/lib/postgresql/15/bin"
 
@@ -32,18 +32,6 @@ int audit_free_port(void)
 void audit_sleep_ms(int ms)
 {
 	usleep((useconds_t)ms * 1000);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 bool audit_pg_init(struct audit_pg *pg, const char *tmp)
@@ -66,7 +54,7 @@ bool audit_pg_init(struct audit_pg *pg, const char *tmp)
 	pg->port = audit_free_port();
 	snprintf(pg->conninfo, sizeof(pg->conninfo),
 		 "host=127.0.0.1 port=%d dbname=postgres user=postgres connect_timeout=2", pg->port);
-	if (sh("%s %s/initdb -D %s -A trust -U postgres >/dev/null", pg->run, PGBIN, pg->dir) != 0) {
+	if (test_sh("%s %s/initdb -D %s -A trust -U postgres >/dev/null", pg->run, PGBIN, pg->dir) != 0) {
 		printf("PostgreSQL: initdb failed\n");
 		return false;
 	}
@@ -76,15 +64,15 @@ bool audit_pg_init(struct audit_pg *pg, const char *tmp)
 int audit_pg_ctl(struct audit_pg *pg, bool start)
 {
 	if (start)
-		return sh("%s %s/pg_ctl -D %s -l %s/log -o '-k %s -p %d -c listen_addresses=127.0.0.1' -w start >/dev/null",
+		return test_sh("%s %s/pg_ctl -D %s -l %s/log -o '-k %s -p %d -c listen_addresses=127.0.0.1' -w start >/dev/null",
 			  pg->run, PGBIN, pg->dir, pg->dir, pg->dir, pg->port);
-	return sh("%s %s/pg_ctl -D %s -m immediate -w stop >/dev/null 2>&1", pg->run, PGBIN, pg->dir);
+	return test_sh("%s %s/pg_ctl -D %s -m immediate -w stop >/dev/null 2>&1", pg->run, PGBIN, pg->dir);
 }
 
 bool audit_nats_init(struct audit_nats *n, const char *tmp)
 {
 	memset(n, 0, sizeof(*n));
-	if (sh("command -v nats-server >/dev/null") != 0) {
+	if (test_sh("command -v nats-server >/dev/null") != 0) {
 		printf("NATS: nats-server not found (package nats-server)\n");
 		return false;
 	}
