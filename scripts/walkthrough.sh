@@ -8,7 +8,9 @@ bash scripts/setup.sh
 if [ ! -f build/build.ninja ]; then
 	meson setup build -Dbuildtype=release >/dev/null
 fi
-ninja -C build >/dev/null
+log=$(mktemp)
+ninja -C build >"$log" || { cat "$log"; rm -f "$log"; echo "walkthrough: the build failed (above)" >&2; exit 1; }
+rm -f "$log"
 
 exaictl() { ./build/cli/exaictl --state-dir "$state" "$@"; }
 state=$(mktemp -d /tmp/exai-walkthrough.XXXXXX)

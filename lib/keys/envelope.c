@@ -469,7 +469,7 @@ static void raw_lookup_free(void *data)
 int exai__envelope_decrypt_new(exai_envelope **ret, exai__unwrap_lookup_fn lookup, void *data,
 			       void (*data_free)(void *), const struct exai_envelope_opts *opts)
 {
-	exai_envelope *e;
+	exai_envelope *e = NULL;
 	int r = envelope_alloc(&e, opts, false);
 	if (r < 0) {
 		if (data_free)

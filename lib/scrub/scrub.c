@@ -97,7 +97,7 @@ int exai_scrub_text(exai_scrub_result **ret, exai_scrubber *s, const char *text,
 	if (!ret || !s || (!text && len))
 		return exai__err(-EINVAL, "exai_scrub_text: ret, s or text is NULL");
 	int mode;
-	bool no_audit;
+	bool no_audit = false;
 	int r = resolve_mode(s, opts, &mode, &no_audit);
 	if (r < 0)
 		return r;
@@ -182,7 +182,7 @@ int exai_scrub_stream_new(exai_scrub_stream **ret, exai_scrubber *s, const struc
 	if (!ret || !s)
 		return exai__err(-EINVAL, "exai_scrub_stream_new: ret or s is NULL");
 	int mode;
-	bool no_audit;
+	bool no_audit = false;
 	int r = resolve_mode(s, opts, &mode, &no_audit);
 	if (r < 0)
 		return r;
