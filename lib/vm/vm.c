@@ -538,6 +538,21 @@ static void destroy_keep_error(struct exai_vm *vm, int keep)
 	exai__err(keep, "%s", why);
 }
 
+/* The end of create and restore: the event, then the new workspace handed over, or on failure
+ * everything made so far undone (except when the name was taken: that one is another's). */
+static int finish_new(struct exai_vm *vm, const char *action, int r, exai_vm **ret)
+{
+	emit(vm, action, r);
+	if (r < 0) {
+		if (r != -EEXIST)
+			destroy_keep_error(vm, r);
+		exai_vm_free(vm);
+		return r;
+	}
+	*ret = vm;
+	return 0;
+}
+
 int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct exai_vm_opts *opts)
 {
 	struct exai_vm *vm;
@@ -564,15 +579,7 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 		r = make_disk(vm);
 	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
-	emit(vm, "create", r);
-	if (r < 0) {
-		if (r != -EEXIST)
-			destroy_keep_error(vm, r);
-		exai_vm_free(vm);
-		return r;
-	}
-	*ret = vm;
-	return 0;
+	return finish_new(vm, "create", r, ret);
 }
 
 /* ---- boot ------------------------------------------------------------------------------------ */
@@ -925,15 +932,7 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		r = exai__vm_net_guest_config(vm);
 	if (fd >= 0)
 		close(fd);
-	emit(vm, "restore", r);
-	if (r < 0) {
-		if (r != -EEXIST)
-			destroy_keep_error(vm, r);
-		exai_vm_free(vm);
-		return r;
-	}
-	*ret = vm;
-	return 0;
+	return finish_new(vm, "restore", r, ret);
 }
 
 /* ---- destroy --------------------------------------------------------------------------------- */
