@@ -18,6 +18,8 @@ packages=(
 	# vm: the VMM, the guest kernel and the guest image's parts; python3-yaml reads the
 	# Firecracker OpenAPI spec in the fake API server; lz4 unpacks the vmlinux Firecracker boots
 	busybox-static cpio e2fsprogs linux-image-cloud-amd64 lz4 python3-yaml qemu-system-x86 qemu-utils
+	# vm: dm-crypt disks for Firecracker (libcryptsetup)
+	libcryptsetup-dev
 )
 
 missing=()

@@ -230,6 +230,10 @@ static int fc_start(struct exai_vm *vm, bool incoming)
 		return exai__err(-ENOENT, "no firecracker binary");
 	if ((r = make_owned_file(vm, "fc.log")) < 0 || (r = make_owned_file(vm, "fc.metrics")) < 0)
 		return r;
+	/* the encrypted disk: a dm-crypt device bound into the jail (a snapshot being loaded
+	 * names it too) */
+	if (vm->spec.disk_mib && !vm->spec.disk_plain && (r = exai__vm_dm_open(vm)) < 0)
+		return r;
 	const char *argv[] = { bin, "--api-sock", "/vm/fc.sock", "--id", vm->spec.name, NULL };
 	if ((r = exai__vm_spawn(vm, argv)) < 0 || (r = wait_api(vm)) < 0)
 		return r;
@@ -237,8 +241,9 @@ static int fc_start(struct exai_vm *vm, bool incoming)
 		return api(vm, "PUT", "/logger", json_pack("{s:s, s:s}", "log_path", "/vm/fc.log", "level", "Info"));
 	if ((r = exai__fc_configure(vm)) < 0)
 		return r;
-	if (vm->spec.disk_mib && (r = exai__fc_disk_check(vm, vm->spec.disk_plain)) == 0)
-		r = exai__fc_add_drive(vm, "work", "/vm/disk.img", false, false);
+	if (vm->spec.disk_mib)
+		r = exai__fc_add_drive(vm, "work", vm->spec.disk_plain ? "/vm/disk.img" : EXAI__VM_DM_JAIL_PATH, false,
+				       false);
 	if (r == 0 && vm->spec.net.on)
 		r = exai__fc_add_net(vm, "eth0", vm->spec.net.tap, vm->spec.net.mac);
 	if (r < 0)
@@ -248,15 +253,21 @@ static int fc_start(struct exai_vm *vm, bool incoming)
 
 int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted)
 {
-	/* dm-crypt through libcryptsetup is not built into this libexai (no libcryptsetup at
-	 * build time), so a Firecracker disk would be plaintext on the host. */
-	if (!allow_unencrypted)
+	/* Firecracker has no LUKS driver: its disk is encrypted by the host kernel's dm-crypt */
+	int r = exai__dm_supported();
+	if (r == 0) {
+		vm->spec.disk_plain = false;
+		return 0;
+	}
+	if (!allow_unencrypted) {
+		char why[384];
+		snprintf(why, sizeof(why), "%s", exai_errmsg());
 		return exai__err(-ENOTSUP,
-				 "%s: Firecracker workspaces cannot have an encrypted disk here (this libexai has no dm-crypt through libcryptsetup); use the QEMU backend, or allow an unencrypted disk explicitly (allow_unencrypted_disk, --allow-unencrypted-disk)",
-				 vm->spec.name);
-	if (!vm->spec.disk_plain)
-		exai__log_warn(vm->ctx, "vm", "%s: the operator allowed an UNENCRYPTED disk (Firecracker without dm-crypt)",
-			       vm->spec.name);
+				 "%s: a Firecracker workspace's disk is encrypted with dm-crypt, which this host cannot give: %s; use the QEMU backend, or allow an unencrypted disk explicitly (allow_unencrypted_disk, --allow-unencrypted-disk)",
+				 vm->spec.name, why);
+	}
+	exai__log_warn(vm->ctx, "vm", "%s: the operator allowed an UNENCRYPTED disk (Firecracker without dm-crypt: %s)",
+		       vm->spec.name, exai_errmsg());
 	vm->spec.disk_plain = true;
 	return 0;
 }

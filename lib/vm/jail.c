@@ -271,6 +271,10 @@ static __attribute__((noreturn)) void jailed(const struct exai__jail *j, int pfd
 		snprintf(p, sizeof(p), "%s/dev/%s", root, devs[i]);
 		bind_node(pfd, src, p, false, 0);
 	}
+	if (j->disk_dev) {
+		snprintf(p, sizeof(p), "%s" EXAI__VM_DM_JAIL_PATH, root);
+		bind_node(pfd, j->disk_dev, p, false, 0);
+	}
 	snprintf(p, sizeof(p), "%s/image", root);
 	bind_node(pfd, j->image_dir, p, true, 1);
 	snprintf(p, sizeof(p), "%s/vm", root);

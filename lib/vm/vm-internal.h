@@ -22,7 +22,7 @@
 /* A workspace's network (net.c): all empty when it has none. */
 struct exai__vm_net {
 	bool on;
-	char netns[72]; /* exai-<tenant>, under /run/netns */
+	char netns[80]; /* exai-<state dir id>-<tenant>, under /run/netns */
 	char tap[16];   /* in the tenant namespace */
 	char ip[16], gw[16], mac[18];
 };
@@ -30,6 +30,7 @@ struct exai__vm_net {
 /* What state.json holds (docs/formats/vm-state.md). */
 struct exai__vm_spec {
 	char name[EXAI__VM_NAME_MAX + 1];
+	char host_id[9]; /* the state dir's id (exai__vm_state_id): part of every host-wide name */
 	char tenant[64];
 	int backend;
 	bool kvm;
@@ -60,7 +61,15 @@ struct exai_vm {
 	int qmp_fd; /* QEMU: connected QMP socket, or -1 */
 	int secret_fd; /* the next VMM's fd 3 (the disk key in a pipe), or -1 */
 	int tap_fd;    /* the next VMM's fd 4 (its tap, QEMU), or -1 */
+	char disk_dev[128]; /* Firecracker: the active dm-crypt device bound into the jail, or "" */
 };
+
+/* A short stable id of the state directory: 8 hex digits of the SHA-256 of its absolute path.
+ * It is part of every name a workspace takes on the host (cgroup, network namespace, veth,
+ * tap, dm-crypt device), so that two state directories never share or remove each other's. */
+int exai__vm_state_id(exai_ctx *ctx, char ret[9]);
+/* The workspace's cgroup name under exai/: <state dir id>-<name>. */
+void exai__vm_cgroup_name(const struct exai_vm *vm, char *buf, size_t len);
 
 /* Paths in run_dir, as the host sees them (the VMM sees them under /vm). */
 char *exai__vm_run_path(const struct exai_vm *vm, const char *file);
@@ -79,6 +88,7 @@ struct exai__jail {
 	bool kvm;
 	int secret_fd; /* becomes the VMM's fd 3 when >= 0 (a pipe holding a key) */
 	int tap_fd;    /* becomes the VMM's fd 4 when >= 0 (an open tap) */
+	const char *disk_dev; /* when set, a block device bound at EXAI__VM_DM_JAIL_PATH */
 	/* When set, the VMM runs in this network namespace (Firecracker opens its tap itself);
 	 * otherwise in a new, empty one. */
 	const char *netns;
@@ -145,6 +155,14 @@ int exai__vm_snapshot_key(uint8_t ret[32], exai_ctx *ctx, const char *tenant, co
 /* The per-VM disk key (HKDF of the seed and exai_keyring_derive_disk_key(@generation)) as
  * base64 in a pipe: returns its read end (the key is in kernel memory only), or an error. */
 int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation);
+/* The same key as LUKS passphrase text (base64 of 64 bytes, NUL-terminated) of workspace
+ * @name into @ret: EXAI__VM_DISK_PASS_LEN bytes of locked memory (exai_secure_alloc). */
+#define EXAI__VM_DISK_PASS_LEN 89
+int exai__vm_disk_passphrase(exai_ctx *ctx, const char *tenant, const char *name, uint32_t generation, char *ret);
+/* A restored copy of workspace @source's disk (run/disk.luks) becomes this workspace's: a
+ * keyslot for its key at the current generation is added (the source's key, of
+ * @source_generation, opens it), then the source's keyslot is erased; audit event disk-rekey. */
+int exai__vm_disk_adopt(struct exai_vm *vm, const char *source, uint32_t source_generation);
 #define EXAI__QEMU_IMG "/usr/bin/qemu-img"
 /* Formats run/disk.luks (LUKS, AES-256-XTS) with qemu-img, the key passed as its fd 3. */
 int exai__vm_disk_create(struct exai_vm *vm);
@@ -177,18 +195,40 @@ int exai__vm_net_guest_config(struct exai_vm *vm);
  * derived again) and the snapshot files it wrote; an audit event each; idempotent. */
 int exai__vm_keys_shred(struct exai_vm *vm);
 
+/* ---- dmcrypt.c ---------------------------------------------------------------------------- */
+/* The Firecracker backend's encrypted disk: run/disk.luks (the LUKS1 file qemu-img made, as
+ * for QEMU) opened by the kernel's dm-crypt through libcryptsetup as /dev/mapper/<dm name>,
+ * bound into the jail at EXAI__VM_DM_JAIL_PATH. */
+#define EXAI__VM_DM_JAIL_PATH "/dev/exai-disk"
+/* 0 when dm-crypt disks can be opened here; else -ENOTSUP with a sentence naming what is
+ * missing (libcryptsetup in this build, the kernel's device-mapper, its crypt target). */
+int exai__dm_supported(void);
+/* Checks that the key of workspace @name (DEK @generation) opens the LUKS1 disk @path, without
+ * activating anything (no device-mapper needed): 0, -EACCES (the key does not open it),
+ * -EBADMSG (not a LUKS1 AES-256-XTS disk), -ENOTSUP (no libcryptsetup in this build). */
+int exai__vm_dm_check_key(struct exai_vm *vm, const char *path, const char *name, uint32_t generation);
+/* Activates the workspace's disk as /dev/mapper/<dm name> (or finds it active: re-adoption),
+ * owned by the VMM's uid; sets vm->disk_dev. Audit event disk-activate. */
+int exai__vm_dm_open(struct exai_vm *vm);
+/* Flushes the active device (before its backing file is copied); 0 when not active. */
+int exai__vm_dm_flush(struct exai_vm *vm);
+/* Deactivates it if active (event disk-deactivate); idempotent. */
+int exai__vm_dm_close(struct exai_vm *vm);
+bool exai__vm_dm_active(struct exai_vm *vm);
+
 /* ---- firecracker.c ------------------------------------------------------------------------ */
 /* One REST call on the API socket @sock; consumes @body. *@ret_body (may be NULL) gets the
  * response body (free()). Non-2xx: -EINVAL (400) or -EIO with the API's fault_message. */
 int exai__fc_call(const char *sock, const char *method, const char *path, json_t *body, char **ret_body);
 /* The requests that configure a fresh Firecracker before InstanceStart. */
 int exai__fc_configure(struct exai_vm *vm);
-/* A block device (before InstanceStart): the per-VM disk (a plain file where the operator
- * allowed it; dm-crypt is not built in). */
+/* A block device (before InstanceStart). */
 int exai__fc_add_drive(struct exai_vm *vm, const char *id, const char *path_in_jail, bool read_only,
 		       bool root);
-/* Whether a Firecracker workspace may have its disk: dm-crypt is not available in this build,
- * so -ENOTSUP unless @allow_unencrypted (then spec.disk_plain is set and a warning logged). */
+/* Whether a Firecracker workspace may have its disk: encrypted where this libexai has
+ * libcryptsetup and the host kernel device-mapper with dm-crypt (exai__dm_supported());
+ * otherwise -ENOTSUP naming what is missing, unless @allow_unencrypted (then spec.disk_plain
+ * is set and a warning logged). */
 int exai__fc_disk_check(struct exai_vm *vm, bool allow_unencrypted);
 /* A virtio-net device on tap @tap (in the tenant namespace Firecracker runs in) with MAC
  * @mac (before InstanceStart). */

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "exai-config.h"
 #include "vm-internal.h"
 
@@ -64,6 +66,29 @@ char *exai__vm_run_path(const struct exai_vm *vm, const char *file)
 	return exai__path_join(vm->run_dir, file);
 }
 
+int exai__vm_state_id(exai_ctx *ctx, char ret[9])
+{
+	const char *dir = exai_ctx_state_dir(ctx);
+	char abs[PATH_MAX];
+	int r = exai__ctx_ensure_state_dir(ctx);
+	if (r < 0)
+		return r;
+	if (!realpath(dir, abs))
+		return exai__err_sys(exai__neg_errno(), "cannot resolve the state directory %s", dir);
+	uint8_t d[32];
+	unsigned int dl;
+	if (!EVP_Digest(abs, strlen(abs), d, &dl, EVP_sha256(), NULL))
+		return exai__err(-ENOMEM, "OpenSSL SHA-256 is unavailable");
+	for (int i = 0; i < 4; i++)
+		sprintf(ret + 2 * i, "%02x", d[i]);
+	return 0;
+}
+
+void exai__vm_cgroup_name(const struct exai_vm *vm, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%s", vm->spec.host_id, vm->spec.name);
+}
+
 /* OCSF class and activity of each vm event (docs/vm.md, "Audit events"). */
 static const struct {
 	const char *action;
@@ -77,6 +102,7 @@ static const struct {
 	{ "vmm-stop", 6003, 4 },	 { "cgroup-remove", 6003, 4 }, { "network-detach", 6003, 4 },
 	{ "keys-shred", 6003, 4 },	 { "key-destroy", 6003, 4 },   { "files-delete", 6003, 4 },
 	{ "disk-rekey", 6003, 3 },	 /* API Activity: Update */
+	{ "disk-activate", 6003, 1 },	 { "disk-deactivate", 6003, 4 },
 	{ "netns-create", 6003, 1 },	 { "tap-create", 6003, 1 },    { "policy-attach", 6003, 1 },
 	{ "policy-detach", 6003, 4 },	 { "tap-remove", 6003, 4 },    { "netns-remove", 6003, 4 },
 	/* boot, pause, resume, snapshot, stop, vmm-died: API Activity: Update */
@@ -151,6 +177,8 @@ int exai__vm_save(struct exai_vm *vm)
 			      exai_vm_state_name(vm->state), "failure", vm->failure, "pid", (json_int_t)vm->pid,
 			      "pid_start", (json_int_t)vm->pid_start, "disk_mib", (json_int_t)vm->spec.disk_mib,
 			      "disk_generation", (json_int_t)vm->spec.disk_generation, "disk_plain", vm->spec.disk_plain);
+	if (j)
+		json_object_set_new(j, "host_id", json_string(vm->spec.host_id));
 	if (j && vm->spec.disk_old_generation)
 		json_object_set_new(j, "disk_old_generation", json_integer(vm->spec.disk_old_generation));
 	const struct exai__vm_net *n = &vm->spec.net;
@@ -224,6 +252,15 @@ static int load_state(struct exai_vm *vm)
 	vm->spec.disk_generation = (uint32_t)json_number_value(json_object_get(j, "disk_generation"));
 	vm->spec.disk_plain = json_is_true(json_object_get(j, "disk_plain"));
 	vm->spec.disk_old_generation = (uint32_t)json_number_value(json_object_get(j, "disk_old_generation"));
+	const char *hid = json_string_value(json_object_get(j, "host_id"));
+	if (hid && (strlen(hid) != 8 || strspn(hid, "0123456789abcdef") != 8)) {
+		r = exai__err(-EBADMSG, "%s: host_id is not 8 hex digits", path);
+		goto out;
+	}
+	if (hid)
+		memcpy(vm->spec.host_id, hid, 9);
+	else if ((r = exai__vm_state_id(vm->ctx, vm->spec.host_id)) < 0) /* written before host_id was */
+		goto out;
 	json_t *net = json_object_get(j, "net");
 	if (net) {
 		struct exai__vm_net *n = &vm->spec.net;
@@ -358,10 +395,15 @@ int exai_vm_open(exai_vm **ret, exai_ctx *ctx, const char *name)
 	return 0;
 }
 
-/* A uid for the VMM that no other workspace of this state dir has. */
-static int pick_uid(exai_ctx *ctx, const char *name, uid_t *ret)
+/* A uid for the VMM that no other workspace of this state dir has (the hash of the state dir's
+ * id and the name: the same name in two state dirs gets two uids, and two subnets, unless
+ * their hashes meet). */
+static int pick_uid(exai_ctx *ctx, const char *host_id, const char *name, uid_t *ret)
 {
 	uint32_t h = 2166136261u;
+	for (const char *p = host_id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
 	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	char *names = NULL;
@@ -517,8 +559,16 @@ static int make_disk(struct exai_vm *vm)
 		return r;
 	vm->spec.disk_generation = exai_keyring_generation(kr);
 	exai_keyring_unref(kr);
-	if (!vm->spec.disk_plain)
-		return exai__vm_disk_create(vm);
+	if (!vm->spec.disk_plain) {
+		r = exai__vm_disk_create(vm);
+		/* Firecracker's dm-crypt reads the file QEMU's LUKS driver would: libcryptsetup
+		 * checks here, without activating anything, that it opens under the key */
+		char *luks = r == 0 && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER ? exai__vm_run_path(vm, "disk.luks") : NULL;
+		if (luks)
+			r = exai__vm_dm_check_key(vm, luks, vm->spec.name, vm->spec.disk_generation);
+		free(luks);
+		return r;
+	}
 	char *path = exai__vm_run_path(vm, "disk.img");
 	int fd = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
 	if (fd < 0 || ftruncate(fd, (off_t)vm->spec.disk_mib << 20) < 0 || fchown(fd, vm->spec.uid, vm->spec.uid) < 0)
@@ -566,7 +616,9 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 	if (r == 0)
 		r = spec_from_opts(vm, opts, false);
 	if (r == 0)
-		r = pick_uid(ctx, name, &vm->spec.uid);
+		r = exai__vm_state_id(ctx, vm->spec.host_id);
+	if (r == 0)
+		r = pick_uid(ctx, vm->spec.host_id, name, &vm->spec.uid);
 	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
@@ -631,7 +683,8 @@ int exai__vm_spawn(struct exai_vm *vm, const char *const *argv)
 {
 	char *root = exai__path_join(vm->dir, "root"), *log = exai__vm_run_path(vm, "vmm.log");
 	int r = (root && log) ? 0 : exai__err(-ENOMEM, "out of memory");
-	char netns[128] = "";
+	char netns[128] = "", cg[EXAI__VM_NAME_MAX + 16];
+	exai__vm_cgroup_name(vm, cg, sizeof(cg));
 	/* Firecracker opens its tap by name: it runs in the tenant's namespace */
 	if (vm->spec.net.on && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER)
 		snprintf(netns, sizeof(netns), "/run/netns/%s", vm->spec.net.netns);
@@ -641,13 +694,14 @@ int exai__vm_spawn(struct exai_vm *vm, const char *const *argv)
 		.run_dir = vm->run_dir,
 		.image_dir = vm->spec.image_dir,
 		.log_path = log,
-		.cgroup = vm->spec.name,
+		.cgroup = cg,
 		.uid = vm->spec.uid,
 		.gid = vm->spec.uid,
 		.pids_max = vm->spec.pids_max,
 		.kvm = vm->spec.kvm,
 		.secret_fd = vm->secret_fd,
 		.tap_fd = vm->tap_fd,
+		.disk_dev = vm->disk_dev[0] ? vm->disk_dev : NULL,
 		.netns = netns[0] ? netns : NULL,
 	};
 	if (r == 0)
@@ -669,10 +723,12 @@ static int start_vmm(struct exai_vm *vm, bool incoming)
 		.mem_bytes = ((uint64_t)vm->spec.mem_mib + (vm->spec.kvm ? 128 : 512)) << 20,
 		.cpuset = vm->spec.cpuset[0] ? vm->spec.cpuset : NULL,
 	};
+	char cgname[EXAI__VM_NAME_MAX + 16];
+	exai__vm_cgroup_name(vm, cgname, sizeof(cgname));
 	int r = exai__vm_image_verify(vm->ctx, vm->spec.image_dir,
 				       vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER ? "vmlinux" : "vmlinuz");
 	if (r == 0)
-		r = exai__cgroup_create(vm->spec.name, &cg);
+		r = exai__cgroup_create(cgname, &cg);
 	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_BOOTING);
 	if (r == 0)
@@ -717,7 +773,10 @@ int exai_vm_boot(exai_vm *vm)
 		snprintf(why, sizeof(why), "%s", exai_errmsg());
 		last_line(vm, "console.log", line, sizeof(line));
 		stop_vmm(vm);
-		exai__cgroup_remove(vm->spec.name);
+		exai__vm_dm_close(vm);
+		char cg[EXAI__VM_NAME_MAX + 16];
+		exai__vm_cgroup_name(vm, cg, sizeof(cg));
+		exai__cgroup_remove(cg);
 		exai__err(err, "boot of %s failed: %s%s%s", vm->spec.name, why, line[0] ? "; guest console: " : "", line);
 		r = fail(vm, err);
 		emit(vm, "boot", r);
@@ -896,7 +955,9 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 	if (r == 0)
 		r = spec_from_opts(vm, opts, true);
 	if (r == 0)
-		r = pick_uid(ctx, name, &vm->spec.uid);
+		r = exai__vm_state_id(ctx, vm->spec.host_id);
+	if (r == 0)
+		r = pick_uid(ctx, vm->spec.host_id, name, &vm->spec.uid);
 	if (r == 0)
 		r = make_dirs(vm);
 	if (r == 0)
@@ -954,8 +1015,13 @@ static int teardown(struct exai_vm *vm)
 			r = exai__err(-EBUSY, "the VMM (pid %d) of %s does not die", (int)vm->pid, vm->spec.name);
 		emit(vm, "vmm-stop", r);
 	}
-	if (r == 0 && exai__cgroup_exists(vm->spec.name)) {
-		r = exai__cgroup_remove(vm->spec.name);
+	/* the dm-crypt device (Firecracker) goes once nothing holds it */
+	if (r == 0 && exai__vm_dm_active(vm))
+		r = exai__vm_dm_close(vm);
+	char cg[EXAI__VM_NAME_MAX + 16];
+	exai__vm_cgroup_name(vm, cg, sizeof(cg));
+	if (r == 0 && exai__cgroup_exists(cg)) {
+		r = exai__cgroup_remove(cg);
 		emit(vm, "cgroup-remove", r);
 	}
 	return r;
@@ -1026,7 +1092,12 @@ int exai_vm_inspect(exai_vm *vm, char **ret_json)
 	if (r < 0)
 		return r;
 	json_object_set_new(j, "vmm_alive", json_boolean(vmm_alive(vm)));
-	json_object_set_new(j, "cgroup", json_boolean(exai__cgroup_exists(vm->spec.name)));
+	char cg[EXAI__VM_NAME_MAX + 16];
+	exai__vm_cgroup_name(vm, cg, sizeof(cg));
+	json_object_set_new(j, "cgroup", json_boolean(exai__cgroup_exists(cg)));
+	json_object_set_new(j, "cgroup_name", json_string(cg));
+	if (vm->spec.disk_mib && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER && !vm->spec.disk_plain)
+		json_object_set_new(j, "disk_device_active", json_boolean(exai__vm_dm_active(vm)));
 	json_object_set_new(j, "dir", json_string(vm->dir));
 	json_object_set_new(j, "network", exai__vm_net_inspect(vm));
 	r = exai__jcs_dump(j, ret_json, NULL);

@@ -224,25 +224,34 @@ int exai__vm_keys_shred(struct exai_vm *vm)
 
 /* ---- the per-VM disk ---------------------------------------------------------------------- */
 
-int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation)
+int exai__vm_disk_passphrase(exai_ctx *ctx, const char *tenant, const char *name, uint32_t generation, char *ret)
 {
 	exai_keyring *kr = NULL;
-	uint8_t *m = exai_secure_alloc(32 + 64 + 64);            /* seed | derived | key */
-	char *b64 = exai_secure_alloc(sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL));
-	int p[2] = { -1, -1 };
-	int r = m && b64 ? exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr) : exai__err(-ENOMEM, "out of memory");
+	uint8_t *m = exai_secure_alloc(32 + 64 + 64); /* seed | derived | key */
+	int r = m ? exai__vm_keyring(ctx, tenant, false, &kr) : exai__err(-ENOMEM, "out of memory");
 	if (r == 0)
-		r = load_seed(vm->ctx, kr, vm->spec.name, m);
+		r = load_seed(ctx, kr, name, m);
 	if (r == 0)
-		r = exai_keyring_derive_disk_key(m + 32, kr, generation, vm->spec.name);
+		r = exai_keyring_derive_disk_key(m + 32, kr, generation, name);
 	static const char info[] = "exai vm disk key v1";
 	if (r == 0)
 		r = exai__hkdf("SHA256", m, 32, m + 32, 64, (const uint8_t *)info, sizeof(info) - 1, m + 96, 64);
+	/* its base64 text is the LUKS passphrase (QEMU wants UTF-8) */
+	if (r == 0)
+		sodium_bin2base64(ret, EXAI__VM_DISK_PASS_LEN, m + 96, 64, sodium_base64_VARIANT_ORIGINAL);
+	exai_keyring_unref(kr);
+	exai_secure_free(m);
+	return r;
+}
+
+/* The disk key of workspace @name in a pipe: its read end (the key is in kernel memory only;
+ * its reader is the VMM or qemu-img), or an error. */
+static int secret_fd_of(exai_ctx *ctx, const char *tenant, const char *name, uint32_t generation)
+{
+	char *b64 = exai_secure_alloc(EXAI__VM_DISK_PASS_LEN);
+	int p[2] = { -1, -1 };
+	int r = b64 ? exai__vm_disk_passphrase(ctx, tenant, name, generation, b64) : exai__err(-ENOMEM, "out of memory");
 	if (r == 0) {
-		sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL), m + 96, 64,
-				  sodium_base64_VARIANT_ORIGINAL);
-		/* its base64 text is the LUKS passphrase (QEMU wants UTF-8); a pipe holds it (kernel
-		 * memory, never a file); its reader is the VMM or qemu-img */
 		if (pipe2(p, O_CLOEXEC) < 0)
 			r = exai__err_sys(exai__neg_errno(), "pipe");
 		else if ((r = exai__write_all(p[1], b64, strlen(b64))) < 0)
@@ -252,10 +261,13 @@ int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation)
 		close(p[1]);
 	if (r < 0 && p[0] >= 0)
 		close(p[0]);
-	exai_keyring_unref(kr);
-	exai_secure_free(m);
 	exai_secure_free(b64);
 	return r < 0 ? r : p[0];
+}
+
+int exai__vm_disk_secret_fd(struct exai_vm *vm, uint32_t generation)
+{
+	return secret_fd_of(vm->ctx, vm->spec.tenant, vm->spec.name, generation);
 }
 
 /* Runs qemu-img with @fds (pipes holding keys) as its descriptors 3, 4, ...; consumes them.
@@ -327,12 +339,13 @@ int exai__vm_disk_create(struct exai_vm *vm)
 }
 
 /* One LUKS keyslot change (qemu-img amend): @opts with the secrets "old" (fd 3, the key of
- * generation @from) and "new" (fd 4, of @to); @unlock names the one that opens the disk. */
-static int disk_amend_once(struct exai_vm *vm, uint32_t from, uint32_t to, const char *unlock, const char *opts,
-			   const char *what)
+ * workspace @from_name, generation @from) and "new" (fd 4, this workspace's of @to); @unlock
+ * names the one that opens the disk. */
+static int disk_amend_once(struct exai_vm *vm, const char *from_name, uint32_t from, uint32_t to, const char *unlock,
+			   const char *opts, const char *what)
 {
 	char *path = exai__vm_run_path(vm, "disk.luks"), image[PATH_MAX + 64];
-	int fds[2] = { exai__vm_disk_secret_fd(vm, from), -1 }, r = 0;
+	int fds[2] = { secret_fd_of(vm->ctx, vm->spec.tenant, from_name, from), -1 }, r = 0;
 	if (fds[0] >= 0)
 		fds[1] = exai__vm_disk_secret_fd(vm, to);
 	if (!path || fds[0] < 0 || fds[1] < 0) {
@@ -352,12 +365,12 @@ static int disk_amend_once(struct exai_vm *vm, uint32_t from, uint32_t to, const
 	return r;
 }
 
-static int disk_amend(struct exai_vm *vm, uint32_t from, uint32_t to, const char *unlock, const char *opts,
-		      const char *what)
+static int disk_amend(struct exai_vm *vm, const char *from_name, uint32_t from, uint32_t to, const char *unlock,
+		      const char *opts, const char *what)
 {
 	int r = -EIO;
 	for (int tries = QEMU_IMG_TRIES; tries-- && r == -EIO;)
-		r = disk_amend_once(vm, from, to, unlock, opts, what);
+		r = disk_amend_once(vm, from_name, from, to, unlock, opts, what);
 	return r;
 }
 
@@ -369,7 +382,7 @@ static int disk_rekey(struct exai_vm *vm, uint32_t to)
 	uint32_t from = vm->spec.disk_old_generation ? vm->spec.disk_old_generation : vm->spec.disk_generation;
 	int r = 0;
 	if (!vm->spec.disk_old_generation) {
-		r = disk_amend(vm, from, to, "old", "state=active,new-secret=new,iter-time=10",
+		r = disk_amend(vm, vm->spec.name, from, to, "old", "state=active,new-secret=new,iter-time=10",
 			       "adds the new key's keyslot");
 		if (r == 0) {
 			vm->spec.disk_old_generation = from;
@@ -378,7 +391,8 @@ static int disk_rekey(struct exai_vm *vm, uint32_t to)
 		}
 	}
 	if (r == 0)
-		r = disk_amend(vm, from, to, "new", "state=inactive,old-secret=old", "erases the old key's keyslot");
+		r = disk_amend(vm, vm->spec.name, from, to, "new", "state=inactive,old-secret=old",
+			       "erases the old key's keyslot");
 	if (r == 0) {
 		vm->spec.disk_old_generation = 0;
 		r = exai__vm_save(vm);
@@ -409,5 +423,27 @@ int exai__vm_disk_check_generation(struct exai_vm *vm)
 			       vm->spec.name, vm->spec.disk_generation, current);
 		r = disk_rekey(vm, outdated ? current : vm->spec.disk_generation);
 	}
+	return r;
+}
+
+int exai__vm_disk_adopt(struct exai_vm *vm, const char *source, uint32_t source_generation)
+{
+	exai_keyring *kr = NULL;
+	int r = exai__vm_keyring(vm->ctx, vm->spec.tenant, false, &kr);
+	uint32_t to = r == 0 ? exai_keyring_generation(kr) : 0;
+	exai_keyring_unref(kr);
+	/* a keyslot for this workspace's key (the source's opens the copy), then the source's
+	 * keyslot erased: the copy is this workspace's alone from here on */
+	if (r == 0)
+		r = disk_amend(vm, source, source_generation, to, "old", "state=active,new-secret=new,iter-time=10",
+			       "adds the restored workspace's keyslot to its disk");
+	if (r == 0)
+		r = disk_amend(vm, source, source_generation, to, "new", "state=inactive,old-secret=old",
+			       "erases the source workspace's keyslot from the restored disk");
+	if (r == 0)
+		vm->spec.disk_generation = to;
+	exai__vm_event(vm, "disk-rekey", r,
+		       json_pack("{s:s, s:i, s:i}", "from_workspace", source, "from_generation", (int)source_generation,
+				 "generation", (int)to));
 	return r;
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "exai-config.h"
 #include "test.h"
 #include "vm-internal.h"
 
@@ -48,12 +49,23 @@ int main(int argc, char **argv)
 	snprintf(vm.spec.cmdline, sizeof(vm.spec.cmdline), "console=ttyS0 quiet panic=-1");
 	const struct exai__backend *be = &exai__backend_firecracker;
 
-	/* a disk: refused (no dm-crypt in this build) unless the operator allows a plaintext one */
+	/* a disk: encrypted with dm-crypt where the host has it; elsewhere (as on a kernel without
+	 * device-mapper) refused with a sentence naming what is missing, unless the operator allows
+	 * a plaintext one */
 	vm.spec.disk_mib = 64;
-	CHECK_RC(exai__fc_disk_check(&vm, false), -ENOTSUP);
-	CHECK(strstr(exai_errmsg(), "allow_unencrypted_disk") != NULL && !vm.spec.disk_plain);
-	CHECK_OK(exai__fc_disk_check(&vm, true));
-	CHECK(vm.spec.disk_plain);
+	if (exai__dm_supported() == 0) {
+		CHECK_OK(exai__fc_disk_check(&vm, false));
+		CHECK(!vm.spec.disk_plain);
+	} else {
+		CHECK_RC(exai__fc_disk_check(&vm, false), -ENOTSUP);
+		printf("no dm-crypt here: %s\n", exai_errmsg());
+		CHECK(strstr(exai_errmsg(), "allow_unencrypted_disk") != NULL && !vm.spec.disk_plain);
+		CHECK(strstr(exai_errmsg(), EXAI_HAVE_CRYPTSETUP ? "device-mapper" : "libcryptsetup") != NULL);
+		if (access("/dev/mapper/control", F_OK) == 0 && EXAI_HAVE_CRYPTSETUP) /* a node, but no driver */
+			CHECK(strstr(exai_errmsg(), "/dev/mapper/control") != NULL);
+		CHECK_OK(exai__fc_disk_check(&vm, true));
+		CHECK(vm.spec.disk_plain);
+	}
 	CHECK_OK(exai__fc_configure(&vm));
 	CHECK_OK(exai__fc_add_drive(&vm, "base", "/image/base.ext4", true, false));
 	CHECK_OK(exai__fc_add_drive(&vm, "work", "/vm/work.img", false, false));
