@@ -2,8 +2,13 @@
 /*
  * snapshot.c: snapshot files (docs/formats/snapshot.md).
  *
- *   "EXAISNAP" | version u32 BE (2) | header length u32 BE | header (RFC 8785 JSON)
- *   | payload | payload length u64 BE | SHA-256 (32) | "EXAIEND1"
+ *   "EXAISNAP" | version u32 BE (2, or 3 with a disk) | header length u32 BE | header (RFC 8785
+ *   JSON) | payload | payload length u64 BE | SHA-256 (32) | "EXAIEND1"
+ *
+ * Version 3 (a workspace with a disk): payload = the state message | the disk message (the
+ * per-VM disk file, still LUKS-encrypted under the source's disk key, sealed again under the
+ * snapshot's key) | the disk message's length u64 BE. The disk is copied while the VM is
+ * paused, after the VMM flushed it: consistent with the memory.
  *
  * The payload is an envelope message (keys module: AWS Encryption SDK format, AES-256-GCM)
  * of the VMM's state stream, under a key used for this snapshot alone (vmkeys.c), with the
@@ -76,12 +81,20 @@ static void *pump_run(void *arg)
 static int header_json(struct exai_vm *vm, bool was_running, const char *id, uint32_t generation, char **ret,
 		       size_t *len)
 {
-	json_t *h = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:b}", "version", 2,
+	json_t *disk = NULL;
+	if (vm->spec.disk_mib && !(disk = json_pack("{s:I, s:I, s:b}", "mib", (json_int_t)vm->spec.disk_mib, "generation",
+						    (json_int_t)vm->spec.disk_generation, "plain", vm->spec.disk_plain)))
+		return exai__err(-ENOMEM, "out of memory");
+	json_t *h = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:b}", "version", disk ? 3 : 2,
 			      "snapshot_id", id, "generation", (int)generation, "image_dir",
 			      vm->spec.image_dir, "backend",
 			      vm->be->name, "source", vm->spec.name, "tenant", vm->spec.tenant, "kvm",
 			      vm->spec.kvm, "vcpus", (int)vm->spec.vcpus, "mem_mib", (int)vm->spec.mem_mib,
 			      "cmdline", vm->spec.cmdline, "was_running", was_running);
+	if (h && disk)
+		json_object_set_new(h, "disk", disk);
+	else
+		json_decref(disk);
 	if (!h)
 		return exai__err(-ENOMEM, "out of memory");
 	int r = exai__jcs_dump(h, ret, len);
@@ -117,6 +130,48 @@ static void snap_names(char *keyname, size_t klen, char *hsum, const char *tenan
 }
 
 #define SNAP_NS "exai-vm-snapshot"
+#define PURPOSE_STATE "vm-snapshot"
+#define PURPOSE_DISK "vm-snapshot-disk"
+
+/* The disk file of the workspace: LUKS, or plaintext where the operator allowed it. */
+static char *disk_path(const struct exai_vm *vm)
+{
+	return exai__vm_run_path(vm, vm->spec.disk_plain ? "disk.img" : "disk.luks");
+}
+
+/* Seals the paused VM's disk file as the snapshot's second message, then its length. */
+static int seal_disk(struct exai_vm *vm, struct sealed_out *so, const uint8_t *key, const char *keyname,
+		     const char *const *pairs)
+{
+	exai_envelope *env = NULL;
+	char *path = disk_path(vm);
+	int in = -1, r = exai__vm_dm_flush(vm); /* Firecracker: dm-crypt's queue reaches the file */
+	if (r == 0 && (!path || (in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0))
+		r = exai__err_sys(path ? exai__neg_errno() : -ENOMEM, "cannot read the disk %s", path ? path : "");
+	uint64_t start = so->len;
+	EXAI_OPTS(exai_envelope_opts, eo, .write = sealed_write, .write_data = so, .context = pairs,
+		  .frame_length = 1u << 20);
+	if (r == 0)
+		r = exai_envelope_encrypt_raw(&env, key, SNAP_NS, keyname, &eo);
+	static __thread uint8_t buf[1 << 16];
+	ssize_t n = 0;
+	while (r == 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		r = exai_envelope_update(env, buf, (size_t)n);
+	if (r == 0 && n < 0)
+		r = exai__err_sys(exai__neg_errno(), "read %s", path);
+	if (r == 0)
+		r = exai_envelope_final(env);
+	if (r == 0) {
+		uint8_t len[8];
+		put_be(len, so->len - start, 8);
+		r = sealed_write(so, len, 8);
+	}
+	if (in >= 0)
+		close(in);
+	exai_envelope_free(env);
+	free(path);
+	return r;
+}
 
 int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_running)
 {
@@ -159,7 +214,7 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 		goto out;
 	}
 	memcpy(pre, MAGIC, 8);
-	put_be(pre + 8, 2, 4);
+	put_be(pre + 8, vm->spec.disk_mib ? 3 : 2, 4);
 	put_be(pre + 12, hlen, 4);
 	EVP_DigestUpdate(md, pre, sizeof(pre));
 	EVP_DigestUpdate(md, hdr, hlen);
@@ -168,8 +223,10 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 		goto out;
 	}
 	struct sealed_out so = { .fd = fd, .md = md };
-	const char *const pairs[] = { "tenant", vm->spec.tenant, "purpose", "vm-snapshot", "object", id,
+	const char *const pairs[] = { "tenant", vm->spec.tenant, "purpose", PURPOSE_STATE, "object", id,
 				      "header-sha256", hsum, NULL };
+	const char *const disk_pairs[] = { "tenant", vm->spec.tenant, "purpose", PURPOSE_DISK, "object", id,
+					   "header-sha256", hsum, NULL };
 	EXAI_OPTS(exai_envelope_opts, eo, .write = sealed_write, .write_data = &so, .context = pairs,
 		  .frame_length = 1u << 20);
 	if ((r = exai_envelope_encrypt_raw(&env, key, SNAP_NS, keyname, &eo)) < 0)
@@ -196,6 +253,10 @@ int exai__vm_snapshot_write(struct exai_vm *vm, const char *path, bool was_runni
 		goto out;
 	if (pu.err < 0 || (r = exai_envelope_final(env)) < 0) {
 		r = exai__err_sys(pu.err < 0 ? pu.err : r, "writing snapshot %s", tmp);
+		goto out;
+	}
+	if (vm->spec.disk_mib && (r = seal_disk(vm, &so, key, keyname, disk_pairs)) < 0) {
+		r = exai__err_sys(r, "writing the disk into snapshot %s", tmp);
 		goto out;
 	}
 	unsigned int dl;
@@ -257,9 +318,10 @@ int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec
 	if (size < sizeof(pre) + TRAILER_LEN || (r = read_at(fd, pre, sizeof(pre), 0, path)) < 0 ||
 	    memcmp(pre, MAGIC, 8) != 0)
 		return exai__err(-EBADMSG, "%s is not a libexai snapshot", path);
-	if (get_be(pre + 8, 4) != 2)
-		return exai__err(-EBADMSG, "snapshot %s has version %llu; this libexai reads version 2 (encrypted)",
-				 path, (unsigned long long)get_be(pre + 8, 4));
+	uint64_t version = get_be(pre + 8, 4);
+	if (version != 2 && version != 3)
+		return exai__err(-EBADMSG, "snapshot %s has version %llu; this libexai reads versions 2 and 3 (encrypted)",
+				 path, (unsigned long long)version);
 	uint64_t hlen = get_be(pre + 12, 4);
 	if (hlen > HEADER_MAX || hlen > size - sizeof(pre) - TRAILER_LEN)
 		return exai__err(-EBADMSG, "snapshot %s: header length out of range", path);
@@ -329,6 +391,28 @@ int exai__vm_snapshot_check(int fd, const char *path, struct exai__vm_spec *spec
 		return exai__err(-EBADMSG, "snapshot %s: the header lacks or has bad backend, tenant, vcpus, mem_mib or cmdline",
 				 path);
 	}
+	/* version 3: the disk's message follows the state's, its length last in the payload */
+	json_t *disk = json_object_get(h, "disk");
+	double dmib = json_number_value(json_object_get(disk, "mib"));
+	double dgen = json_number_value(json_object_get(disk, "generation"));
+	bool dplain = json_is_true(json_object_get(disk, "plain"));
+	uint64_t dlen = 0;
+	uint8_t dl8[8];
+	if ((version == 3) != (disk != NULL) ||
+	    (disk && (dmib < 1 || dmib > 1048576 || dgen > UINT32_MAX || (!dplain && dgen < 1))) ||
+	    (disk && (len < 8 || read_at(fd, dl8, 8, off + len - 8, path) < 0 ||
+		      (dlen = get_be(dl8, 8)) > len - 8))) {
+		json_decref(h);
+		return exai__err(-EBADMSG, "snapshot %s: version %llu with a bad or missing disk section", path,
+				 (unsigned long long)version);
+	}
+	spec->disk_mib = disk ? (uint32_t)dmib : 0;
+	spec->disk_plain = dplain;
+	info->disk_generation = (uint32_t)dgen;
+	info->disk_len = dlen;
+	info->disk_off = disk ? off + len - 8 - dlen : 0;
+	if (disk)
+		len -= 8 + dlen;
 	spec->backend = !strcmp(backend, "qemu") ? EXAI_VM_BACKEND_QEMU : EXAI_VM_BACKEND_FIRECRACKER;
 	spec->kvm = json_is_true(json_object_get(h, "kvm"));
 	spec->vcpus = (uint32_t)vcpus;
@@ -353,20 +437,23 @@ static int unsealed_write(void *ud, const void *p, size_t n)
 	return o->fd < 0 ? 0 : exai__write_all(o->fd, p, n);
 }
 
-/* Decrypts the checked payload of @fd into @out (-1: nowhere). */
-static int unseal(const struct exai__snap_info *info, const char *tenant, const uint8_t *key, int fd, int out)
+/* Decrypts a checked message of @fd (the state's, or with @disk the disk's) into @out (-1:
+ * nowhere). */
+static int unseal(const struct exai__snap_info *info, bool disk, const char *tenant, const uint8_t *key, int fd,
+		  int out)
 {
 	exai_envelope *env = NULL;
 	struct unsealed_out uo = { .fd = out };
-	const char *const pairs[] = { "tenant", tenant, "purpose", "vm-snapshot", "object", info->id,
-				      "header-sha256", info->header_sha256, NULL };
+	uint64_t off = disk ? info->disk_off : info->off, len = disk ? info->disk_len : info->len;
+	const char *const pairs[] = { "tenant", tenant, "purpose", disk ? PURPOSE_DISK : PURPOSE_STATE, "object",
+				      info->id, "header-sha256", info->header_sha256, NULL };
 	EXAI_OPTS(exai_envelope_opts, eo, .write = unsealed_write, .write_data = &uo, .context = pairs,
 		  .max_frame_length = 1u << 20);
 	int r = exai_envelope_decrypt_raw(&env, key, SNAP_NS, info->key_name, &eo);
 	static __thread uint8_t buf[1 << 16];
-	for (uint64_t pos = 0; r == 0 && pos < info->len;) {
-		size_t n = info->len - pos < sizeof(buf) ? (size_t)(info->len - pos) : sizeof(buf);
-		ssize_t got = pread(fd, buf, n, (off_t)(info->off + pos));
+	for (uint64_t pos = 0; r == 0 && pos < len;) {
+		size_t n = len - pos < sizeof(buf) ? (size_t)(len - pos) : sizeof(buf);
+		ssize_t got = pread(fd, buf, n, (off_t)(off + pos));
 		if (got <= 0) {
 			r = got < 0 ? exai__neg_errno() : -EBADMSG;
 			break;
@@ -391,7 +478,7 @@ struct feed {
 static void *feed_run(void *arg)
 {
 	struct feed *f = arg;
-	f->err = unseal(f->info, f->tenant, f->key, f->fd, f->out);
+	f->err = unseal(f->info, false, f->tenant, f->key, f->fd, f->out);
 	close(f->out);
 	return NULL;
 }
@@ -402,7 +489,9 @@ int exai__vm_snapshot_open(exai_ctx *ctx, int fd, const char *path, const char *
 	int r = exai__vm_snapshot_key(key, ctx, tenant, info->source, info->generation, info->id);
 	if (r < 0)
 		return exai__err_prefix(r, path);
-	r = unseal(info, tenant, key, fd, -1);
+	r = unseal(info, false, tenant, key, fd, -1);
+	if (r == 0 && info->disk_len)
+		r = unseal(info, true, tenant, key, fd, -1);
 	if (r == -EBADMSG)
 		return exai__err(r, "snapshot %s does not authenticate (altered, or not this workspace's key)", path);
 	if (r < 0)
@@ -428,5 +517,21 @@ int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, const struct exai__snap_i
 	pthread_join(th, NULL);
 	if (r == 0 && f.err < 0)
 		r = exai__err_sys(f.err, "feeding the snapshot to the VMM (the file changed since it authenticated?)");
+	return r;
+}
+
+int exai__vm_snapshot_unseal_disk(struct exai_vm *vm, int fd, const struct exai__snap_info *info, const uint8_t key[32])
+{
+	char *path = disk_path(vm);
+	int out = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600) : -1, r = 0;
+	if (out < 0 || fchown(out, vm->spec.uid, vm->spec.uid) < 0)
+		r = exai__err_sys(path ? exai__neg_errno() : -ENOMEM, "cannot create the disk %s", path ? path : "");
+	if (r == 0 && (r = unseal(info, true, vm->spec.tenant, key, fd, out)) < 0)
+		r = exai__err_sys(r, "restoring the disk into %s (the snapshot changed since it authenticated?)", path);
+	if (r == 0 && fsync(out) < 0)
+		r = exai__err_sys(exai__neg_errno(), "fsync %s", path);
+	if (out >= 0)
+		close(out);
+	free(path);
 	return r;
 }

@@ -131,6 +131,8 @@ struct exai__snap_info {
 	uint32_t generation;                /* DEK generation of its key */
 	char key_name[256];                 /* the envelope's key name */
 	char header_sha256[65];             /* bound by the envelope's encryption context */
+	uint64_t disk_off, disk_len;        /* version 3: the disk's envelope message; 0: none */
+	uint32_t disk_generation;           /* the DEK generation of the source's disk key */
 };
 /* Checks an open snapshot's framing completely (header, size, SHA-256) before anything else;
  * fills *@spec (machine shape, backend, cmdline, tenant) and *@info. */
@@ -143,6 +145,9 @@ int exai__vm_snapshot_open(exai_ctx *ctx, int fd, const char *path, const char *
 /* Decrypts the authenticated payload again, frame by authenticated frame, into a pipe that
  * the VM started with incoming = true reads. */
 int exai__vm_snapshot_feed(struct exai_vm *vm, int fd, const struct exai__snap_info *info, const uint8_t key[32]);
+/* Decrypts the authenticated disk message into the new workspace's disk file (run/disk.luks,
+ * still under the source's LUKS keyslot: exai__vm_disk_adopt() follows; or run/disk.img). */
+int exai__vm_snapshot_unseal_disk(struct exai_vm *vm, int fd, const struct exai__snap_info *info, const uint8_t key[32]);
 
 /* ---- vmkeys.c ------------------------------------------------------------------------------ */
 /* Opens @tenant's keyring; with @create, makes one under the file KMS when there is none. */

@@ -514,10 +514,15 @@ static int spec_from_opts(struct exai_vm *vm, const struct exai_vm_opts *opts, b
 		return r;
 	if (!restore)
 		vm->spec.kvm = kvm;
+	bool allow_plain = EXAI__OPT(opts, allow_unencrypted_disk, false), snap_plain = restore && vm->spec.disk_plain;
 	if (vm->spec.disk_mib && vm->spec.backend == EXAI_VM_BACKEND_FIRECRACKER &&
-	    (r = exai__fc_disk_check(vm, EXAI__OPT(opts, allow_unencrypted_disk, false))) < 0)
+	    (r = exai__fc_disk_check(vm, allow_plain && (!restore || snap_plain))) < 0) /* encrypted stays so */
 		return r;
-	else if (vm->spec.kvm && !kvm)
+	if (snap_plain && !allow_plain)
+		return exai__err(-EACCES, "the snapshot holds an UNENCRYPTED disk: restoring it needs the operator's explicit allow_unencrypted_disk (--allow-unencrypted-disk)");
+	if (snap_plain) /* a plaintext disk stays one: it is not re-keyed, dm-crypt cannot open it */
+		vm->spec.disk_plain = true;
+	if (vm->spec.kvm && !kvm)
 		return exai__err(-ENODEV, "the snapshot was taken under KVM and this host has no /dev/kvm");
 	return 0;
 }
@@ -906,9 +911,6 @@ int exai_vm_snapshot(exai_vm *vm, const char *path)
 	int r = need_state(vm, "snapshot", S(RUNNING) | S(PAUSED));
 	if (r < 0)
 		return r;
-	if (vm->spec.disk_mib)
-		return exai__err(-ENOTSUP, "%s has a disk: snapshots of workspaces with a disk are not supported yet",
-				 vm->spec.name);
 	if (!path || !path[0])
 		return exai__err(-EINVAL, "snapshot: a path is required");
 	int was = vm->state;
@@ -976,6 +978,11 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		r = exai__vm_net_attach(vm, policy);
 	if (r == 0)
 		build_cmdline(vm);
+	/* the disk copy, then its keyslot made this workspace's, before a VMM opens it */
+	if (r == 0 && vm->spec.disk_mib)
+		r = exai__vm_snapshot_unseal_disk(vm, fd, &info, key);
+	if (r == 0 && vm->spec.disk_mib && !vm->spec.disk_plain)
+		r = exai__vm_disk_adopt(vm, info.source, info.disk_generation);
 	if (r == 0)
 		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
 	if (r == 0)

@@ -6,7 +6,8 @@
  * dm-crypt path uses, loads it and checks the key without activating anything: the derived key
  * opens it, another workspace's key, another DEK generation's key and a wrong passphrase do not.
  * A restored copy is adopted by a new workspace (its keyslot re-keyed): the new key opens it,
- * the source's no longer does. With the argument "activate" (root, a kernel with
+ * the source's no longer does. A snapshot with a disk (format version 3) carries the disk as a
+ * second sealed message, restored byte for byte and re-keyed. With the argument "activate" (root, a kernel with
  * device-mapper and dm-crypt): the disk is activated as a dm-crypt device, written through it,
  * found again by a fresh handle (re-adoption), and deactivated; skipped with a sentence where
  * /dev/mapper/control is missing or has no driver behind it.
@@ -16,9 +17,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "exai-config.h"
 #include "test.h"
 #include "vm-internal.h"
+
+static int fake_snapshot(struct exai_vm *vm, int fd)
+{
+	(void)vm;
+	static const char stream[] = "a stand-in for the VMM's state stream";
+	return exai__write_all(fd, stream, sizeof(stream));
+}
+
+static const struct exai__backend fake = { .name = "qemu", .snapshot = fake_snapshot };
 
 static void setup_vm(struct exai_vm *vm, exai_ctx *ctx, const char *dir, const char *name, char *buf, char *run)
 {
@@ -33,6 +45,9 @@ static void setup_vm(struct exai_vm *vm, exai_ctx *ctx, const char *dir, const c
 	snprintf(vm->spec.tenant, sizeof(vm->spec.tenant), "acme");
 	vm->spec.uid = getuid();
 	vm->spec.disk_mib = 16;
+	vm->spec.vcpus = 1;
+	vm->spec.mem_mib = 256;
+	snprintf(vm->spec.cmdline, sizeof(vm->spec.cmdline), "console=ttyS0");
 	CHECK_OK(exai__mkdir_p(run, 0700));
 	CHECK_OK(exai__vm_state_id(ctx, vm->spec.host_id));
 }
@@ -114,6 +129,51 @@ int main(int argc, char **argv)
 	CHECK_OK(exai__vm_dm_check_key(&src, disk, "src", 1)); /* the source's own disk is untouched */
 	/* the source's key no longer adopts it either */
 	CHECK(exai__vm_disk_adopt(&dst, "src", 1) < 0);
+
+	/* a snapshot with a disk (version 3; the VMM's stream stood in for): the disk is sealed as
+	 * a second message, authenticated with the first, restored byte for byte into a new
+	 * workspace and re-keyed there; an altered disk message is refused */
+	struct exai_vm dst2;
+	char d4[512], r4[600], snap[600], disk3[700];
+	setup_vm(&dst2, ctx, dir, "dst2", d4, r4);
+	CHECK_OK(exai__vm_keys_init(&dst2));
+	src.be = &fake;
+	snprintf(snap, sizeof(snap), "%s/disk.snap", dir);
+	CHECK_OK(exai__vm_snapshot_write(&src, snap, false));
+	struct exai__vm_spec spec = { 0 };
+	struct exai__snap_info info;
+	uint8_t *key = exai_secure_alloc(32);
+	fd = open(snap, O_RDONLY);
+	char ver[12];
+	CHECK(pread(fd, ver, 12, 0) == 12 && ver[11] == 3);
+	CHECK_OK(exai__vm_snapshot_check(fd, snap, &spec, &info));
+	CHECK(spec.disk_mib == 16 && !spec.disk_plain && info.disk_generation == 1 && info.disk_len > (16u << 20));
+	CHECK(info.off + info.len == info.disk_off);
+	CHECK_OK(exai__vm_snapshot_open(ctx, fd, snap, "acme", &info, key));
+	CHECK_OK(exai__vm_snapshot_unseal_disk(&dst2, fd, &info, key));
+	close(fd);
+	snprintf(disk3, sizeof(disk3), "%s/disk.luks", r4);
+	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", disk, disk3);
+	CHECK(system(cmd) == 0);
+	CHECK_OK(exai__vm_disk_adopt(&dst2, "src", info.disk_generation));
+	CHECK_OK(exai__vm_dm_check_key(&dst2, disk3, "dst2", 2));
+	CHECK_RC(exai__vm_dm_check_key(&dst2, disk3, "src", 1), -EACCES);
+	/* one flipped byte in the disk message, the SHA-256 trailer made to match: refused */
+	char *t = NULL;
+	size_t tlen = 0;
+	CHECK_OK(exai__read_file(snap, 256u << 20, &t, &tlen));
+	t[info.disk_off + info.disk_len / 2] ^= 1;
+	unsigned int dl;
+	EVP_Digest(t, tlen - 48, (uint8_t *)t + tlen - 40, &dl, EVP_sha256(), NULL);
+	fd = open(snap, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && exai__write_all(fd, t, tlen) == 0);
+	close(fd);
+	free(t);
+	fd = open(snap, O_RDONLY);
+	CHECK_OK(exai__vm_snapshot_check(fd, snap, &spec, &info));
+	CHECK_RC(exai__vm_snapshot_open(ctx, fd, snap, "acme", &info, key), -EBADMSG);
+	close(fd);
+	exai_secure_free(key);
 
 	if (activate) {
 		/* dm-crypt: activate, write through it, adopt it from a fresh handle, deactivate */
