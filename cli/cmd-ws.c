@@ -47,6 +47,8 @@ struct ws_policy {
 	const char *keys[WS_MAX_KEYS];
 	int nkeys;
 	bool allow_unsigned;
+	const char *floor[WS_MAX_KEYS + 1]; /* --floor-allow CIDR..., NULL-terminated */
+	int nfloor;
 };
 
 /* Handles the policy options; 1 when @c was one of them, 0 if not, EXIT_USAGE on error. */
@@ -64,6 +66,11 @@ static int policy_opt(struct cli *cli, struct ws_policy *p, int c)
 	case 'W':
 		p->allow_unsigned = true;
 		return 1;
+	case 'F':
+		if (p->nfloor == WS_MAX_KEYS)
+			return cli_usage_error(cli, "at most %d --floor-allow options", WS_MAX_KEYS);
+		p->floor[p->nfloor++] = optarg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -71,7 +78,7 @@ static int policy_opt(struct cli *cli, struct ws_policy *p, int c)
 
 #define WS_POLICY_OPTIONS                                                                                      \
 	{ "policy", required_argument, NULL, 'p' }, { "trusted-key", required_argument, NULL, 'K' },         \
-		{ "allow-unsigned-policy", no_argument, NULL, 'W' }
+		{ "allow-unsigned-policy", no_argument, NULL, 'W' }, { "floor-allow", required_argument, NULL, 'F' }
 
 /* Reads and checks the bundle; *@ret stays NULL without --policy. */
 static int policy_load(struct cli *cli, const struct ws_policy *p, const char *tenant, exai_policy **ret)
@@ -184,6 +191,7 @@ static int run_create(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	o.policy = policy;
+	o.floor_allow = pol.nfloor ? pol.floor : NULL;
 	r = exai_vm_create(&vm, ctx, name, &o);
 	exai_policy_free(policy);
 	if (r < 0)
@@ -472,9 +480,11 @@ static int run_snapshot(struct cli *cli, int argc, char **argv)
 
 static int run_restore(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { { "tenant", required_argument, NULL, 't' }, WS_POLICY_OPTIONS, { 0 } };
+	static const struct option opts[] = { { "tenant", required_argument, NULL, 't' }, WS_POLICY_OPTIONS,
+					      { "allow-unencrypted-disk", no_argument, NULL, 'U' }, { 0 } };
 	struct ws_policy pol = { 0 };
 	const char *tenant = "default";
+	bool allow_plain = false;
 	int c, r;
 	optind = 0;
 	while ((c = cli_getopt(cli, argc, argv, ":", opts)) != -1) {
@@ -482,6 +492,8 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 			return r;
 		if (c == 't')
 			tenant = optarg;
+		else if (c == 'U')
+			allow_plain = true;
 		else if (!r)
 			return EXIT_USAGE;
 	}
@@ -494,7 +506,8 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 		return EXIT_FAIL;
 	if ((r = policy_load(cli, &pol, tenant, &policy)) != 0)
 		return r;
-	EXAI_OPTS(exai_vm_opts, o, .policy = policy);
+	EXAI_OPTS(exai_vm_opts, o, .policy = policy, .floor_allow = pol.nfloor ? pol.floor : NULL,
+		  .allow_unencrypted_disk = allow_plain);
 	r = exai_vm_restore(&vm, ctx, argv[optind], argv[optind + 1], &o);
 	exai_policy_free(policy);
 	if (r < 0)
@@ -584,10 +597,12 @@ AUDITED(run_destroy)
 
 static const struct cli_cmd ws_create = { "create", "Create a workspace (a microVM) and boot it",
 	"[--tenant T] [--vcpus N] [--mem MIB] [--disk MIB [--allow-unencrypted-disk]] [--backend auto|qemu|firecracker] [--image DIR]\n"
-	"       [--policy BUNDLE (--trusted-key PK)... | --allow-unsigned-policy] [--no-boot] NAME\n\n"
+	"       [--policy BUNDLE (--trusted-key PK)... | --allow-unsigned-policy] [--floor-allow CIDR]... [--no-boot] NAME\n\n"
 	"Without --policy the workspace has no network device (fail closed). With it, the signed bundle\n"
 	"(signature in BUNDLE.minisig, tenant = --tenant) is attached to the workspace's tap before the\n"
-	"VM starts; its deny events go to the audit log after each exec.",
+	"VM starts; its deny events go to the audit log after each exec. The host's own addresses\n"
+	"(10.199.255.254 included) stay refused whatever the bundle says, except those the operator\n"
+	"carves out with --floor-allow (e.g. 10.199.255.254/32 for a service on the host).",
 	run_create_audited, NULL };
 static const struct cli_cmd ws_exec = { "exec", "Run a command in a workspace; exits with its status",
 	"[--env K=V]... [--cwd DIR] [--timeout S] [-i|--stdin] NAME -- CMD [ARG]...", run_exec_audited, NULL };
@@ -598,9 +613,10 @@ static const struct cli_cmd ws_resume = { "resume", "Resume a paused workspace",
 static const struct cli_cmd ws_snapshot = { "snapshot", "Save a workspace's memory and device state",
 	"NAME [--out SNAP]   (default ./NAME.snap)", run_snapshot_audited, NULL };
 static const struct cli_cmd ws_restore = { "restore", "Start a new workspace from a snapshot",
-	"[--tenant T --policy BUNDLE (--trusted-key PK)...] SNAP NEWNAME\n\n"
+	"[--tenant T --policy BUNDLE (--trusted-key PK)... [--floor-allow CIDR]...] [--allow-unencrypted-disk] SNAP NEWNAME\n\n"
 	"A snapshot of a workspace with a network needs the tenant's policy; the new workspace gets\n"
-	"its own tap, address and MAC.", run_restore_audited, NULL };
+	"its own tap, address and MAC. A snapshot with a disk gives the new workspace its own copy,\n"
+	"re-keyed; one with an unencrypted (Firecracker) disk needs --allow-unencrypted-disk.", run_restore_audited, NULL };
 static const struct cli_cmd ws_destroy = { "destroy", "Stop a workspace and delete everything of it",
 	"NAME", run_destroy_audited, NULL };
 static const struct cli_cmd ws_ls = { "ls", "List workspaces and their states", "[--json]", run_ls, NULL };

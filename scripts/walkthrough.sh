@@ -73,7 +73,10 @@ threading.Event().wait()' >"$state/ports" &
 	             "ports": [{"protocol": "TCP", "port": $allowed}]}]}
 	EOF
 	exaictl policy sign --secret-key "$state/acme-ws.key" "$state/egress.json"
-	policy=(--tenant acme-ws --policy "$state/egress.json" --trusted-key "$state/acme-ws.pub")
+	# the host's own addresses are in every policy's floor: the operator carves out the one
+	# host service the bundle allows
+	policy=(--tenant acme-ws --policy "$state/egress.json" --trusted-key "$state/acme-ws.pub"
+		--floor-allow 10.199.255.254/32)
 	exaictl ws create "${policy[@]}" --mem 256 --disk 64 demo   # TCG: ~10 s on 2 cores
 	exaictl ws exec demo -- sh -c 'uname -r; echo "eth0 $(ip -4 -o addr show dev eth0 | awk "{print \$4}")"; echo secret-in-the-guest > /work/note; df -h /work | tail -1'
 	echo "from inside the guest: the allowed service (10.199.255.254:$allowed), then the other one (:$denied)"
@@ -84,21 +87,19 @@ threading.Event().wait()' >"$state/ports" &
 	printf 'Summarise the ticket from jane.doe@example.com; the deploy key is ghp_R8x2kLm9QpZt4VwY7nB3cD6fH1jK5sA0uE2i and the card 4111 1111 1111 1111.\n' |
 		exaictl scrub >"$state/prompt.txt"
 	exaictl ws exec -i demo -- sh -c 'cat > /tmp/prompt; echo "the agent reads: $(cat /tmp/prompt)"' <"$state/prompt.txt"
-	exaictl ws destroy demo
 
-	step "vm: encrypted snapshot and restore into a new workspace with its own address"
-	exaictl ws create "${policy[@]}" --mem 256 demo
-	exaictl ws exec demo -- sh -c 'echo 41 > /tmp/counter'
+	step "vm: encrypted snapshot (memory and disk) and restore into a new workspace with its own address and disk key"
+	exaictl ws exec demo -- sh -c 'echo 41 > /tmp/counter; sync'
 	exaictl ws snapshot demo --out "$state/demo.snap"
-	grep -qa 'echo 41' "$state/demo.snap" || echo "the snapshot holds no plaintext of the guest's memory (encrypted)"
+	grep -qa 'secret-in-the-guest' "$state/demo.snap" || echo "the snapshot holds no plaintext of the guest's memory or disk (encrypted)"
 	exaictl ws restore "${policy[@]}" "$state/demo.snap" demo2
-	exaictl ws exec demo2 -- sh -c 'echo "counter in the restored workspace: $(cat /tmp/counter); its address: $(ip -4 -o addr show dev eth0 | awk "{print \$4}")"'
+	exaictl ws exec demo2 -- sh -c 'echo "counter in the restored workspace: $(cat /tmp/counter); its disk: $(cat /work/note); its address: $(ip -4 -o addr show dev eth0 | awk "{print \$4}")"'
 	exaictl ws exec demo2 -- nc -w 5 10.199.255.254 "$allowed" </dev/null
 	exaictl ws ls
 	exaictl ws destroy demo2
 	exaictl ws destroy demo
 	[ ! -e "$state/demo.snap" ] && echo "destroy shredded demo's keys and deleted its snapshot"
-	[ ! -e /run/netns/exai-acme-ws ] && echo "the tenant's last workspace took its network namespace along"
+	ls /run/netns 2>/dev/null | grep -q -- '-acme-ws$' || echo "the tenant's last workspace took its network namespace along"
 
 	step "audit: every step above is in the hash-chained, signed log; the policy's refusal too"
 	exaictl audit tail -n 400 --json | python3 -c '

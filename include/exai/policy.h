@@ -104,6 +104,10 @@ struct exai_policy_dev_opts {
 	/** How long an address of a matchName rule stays allowed after its DNS TTL ran out and
 	 *  the name no longer resolves to it (open flows finish); 0: 60 s. */
 	uint32_t fqdn_grace_s;
+	/** Path of the network namespace whose addresses are the floor's "host addresses" (e.g.
+	 *  `/proc/1/ns/net`); NULL: the calling thread's. For a device inside another namespace
+	 *  (a tenant's, as the vm module's taps are), the host's own addresses live elsewhere. */
+	const char *host_netns;
 };
 
 /**

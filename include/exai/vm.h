@@ -77,20 +77,28 @@ struct exai_vm_opts {
 	const char *cpuset;     /**< cpuset.cpus of the VMM (e.g. "0-1"); NULL: the parent's */
 	/** A writable per-VM disk of this many MiB (the guest mounts it at /work), encrypted at
 	 *  rest under the workspace's disk key: QEMU's LUKS driver, AES-256-XTS. 0: no disk.
-	 *  At most 1048576. Workspaces with a disk cannot be snapshotted yet (-ENOTSUP). Each
-	 *  boot re-keys a disk under an older DEK generation to the current one (and refuses one
+	 *  At most 1048576. Firecracker: the same LUKS file opened by the host kernel's dm-crypt
+	 *  (libcryptsetup; see allow_unencrypted_disk). A snapshot carries the disk with the
+	 *  memory; a restore re-keys its copy for the new workspace. Each boot re-keys a disk under an older DEK generation to the current one (and refuses one
 	 *  under a retired generation, -EACCES). */
 	uint32_t disk_mib;
-	/** Firecracker only: accept a plaintext disk where dm-crypt (libcryptsetup) is not
-	 *  available; without it such a create fails with -ENOTSUP. */
+	/** Firecracker only: accept a plaintext disk where dm-crypt (libcryptsetup in this
+	 *  build, device-mapper and dm-crypt in the host kernel) is not available; without it
+	 *  such a create fails with -ENOTSUP naming what is missing. Restoring a snapshot with a
+	 *  plaintext disk needs it too (-EACCES). */
 	bool allow_unencrypted_disk;
 	/** The tenant's egress policy (exai/policy.h; its tenant must be the workspace's). With
 	 *  it, the workspace gets a network device: a tap in the tenant's network namespace
-	 *  `exai-<tenant>` (created with its first such workspace, removed with its last) with
+	 *  `exai-<state dir id>-<tenant>` (created with its first such workspace, removed with
+	 *  its last) with
 	 *  the policy attached before the VMM starts, and an address, gateway and MAC handed to
 	 *  the guest on its kernel command line (docs/vm.md, "Network"). NULL: no network device
 	 *  at all (fail closed). Only read during the call. */
 	const struct exai_policy *policy;
+	/** Operator override, NULL-terminated CIDRs carved out of the policy's floor (which holds
+	 *  the host's own addresses, 10.199.255.254 included): e.g. "10.199.255.254/32" lets a
+	 *  bundle that allows it reach a service on the host. Logged. Only read during the call. */
+	const char *const *floor_allow;
 };
 
 /**

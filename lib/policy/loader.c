@@ -3,9 +3,11 @@
  * skeleton), pins them and their maps under <bpffs>/exai/<ifname>/, attaches them to the
  * device's clsact hooks, switches policies atomically, reads counters and deny events. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -644,12 +646,31 @@ static int cidr_list_add(struct cidr_list *l, const struct exai__cidr *c)
 	return 0;
 }
 
-static int host_addresses(struct cidr_list *l)
+/* The addresses of the namespace @netns (NULL: the calling thread's): the thread enters it
+ * for getifaddrs() only. */
+static int host_addresses(struct cidr_list *l, const char *netns)
 {
 	struct ifaddrs *ifa, *i;
-	int r = 0;
-	if (getifaddrs(&ifa) < 0)
-		return exai__err_sys(exai__neg_errno(), "cannot list the host's addresses");
+	int r = 0, self = -1, ns = -1, got;
+	if (netns && ((self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0 ||
+		      (ns = open(netns, O_RDONLY | O_CLOEXEC)) < 0 || setns(ns, CLONE_NEWNET) < 0)) {
+		r = exai__err_sys(exai__neg_errno(), "cannot enter the host's network namespace %s", netns);
+		if (self >= 0)
+			close(self);
+		if (ns >= 0)
+			close(ns);
+		return r;
+	}
+	got = getifaddrs(&ifa);
+	int e = exai__neg_errno();
+	if (netns) {
+		if (setns(self, CLONE_NEWNET) < 0) /* back where it came from: cannot fail */
+			abort();
+		close(self);
+		close(ns);
+	}
+	if (got < 0)
+		return exai__err_sys(e, "cannot list the host's addresses");
 	for (i = ifa; r == 0 && i; i = i->ifa_next) {
 		struct exai__cidr c = { 0 };
 		if (!i->ifa_addr)
@@ -813,7 +834,7 @@ static int compile_for_device(exai_ctx *ctx, struct exai__compiled *out, const e
 		r = exai__err(-ENOMEM, "out of memory");
 	uint32_t flags = EXAI__OPT(opts, flags, 0u);
 	if (r == 0 && !(flags & EXAI_POLICY_NO_HOST_FLOOR))
-		r = host_addresses(&extra);
+		r = host_addresses(&extra, EXAI__OPT(opts, host_netns, (const char *)NULL));
 	const char *const *fa = EXAI__OPT(opts, floor_allow, (const char *const *)NULL);
 	for (size_t i = 0; r == 0 && fa && fa[i]; i++) {
 		struct exai__cidr c;

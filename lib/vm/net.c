@@ -2,7 +2,7 @@
 /*
  * net.c: workspace networking (docs/vm.md, "Network").
  *
- *   host netns                          tenant netns exai-<tenant>
+ *   host netns                          tenant netns exai-<state dir id>-<tenant>
  *   exh<hash> 10.199.255.254/32 <-veth-> uplink 10.199.255.253/32  (default route: the host)
  *   route <vm /30> via .253 onlink      exai<hash> (a tap per VM) <gw>/30  [egress policy]
  *                                                |
@@ -14,6 +14,12 @@
  * VM and removed with its last. The tap is persistent (it outlives the process that made it)
  * and gets the tenant's policy before it is brought up; QEMU receives an open descriptor of
  * it, Firecracker runs inside the tenant namespace and opens it by name.
+ *
+ * Every name it takes on the host has the state dir's id in it (exai__vm_state_id: netns
+ * exai-<id>-<tenant>, veth exh<h(id, tenant)>, tap exai<h(id, name)>), so that two state
+ * dirs never share or remove each other's. Setting up and tearing down a tenant's network is
+ * serialised by a lock file per tenant (<state_dir>/vm/.net-<tenant>.lock): two creates of one
+ * tenant cannot both make its namespace, nor a destroy remove it under a create.
  *
  * Everything is plain rtnetlink and tun ioctls; work inside the tenant namespace is done by
  * the calling thread after setns() (and undone before returning), so nothing else of the
@@ -30,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -63,7 +70,7 @@ static void netns_path(const struct exai_vm *vm, char *buf, size_t len)
 
 static void host_veth(const struct exai_vm *vm, char buf[IF_NAMESIZE])
 {
-	snprintf(buf, IF_NAMESIZE, "exh%08x", fnv(NULL, vm->spec.tenant));
+	snprintf(buf, IF_NAMESIZE, "exh%08x", fnv(vm->spec.host_id, vm->spec.tenant));
 }
 
 /* ---- rtnetlink ------------------------------------------------------------------------------ */
@@ -413,6 +420,27 @@ static json_t *net_json(const struct exai_vm *vm)
 			 "ip", vm->spec.net.ip, "mac", vm->spec.net.mac);
 }
 
+/* Takes the tenant's network lock (flock on <state_dir>/vm/.net-<tenant>.lock): returns its
+ * descriptor (closing it lets go) or an error. */
+static int tenant_lock(struct exai_vm *vm)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/vm/.net-%s.lock", exai_ctx_state_dir(vm->ctx), vm->spec.tenant) >=
+	    sizeof(path))
+		return exai__err(-ENAMETOOLONG, "state dir path too long");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot open the tenant's network lock %s", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int r = exai__err_sys(exai__neg_errno(), "cannot lock %s", path);
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
+}
+
 /* Whether another workspace of the state dir has a network in @vm's tenant. */
 static bool tenant_in_use(struct exai_vm *vm)
 {
@@ -433,22 +461,38 @@ static bool tenant_in_use(struct exai_vm *vm)
 	return used;
 }
 
-int exai__vm_net_attach(struct exai_vm *vm, const exai_policy *policy)
+static int net_attach_locked(struct exai_vm *vm, const exai_policy *policy, const char *const *floor_allow);
+
+int exai__vm_net_attach(struct exai_vm *vm, const exai_policy *policy, const char *const *floor_allow)
 {
-	struct exai__vm_net *n = &vm->spec.net;
-	memset(n, 0, sizeof(*n));
+	memset(&vm->spec.net, 0, sizeof(vm->spec.net));
 	if (!policy) {
 		exai__log_info(vm->ctx, "vm", "%s: no egress policy: no network device (fail closed)", vm->spec.name);
 		return 0;
 	}
+	int lock = tenant_lock(vm);
+	if (lock < 0)
+		return lock;
+	int r = net_attach_locked(vm, policy, floor_allow);
+	/* recorded before the lock goes, so that a destroy in the tenant that takes it next
+	 * sees this workspace (and keeps the namespace) */
+	if (r == 0)
+		r = exai__vm_set_state(vm, EXAI_VM_CREATED);
+	close(lock);
+	return r;
+}
+
+static int net_attach_locked(struct exai_vm *vm, const exai_policy *policy, const char *const *floor_allow)
+{
+	struct exai__vm_net *n = &vm->spec.net;
 	const char *pt = exai_policy_tenant(policy);
 	if (!pt || strcmp(pt, vm->spec.tenant) != 0)
 		return exai__err(-EACCES, "the egress policy is for tenant \"%s\", not for the workspace's tenant \"%s\"",
 				 pt ? pt : "", vm->spec.tenant);
 	uint32_t sub = vm_subnet(vm);
 	n->on = true;
-	snprintf(n->netns, sizeof(n->netns), "exai-%s", vm->spec.tenant);
-	snprintf(n->tap, sizeof(n->tap), "exai%08x", fnv(exai_ctx_state_dir(vm->ctx), vm->spec.name));
+	snprintf(n->netns, sizeof(n->netns), "exai-%s-%s", vm->spec.host_id, vm->spec.tenant);
+	snprintf(n->tap, sizeof(n->tap), "exai%08x", fnv(vm->spec.host_id, vm->spec.name));
 	ip_str(sub + 2, n->ip, sizeof(n->ip));
 	ip_str(sub + 1, n->gw, sizeof(n->gw));
 	snprintf(n->mac, sizeof(n->mac), "02:00:%02x:%02x:%02x:%02x", (sub + 2) >> 24, ((sub + 2) >> 16) & 255,
@@ -471,7 +515,12 @@ int exai__vm_net_attach(struct exai_vm *vm, const exai_policy *policy)
 			r = addr_add(n->tap, sub + 1, 30);
 		exai__vm_event(vm, "tap-create", r, net_json(vm));
 		if (r == 0) {
-			r = exai_policy_apply(vm->ctx, n->tap, policy, NULL);
+			/* the floor's "host addresses" are the host's (the namespace this thread came
+			 * from), not the tenant namespace's */
+			char host_ns[64];
+			snprintf(host_ns, sizeof(host_ns), "/proc/thread-self/fd/%d", saved);
+			EXAI_OPTS(exai_policy_dev_opts, po, .host_netns = host_ns, .floor_allow = floor_allow);
+			r = exai_policy_apply(vm->ctx, n->tap, policy, &po);
 			exai__vm_event(vm, "policy-attach", r, net_json(vm));
 		}
 		if (r == 0)
@@ -500,11 +549,23 @@ void exai__vm_net_drain(struct exai_vm *vm)
 			       vm->spec.net.tap, exai_errmsg());
 }
 
+static int net_detach_locked(struct exai_vm *vm);
+
 int exai__vm_net_detach(struct exai_vm *vm)
 {
-	struct exai__vm_net *n = &vm->spec.net;
-	if (!n->on)
+	if (!vm->spec.net.on)
 		return 0;
+	int lock = tenant_lock(vm);
+	if (lock < 0)
+		return lock;
+	int r = net_detach_locked(vm);
+	close(lock);
+	return r;
+}
+
+static int net_detach_locked(struct exai_vm *vm)
+{
+	struct exai__vm_net *n = &vm->spec.net;
 	char path[PATH_MAX], veth[IF_NAMESIZE];
 	netns_path(vm, path, sizeof(path));
 	host_veth(vm, veth);

@@ -179,11 +179,11 @@ int exai__vm_disk_check_generation(struct exai_vm *vm);
 int exai__vm_snapshot_record(struct exai_vm *vm, const char *path);
 
 /* ---- net.c -------------------------------------------------------------------------------- */
-/* With @policy: the tenant namespace (made with its first VM), the VM's tap in it with
+/* With @policy (and the operator's @floor_allow, may be NULL): the tenant namespace (made with its first VM), the VM's tap in it with
  * @policy attached before it is brought up, the routes; fills spec.net (the guest's
  * exai.ip/exai.gw/exai.mac). Without: nothing, and the VM has no network device (fail
  * closed). A failure leaves spec.net set for exai__vm_net_detach() to clean up. */
-int exai__vm_net_attach(struct exai_vm *vm, const struct exai_policy *policy);
+int exai__vm_net_attach(struct exai_vm *vm, const struct exai_policy *policy, const char *const *floor_allow);
 /* Drains the tap's deny events, detaches the policy, removes the tap, and the tenant's
  * namespace and veth with its last VM; an audit event each; idempotent. */
 int exai__vm_net_detach(struct exai_vm *vm);

@@ -629,7 +629,8 @@ int exai_vm_create(exai_vm **ret, exai_ctx *ctx, const char *name, const struct 
 	if (r == 0)
 		r = exai__vm_keys_init(vm);
 	if (r == 0)
-		r = exai__vm_net_attach(vm, EXAI__OPT(opts, policy, (const struct exai_policy *)NULL));
+		r = exai__vm_net_attach(vm, EXAI__OPT(opts, policy, (const struct exai_policy *)NULL),
+					EXAI__OPT(opts, floor_allow, (const char *const *)NULL));
 	if (r == 0)
 		build_cmdline(vm);
 	if (r == 0 && vm->spec.disk_mib)
@@ -975,7 +976,7 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		r = exai__err(-EINVAL, "snapshot %s is of a workspace without a network device: it cannot get one (restore it without a policy)",
 			      path);
 	if (r == 0)
-		r = exai__vm_net_attach(vm, policy);
+		r = exai__vm_net_attach(vm, policy, EXAI__OPT(opts, floor_allow, (const char *const *)NULL));
 	if (r == 0)
 		build_cmdline(vm);
 	/* the disk copy, then its keyslot made this workspace's, before a VMM opens it */

@@ -11,6 +11,12 @@
 #     the tenant's namespace to the first;
 #   - restore of a networked snapshot: refused without the policy; with it, the new workspace
 #     has its own tap and address and reaches the allowed listener;
+#   - the host's own addresses are in the policy's floor (computed in the host's namespace):
+#     a bundle that allows 10.199.255.254 reaches it only with the operator's --floor-allow;
+#   - two state dirs side by side with the same tenant and workspace names: each its own
+#     namespace, veth, tap, cgroup and address; destroying one leaves the other's working;
+#   - creates and destroys of one tenant run in parallel (the tenant's network lock): all
+#     succeed, and the last takes the namespace along;
 #   - destroy leaves no tap, namespace, veth, pinned BPF object, cgroup, process or file;
 #   - the audit log verifies.
 # Exit 77 without root, QEMU, the guest image, BPF support or python3.
@@ -32,6 +38,15 @@ tenant=nt$$
 fails=0
 pids=()
 x() { "$exaictl" --state-dir "$state" "$@"; }
+x2() { "$exaictl" --state-dir "$state2" "$@"; }
+state2=$dir/state2
+mkdir -p "$state" "$state2"
+# The state dir's id in every host-wide name (vm.c: SHA-256 of its absolute path, 8 hex digits).
+id_of() { python3 -c 'import hashlib, os, sys; print(hashlib.sha256(os.path.realpath(sys.argv[1]).encode()).hexdigest()[:8])' "$1"; }
+hid=$(id_of "$state")
+hid2=$(id_of "$state2")
+ns="exai-$hid-$tenant"
+ns2="exai-$hid2-$tenant"
 ok() { echo "ok   - $* (${SECONDS}s)"; }
 bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
@@ -40,19 +55,21 @@ cleanup() {
 	for w in $(x ws ls 2>/dev/null | awk '{print $1}'); do x ws destroy "$w" >/dev/null 2>&1; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	ip netns del "exai-$tenant" 2>/dev/null
+	for w in $(x2 ws ls 2>/dev/null | awk '{print $1}'); do x2 ws destroy "$w" >/dev/null 2>&1; done
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 
-# The tap name libexai gives workspace $1 (net.c: "exai" + FNV-1a of "<state dir>/<name>").
-tap_of() {
+# FNV-1a of "$2/$3" with prefix $1: the tap "exai" + h(state dir id, name), the host veth
+# "exh" + h(state dir id, tenant) (net.c).
+fnv_name() {
 	python3 -c 'import sys
 h = 2166136261
-for b in (sys.argv[1] + "/" + sys.argv[2]).encode():
+for b in (sys.argv[2] + "/" + sys.argv[3]).encode():
     h = ((h ^ b) * 16777619) & 0xffffffff
-print("exai%08x" % h)' "$state" "$1"
+print("%s%08x" % (sys.argv[1], h))' "$@"
 }
+tap_of() { fnv_name exai "${2:-$hid}" "$1"; }
 json_get() { python3 -c 'import json, sys
 v = json.load(sys.stdin)
 for k in sys.argv[1:]:
@@ -92,26 +109,26 @@ sed "s/\"$tenant\"/\"other$$\"/" "$dir/p.json" >"$dir/other.json"
 x policy sign --secret-key "$dir/t.key" "$dir/p.json" >/dev/null
 x policy sign --secret-key "$dir/t.key" "$dir/other.json" >/dev/null
 pol=(--tenant "$tenant" --policy "$dir/p.json" --trusted-key "$dir/t.pub")
+# the bundle allows the host's veth address; the floor refuses the host's own addresses unless
+# the operator carves this one out
+polh=("${pol[@]}" --floor-allow 10.199.255.254/32)
 
-has_tap() { ip -n "exai-$tenant" link show "$1" >/dev/null 2>&1; }
+has_tap() { ip -n "${2:-$ns}" link show "$1" >/dev/null 2>&1; }
 nothing_of() { # nothing_of NAME TAP: no workspace dir, tap, pin, cgroup or VMM left
 	[ ! -e "$state/vm/$1" ] && [ ! -e "/sys/fs/bpf/exai/$2" ] && ! has_tap "$2" &&
-		[ ! -e "/sys/fs/cgroup/memory/exai/$1" ] && [ ! -e "/sys/fs/cgroup/exai/$1" ] &&
+		[ ! -e "/sys/fs/cgroup/memory/exai/$hid-$1" ] && [ ! -e "/sys/fs/cgroup/exai/$hid-$1" ] &&
 		! pgrep -f -- "-name $1 " >/dev/null
 }
-tenant_gone() {
-	[ ! -e "/run/netns/exai-$tenant" ] && ! ip -br link | grep -q "^exh"$(python3 -c 'import sys
-h = 2166136261
-for b in ("/" + sys.argv[1]).encode():
-    h = ((h ^ b) * 16777619) & 0xffffffff
-print("%08x" % h)' "$tenant")
+tenant_gone() { # tenant_gone [STATE_ID [TENANT]]
+	local id=${1:-$hid} t=${2:-$tenant}
+	[ ! -e "/run/netns/exai-$id-$t" ] && ! ip -br link | grep -q "^$(fnv_name exh "$id" "$t")"
 }
 
 # --- fail closed: no policy, no network device -------------------------------------------------
 check "create without a policy" x ws create --tenant "$tenant" --mem 256 --backend qemu plain
 out=$(x ws exec plain -- sh -c 'ls /sys/class/net | tr "\n" " "')
 check "without a policy the guest has no network device (only lo): '$out'" test "$out" = "lo "
-check "without a policy no tenant namespace was made" test ! -e "/run/netns/exai-$tenant"
+check "without a policy no tenant namespace was made" test ! -e "/run/netns/$ns"
 check "destroy the workspace without a network" x ws destroy plain
 
 # --- bad policies: a clear error and nothing left ----------------------------------------------
@@ -126,7 +143,7 @@ check "... saying so: $(cat "$dir/err")" grep -q "not signed by any of the 1 tru
 check "... and leaves nothing" nothing_of bad2 "$(tap_of bad2)"
 
 # --- egress allowed and denied from inside the guest --------------------------------------------
-check "create with the tenant's policy" x ws create "${pol[@]}" --mem 256 --backend qemu net1
+check "create with the tenant's policy" x ws create "${polh[@]}" --mem 256 --backend qemu net1
 tap1=$(tap_of net1)
 check "the tap is in the tenant's namespace" has_tap "$tap1"
 check "the policy is pinned for the tap" test -e "/sys/fs/bpf/exai/$tap1"
@@ -157,15 +174,60 @@ for a in netns-create tap-create policy-attach; do
 	check "audit event vm.$a" grep -q "\"action\":\"$a\"" "$dir/audit.jsonl"
 done
 
+# --- a second state dir, the same tenant and workspace name, no floor override ---------------------
+check "state dir 2: create net1 of the same tenant (no --floor-allow)" x2 ws create "${pol[@]}" --mem 256 --backend qemu net1
+check "two namespaces side by side ($ns, $ns2)" test -e "/run/netns/$ns" -a -e "/run/netns/$ns2" -a "$ns" != "$ns2"
+check "... each with its own tap" has_tap "$(tap_of net1 "$hid2")" "$ns2"
+check "... and veth" ip link show "$(fnv_name exh "$hid2" "$tenant")"
+cg1=/sys/fs/cgroup/pids/exai/$hid-net1 cg2=/sys/fs/cgroup/pids/exai/$hid2-net1
+[ -d /sys/fs/cgroup/pids ] || { cg1=/sys/fs/cgroup/exai/$hid-net1; cg2=/sys/fs/cgroup/exai/$hid2-net1; }
+check "... and cgroup ($cg1, $cg2)" test -d "$cg1" -a -d "$cg2"
+ip_b=$(x2 --json ws inspect net1 | json_get network ip)
+check "... and address ($ip, $ip_b)" test -n "$ip_b" -a "$ip_b" != "$ip"
+out=$(x2 ws exec net1 -- nc -w 3 10.199.255.254 "$allowed" </dev/null 2>/dev/null)
+check "the host's own address is in the floor: allowed by the bundle, refused without --floor-allow ('$out')" test -z "$out"
+x2 --json audit tail -n 200 --json >"$dir/audit2.jsonl" 2>/dev/null
+check "... and reported as a deny by the floor (deny-floor, port $allowed)" python3 -c '
+import json, sys
+sys.exit(not any(e.get("class_uid") == 4001 and "deny-floor" in json.dumps(e)
+                 and e.get("dst_endpoint", {}).get("port") == int(sys.argv[2])
+                 for e in map(json.loads, open(sys.argv[1]))))' "$dir/audit2.jsonl" "$allowed"
+check "destroy state dir 2's net1" x2 ws destroy net1
+check "... which took its namespace and veth along" tenant_gone "$hid2"
+check "... and left state dir 1's" test -e "/run/netns/$ns"
+out=$(x ws exec net1 -- nc -w 5 10.199.255.254 "$allowed" </dev/null)
+check "state dir 1's net1 still reaches the allowed listener" test "$out" = "hello-$allowed"
+
+# --- parallel creates and destroys in one tenant (the tenant's network lock) ---------------------
+ct=ct$$
+sed "s/\"$tenant\"/\"$ct\"/" "$dir/p.json" >"$dir/c.json"
+x policy sign --secret-key "$dir/t.key" "$dir/c.json" >/dev/null
+cpids=()
+for i in 1 2 3; do
+	x ws create --tenant "$ct" --policy "$dir/c.json" --trusted-key "$dir/t.pub" --backend qemu --no-boot "par$i" \
+		>"$dir/par$i.out" 2>&1 &
+	cpids+=($!)
+done
+okc=0
+for p in "${cpids[@]}"; do wait "$p" && okc=$((okc + 1)); done
+check "three parallel creates in one new tenant all succeed ($okc/3: $(cat "$dir"/par*.out | tr '\n' ' '))" test "$okc" = 3
+check "... with three taps in one namespace" test "$(ip -n "exai-$hid-$ct" -br link | grep -c '^exai')" = 3
+cpids=()
+for i in 1 2 3; do x ws destroy "par$i" >"$dir/par$i.out" 2>&1 & cpids+=($!); done
+okc=0
+for p in "${cpids[@]}"; do wait "$p" && okc=$((okc + 1)); done
+check "three parallel destroys all succeed ($okc/3)" test "$okc" = 3
+check "... and the last took the namespace and veth along" tenant_gone "$hid" "$ct"
+
 # --- an attach that fails: the second workspace is cleaned up, the first keeps its network ------
 tap2=$(tap_of net2)
-ip -n "exai-$tenant" link add "$tap2" type veth peer name "xp$$"   # not a tap: TUNSETIFF fails
-x ws create "${pol[@]}" --mem 256 --backend qemu net2 2>"$dir/err"
+ip -n "$ns" link add "$tap2" type veth peer name "xp$$"   # not a tap: TUNSETIFF fails
+x ws create "${polh[@]}" --mem 256 --backend qemu net2 2>"$dir/err"
 check "create fails when its tap cannot be made" test $? = 1
 check "... saying so: $(cat "$dir/err")" grep -q "tap $tap2" "$dir/err"
-ip -n "exai-$tenant" link del "$tap2" 2>/dev/null
+ip -n "$ns" link del "$tap2" 2>/dev/null
 check "... and leaves nothing of it" nothing_of net2 "$tap2"
-check "... while the tenant's namespace stays for net1" test -e "/run/netns/exai-$tenant"
+check "... while the tenant's namespace stays for net1" test -e "/run/netns/$ns"
 out=$(x ws exec net1 -- nc -w 5 10.199.255.254 "$allowed" </dev/null)
 check "net1 still reaches the allowed listener" test "$out" = "hello-$allowed"
 
@@ -175,7 +237,7 @@ x ws restore "$dir/net1.snap" net3 2>"$dir/err"
 check "restore of a networked snapshot without the policy is refused" test $? = 1
 check "... saying so: $(cat "$dir/err")" grep -q "needs the tenant's egress policy" "$dir/err"
 check "... leaving nothing" nothing_of net3 "$(tap_of net3)"
-check "restore with the policy" x ws restore "${pol[@]}" "$dir/net1.snap" net3
+check "restore with the policy" x ws restore "${polh[@]}" "$dir/net1.snap" net3
 ip3=$(x --json ws inspect net3 | json_get network ip)
 check "net3 has its own address ($ip3, not $ip)" test -n "$ip3" -a "$ip3" != "$ip"
 out=$(x ws exec net3 -- sh -c 'ip -4 -o addr show dev eth0 | awk "{print \$4}"')
@@ -188,7 +250,7 @@ check "net3 is denied the other" test $? != 0
 # --- destroy: nothing left ---------------------------------------------------------------------
 check "destroy net3" x ws destroy net3
 check "net3 left nothing" nothing_of net3 "$(tap_of net3)"
-check "the namespace stays while net1 lives" test -e "/run/netns/exai-$tenant"
+check "the namespace stays while net1 lives" test -e "/run/netns/$ns"
 check "destroy net1" x ws destroy net1
 check "net1 left nothing" nothing_of net1 "$tap1"
 check "the tenant's last workspace took its namespace and veth along" tenant_gone
