@@ -991,14 +991,24 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 	if (r == 0)
 		r = exai__vm_snapshot_feed(vm, fd, &info, key);
 	exai_secure_free(key);
-	if (r == 0 && info.was_running)
+	/* The guest still has the source's address: it takes this workspace's through its agent
+	 * before anything else can drive it; a snapshot taken paused runs that long and is
+	 * paused again (it never resumes under an address that is not its own). */
+	bool run = info.was_running || vm->spec.net.on;
+	if (r == 0 && run)
 		r = vm->be->resume(vm);
 	if (r == 0)
-		r = exai__vm_set_state(vm, info.was_running ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
-	if (r == 0 && info.was_running)
+		r = exai__vm_set_state(vm, run ? EXAI_VM_RUNNING : EXAI_VM_PAUSED);
+	if (r == 0 && run)
 		r = connect_agent(vm, 30000);
-	if (r == 0 && info.was_running)
+	if (r == 0 && run)
 		r = exai__vm_net_guest_config(vm);
+	if (r == 0 && run && !info.was_running) {
+		exai__agent_free(vm->agent);
+		vm->agent = NULL;
+		if ((r = vm->be->pause(vm)) == 0)
+			r = exai__vm_set_state(vm, EXAI_VM_PAUSED);
+	}
 	if (fd >= 0)
 		close(fd);
 	return finish_new(vm, "restore", r, ret);

@@ -82,7 +82,7 @@ check "destroy is idempotent" x ws destroy cli1
 check "cli1's snapshot was deleted with its keys" test ! -e "$dir/cli1.snap"
 # gone, or a zombie its parent has yet to reap (it may be reaped while we look: ps then prints nothing)
 check "no VMM left" sh -c "case \"\$(ps -o stat= -p $pid)\" in ''|Z*) exit 0;; *) exit 1;; esac"
-check "no cgroup left" sh -c '! ls -d /sys/fs/cgroup/*/exai/cli1 /sys/fs/cgroup/*/exai/cli2 2>/dev/null | grep -q .'
+check "no cgroup left" sh -c '! ls -d /sys/fs/cgroup/*/exai/*-cli1 /sys/fs/cgroup/*/exai/*-cli2 /sys/fs/cgroup/exai/*-cli1 /sys/fs/cgroup/exai/*-cli2 2>/dev/null | grep -q .'
 check "no state left" test -z "$(ls -A "$dir/state/vm")"
 
 [ $fails = 0 ] && echo "all checks passed"

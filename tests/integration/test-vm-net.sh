@@ -17,6 +17,8 @@
 #     namespace, veth, tap, cgroup and address; destroying one leaves the other's working;
 #   - creates and destroys of one tenant run in parallel (the tenant's network lock): all
 #     succeed, and the last takes the namespace along;
+#   - a snapshot taken paused restores paused, with the new workspace's address already
+#     taken by the guest;
 #   - destroy leaves no tap, namespace, veth, pinned BPF object, cgroup, process or file;
 #   - the audit log verifies.
 # Exit 77 without root, QEMU, the guest image, BPF support or python3.
@@ -246,6 +248,22 @@ out=$(x ws exec net3 -- nc -w 5 10.199.255.254 "$allowed" </dev/null)
 check "net3 reaches the allowed listener" test "$out" = "hello-$allowed"
 x ws exec net3 -- nc -w 3 10.199.255.254 "$denied" </dev/null >/dev/null 2>&1
 check "net3 is denied the other" test $? != 0
+
+# --- a snapshot taken paused: the restored workspace has its own address from the start ----------
+check "pause net1" x ws pause net1
+check "snapshot net1 while paused" x ws snapshot net1 --out "$dir/net1p.snap"
+check "resume net1" x ws resume net1
+check "restore the paused snapshot" x ws restore "${polh[@]}" "$dir/net1p.snap" net4
+st4=$(x --json ws inspect net4 | json_get state)
+check "net4 is paused, as its snapshot was ($st4)" test "$st4" = paused
+check "resume net4" x ws resume net4
+ip4=$(x --json ws inspect net4 | json_get network ip)
+out=$(x ws exec net4 -- sh -c 'ip -4 -o addr show dev eth0 | awk "{print \$4}"')
+check "net4 has its own address at its first resume ($ip4, not $ip: '$out')" test "$out" = "$ip4/30" -a "$ip4" != "$ip"
+out=$(x ws exec net4 -- nc -w 5 10.199.255.254 "$allowed" </dev/null)
+check "net4 reaches the allowed listener" test "$out" = "hello-$allowed"
+check "destroy net4" x ws destroy net4
+check "net4 left nothing" nothing_of net4 "$(tap_of net4)"
 
 # --- destroy: nothing left ---------------------------------------------------------------------
 check "destroy net3" x ws destroy net3
