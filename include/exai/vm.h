@@ -79,8 +79,9 @@ struct exai_vm_opts {
 	 *  rest under the workspace's disk key: QEMU's LUKS driver, AES-256-XTS. 0: no disk.
 	 *  At most 1048576. Firecracker: the same LUKS file opened by the host kernel's dm-crypt
 	 *  (libcryptsetup; see allow_unencrypted_disk). A snapshot carries the disk with the
-	 *  memory; a restore re-keys its copy for the new workspace. Each boot re-keys a disk under an older DEK generation to the current one (and refuses one
-	 *  under a retired generation, -EACCES). */
+	 *  memory; a restore re-keys its copy for the new workspace. Each boot re-keys a disk
+	 *  under an older DEK generation to the current one (and refuses one under a retired
+	 *  generation, -EACCES). */
 	uint32_t disk_mib;
 	/** Firecracker only: accept a plaintext disk where dm-crypt (libcryptsetup in this
 	 *  build, device-mapper and dm-crypt in the host kernel) is not available; without it
@@ -171,14 +172,21 @@ EXAI_API int exai_vm_resume(exai_vm *vm);
 /**
  * Saves memory and device state to @p path (a new file): running|paused -> snapshotting ->
  * back to the state it came from. The file carries the machine configuration and a SHA-256
- * that exai_vm_restore() checks before the VMM loads anything.
+ * that exai_vm_restore() checks before the VMM loads anything; the state is sealed under a
+ * key of this snapshot alone (docs/formats/snapshot.md). A workspace with a disk has it
+ * copied into the file while paused, after the memory (format version 3): disk and memory
+ * of one instant; the file is then as large as the disk plus the memory.
  */
 EXAI_API int exai_vm_snapshot(exai_vm *vm, const char *path);
-/** Creates workspace @p name from snapshot @p path and runs it. @p opts may override only
- *  image_dir, boot_timeout_ms and the cgroup limits, and gives the policy: a snapshot of a
- *  workspace with a network needs one (-EACCES without), and the new workspace gets its own
- *  tap, address and MAC (the guest is reconfigured through its agent); one without cannot
- *  get one (-EINVAL). */
+/** Creates workspace @p name from snapshot @p path and runs it (or leaves it paused when the
+ *  snapshot was taken paused). @p opts may override only image_dir, boot_timeout_ms and the
+ *  cgroup limits, and gives the policy (and floor_allow): a snapshot of a workspace with a
+ *  network needs one (-EACCES without), and the new workspace gets its own tap, address and
+ *  MAC (the guest is reconfigured through its agent before the call returns, a paused one
+ *  too); one without cannot get one (-EINVAL). A snapshot with a disk gives the new
+ *  workspace its own copy, re-keyed to its own disk key before its VMM starts; one with an
+ *  unencrypted disk needs allow_unencrypted_disk (-EACCES). -EBADMSG: corrupt or altered;
+ *  -ENOKEY: the source workspace was destroyed (its snapshots are shredded). */
 EXAI_API int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *name,
 			     const struct exai_vm_opts *opts);
 /** running|paused -> stopped: the VMM exits (guest memory is lost), its cgroup goes; the

@@ -204,7 +204,9 @@ bool exai__vm_dm_active(struct exai_vm *vm)
 #else
 	char name[64];
 	dm_name(vm, name, sizeof(name));
-	if (access(DM_CONTROL, F_OK) != 0)
+	/* only an encrypted Firecracker disk has one */
+	if (vm->spec.backend != EXAI_VM_BACKEND_FIRECRACKER || !vm->spec.disk_mib || vm->spec.disk_plain ||
+	    access(DM_CONTROL, F_OK) != 0)
 		return false;
 	pthread_once(&quiet_once, quiet_default);
 	crypt_status_info st = crypt_status(NULL, name);

@@ -45,6 +45,7 @@ static void setup_vm(struct exai_vm *vm, exai_ctx *ctx, const char *dir, const c
 	snprintf(vm->spec.tenant, sizeof(vm->spec.tenant), "acme");
 	vm->spec.uid = getuid();
 	vm->spec.disk_mib = 16;
+	vm->spec.backend = EXAI_VM_BACKEND_FIRECRACKER; /* the backend that opens it with dm-crypt */
 	vm->spec.vcpus = 1;
 	vm->spec.mem_mib = 256;
 	snprintf(vm->spec.cmdline, sizeof(vm->spec.cmdline), "console=ttyS0");
