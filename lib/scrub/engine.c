@@ -177,44 +177,51 @@ static int plan_build(exai_scrubber *s)
  * superset: longer runs, more windows, never fewer), reporting runs of the smallest minimum. */
 static int triggers_build(exai_scrubber *s)
 {
-	int spec_of[EXAI__RUN_COUNT];
-	for (int c = 0; c < EXAI__RUN_COUNT; c++)
-		spec_of[c] = -1;
+	/* a spec per (class, adjacent separators, separators required): patterns that need
+	 * separators do not make the others report every plain run, and the other way round */
+	int spec_of[EXAI__RUN_COUNT][2][2];
+	memset(spec_of, -1, sizeof(spec_of));
 	size_t n_trig = 0;
 	memset(s->trig_first, 0, sizeof(s->trig_first));
+	s->n_run_specs = 0;
 	for (size_t i = 0; i < s->set.n; i++) {
 		const struct exai__pattern *p = &s->set.pats[i];
 		if (p->gate != EXAI__GATE_TRIGGER)
 			continue;
-		int c = p->trigger.run;
-		if (spec_of[c] < 0) {
-			spec_of[c] = (int)s->n_run_specs++;
-			s->run_specs[spec_of[c]] = (struct exai__run_spec){ .run = c, .min = p->trigger.min };
+		int *k = &spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.min_seps > 0];
+		if (*k < 0) {
+			if (s->n_run_specs == EXAI__RUN_SPECS_MAX)
+				return exai__err(-EINVAL, "scrub: too many kinds of run triggers");
+			*k = (int)s->n_run_specs++;
+			s->run_specs[*k] = (struct exai__run_spec){ .run = p->trigger.run, .min = p->trigger.min,
+								    .min_seps = p->trigger.min_seps,
+								    .adjacent = p->trigger.adjacent };
 		}
-		struct exai__run_spec *sp = &s->run_specs[spec_of[c]];
+		struct exai__run_spec *sp = &s->run_specs[*k];
 		if (p->trigger.min < sp->min)
 			sp->min = p->trigger.min;
-		sp->adjacent |= p->trigger.adjacent;
+		if (p->trigger.min_seps < sp->min_seps)
+			sp->min_seps = p->trigger.min_seps;
 		for (const char *q = p->trigger.seps; *q; q++) {
-			unsigned k = 0;
-			while (k < sp->n_seps && sp->seps[k] != (uint8_t)*q)
-				k++;
-			if (k == sp->n_seps && sp->n_seps < sizeof(sp->seps))
+			unsigned j = 0;
+			while (j < sp->n_seps && sp->seps[j] != (uint8_t)*q)
+				j++;
+			if (j == sp->n_seps && sp->n_seps < sizeof(sp->seps))
 				sp->seps[sp->n_seps++] = (uint8_t)*q;
 		}
-		s->trig_first[spec_of[c] + 1]++;
+		s->trig_first[*k + 1]++;
 		n_trig++;
 	}
 	for (unsigned k = 0; k < s->n_run_specs; k++)
 		s->trig_first[k + 1] += s->trig_first[k];
 	s->trig_pats = calloc(n_trig + 1, sizeof(unsigned));
-	unsigned fill[EXAI__RUN_COUNT] = { 0 };
+	unsigned fill[EXAI__RUN_SPECS_MAX] = { 0 };
 	if (!s->trig_pats)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->set.n; i++) {
 		const struct exai__pattern *p = &s->set.pats[i];
 		if (p->gate == EXAI__GATE_TRIGGER) {
-			int k = spec_of[p->trigger.run];
+			int k = spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.min_seps > 0];
 			s->trig_pats[s->trig_first[k] + fill[k]++] = (unsigned)i;
 		}
 	}
@@ -650,7 +657,8 @@ int exai_scrubber_new(exai_scrubber **ret, exai_ctx *ctx, const struct exai_scru
 	}
 	s->win = calloc(s->set.n ? s->set.n : 1, sizeof(*s->win));
 	s->touched = calloc(s->set.n ? s->set.n : 1, sizeof(*s->touched));
-	if (!s->win || !s->touched) {
+	s->hit_first = calloc(s->set.n ? s->set.n : 1, sizeof(*s->hit_first));
+	if (!s->win || !s->touched || !s->hit_first) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -686,6 +694,7 @@ void exai_scrubber_free(exai_scrubber *s)
 	pcre2_match_context_free(s->mctx);
 	free(s->win);
 	free(s->touched);
+	free(s->hit_first);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
@@ -806,8 +815,9 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	return 0;
 }
 
-/* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds
- * part of the run, so it starts in [start - W, end) and ends by end + W. */
+/* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds at
+ * least min class bytes of the run, so it starts in [start + min - W, end - min] and ends by
+ * end + W. */
 static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps)
 {
 	struct scan_state *st = ud;
@@ -817,7 +827,8 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 		const struct exai__pattern *p = &s->set.pats[pat];
 		if (body < p->trigger.min || seps < p->trigger.min_seps)
 			continue;
-		if (open_window(st, pat, sub_sat(start, p->window), end, end + p->window))
+		size_t W = p->window, m = p->trigger.min < W ? p->trigger.min : W;
+		if (open_window(st, pat, sub_sat(start + m, W), end - m, end + W))
 			return 1;
 	}
 	return 0;
@@ -850,6 +861,7 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 	const struct exai__pattern *p = &s->set.pats[h->pat];
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;
 	size_t pos = h->ws > *resume ? h->ws : *resume;
+	pcre2_set_offset_limit(s->mctx, h->wl); /* no match starts after the window */
 	while (pos < sublen && pos <= h->wl) {
 		int rc = pcre2_match(p->re, (PCRE2_SPTR)text, sublen, pos, 0, s->md, s->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
@@ -913,29 +925,51 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 			r = push_hit(&st, s->touched[k], w);
 		w->open = false;
 	}
-	if (r == 0) {
-		if (st.n_hits)
-			qsort(st.hits, st.n_hits, sizeof(*st.hits), hit_cmp);
-		size_t resume = 0;
-		for (size_t i = 0; r == 0 && i < st.n_hits; i++) {
-			if (i == 0 || st.hits[i].pat != st.hits[i - 1].pat)
-				resume = 0;
-			if (s->set.pats[st.hits[i].pat].disabled)
+	/* group the windows by pattern (a counting sort: each pattern's come in text order, or
+	 * nearly), then confirm each pattern's windows left to right */
+	struct hit *by = r == 0 && st.n_hits ? malloc(st.n_hits * sizeof(*by)) : NULL;
+	if (r == 0 && st.n_hits && !by)
+		r = -ENOMEM;
+	if (r == 0 && st.n_hits) {
+		unsigned *first = s->hit_first;
+		for (size_t k = 0; k < st.n_touched; k++)
+			first[s->touched[k]] = 0;
+		for (size_t i = 0; i < st.n_hits; i++)
+			first[st.hits[i].pat]++;
+		unsigned acc = 0;
+		for (size_t k = 0; k < st.n_touched; k++) {
+			unsigned c = first[s->touched[k]];
+			first[s->touched[k]] = acc;
+			acc += c;
+		}
+		for (size_t i = 0; i < st.n_hits; i++)
+			by[first[st.hits[i].pat]++] = st.hits[i];
+		for (size_t i = 0, j; r == 0 && i < st.n_hits; i = j) {
+			bool sorted = true;
+			for (j = i + 1; j < st.n_hits && by[j].pat == by[i].pat; j++)
+				sorted &= by[j].ws >= by[j - 1].ws;
+			if (!sorted)
+				qsort(by + i, j - i, sizeof(*by), hit_cmp);
+			if (s->set.pats[by[i].pat].disabled)
 				continue;
-			if (s->stats) {
-				struct timespec t0, t1;
-				clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-				r = confirm(s, out, text, len, &st.hits[i], &resume, depth);
-				clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-				struct exai__pat_stats *ps = &s->stats[st.hits[i].pat];
-				ps->windows++;
-				ps->bytes += st.hits[i].we - st.hits[i].ws;
-				ps->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-			} else {
-				r = confirm(s, out, text, len, &st.hits[i], &resume, depth);
+			size_t resume = 0;
+			for (size_t h = i; r == 0 && h < j; h++) {
+				if (s->stats) {
+					struct timespec t0, t1;
+					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+					r = confirm(s, out, text, len, &by[h], &resume, depth);
+					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+					struct exai__pat_stats *ps = &s->stats[by[h].pat];
+					ps->windows++;
+					ps->bytes += by[h].we - by[h].ws;
+					ps->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+				} else {
+					r = confirm(s, out, text, len, &by[h], &resume, depth);
+				}
 			}
 		}
 	}
+	free(by);
 	free(st.hits);
 	return r;
 }

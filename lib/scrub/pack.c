@@ -448,7 +448,8 @@ int exai__pack_compile(struct exai__pack_set *set)
 		struct exai__pattern *p = &set->pats[i];
 		int err;
 		PCRE2_SIZE off;
-		uint32_t opts = p->caseless ? PCRE2_CASELESS : 0;
+		/* the offset limit bounds where a match may start (the engine's windows) */
+		uint32_t opts = (p->caseless ? PCRE2_CASELESS : 0) | PCRE2_USE_OFFSET_LIMIT;
 		p->re = pcre2_compile((PCRE2_SPTR)p->regex, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
 		if (!p->re) {
 			PCRE2_UCHAR msg[256];

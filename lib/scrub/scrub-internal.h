@@ -109,13 +109,15 @@ struct exai__trigger {
 	bool adjacent;
 };
 
-/* One scan of a text for the runs of several classes at once. */
+/* One scan of a text for the runs of several classes at once (at most EXAI__RUN_SPECS_MAX). */
+#define EXAI__RUN_SPECS_MAX 16
 struct exai__run_spec {
 	int run;
 	uint8_t seps[8];
 	unsigned n_seps;
 	bool adjacent;
-	unsigned min; /* report runs with at least this many class bytes */
+	unsigned min;      /* report runs with at least this many class bytes */
+	unsigned min_seps; /* and at least this many separators */
 };
 /* A run [start, end) with @body bytes of the class and @seps separators. Returns nonzero to stop. */
 typedef int (*exai__run_fn)(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps);
@@ -292,14 +294,15 @@ struct exai_scrubber {
 	struct exai__lit_use *lit_uses;
 	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
 	 * trig_first[k + 1]) */
-	struct exai__run_spec run_specs[EXAI__RUN_COUNT];
+	struct exai__run_spec run_specs[EXAI__RUN_SPECS_MAX];
 	unsigned n_run_specs;
-	unsigned trig_first[EXAI__RUN_COUNT + 1];
+	unsigned trig_first[EXAI__RUN_SPECS_MAX + 1];
 	unsigned *trig_pats;
 	bool cache_hit; /* the plan and the database came from the cache (tests) */
 	struct exai__pat_stats *stats; /* per pattern, when not NULL (the benchmark's plan mode) */
 	struct exai__win *win;  /* per pattern, reset after each scan (engine.c) */
 	unsigned *touched;      /* the patterns whose window is open */
+	unsigned *hit_first;    /* per pattern, scratch of stage 1's sort of the windows */
 };
 
 /* Where stage 1's time goes, per pattern (only measured when exai_scrubber.stats is set). */

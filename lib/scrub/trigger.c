@@ -56,7 +56,7 @@ static bool in_class(int run, unsigned char c)
 	return base64_dash(run) && c == '-';
 }
 
-#define MAX_SPECS 8
+#define MAX_SPECS EXAI__RUN_SPECS_MAX
 
 struct masks {
 	uint64_t b[MAX_SPECS], s[MAX_SPECS];
@@ -65,7 +65,7 @@ struct masks {
 /* ---- the masks of one 64-byte block ------------------------------------------------------ */
 
 struct tables {
-	uint16_t t[256]; /* bit k: in spec k's class; bit 8 + k: one of spec k's separators */
+	uint32_t t[256]; /* bit k: in spec k's class; bit 16 + k: one of spec k's separators */
 };
 
 static void masks_scalar(const struct tables *tb, unsigned n, const uint8_t *p, struct masks *m)
@@ -78,65 +78,116 @@ static void masks_scalar(const struct tables *tb, unsigned n, const uint8_t *p, 
 			continue;
 		for (unsigned k = 0; k < n; k++) {
 			m->b[k] |= (uint64_t)(t >> k & 1) << i;
-			m->s[k] |= (uint64_t)(t >> (8 + k) & 1) << i;
+			m->s[k] |= (uint64_t)(t >> (16 + k) & 1) << i;
 		}
+	}
+}
+
+/* The SIMD paths compute a few base masks per block (digits, letters, hex letters, the bytes
+ * base58 leaves out, base64's punctuation) and each separator byte once, and derive every
+ * class from them with 64-bit operations. */
+struct base {
+	uint64_t d, u, l, hu, hl, z0, ui, uo, ll, p64;
+	uint64_t sep[16]; /* per distinct separator byte (struct sepset) */
+};
+
+struct sepset {
+	uint8_t c[16];
+	unsigned n;
+	uint32_t of[MAX_SPECS]; /* bit q: spec k uses separator c[q] */
+};
+
+static void derive(const struct exai__run_spec *sp, unsigned n, const struct sepset *ss, const struct base *b,
+		   struct masks *m)
+{
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t x;
+		switch (sp[k].run) {
+		case EXAI__RUN_DIGIT:
+			x = b->d;
+			break;
+		case EXAI__RUN_HEX:
+			x = b->d | b->hu | b->hl;
+			break;
+		case EXAI__RUN_UPPER_ALNUM:
+			x = b->d | b->u;
+			break;
+		case EXAI__RUN_BASE58:
+			x = ((b->d & ~b->z0) | (b->u & ~(b->ui | b->uo)) | (b->l & ~b->ll));
+			break;
+		default:
+			x = b->d | b->u | b->l | b->p64;
+		}
+		uint64_t s = 0;
+		for (unsigned q = 0; q < ss->n; q++)
+			if (ss->of[k] >> q & 1)
+				s |= b->sep[q];
+		m->b[k] = x;
+		m->s[k] = s & ~x;
 	}
 }
 
 #ifdef HAVE_X86
-static void masks_sse2(const struct exai__run_spec *sp, unsigned n, const uint8_t *p, struct masks *m)
+#define RANGE16(v, lo, hi) _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((char)((lo) - 1))), _mm_cmplt_epi8(v, _mm_set1_epi8((char)((hi) + 1))))
+#define MM16(x) ((uint64_t)(uint16_t)_mm_movemask_epi8(x))
+
+static void masks_sse2(const struct exai__run_spec *sp, unsigned n, const struct sepset *ss, const uint8_t *p,
+		       struct masks *m)
 {
-	__m128i v[4];
-	for (int j = 0; j < 4; j++)
-		v[j] = _mm_loadu_si128((const __m128i *)(p + 16 * j));
-	for (unsigned k = 0; k < n; k++) {
-		int run = sp[k].run;
-		uint64_t b = 0, s = 0;
-		for (int j = 0; j < 4; j++) {
-			__m128i acc = _mm_setzero_si128(), sep = _mm_setzero_si128();
-			for (unsigned r = 0; r < classes[run].n; r++) {
-				__m128i ge = _mm_cmpgt_epi8(v[j], _mm_set1_epi8((char)(classes[run].r[r][0] - 1)));
-				__m128i le = _mm_cmplt_epi8(v[j], _mm_set1_epi8((char)(classes[run].r[r][1] + 1)));
-				acc = _mm_or_si128(acc, _mm_and_si128(ge, le));
-			}
-			if (base64_dash(run))
-				acc = _mm_or_si128(acc, _mm_cmpeq_epi8(v[j], _mm_set1_epi8('-')));
-			for (unsigned q = 0; q < sp[k].n_seps; q++)
-				sep = _mm_or_si128(sep, _mm_cmpeq_epi8(v[j], _mm_set1_epi8((char)sp[k].seps[q])));
-			b |= (uint64_t)(uint16_t)_mm_movemask_epi8(acc) << (16 * j);
-			s |= (uint64_t)(uint16_t)_mm_movemask_epi8(sep) << (16 * j);
-		}
-		m->b[k] = b;
-		m->s[k] = s & ~b;
+	struct base b;
+	memset(&b, 0, sizeof(b));
+	for (int j = 0; j < 4; j++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * j));
+		unsigned sh = 16 * (unsigned)j;
+		b.d |= MM16(RANGE16(v, '0', '9')) << sh;
+		b.u |= MM16(RANGE16(v, 'A', 'Z')) << sh;
+		b.l |= MM16(RANGE16(v, 'a', 'z')) << sh;
+		b.hu |= MM16(RANGE16(v, 'A', 'F')) << sh;
+		b.hl |= MM16(RANGE16(v, 'a', 'f')) << sh;
+		b.z0 |= MM16(_mm_cmpeq_epi8(v, _mm_set1_epi8('0'))) << sh;
+		b.ui |= MM16(_mm_cmpeq_epi8(v, _mm_set1_epi8('I'))) << sh;
+		b.uo |= MM16(_mm_cmpeq_epi8(v, _mm_set1_epi8('O'))) << sh;
+		b.ll |= MM16(_mm_cmpeq_epi8(v, _mm_set1_epi8('l'))) << sh;
+		b.p64 |= MM16(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')), _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))),
+					   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')))))
+			 << sh;
+		for (unsigned q = 0; q < ss->n; q++)
+			b.sep[q] |= MM16(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)ss->c[q]))) << sh;
 	}
+	derive(sp, n, ss, &b, m);
 }
 
-__attribute__((target("avx2"))) static void masks_avx2(const struct exai__run_spec *sp, unsigned n, const uint8_t *p,
-							struct masks *m)
+#define RANGE32(v, lo, hi)                                                                                             \
+	_mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8((char)((lo) - 1))),                                      \
+			 _mm256_cmpgt_epi8(_mm256_set1_epi8((char)((hi) + 1)), v))
+#define MM32(x) ((uint64_t)(uint32_t)_mm256_movemask_epi8(x))
+
+__attribute__((target("avx2"))) static void masks_avx2(const struct exai__run_spec *sp, unsigned n, const struct sepset *ss,
+							const uint8_t *p, struct masks *m)
 {
-	__m256i v[2];
-	for (int j = 0; j < 2; j++)
-		v[j] = _mm256_loadu_si256((const __m256i *)(p + 32 * j));
-	for (unsigned k = 0; k < n; k++) {
-		int run = sp[k].run;
-		uint64_t b = 0, s = 0;
-		for (int j = 0; j < 2; j++) {
-			__m256i acc = _mm256_setzero_si256(), sep = _mm256_setzero_si256();
-			for (unsigned r = 0; r < classes[run].n; r++) {
-				__m256i ge = _mm256_cmpgt_epi8(v[j], _mm256_set1_epi8((char)(classes[run].r[r][0] - 1)));
-				__m256i le = _mm256_cmpgt_epi8(_mm256_set1_epi8((char)(classes[run].r[r][1] + 1)), v[j]);
-				acc = _mm256_or_si256(acc, _mm256_and_si256(ge, le));
-			}
-			if (base64_dash(run))
-				acc = _mm256_or_si256(acc, _mm256_cmpeq_epi8(v[j], _mm256_set1_epi8('-')));
-			for (unsigned q = 0; q < sp[k].n_seps; q++)
-				sep = _mm256_or_si256(sep, _mm256_cmpeq_epi8(v[j], _mm256_set1_epi8((char)sp[k].seps[q])));
-			b |= (uint64_t)(uint32_t)_mm256_movemask_epi8(acc) << (32 * j);
-			s |= (uint64_t)(uint32_t)_mm256_movemask_epi8(sep) << (32 * j);
-		}
-		m->b[k] = b;
-		m->s[k] = s & ~b;
+	struct base b;
+	memset(&b, 0, sizeof(b));
+	for (int j = 0; j < 2; j++) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 * j));
+		unsigned sh = 32 * (unsigned)j;
+		b.d |= MM32(RANGE32(v, '0', '9')) << sh;
+		b.u |= MM32(RANGE32(v, 'A', 'Z')) << sh;
+		b.l |= MM32(RANGE32(v, 'a', 'z')) << sh;
+		b.hu |= MM32(RANGE32(v, 'A', 'F')) << sh;
+		b.hl |= MM32(RANGE32(v, 'a', 'f')) << sh;
+		b.z0 |= MM32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('0'))) << sh;
+		b.ui |= MM32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('I'))) << sh;
+		b.uo |= MM32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('O'))) << sh;
+		b.ll |= MM32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('l'))) << sh;
+		b.p64 |= MM32(_mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('+')),
+							      _mm256_cmpeq_epi8(v, _mm256_set1_epi8('/'))),
+					      _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('_')),
+							      _mm256_cmpeq_epi8(v, _mm256_set1_epi8('-')))))
+			 << sh;
+		for (unsigned q = 0; q < ss->n; q++)
+			b.sep[q] |= MM32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)ss->c[q]))) << sh;
 	}
+	derive(sp, n, ss, &b, m);
 }
 #endif
 
@@ -145,7 +196,7 @@ __attribute__((target("avx2"))) static void masks_avx2(const struct exai__run_sp
 struct run_state {
 	bool in;
 	size_t start;
-	unsigned body, seps;
+	unsigned seps; /* the run's class bytes are its length less its separators */
 };
 
 /* Bit i set when r[i .. i + n - 1] are all set (within the word). */
@@ -162,35 +213,44 @@ static uint64_t at_least(uint64_t r, unsigned n)
 
 static unsigned popc(uint64_t x)
 {
+#ifdef __POPCNT__
 	return (unsigned)__builtin_popcountll(x);
+#else /* the x86-64 baseline has no popcnt instruction: SWAR, not a libgcc call */
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+#endif
 }
 
 /* The runs of one spec in one block: R the run bytes, B the class bytes, J the joining
  * separators; @base the block's offset. */
-static int block_runs(const struct exai__run_spec *sp, unsigned k, struct run_state *st, uint64_t R, uint64_t B,
-		      uint64_t J, size_t base, exai__run_fn fn, void *ud)
+static int block_runs(const struct exai__run_spec *sp, unsigned k, struct run_state *st, uint64_t R, uint64_t J,
+		      size_t base, exai__run_fn fn, void *ud)
 {
-	unsigned min = sp->min ? sp->min : 1;
+	unsigned min = sp->min ? sp->min : 1, mins = sp->min_seps, minlen = min + mins;
 	int r;
 	if (st->in) {
 		if (R == ~0ull) {
-			st->body += popc(B);
-			st->seps += popc(J);
+			if (J)
+				st->seps += popc(J);
 			return 0;
 		}
 		unsigned l = (unsigned)__builtin_ctzll(~R);
 		uint64_t m = l ? ~0ull >> (64 - l) : 0;
-		st->body += popc(B & m);
-		st->seps += popc(J & m);
+		if (J & m)
+			st->seps += popc(J & m);
 		st->in = false;
-		if (st->body >= min && (r = fn(ud, k, st->start, base + l, st->body, st->seps)))
+		size_t end = base + l;
+		unsigned body = (unsigned)(end - st->start) - st->seps;
+		if (body >= min && st->seps >= mins && (r = fn(ud, k, st->start, end, body, st->seps)))
 			return r;
 		R &= ~m;
 	}
 	if (!R)
 		return 0;
 	/* nothing long enough inside, and nothing reaching the next block: done */
-	if (!(R >> 63) && !at_least(R, min < 64 ? min : 64))
+	if (!(R >> 63) && !at_least(R, minlen < 64 ? minlen : 64))
 		return 0;
 	while (R) {
 		unsigned s = (unsigned)__builtin_ctzll(R);
@@ -200,14 +260,13 @@ static int block_runs(const struct exai__run_spec *sp, unsigned k, struct run_st
 			uint64_t m = ~0ull << s;
 			st->in = true;
 			st->start = base + s;
-			st->body = popc(B & m);
-			st->seps = popc(J & m);
+			st->seps = J & m ? popc(J & m) : 0;
 			return 0;
 		}
 		uint64_t m = (~0ull >> (64 - l)) << s;
-		if (l >= min) {
-			unsigned body = popc(B & m);
-			if (body >= min && (r = fn(ud, k, base + s, base + s + l, body, popc(J & m))))
+		if (l >= minlen) {
+			unsigned seps = J & m ? popc(J & m) : 0;
+			if (l - seps >= min && seps >= mins && (r = fn(ud, k, base + s, base + s + l, l - seps, seps)))
 				return r;
 		}
 		R &= ~((~0ull >> (64 - (s + l))));
@@ -248,12 +307,24 @@ int exai__runs_scan(const struct exai__run_spec *specs, unsigned n, const char *
 		for (unsigned k = 0; k < n; k++) {
 			for (unsigned c = 0; c < 256; c++)
 				if (in_class(specs[k].run, (unsigned char)c))
-					tb.t[c] |= (uint16_t)(1u << k);
+					tb.t[c] |= 1u << k;
 			for (unsigned q = 0; q < specs[k].n_seps; q++)
 				if (!in_class(specs[k].run, specs[k].seps[q]))
-					tb.t[specs[k].seps[q]] |= (uint16_t)(1u << (8 + k));
+					tb.t[specs[k].seps[q]] |= 1u << (16 + k);
 		}
 	}
+	struct sepset ss;
+	memset(&ss, 0, sizeof(ss));
+	for (unsigned k = 0; k < n; k++)
+		for (unsigned q = 0; q < specs[k].n_seps; q++) {
+			unsigned j = 0;
+			while (j < ss.n && ss.c[j] != specs[k].seps[q])
+				j++;
+			if (j == ss.n && ss.n < sizeof(ss.c))
+				ss.c[ss.n++] = specs[k].seps[q];
+			if (j < ss.n)
+				ss.of[k] |= 1u << j;
+		}
 	struct run_state st[MAX_SPECS];
 	memset(st, 0, sizeof(st));
 	struct masks cur, next;
@@ -278,9 +349,9 @@ int exai__runs_scan(const struct exai__run_spec *specs, unsigned n, const char *
 #define MASKS_SIMD(src, out)                                                                                           \
 	do {                                                                                                           \
 		if (impl == EXAI__SIMD_AVX2)                                                                           \
-			masks_avx2(specs, n, src, &(out));                                                             \
+			masks_avx2(specs, n, &ss, src, &(out));                                                             \
 		else                                                                                                   \
-			masks_sse2(specs, n, src, &(out));                                                             \
+			masks_sse2(specs, n, &ss, src, &(out));                                                             \
 	} while (0)
 #else
 #define MASKS_SIMD(src, out) masks_scalar(&tb, n, src, &(out))
@@ -302,7 +373,7 @@ int exai__runs_scan(const struct exai__run_spec *specs, unsigned n, const char *
 			uint64_t R = B | J;
 			if (!R && !st[k].in)
 				continue;
-			r = block_runs(&specs[k], k, &st[k], R, B, J, 64 * i, fn, ud);
+			r = block_runs(&specs[k], k, &st[k], R, J, 64 * i, fn, ud);
 		}
 		cur = next;
 	}
@@ -310,9 +381,8 @@ int exai__runs_scan(const struct exai__run_spec *specs, unsigned n, const char *
 #undef MASKS_SIMD
 	/* runs that reach the end of the text */
 	for (unsigned k = 0; k < n && r == 0; k++)
-		if (st[k].in && st[k].body >= (specs[k].min ? specs[k].min : 1)) {
-			size_t end = len;
-			r = fn(ud, k, st[k].start, end, st[k].body, st[k].seps);
-		}
+		if (st[k].in && len - st[k].start - st[k].seps >= (specs[k].min ? specs[k].min : 1) &&
+		    st[k].seps >= specs[k].min_seps)
+			r = fn(ud, k, st[k].start, len, (unsigned)(len - st[k].start - st[k].seps), st[k].seps);
 	return r;
 }
