@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -15,7 +16,7 @@
 #include "scrub-internal.h"
 
 #define MOD "scrub"
-#define HSDB_MAGIC "EXHSDB1\n"
+#define HSDB_MAGIC "EXHSDB2\n"
 
 int exai__cands_push(struct exai__cands *c, const struct exai__cand *x)
 {
@@ -31,130 +32,218 @@ int exai__cands_push(struct exai__cands *c, const struct exai__cand *x)
 	return 0;
 }
 
-/* ---- the Hyperscan database and its cache ------------------------------------------------ */
+/* ---- the plan: what finds each pattern's candidates ------------------------------------- */
 
-/* A gated pattern gives Hyperscan its keywords (literals: the fast part of Hyperscan) instead of
- * its regex, and PCRE2 confirms the regex around each occurrence. Keywords are selective when
- * each is at least this long, or holds `@` or `~` (rare in text); `:`, `1` or `ac` are found
- * everywhere. */
-#define GATE_MIN_KEYWORD 3
+/* A required literal (or keyword set) is worth gating on when its literals are expected at
+ * most this often per MB of prompt-like text (exai__lits_cost), weighted by the PCRE2 work of
+ * each window (span_weight): each occurrence costs a PCRE2 call that tries every start the
+ * window allows. Patterns with nothing that selective give Hyperscan their regex. */
+#define LIT_COST_MAX 3000.0
 
-/* The longest run of literal characters in @re outside classes, escapes and quantifiers, a
- * character that a quantifier follows not counted: what Hyperscan can anchor its search on. */
-static size_t literal_run(const char *re)
+static double span_weight(long span)
 {
-	size_t run = 0, best = 0;
-	for (const char *c = re; *c;) {
-		if (*c == '\\') {
-			run = 0;
-			c += c[1] ? 2 : 1;
-		} else if (*c == '[') { /* a class: skip to its end */
-			c++;
-			if (*c == '^')
-				c++;
-			if (*c == ']')
-				c++;
-			while (*c && *c != ']')
-				c += c[0] == '\\' && c[1] ? 2 : 1;
-			if (*c)
-				c++;
-			run = 0;
-		} else if (*c == '{') { /* a quantifier: its digits are no literal */
-			while (*c && *c != '}')
-				c++;
-			if (*c)
-				c++;
-			run = 0;
-		} else if (*c == '(' && c[1] == '?') { /* (?: (?i: (?m) */
-			while (*c && *c != ':' && *c != ')')
-				c++;
-			if (*c)
-				c++;
-			run = 0;
-		} else if (isalnum((unsigned char)*c) || strchr("_-=:/@~.", *c)) {
-			if (c[1] == '?' || c[1] == '*' || c[1] == '{')
-				run = 0;
-			else if (++run > best)
-				best = run;
-			c++;
-		} else {
-			run = 0;
-			c++;
-		}
-	}
-	return best;
+	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
+#define PLAN_VERSION 2
 
-/* Which patterns are gated, and the table of their distinct keywords. A pattern is gated when
- * its regex has no literal of 3+ characters (digit and letter classes: personal data, keyed
- * numbers), which Hyperscan scans slowly, and its keywords are selective. */
-static int keywords_build(exai_scrubber *s)
+/* Appends the use (@pat, @lo, @hi) of literal @l to the plan's table (distinct literals). */
+static int lit_add(struct exai__lit **lits, size_t *n_lits, struct exai__lit_use **uses, unsigned **use_lit,
+		   size_t *n_uses, const struct exai__lit *l, unsigned pat, int lo, int hi)
 {
-	size_t total = 0;
-	for (size_t i = 0; i < s->set.n; i++) {
-		struct exai__pattern *p = &s->set.pats[i];
-		p->gated = p->n_keywords > 0 && literal_run(p->regex) < GATE_MIN_KEYWORD;
-		for (size_t k = 0; k < p->n_keywords; k++)
-			p->gated &= strlen(p->keywords[k]) >= GATE_MIN_KEYWORD || strpbrk(p->keywords[k], "@~");
-		if (p->gated)
-			total += p->n_keywords;
-	}
-	unsigned *kw_of = calloc(total + 1, sizeof(unsigned)); /* per (pattern, keyword) */
-	s->kw = calloc(total + 1, sizeof(*s->kw));
-	s->kw_first = calloc(total + 2, sizeof(unsigned));
-	s->kw_pats = calloc(total + 1, sizeof(unsigned));
-	if (!kw_of || !s->kw || !s->kw_first || !s->kw_pats) {
-		free(kw_of);
-		return -ENOMEM;
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < s->set.n; i++) {
-		const struct exai__pattern *p = &s->set.pats[i];
-		for (size_t k = 0; p->gated && k < p->n_keywords; k++) {
-			size_t j = 0;
-			while (j < s->n_kw && strcmp(s->kw[j], p->keywords[k]) != 0)
-				j++;
-			if (j == s->n_kw)
-				s->kw[s->n_kw++] = p->keywords[k];
-			kw_of[m++] = (unsigned)j;
-			s->kw_first[j + 1]++;
+	struct exai__lit k = *l;
+	if (k.caseless)
+		for (unsigned i = 0; i < k.len; i++)
+			k.s[i] = (char)tolower((unsigned char)k.s[i]);
+	size_t j = 0;
+	while (j < *n_lits && !((*lits)[j].len == k.len && (*lits)[j].caseless == k.caseless && memcmp((*lits)[j].s, k.s, k.len) == 0))
+		j++;
+	if (j == *n_lits) {
+		if (*n_lits % 64 == 0) {
+			struct exai__lit *nl = realloc(*lits, (*n_lits + 64) * sizeof(*nl));
+			if (!nl)
+				return -ENOMEM;
+			*lits = nl;
 		}
+		(*lits)[(*n_lits)++] = k;
 	}
-	for (size_t j = 0; j < s->n_kw; j++)
-		s->kw_first[j + 1] += s->kw_first[j];
-	/* fill: the patterns of each keyword in pattern order (a pattern once per keyword) */
-	unsigned *fill = calloc(s->n_kw + 1, sizeof(unsigned));
-	if (!fill) {
-		free(kw_of);
-		return -ENOMEM;
-	}
-	m = 0;
-	for (size_t i = 0; i < s->set.n; i++) {
-		const struct exai__pattern *p = &s->set.pats[i];
-		for (size_t k = 0; p->gated && k < p->n_keywords; k++) {
-			unsigned j = kw_of[m++];
-			s->kw_pats[s->kw_first[j] + fill[j]++] = (unsigned)i;
+	/* one use per (literal, pattern): a second occurrence in a set widens the first */
+	for (size_t u = 0; u < *n_uses; u++)
+		if ((*use_lit)[u] == j && (*uses)[u].pat == pat) {
+			(*uses)[u].lo = lo < (*uses)[u].lo ? lo : (*uses)[u].lo;
+			(*uses)[u].hi = hi > (*uses)[u].hi ? hi : (*uses)[u].hi;
+			return 0;
 		}
+	if (*n_uses % 64 == 0) {
+		struct exai__lit_use *nu = realloc(*uses, (*n_uses + 64) * sizeof(*nu));
+		unsigned *nl = realloc(*use_lit, (*n_uses + 64) * sizeof(*nl));
+		if (nu)
+			*uses = nu;
+		if (nl)
+			*use_lit = nl;
+		if (!nu || !nl)
+			return -ENOMEM;
 	}
-	free(fill);
-	free(kw_of);
+	(*uses)[*n_uses] = (struct exai__lit_use){ pat, lo, hi };
+	(*use_lit)[(*n_uses)++] = (unsigned)j;
 	return 0;
 }
 
-/* A keyword as a Hyperscan expression: every byte escaped. */
-static char *keyword_expr(const char *kw)
+/* Orders the uses by literal: lit_first / lit_uses. */
+static int lit_index(exai_scrubber *s, struct exai__lit_use *uses, const unsigned *use_lit, size_t n_uses)
 {
-	size_t n = strlen(kw);
-	char *e = malloc(4 * n + 1);
+	s->lit_first = calloc(s->n_lits + 2, sizeof(unsigned));
+	s->lit_uses = calloc(n_uses + 1, sizeof(*s->lit_uses));
+	unsigned *fill = calloc(s->n_lits + 1, sizeof(unsigned));
+	if (!s->lit_first || !s->lit_uses || !fill) {
+		free(fill);
+		return -ENOMEM;
+	}
+	for (size_t u = 0; u < n_uses; u++)
+		s->lit_first[use_lit[u] + 1]++;
+	for (size_t j = 0; j < s->n_lits; j++)
+		s->lit_first[j + 1] += s->lit_first[j];
+	for (size_t u = 0; u < n_uses; u++)
+		s->lit_uses[s->lit_first[use_lit[u]] + fill[use_lit[u]]++] = uses[u];
+	free(fill);
+	return 0;
+}
+
+/* Decides each pattern's gate (the run trigger its pack names; else the cheaper of its regex's
+ * required literal and its keywords, if either is selective enough; else its regex) and builds
+ * the table of literals. Needs the windows (exai__pack_hs_check). */
+static int plan_build(exai_scrubber *s)
+{
+	struct exai__lit *lits = NULL;
+	struct exai__lit_use *uses = NULL;
+	unsigned *use_lit = NULL;
+	size_t n_lits = 0, n_uses = 0;
+	int r = 0;
+	struct exai__re_info *ri = malloc(sizeof(*ri));
+	if (!ri)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->set.n && r == 0; i++) {
+		struct exai__pattern *p = &s->set.pats[i];
+		int W = (int)p->window;
+		p->gate = EXAI__GATE_REGEX;
+		if (p->trigger.run >= 0) {
+			p->gate = EXAI__GATE_TRIGGER;
+			continue;
+		}
+		double fcost = 1e300, kcost = 1e300;
+		if (exai__regex_analyse(ri, p->regex, p->caseless) == 0 && ri->n_lits && ri->hi < EXAI__SCRUB_WINDOW_MAX)
+			fcost = ri->cost * span_weight((long)ri->hi - (long)ri->lo);
+		if (p->n_keywords && p->n_keywords <= EXAI__LITS_MAX) {
+			struct exai__lit kl[EXAI__LITS_MAX];
+			for (size_t k = 0; k < p->n_keywords; k++) {
+				size_t l = strlen(p->keywords[k]);
+				kl[k].len = (uint8_t)(l < EXAI__LIT_MAX ? l : EXAI__LIT_MAX);
+				memcpy(kl[k].s, p->keywords[k], kl[k].len);
+				kl[k].caseless = true;
+			}
+			kcost = exai__lits_cost(kl, (unsigned)p->n_keywords) * span_weight(W + (long)EXAI__SCRUB_KEYWORD_BEFORE);
+		}
+		if (fcost <= LIT_COST_MAX && fcost <= kcost) {
+			p->gate = EXAI__GATE_LITERAL;
+			for (unsigned k = 0; k < ri->n_lits && r == 0; k++)
+				r = lit_add(&lits, &n_lits, &uses, &use_lit, &n_uses, &ri->lits[k], (unsigned)i, (int)ri->lo,
+					    (int)ri->hi);
+		} else if (kcost <= LIT_COST_MAX) {
+			/* a keyword [ks, ke) lies in [ms - 64, me], me <= ms + W: ms in [ke - W, ks + 64] */
+			p->gate = EXAI__GATE_KEYWORD;
+			for (size_t k = 0; k < p->n_keywords && r == 0; k++) {
+				struct exai__lit l = { .caseless = true };
+				size_t kl = strlen(p->keywords[k]);
+				l.len = (uint8_t)(kl < EXAI__LIT_MAX ? kl : EXAI__LIT_MAX);
+				memcpy(l.s, p->keywords[k], l.len);
+				r = lit_add(&lits, &n_lits, &uses, &use_lit, &n_uses, &l, (unsigned)i,
+					    -(int)EXAI__SCRUB_KEYWORD_BEFORE, W - (int)l.len);
+			}
+		}
+	}
+	free(ri);
+	if (r == 0) {
+		s->lits = lits;
+		s->n_lits = n_lits;
+		lits = NULL;
+		r = lit_index(s, uses, use_lit, n_uses);
+	}
+	free(lits);
+	free(uses);
+	free(use_lit);
+	return r;
+}
+
+/* The run scan's specs: one per class in use, joining what each of its patterns joins (a
+ * superset: longer runs, more windows, never fewer), reporting runs of the smallest minimum. */
+static int triggers_build(exai_scrubber *s)
+{
+	/* a spec per (class, adjacent separators, separators required): patterns that need
+	 * separators do not make the others report every plain run, and the other way round */
+	int spec_of[EXAI__RUN_COUNT][2][2];
+	memset(spec_of, -1, sizeof(spec_of));
+	size_t n_trig = 0;
+	memset(s->trig_first, 0, sizeof(s->trig_first));
+	s->n_run_specs = 0;
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		if (p->gate != EXAI__GATE_TRIGGER)
+			continue;
+		int *k = &spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.min_seps > 0];
+		if (*k < 0) {
+			if (s->n_run_specs == EXAI__RUN_SPECS_MAX)
+				return exai__err(-EINVAL, "scrub: too many kinds of run triggers");
+			*k = (int)s->n_run_specs++;
+			s->run_specs[*k] = (struct exai__run_spec){ .run = p->trigger.run, .min = p->trigger.min,
+								    .min_seps = p->trigger.min_seps,
+								    .adjacent = p->trigger.adjacent };
+		}
+		struct exai__run_spec *sp = &s->run_specs[*k];
+		if (p->trigger.min < sp->min)
+			sp->min = p->trigger.min;
+		if (p->trigger.min_seps < sp->min_seps)
+			sp->min_seps = p->trigger.min_seps;
+		for (const char *q = p->trigger.seps; *q; q++) {
+			unsigned j = 0;
+			while (j < sp->n_seps && sp->seps[j] != (uint8_t)*q)
+				j++;
+			if (j == sp->n_seps && sp->n_seps < sizeof(sp->seps))
+				sp->seps[sp->n_seps++] = (uint8_t)*q;
+		}
+		s->trig_first[*k + 1]++;
+		n_trig++;
+	}
+	for (unsigned k = 0; k < s->n_run_specs; k++)
+		s->trig_first[k + 1] += s->trig_first[k];
+	s->trig_pats = calloc(n_trig + 1, sizeof(unsigned));
+	unsigned fill[EXAI__RUN_SPECS_MAX] = { 0 };
+	if (!s->trig_pats)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		if (p->gate == EXAI__GATE_TRIGGER) {
+			int k = spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.min_seps > 0];
+			s->trig_pats[s->trig_first[k] + fill[k]++] = (unsigned)i;
+		}
+	}
+	return 0;
+}
+
+/* ---- the Hyperscan database and its cache ------------------------------------------------ */
+
+/* A literal as a Hyperscan expression: every byte escaped. */
+static char *literal_expr(const struct exai__lit *l)
+{
+	char *e = malloc(4 * (size_t)l->len + 1);
 	if (!e)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		snprintf(e + 4 * i, 5, "\\x%02x", (unsigned char)kw[i]);
+	for (size_t i = 0; i < l->len; i++)
+		snprintf(e + 4 * i, 5, "\\x%02x", (unsigned char)l->s[i]);
+	e[4 * (size_t)l->len] = 0;
 	return e;
 }
 
-/* What Hyperscan compiles: the regexes of the patterns that are not gated (id: the pattern's
- * index) and the keywords of those that are (id: set.n + k). */
+/* What Hyperscan compiles: the regexes of the patterns gated by them (id: the pattern's
+ * index) and the literals (id: set.n + k). */
 struct db_exprs {
 	const char **exprs;
 	char **kexprs;
@@ -164,7 +253,7 @@ struct db_exprs {
 
 static void db_exprs_free(exai_scrubber *s, struct db_exprs *e)
 {
-	for (size_t k = 0; e->kexprs && k < s->n_kw; k++)
+	for (size_t k = 0; e->kexprs && k < s->n_lits; k++)
 		free(e->kexprs[k]);
 	free(e->kexprs);
 	free(e->exprs);
@@ -175,25 +264,25 @@ static void db_exprs_free(exai_scrubber *s, struct db_exprs *e)
 
 static int db_exprs_build(exai_scrubber *s, struct db_exprs *e)
 {
-	size_t n = s->set.n, total = n + s->n_kw + 1;
+	size_t n = s->set.n, total = n + s->n_lits + 1;
 	e->exprs = calloc(total, sizeof(char *));
-	e->kexprs = calloc(s->n_kw + 1, sizeof(char *));
+	e->kexprs = calloc(s->n_lits + 1, sizeof(char *));
 	e->flags = calloc(total, sizeof(unsigned));
 	e->ids = calloc(total, sizeof(unsigned));
 	if (!e->exprs || !e->kexprs || !e->flags || !e->ids)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
-		if (s->set.pats[i].gated)
+		if (s->set.pats[i].gate != EXAI__GATE_REGEX)
 			continue;
 		e->exprs[e->m] = s->set.pats[i].hs_regex;
 		e->flags[e->m] = s->set.pats[i].hs_flags;
 		e->ids[e->m++] = (unsigned)i;
 	}
-	for (size_t k = 0; k < s->n_kw; k++) {
-		if (!(e->kexprs[k] = keyword_expr(s->kw[k])))
+	for (size_t k = 0; k < s->n_lits; k++) {
+		if (!(e->kexprs[k] = literal_expr(&s->lits[k])))
 			goto nomem;
 		e->exprs[e->m] = e->kexprs[k];
-		e->flags[e->m] = HS_FLAG_CASELESS;
+		e->flags[e->m] = s->lits[k].caseless ? HS_FLAG_CASELESS : 0;
 		e->ids[e->m++] = (unsigned)(n + k);
 	}
 	return 0;
@@ -204,6 +293,8 @@ nomem:
 
 static int db_compile(exai_scrubber *s, const struct db_exprs *e)
 {
+	if (e->m == 0)
+		return 0;
 	hs_compile_error_t *cerr = NULL;
 	if (hs_compile_multi(e->exprs, e->flags, e->ids, e->m, HS_MODE_BLOCK, NULL, &s->db, &cerr) == HS_SUCCESS)
 		return 0;
@@ -220,20 +311,20 @@ static int db_compile(exai_scrubber *s, const struct db_exprs *e)
 	return r;
 }
 
-/* The cache file: named by the SHA-256 of everything compiled (expressions, flags, ids) and
- * of Hyperscan's version. */
-static char *cache_path(exai_scrubber *s, const struct db_exprs *e)
+/* The cache file: named by the SHA-256 of the packs (their canonical forms, which fix every
+ * regex, keyword and trigger), of this engine's plan version and of Hyperscan's version. */
+static char *cache_path(exai_scrubber *s)
 {
 	uint8_t h[32];
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned l = 0;
 	const char *v = hs_version();
+	const uint32_t pv = PLAN_VERSION;
+	const double lc = LIT_COST_MAX;
 	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, HSDB_MAGIC, sizeof(HSDB_MAGIC) - 1) &&
-		  EVP_DigestUpdate(md, v, strlen(v) + 1);
-	for (unsigned i = 0; ok && i < e->m; i++)
-		ok = EVP_DigestUpdate(md, e->exprs[i], strlen(e->exprs[i]) + 1) &&
-		     EVP_DigestUpdate(md, &e->flags[i], sizeof(e->flags[i])) && EVP_DigestUpdate(md, &e->ids[i], sizeof(e->ids[i]));
-	ok = ok && EVP_DigestFinal_ex(md, h, &l);
+		  EVP_DigestUpdate(md, v, strlen(v) + 1) && EVP_DigestUpdate(md, &pv, sizeof(pv)) &&
+		  EVP_DigestUpdate(md, &lc, sizeof(lc)) && EVP_DigestUpdate(md, s->set.sha256, 32) &&
+		  EVP_DigestFinal_ex(md, h, &l);
 	EVP_MD_CTX_free(md);
 	if (!ok)
 		return NULL;
@@ -247,8 +338,130 @@ static char *cache_path(exai_scrubber *s, const struct db_exprs *e)
 	return p;
 }
 
-/* Loads the cached database: 0, or negative when absent or not to be trusted. */
-static int db_load_cache(exai_scrubber *s, const char *path)
+/* The plan, serialised: per pattern its gate, window and Hyperscan flags; the literals and
+ * their uses. Little-endian u32 / i32 throughout. */
+static void put32(struct exai__buf *b, uint32_t v, int *r)
+{
+	uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	if (*r == 0)
+		*r = exai__buf_append(b, x, 4);
+}
+
+static int plan_serialize(exai_scrubber *s, struct exai__buf *b)
+{
+	int r = 0;
+	put32(b, (uint32_t)s->set.n, &r);
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		put32(b, (uint32_t)p->gate, &r);
+		put32(b, p->window, &r);
+		put32(b, p->hs_flags, &r);
+	}
+	put32(b, (uint32_t)s->n_lits, &r);
+	for (size_t k = 0; k < s->n_lits; k++) {
+		put32(b, s->lits[k].len | (s->lits[k].caseless ? 0x100u : 0), &r);
+		if (r == 0)
+			r = exai__buf_append(b, s->lits[k].s, s->lits[k].len);
+		put32(b, s->lit_first[k + 1] - s->lit_first[k], &r);
+		for (unsigned u = s->lit_first[k]; u < s->lit_first[k + 1]; u++) {
+			put32(b, s->lit_uses[u].pat, &r);
+			put32(b, (uint32_t)s->lit_uses[u].lo, &r);
+			put32(b, (uint32_t)s->lit_uses[u].hi, &r);
+		}
+	}
+	return r;
+}
+
+struct reader {
+	const uint8_t *p;
+	size_t n;
+	bool bad;
+};
+
+static uint32_t get32(struct reader *rd)
+{
+	if (rd->n < 4) {
+		rd->bad = true;
+		return 0;
+	}
+	uint32_t v = (uint32_t)rd->p[0] | (uint32_t)rd->p[1] << 8 | (uint32_t)rd->p[2] << 16 | (uint32_t)rd->p[3] << 24;
+	rd->p += 4;
+	rd->n -= 4;
+	return v;
+}
+
+/* Reads a plan back; -EBADMSG when it does not fit this pack set. */
+static int plan_parse(exai_scrubber *s, struct reader *rd)
+{
+	if (get32(rd) != s->set.n || rd->bad)
+		return -EBADMSG;
+	for (size_t i = 0; i < s->set.n; i++) {
+		struct exai__pattern *p = &s->set.pats[i];
+		uint32_t gate = get32(rd), window = get32(rd), flags = get32(rd);
+		if (rd->bad || gate > EXAI__GATE_TRIGGER || window > EXAI__SCRUB_WINDOW_MAX ||
+		    (gate == EXAI__GATE_TRIGGER) != (p->trigger.run >= 0))
+			return -EBADMSG;
+		p->gate = (int)gate;
+		p->window = window;
+		p->hs_flags = flags;
+	}
+	uint32_t n_lits = get32(rd);
+	if (rd->bad || n_lits > rd->n / 8)
+		return -EBADMSG;
+	s->lits = calloc(n_lits + 1, sizeof(*s->lits));
+	s->lit_first = calloc(n_lits + 2, sizeof(unsigned));
+	if (!s->lits || !s->lit_first)
+		return -ENOMEM;
+	size_t n_uses = 0, cap = 0;
+	for (uint32_t k = 0; k < n_lits; k++) {
+		uint32_t lf = get32(rd), len = lf & 0xff;
+		if (rd->bad || len == 0 || len > EXAI__LIT_MAX || rd->n < len || (lf >> 9))
+			return -EBADMSG;
+		memcpy(s->lits[k].s, rd->p, len);
+		s->lits[k].len = (uint8_t)len;
+		s->lits[k].caseless = lf & 0x100;
+		rd->p += len;
+		rd->n -= len;
+		uint32_t nu = get32(rd);
+		if (rd->bad || nu > rd->n / 12)
+			return -EBADMSG;
+		if (n_uses + nu > cap) {
+			cap = 2 * (n_uses + nu) + 16;
+			struct exai__lit_use *v = realloc(s->lit_uses, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			s->lit_uses = v;
+		}
+		for (uint32_t u = 0; u < nu; u++) {
+			struct exai__lit_use *x = &s->lit_uses[n_uses++];
+			x->pat = get32(rd);
+			x->lo = (int32_t)get32(rd);
+			x->hi = (int32_t)get32(rd);
+			if (x->pat >= s->set.n || x->lo > x->hi || x->hi > (int)EXAI__SCRUB_WINDOW_MAX ||
+			    x->lo < -(int)EXAI__SCRUB_KEYWORD_BEFORE)
+				return -EBADMSG;
+		}
+		s->lit_first[k + 1] = (unsigned)n_uses;
+	}
+	s->n_lits = n_lits;
+	return rd->bad ? -EBADMSG : 0;
+}
+
+static void plan_reset(exai_scrubber *s)
+{
+	free(s->lits);
+	free(s->lit_first);
+	free(s->lit_uses);
+	s->lits = NULL;
+	s->lit_first = NULL;
+	s->lit_uses = NULL;
+	s->n_lits = 0;
+}
+
+/* Loads the cached plan and database: 0, or negative when absent or not to be trusted. The
+ * file: magic, SHA-256 of the rest, u32 plan length, the plan, Hyperscan's serialised database
+ * (empty when nothing needs Hyperscan). */
+static int cache_load(exai_scrubber *s, const char *path)
 {
 	char *data = NULL;
 	size_t len = 0;
@@ -258,64 +471,90 @@ static int db_load_cache(exai_scrubber *s, const char *path)
 	r = -EBADMSG;
 	const size_t hdr = sizeof(HSDB_MAGIC) - 1 + 32;
 	uint8_t h[32];
-	if (len <= hdr || memcmp(data, HSDB_MAGIC, sizeof(HSDB_MAGIC) - 1) != 0)
+	if (len < hdr + 4 || memcmp(data, HSDB_MAGIC, sizeof(HSDB_MAGIC) - 1) != 0)
 		goto out;
 	SHA256((const uint8_t *)data + hdr, len - hdr, h);
 	if (memcmp(h, data + sizeof(HSDB_MAGIC) - 1, 32) != 0)
 		goto out;
-	char *info = NULL;
-	if (hs_serialized_database_info(data + hdr, len - hdr, &info) != HS_SUCCESS)
+	struct reader rd = { (const uint8_t *)data + hdr, len - hdr, false };
+	uint32_t plen = get32(&rd);
+	if (plen > rd.n)
 		goto out;
-	free(info);
-	if (hs_deserialize_database(data + hdr, len - hdr, &s->db) != HS_SUCCESS) {
-		s->db = NULL;
+	struct reader pr = { rd.p, plen, false };
+	if ((r = plan_parse(s, &pr)) < 0 || pr.n != 0) {
+		r = r < 0 ? r : -EBADMSG;
 		goto out;
+	}
+	r = -EBADMSG;
+	const char *db = (const char *)rd.p + plen;
+	size_t dblen = rd.n - plen;
+	if (dblen) {
+		char *info = NULL;
+		if (hs_serialized_database_info(db, dblen, &info) != HS_SUCCESS)
+			goto out;
+		free(info);
+		if (hs_deserialize_database(db, dblen, &s->db) != HS_SUCCESS) {
+			s->db = NULL;
+			goto out;
+		}
 	}
 	r = 0;
 out:
+	if (r < 0)
+		plan_reset(s);
 	free(data);
 	return r;
 }
 
-static void db_store_cache(exai_scrubber *s, const char *path)
+static void cache_store(exai_scrubber *s, const char *path)
 {
 	char *ser = NULL;
 	size_t slen = 0;
-	if (hs_serialize_database(s->db, &ser, &slen) != HS_SUCCESS)
+	if (s->db && hs_serialize_database(s->db, &ser, &slen) != HS_SUCCESS)
 		return;
 	const size_t hdr = sizeof(HSDB_MAGIC) - 1 + 32;
-	char *buf = malloc(hdr + slen);
-	if (buf) {
-		memcpy(buf, HSDB_MAGIC, sizeof(HSDB_MAGIC) - 1);
-		SHA256((const uint8_t *)ser, slen, (uint8_t *)buf + sizeof(HSDB_MAGIC) - 1);
-		memcpy(buf + hdr, ser, slen);
+	struct exai__buf b = { 0 }, plan = { 0 };
+	int r = exai__buf_reserve(&b, hdr);
+	if (r == 0) {
+		b.len = hdr;
+		r = plan_serialize(s, &plan);
+	}
+	put32(&b, (uint32_t)plan.len, &r);
+	if (r == 0)
+		r = exai__buf_append(&b, plan.data, plan.len);
+	if (r == 0 && slen)
+		r = exai__buf_append(&b, ser, slen);
+	if (r == 0) {
+		memcpy(b.data, HSDB_MAGIC, sizeof(HSDB_MAGIC) - 1);
+		SHA256((const uint8_t *)b.data + hdr, b.len - hdr, (uint8_t *)b.data + sizeof(HSDB_MAGIC) - 1);
 		char *dir = exai__path_join(exai_ctx_state_dir(s->ctx), "scrub");
 		if (dir && exai__ctx_ensure_state_dir(s->ctx) == 0 && exai__mkdir_p(dir, 0700) == 0 &&
-		    exai__write_file_atomic(path, buf, hdr + slen, 0600) == 0)
-			exai__log_debug(s->ctx, MOD, "cached the pattern database in %s", path);
+		    exai__write_file_atomic(path, b.data, b.len, 0600) == 0)
+			exai__log_debug(s->ctx, MOD, "cached the pattern plan and database in %s", path);
 		else
 			exai__log_warn(s->ctx, MOD, "cannot cache the pattern database in %s", path);
 		free(dir);
-		free(buf);
 	}
+	exai__buf_free(&b);
+	exai__buf_free(&plan);
 	free(ser);
 }
 
+/* The plan and the database: from the cache, or worked out (Hyperscan's check of every regex,
+ * the analysis, the compilation) and cached. */
 static int db_build(exai_scrubber *s)
 {
 	if (s->set.n == 0)
 		return 0;
-	struct db_exprs e = { 0 };
-	int r = db_exprs_build(s, &e);
-	if (r < 0)
-		return r;
 	char *path = NULL;
+	int r;
 	if (s->ctx && !(s->flags & EXAI_SCRUBBER_NO_CACHE)) {
-		path = cache_path(s, &e);
+		path = cache_path(s);
 		if (path) {
-			r = db_load_cache(s, path);
+			r = cache_load(s, path);
 			if (r == 0) {
-				exai__log_debug(s->ctx, MOD, "loaded the pattern database from %s", path);
+				exai__log_debug(s->ctx, MOD, "loaded the pattern plan and database from %s", path);
+				s->cache_hit = true;
 				goto out;
 			}
 			if (r != -ENOENT)
@@ -323,12 +562,19 @@ static int db_build(exai_scrubber *s)
 					       path);
 		}
 	}
+	if ((r = exai__pack_hs_check(&s->set)) < 0 || (r = plan_build(s)) < 0)
+		goto out;
+	struct db_exprs e = { 0 };
+	if ((r = db_exprs_build(s, &e)) < 0)
+		goto out;
 	r = db_compile(s, &e);
+	db_exprs_free(s, &e);
 	if (r == 0 && path)
-		db_store_cache(s, path);
+		cache_store(s, path);
 out:
 	free(path);
-	db_exprs_free(s, &e);
+	if (r == 0)
+		r = triggers_build(s);
 	return r;
 }
 
@@ -400,18 +646,19 @@ int exai_scrubber_new(exai_scrubber **ret, exai_ctx *ctx, const struct exai_scru
 		goto fail;
 	if ((r = exai__policy_load(&s->policy, &s->set, EXAI__OPT(opts, policy, NULL))) < 0)
 		goto fail;
+	if ((r = db_build(s)) < 0)
+		goto fail;
 	for (size_t i = 0; i < s->set.n; i++)
 		if (s->set.pats[i].window > s->window_max)
 			s->window_max = s->set.pats[i].window;
-	if ((r = keywords_build(s)) < 0 || (r = db_build(s)) < 0)
-		goto fail;
 	if (s->db && hs_alloc_scratch(s->db, &s->scratch) != HS_SUCCESS) {
 		r = exai__err(-ENOMEM, "scrub: cannot allocate Hyperscan scratch space");
 		goto fail;
 	}
 	s->win = calloc(s->set.n ? s->set.n : 1, sizeof(*s->win));
 	s->touched = calloc(s->set.n ? s->set.n : 1, sizeof(*s->touched));
-	if (!s->win || !s->touched) {
+	s->hit_first = calloc(s->set.n ? s->set.n : 1, sizeof(*s->hit_first));
+	if (!s->win || !s->touched || !s->hit_first) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -447,9 +694,9 @@ void exai_scrubber_free(exai_scrubber *s)
 	pcre2_match_context_free(s->mctx);
 	free(s->win);
 	free(s->touched);
-	free(s->kw);
-	free(s->kw_first);
-	free(s->kw_pats);
+	free(s->hit_first);
+	plan_reset(s);
+	free(s->trig_pats);
 	free(s->tenant);
 	exai_ctx_unref(s->ctx);
 	exai_memzero(s, sizeof(*s));
@@ -487,10 +734,9 @@ size_t exai_scrubber_holdback(const exai_scrubber *s)
 
 /* ---- scanning --------------------------------------------------------------------------- */
 
-
 struct hit {
 	unsigned pat;
-	size_t ws, we;
+	size_t ws, wl, we;
 };
 
 struct scan_state {
@@ -499,10 +745,11 @@ struct scan_state {
 	size_t n_touched;
 	struct hit *hits;
 	size_t n_hits, cap_hits;
+	size_t len;
 	int err;
 };
 
-static int push_hit(struct scan_state *st, unsigned pat, size_t ws, size_t we)
+static int push_hit(struct scan_state *st, unsigned pat, const struct exai__win *w)
 {
 	if (st->n_hits == st->cap_hits) {
 		size_t cap = st->cap_hits ? st->cap_hits * 2 : 64;
@@ -512,21 +759,22 @@ static int push_hit(struct scan_state *st, unsigned pat, size_t ws, size_t we)
 		st->hits = h;
 		st->cap_hits = cap;
 	}
-	st->hits[st->n_hits++] = (struct hit){ pat, ws, we };
+	st->hits[st->n_hits++] = (struct hit){ pat, w->ws, w->wl, w->we };
 	return 0;
 }
 
-/* Opens (or extends) pattern @id's candidate window [ws, we]: PCRE2 looks for matches that
- * start at ws or later and not after we. */
-static int open_window(struct scan_state *st, unsigned id, size_t ws, size_t we)
+/* Opens (or extends) pattern @id's candidate window: matches that start in [ws, wl] and end by
+ * we. Windows of one pattern that overlap are merged. */
+static int open_window(struct scan_state *st, unsigned id, size_t ws, size_t wl, size_t we)
 {
 	struct exai__win *w = &st->w[id];
-	if (w->open && ws <= w->we) {
-		if (we > w->we)
-			w->we = we;
+	if (w->open && ws <= w->we && w->ws <= we) {
+		w->ws = ws < w->ws ? ws : w->ws;
+		w->wl = wl > w->wl ? wl : w->wl;
+		w->we = we > w->we ? we : w->we;
 		return 0;
 	}
-	if (w->open && push_hit(st, id, w->ws, w->we) < 0) {
+	if (w->open && push_hit(st, id, w) < 0) {
 		st->err = -ENOMEM;
 		return 1;
 	}
@@ -534,8 +782,14 @@ static int open_window(struct scan_state *st, unsigned id, size_t ws, size_t we)
 		st->s->touched[st->n_touched++] = id;
 	w->open = true;
 	w->ws = ws;
+	w->wl = wl;
 	w->we = we;
 	return 0;
+}
+
+static size_t sub_sat(size_t a, size_t b)
+{
+	return a > b ? a - b : 0;
 }
 
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
@@ -546,15 +800,35 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	const exai_scrubber *s = st->s;
 	if (id < s->set.n) { /* a pattern's (loosened) regex ends at @to */
 		size_t W = s->set.pats[id].window;
-		return open_window(st, id, to > W ? (size_t)to - W : 0, (size_t)to);
+		return open_window(st, id, sub_sat((size_t)to, W), (size_t)to, (size_t)to);
 	}
-	/* keyword k ends at @to: a match of a pattern it gates starts at most 64 bytes after the
-	 * keyword's start and ends after the keyword's end, within the pattern's window */
-	size_t k = id - s->set.n, ke = (size_t)to, ks = ke - strlen(s->kw[k]);
-	for (unsigned i = s->kw_first[k]; i < s->kw_first[k + 1]; i++) {
-		unsigned pat = s->kw_pats[i];
-		size_t W = s->set.pats[pat].window;
-		if (open_window(st, pat, ke > W ? ke - W : 0, ks + (W > EXAI__SCRUB_KEYWORD_BEFORE ? W : EXAI__SCRUB_KEYWORD_BEFORE)))
+	/* literal k starts at ls: a match of a pattern it gates starts in [ls - hi, ls - lo] */
+	size_t k = id - s->set.n, ls = (size_t)to - s->lits[k].len;
+	for (unsigned u = s->lit_first[k]; u < s->lit_first[k + 1]; u++) {
+		const struct exai__lit_use *x = &s->lit_uses[u];
+		size_t W = s->set.pats[x->pat].window;
+		size_t ws = x->hi >= 0 ? sub_sat(ls, (size_t)x->hi) : ls + (size_t)-x->hi;
+		size_t wl = x->lo >= 0 ? sub_sat(ls, (size_t)x->lo) : ls + (size_t)-x->lo;
+		if (open_window(st, x->pat, ws, wl, wl + W))
+			return 1;
+	}
+	return 0;
+}
+
+/* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds at
+ * least min class bytes of the run, so it starts in [start + min - W, end - min] and ends by
+ * end + W. */
+static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps)
+{
+	struct scan_state *st = ud;
+	const exai_scrubber *s = st->s;
+	for (unsigned i = s->trig_first[spec]; i < s->trig_first[spec + 1]; i++) {
+		unsigned pat = s->trig_pats[i];
+		const struct exai__pattern *p = &s->set.pats[pat];
+		if (body < p->trigger.min || seps < p->trigger.min_seps)
+			continue;
+		size_t W = p->window, m = p->trigger.min < W ? p->trigger.min : W;
+		if (open_window(st, pat, sub_sat(start + m, W), end - m, end + W))
 			return 1;
 	}
 	return 0;
@@ -587,7 +861,8 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 	const struct exai__pattern *p = &s->set.pats[h->pat];
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;
 	size_t pos = h->ws > *resume ? h->ws : *resume;
-	while (pos < sublen) {
+	pcre2_set_offset_limit(s->mctx, h->wl); /* no match starts after the window */
+	while (pos < sublen && pos <= h->wl) {
 		int rc = pcre2_match(p->re, (PCRE2_SPTR)text, sublen, pos, 0, s->md, s->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
@@ -598,9 +873,9 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
 		size_t ms = ov[0], me = ov[1];
 		size_t gs = ov[2 * p->group], ge = ov[2 * p->group + 1];
-		pos = me > ms ? me : ms + 1;
-		if (me > h->we + 1 && ms > h->we)
+		if (ms > h->wl)
 			break; /* past the window: another window will find it */
+		pos = me > ms ? me : ms + 1;
 		if (rc <= (int)p->group || gs == PCRE2_UNSET || ge <= gs)
 			continue;
 		if (p->n_keywords && !keyword_near(p, text, ms, me))
@@ -633,33 +908,68 @@ static int hit_cmp(const void *a, const void *b)
 
 static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, size_t len, int depth)
 {
-	if (!s->db || len == 0)
+	if ((!s->db && !s->n_run_specs) || len == 0)
 		return 0;
-	struct scan_state st = { .s = s, .w = s->win };
+	struct scan_state st = { .s = s, .w = s->win, .len = len };
 	int r = 0;
-	if (hs_scan(s->db, text, (unsigned)len, 0, s->scratch, on_match, &st) != HS_SUCCESS && !st.err)
+	if (s->db && hs_scan(s->db, text, (unsigned)len, 0, s->scratch, on_match, &st) != HS_SUCCESS && !st.err)
 		r = exai__err(-EIO, "scrub: Hyperscan scan failed");
+	if (r == 0 && !st.err && s->n_run_specs)
+		exai__runs_scan(s->run_specs, s->n_run_specs, text, len, on_run, &st, EXAI__SIMD_BEST);
 	if (st.err)
 		r = st.err;
 	/* close the open windows, and leave every window closed for the next scan */
 	for (size_t k = 0; k < st.n_touched; k++) {
 		struct exai__win *w = &st.w[s->touched[k]];
 		if (r == 0 && w->open)
-			r = push_hit(&st, s->touched[k], w->ws, w->we);
+			r = push_hit(&st, s->touched[k], w);
 		w->open = false;
 	}
-	if (r == 0) {
-		if (st.n_hits)
-			qsort(st.hits, st.n_hits, sizeof(*st.hits), hit_cmp);
-		size_t resume = 0;
-		for (size_t i = 0; r == 0 && i < st.n_hits; i++) {
-			if (i == 0 || st.hits[i].pat != st.hits[i - 1].pat)
-				resume = 0;
-			if (s->set.pats[st.hits[i].pat].disabled)
+	/* group the windows by pattern (a counting sort: each pattern's come in text order, or
+	 * nearly), then confirm each pattern's windows left to right */
+	struct hit *by = r == 0 && st.n_hits ? malloc(st.n_hits * sizeof(*by)) : NULL;
+	if (r == 0 && st.n_hits && !by)
+		r = -ENOMEM;
+	if (r == 0 && st.n_hits) {
+		unsigned *first = s->hit_first;
+		for (size_t k = 0; k < st.n_touched; k++)
+			first[s->touched[k]] = 0;
+		for (size_t i = 0; i < st.n_hits; i++)
+			first[st.hits[i].pat]++;
+		unsigned acc = 0;
+		for (size_t k = 0; k < st.n_touched; k++) {
+			unsigned c = first[s->touched[k]];
+			first[s->touched[k]] = acc;
+			acc += c;
+		}
+		for (size_t i = 0; i < st.n_hits; i++)
+			by[first[st.hits[i].pat]++] = st.hits[i];
+		for (size_t i = 0, j; r == 0 && i < st.n_hits; i = j) {
+			bool sorted = true;
+			for (j = i + 1; j < st.n_hits && by[j].pat == by[i].pat; j++)
+				sorted &= by[j].ws >= by[j - 1].ws;
+			if (!sorted)
+				qsort(by + i, j - i, sizeof(*by), hit_cmp);
+			if (s->set.pats[by[i].pat].disabled)
 				continue;
-			r = confirm(s, out, text, len, &st.hits[i], &resume, depth);
+			size_t resume = 0;
+			for (size_t h = i; r == 0 && h < j; h++) {
+				if (s->stats) {
+					struct timespec t0, t1;
+					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+					r = confirm(s, out, text, len, &by[h], &resume, depth);
+					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+					struct exai__pat_stats *ps = &s->stats[by[h].pat];
+					ps->windows++;
+					ps->bytes += by[h].we - by[h].ws;
+					ps->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+				} else {
+					r = confirm(s, out, text, len, &by[h], &resume, depth);
+				}
+			}
 		}
 	}
+	free(by);
 	free(st.hits);
 	return r;
 }

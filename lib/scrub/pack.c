@@ -167,6 +167,47 @@ static char *loosen(const char *re)
 	return out;
 }
 
+/* The optional "trigger" member: {"run": CLASS, "min": N, "separators": "...",
+ * "min_separators": N, "adjacent_separators": bool} (docs/formats/scrub-pack.md). */
+static int trigger_from_json(struct exai__trigger *t, json_t *j, const char *name, const char *id)
+{
+	if (!json_is_object(j))
+		return PACK_ERR(name, id, "'trigger' must be an object");
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "run") != 0 && strcmp(key, "min") != 0 && strcmp(key, "separators") != 0 &&
+		    strcmp(key, "min_separators") != 0 && strcmp(key, "adjacent_separators") != 0)
+			return PACK_ERR(name, id, "trigger: unknown field '%s'", key);
+	}
+	json_t *run = json_object_get(j, "run"), *min = json_object_get(j, "min"), *seps = json_object_get(j, "separators");
+	json_t *mins = json_object_get(j, "min_separators"), *adj = json_object_get(j, "adjacent_separators");
+	t->run = json_is_string(run) ? exai__run_from_name(json_string_value(run)) : -1;
+	if (t->run < 0)
+		return PACK_ERR(name, id, "trigger: 'run' must be one of digit, hex, upper-alnum, base58, base64");
+	if (!json_is_integer(min) || json_integer_value(min) < 1 || json_integer_value(min) > 4096)
+		return PACK_ERR(name, id, "trigger: 'min' must be an integer from 1 to 4096");
+	t->min = (unsigned)json_integer_value(min);
+	if (seps) {
+		const char *sv = json_string_value(seps);
+		if (!sv || strlen(sv) > 8)
+			return PACK_ERR(name, id, "trigger: 'separators' must be a string of at most 8 characters");
+		for (const char *c = sv; *c; c++)
+			if (!ispunct((unsigned char)*c) && *c != ' ')
+				return PACK_ERR(name, id, "trigger: separator '%c' is not ASCII punctuation or a space", *c);
+		snprintf(t->seps, sizeof(t->seps), "%s", sv);
+	}
+	if (mins && (!json_is_integer(mins) || json_integer_value(mins) < 0 || json_integer_value(mins) > 4096))
+		return PACK_ERR(name, id, "trigger: 'min_separators' must be an integer from 0 to 4096");
+	t->min_seps = mins ? (unsigned)json_integer_value(mins) : 0;
+	if (adj && !json_is_boolean(adj))
+		return PACK_ERR(name, id, "trigger: 'adjacent_separators' must be true or false");
+	t->adjacent = json_is_true(adj);
+	if (t->min_seps && !t->seps[0])
+		return PACK_ERR(name, id, "trigger: 'min_separators' without 'separators'");
+	return 0;
+}
+
 static void pattern_free(struct exai__pattern *p)
 {
 	free(p->hs_regex);
@@ -179,7 +220,7 @@ static void pattern_free(struct exai__pattern *p)
 	pcre2_code_free(p->re);
 }
 
-static int load_pattern(struct exai__pack_set *set, const char *name, const char *group, size_t idx,
+static int load_pattern(struct exai__pack_set *set, const char *name, const char *group, int format, size_t idx,
 			json_t *jp)
 {
 	json_t *jid = json_object_get(jp, "id");
@@ -196,7 +237,7 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 
 	static const char *const known[] = { "id", "class", "kind", "severity", "regex", "group", "caseless",
 					     "keywords", "validator", "min_entropy", "examples", "description",
-					     "provider", "notes", "mask_prefix", "confidence", "tags", NULL };
+					     "provider", "notes", "mask_prefix", "confidence", "tags", "trigger", NULL };
 	const char *key;
 	json_t *val;
 	json_object_foreach(jp, key, val) {
@@ -254,6 +295,16 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 	json_array_foreach(neg, i, e) if (!json_is_string(e))
 		return PACK_ERR(name, id, "negative example %zu must be a string", i);
 
+	struct exai__trigger trig = { .run = -1 };
+	json_t *jtrig = json_object_get(jp, "trigger");
+	if (jtrig && format < 2)
+		return PACK_ERR(name, id, "'trigger' needs \"format\": 2");
+	if (jtrig) {
+		int r = trigger_from_json(&trig, jtrig, name, id);
+		if (r < 0)
+			return r;
+	}
+
 	if (set->n % 64 == 0) {
 		struct exai__pattern *np = realloc(set->pats, (set->n + 64) * sizeof(*np));
 		if (!np)
@@ -272,6 +323,7 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 	p->caseless = json_is_true(jcase);
 	p->validator = v;
 	p->min_entropy = jent ? json_number_value(jent) : 0;
+	p->trigger = trig;
 	if (!p->id || !p->cls || !p->regex) {
 		pattern_free(p);
 		return -ENOMEM;
@@ -323,8 +375,8 @@ int exai__pack_load(struct exai__pack_set *set, const char *name, const char *js
 				 jerr.column, jerr.text);
 	json_t *fmt = json_object_get(root, "format"), *grp = json_object_get(root, "group");
 	json_t *pats = json_object_get(root, "patterns");
-	if (!json_is_object(root) || !json_is_integer(fmt) || json_integer_value(fmt) != 1) {
-		r = PACK_ERR(name, NULL, "'format' must be 1");
+	if (!json_is_object(root) || !json_is_integer(fmt) || json_integer_value(fmt) < 1 || json_integer_value(fmt) > 2) {
+		r = PACK_ERR(name, NULL, "'format' must be 1 or 2");
 		goto out;
 	}
 	if (!json_is_string(grp) || !id_ok(json_string_value(grp))) {
@@ -349,7 +401,7 @@ int exai__pack_load(struct exai__pack_set *set, const char *name, const char *js
 	size_t i;
 	json_t *jp;
 	json_array_foreach(pats, i, jp) {
-		r = load_pattern(set, name, group, i, jp);
+		r = load_pattern(set, name, group, (int)json_integer_value(fmt), i, jp);
 		if (r < 0)
 			goto out;
 	}
@@ -396,7 +448,8 @@ int exai__pack_compile(struct exai__pack_set *set)
 		struct exai__pattern *p = &set->pats[i];
 		int err;
 		PCRE2_SIZE off;
-		uint32_t opts = p->caseless ? PCRE2_CASELESS : 0;
+		/* the offset limit bounds where a match may start (the engine's windows) */
+		uint32_t opts = (p->caseless ? PCRE2_CASELESS : 0) | PCRE2_USE_OFFSET_LIMIT;
 		p->re = pcre2_compile((PCRE2_SPTR)p->regex, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
 		if (!p->re) {
 			PCRE2_UCHAR msg[256];
@@ -408,11 +461,18 @@ int exai__pack_compile(struct exai__pack_set *set)
 		if (p->group > ncap)
 			return PACK_ERR(p->pack, p->id, "'group' is %u but the regex has %u capture groups", p->group, ncap);
 		pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
-
-		hs_expr_info_t *info = NULL;
-		unsigned flags = p->caseless ? HS_FLAG_CASELESS : 0;
 		if (!(p->hs_regex = loosen(p->regex)))
 			return -ENOMEM;
+	}
+	return 0;
+}
+
+int exai__pack_hs_check(struct exai__pack_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		struct exai__pattern *p = &set->pats[i];
+		hs_expr_info_t *info = NULL;
+		unsigned flags = p->caseless ? HS_FLAG_CASELESS : 0;
 		/* the window comes from the exact regex (when Hyperscan can analyse it) */
 		int r = expr_info(p, p->regex, &flags, &info);
 		if (r < 0)

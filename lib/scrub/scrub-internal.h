@@ -57,9 +57,87 @@ void exai__keccak256(uint8_t out[32], const void *in, size_t len);
 /* The zlib/PNG CRC-32. */
 uint32_t exai__crc32(const void *p, size_t n);
 
+/* ---- regex analysis (analyse.c) --------------------------------------------------------- */
+
+#define EXAI__RE_INF 0x7fffffffu /* an unbounded width */
+#define EXAI__LIT_MAX 32         /* the longest literal of a factor */
+#define EXAI__LITS_MAX 64        /* the most literals in a factor */
+
+struct exai__lit {
+	char s[EXAI__LIT_MAX];
+	uint8_t len;
+	bool caseless; /* compared without regard to ASCII case */
+};
+
+/* What a regex tells before any text is seen: the shortest and longest match, and its most
+ * selective required factor: every match contains one of lits[] (n_lits > 0), starting at an
+ * offset in [lo, hi] from the match's start; cost: the expected occurrences of the literals per
+ * MB of prompt-like text (a ranking estimate). */
+struct exai__re_info {
+	unsigned minw, maxw; /* EXAI__RE_INF: unbounded */
+	unsigned n_lits;
+	struct exai__lit lits[EXAI__LITS_MAX];
+	unsigned lo, hi;
+	double cost;
+};
+/* Analyses @re (PCRE2 syntax, PCRE2_CASELESS when @caseless). -EINVAL for syntax outside what
+ * the analyser knows (then nothing may be assumed of the regex). */
+int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless);
+/* The same estimate for any literal set (keywords). */
+double exai__lits_cost(const struct exai__lit *v, unsigned n);
+
+/* ---- run triggers (trigger.c) ----------------------------------------------------------- */
+
+/* The byte classes whose runs trigger the literal-free patterns (docs/formats/scrub-pack.md). */
+enum exai__run {
+	EXAI__RUN_DIGIT,
+	EXAI__RUN_HEX,
+	EXAI__RUN_UPPER_ALNUM,
+	EXAI__RUN_BASE58,
+	EXAI__RUN_BASE64,
+	EXAI__RUN_COUNT,
+};
+const char *exai__run_name(int run);
+int exai__run_from_name(const char *name); /* -1 if unknown */
+
+/* A pattern's trigger: runs of @run bytes, where single separators (any number when
+ * @adjacent) join them, holding at least @min bytes of the class and @min_seps separators. */
+struct exai__trigger {
+	int run; /* -1: none */
+	unsigned min, min_seps;
+	char seps[9];
+	bool adjacent;
+};
+
+/* One scan of a text for the runs of several classes at once (at most EXAI__RUN_SPECS_MAX). */
+#define EXAI__RUN_SPECS_MAX 16
+struct exai__run_spec {
+	int run;
+	uint8_t seps[8];
+	unsigned n_seps;
+	bool adjacent;
+	unsigned min;      /* report runs with at least this many class bytes */
+	unsigned min_seps; /* and at least this many separators */
+};
+/* A run [start, end) with @body bytes of the class and @seps separators. Returns nonzero to stop. */
+typedef int (*exai__run_fn)(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps);
+enum { EXAI__SIMD_SCALAR, EXAI__SIMD_SSE2, EXAI__SIMD_AVX2, EXAI__SIMD_BEST };
+/* Finds the runs of every spec in @text; @impl picks the implementation (tests compare them;
+ * EXAI__SIMD_BEST: the best the CPU has). Returns what @fn returned to stop, or 0. */
+int exai__runs_scan(const struct exai__run_spec *specs, unsigned n_specs, const char *text, size_t len,
+		    exai__run_fn fn, void *ud, int impl);
+
 /* ---- packs (pack.c) --------------------------------------------------------------------- */
 
 enum { EXAI__KIND_SECRET = 1, EXAI__KIND_PII = 2 };
+
+/* What finds a pattern's candidate windows (engine.c). */
+enum exai__gate {
+	EXAI__GATE_REGEX,   /* Hyperscan runs the (loosened) regex: ends of candidate matches */
+	EXAI__GATE_LITERAL, /* Hyperscan finds a required literal of the regex */
+	EXAI__GATE_KEYWORD, /* Hyperscan finds a keyword (the literal-free patterns with selective keywords) */
+	EXAI__GATE_TRIGGER, /* the run scan finds a run of the pattern's trigger class (trigger.c) */
+};
 
 struct exai__pattern {
 	char *id;
@@ -78,7 +156,8 @@ struct exai__pattern {
 	char prefix[5];         /* the literal provider prefix kept by mask mode (<= 4 chars) */
 	unsigned window;        /* the longest match, capped at EXAI__SCRUB_WINDOW_MAX */
 	unsigned hs_flags;
-	bool gated;             /* Hyperscan looks for its keywords, not its regex (engine.c) */
+	int gate;               /* EXAI__GATE_*: what Hyperscan (or the run scan) looks for (engine.c) */
+	struct exai__trigger trigger; /* from the pack; run -1 when none */
 	pcre2_code *re;
 	/* policy */
 	bool disabled;
@@ -98,6 +177,10 @@ struct exai__pack_set {
 int exai__pack_load(struct exai__pack_set *set, const char *name, const char *json, size_t len);
 /* Compiles each pattern's PCRE2 program and works out its Hyperscan flags and window. */
 int exai__pack_compile(struct exai__pack_set *set);
+/* Hyperscan's check of each regex: its flags (prefilter when needed) and window; refuses what
+ * Hyperscan cannot compile or what matches the empty string. The costly part of building a
+ * scrubber: the engine caches what it gives. */
+int exai__pack_hs_check(struct exai__pack_set *set);
 void exai__pack_set_free(struct exai__pack_set *set);
 
 /* The built-in pack (generated at build time from lib/scrub/pack/ *.json). */
@@ -171,9 +254,17 @@ void exai__policy_free(struct exai__scrub_policy *pol);
 
 /* ---- the engine (engine.c) -------------------------------------------------------------- */
 
-/* The candidate window of one pattern during a scan. */
+/* One pattern gated by a literal: a match starts lo..hi bytes before the literal's start
+ * (lo < 0: the literal may follow the match's start, a keyword before the match). */
+struct exai__lit_use {
+	unsigned pat;
+	int lo, hi;
+};
+
+/* The candidate window of one pattern during a scan: PCRE2 looks for matches starting in
+ * [ws, wl] and ending by we (the subject ends 64 bytes later, for boundaries). */
 struct exai__win {
-	size_t ws, we;
+	size_t ws, wl, we;
 	bool open;
 };
 
@@ -195,13 +286,29 @@ struct exai_scrubber {
 	char *tenant;
 	size_t holdback;
 	unsigned window_max;
-	/* the keywords Hyperscan looks for (Hyperscan id set.n + k): each distinct keyword of the
-	 * gated patterns, and the patterns it gates: kw_pats[kw_first[k] .. kw_first[k + 1]) */
-	const char **kw;        /* points into the patterns' keywords */
-	size_t n_kw;
-	unsigned *kw_first, *kw_pats;
+	/* the literals Hyperscan looks for (Hyperscan id set.n + k): literal k gates the uses
+	 * lit_uses[lit_first[k] .. lit_first[k + 1]) */
+	struct exai__lit *lits;
+	size_t n_lits;
+	unsigned *lit_first;
+	struct exai__lit_use *lit_uses;
+	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
+	 * trig_first[k + 1]) */
+	struct exai__run_spec run_specs[EXAI__RUN_SPECS_MAX];
+	unsigned n_run_specs;
+	unsigned trig_first[EXAI__RUN_SPECS_MAX + 1];
+	unsigned *trig_pats;
+	bool cache_hit; /* the plan and the database came from the cache (tests) */
+	struct exai__pat_stats *stats; /* per pattern, when not NULL (the benchmark's plan mode) */
 	struct exai__win *win;  /* per pattern, reset after each scan (engine.c) */
 	unsigned *touched;      /* the patterns whose window is open */
+	unsigned *hit_first;    /* per pattern, scratch of stage 1's sort of the windows */
+};
+
+/* Where stage 1's time goes, per pattern (only measured when exai_scrubber.stats is set). */
+struct exai__pat_stats {
+	size_t windows, bytes;
+	double seconds;
 };
 
 /* A finding before resolution (internal form). */

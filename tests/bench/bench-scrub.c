@@ -11,6 +11,7 @@
  *   bench-scrub latency DIR          p50/p95/p99 of 4 KiB prompts, both stages
  *   bench-scrub recall DIR           recall on DIR/recall (the secretlint comparison set)
  *   bench-scrub profile DIR          Hyperscan's scan rate per pattern, the slowest first
+ *   bench-scrub plan DIR             each pattern's gate; how often each literal occurs
  *   bench-scrub loop DIR [ROUNDS [stage1|stage2|all]]
  *                                    the scrubber in a loop (to profile with perf record)
  */
@@ -323,7 +324,7 @@ static int profile(const char *dir)
 		hs_scratch_t *scr = NULL;
 		hs_compile_error_t *e = NULL;
 		c[i].i = i;
-		if (p->gated) /* Hyperscan looks for its keywords (measured together below) */
+		if (p->gate != EXAI__GATE_REGEX) /* literals (measured together below) or a run trigger */
 			continue;
 		if (hs_compile(p->hs_regex, p->hs_flags, HS_MODE_BLOCK, NULL, &db, &e) != HS_SUCCESS) {
 			hs_free_compile_error(e);
@@ -337,28 +338,28 @@ static int profile(const char *dir)
 		hs_free_scratch(scr);
 		hs_free_database(db);
 	}
-	/* the keywords of the gated patterns, in one database */
+	/* the literals of the gated patterns, in one database */
 	{
-		const char **e = calloc(s->n_kw, sizeof(*e));
-		unsigned *fl = calloc(s->n_kw, sizeof(*fl));
-		char (*buf)[128] = calloc(s->n_kw, 128);
-		for (size_t k = 0; k < s->n_kw; k++) {
-			for (size_t j = 0; s->kw[k][j] && j < 30; j++)
-				snprintf(buf[k] + 4 * j, 5, "\\x%02x", (unsigned char)s->kw[k][j]);
+		const char **e = calloc(s->n_lits, sizeof(*e));
+		unsigned *fl = calloc(s->n_lits, sizeof(*fl));
+		char (*buf)[160] = calloc(s->n_lits, 160);
+		for (size_t k = 0; k < s->n_lits; k++) {
+			for (size_t j = 0; j < s->lits[k].len; j++)
+				snprintf(buf[k] + 4 * j, 5, "\\x%02x", (unsigned char)s->lits[k].s[j]);
 			e[k] = buf[k];
-			fl[k] = HS_FLAG_CASELESS;
+			fl[k] = s->lits[k].caseless ? HS_FLAG_CASELESS : 0;
 		}
 		hs_database_t *db = NULL;
 		hs_scratch_t *scr = NULL;
 		hs_compile_error_t *err = NULL;
 		size_t ends = 0;
-		if (hs_compile_multi(e, fl, NULL, (unsigned)s->n_kw, HS_MODE_BLOCK, NULL, &db, &err) == HS_SUCCESS) {
+		if (hs_compile_multi(e, fl, NULL, (unsigned)s->n_lits, HS_MODE_BLOCK, NULL, &db, &err) == HS_SUCCESS) {
 			hs_alloc_scratch(db, &scr);
 			double c0 = now_cpu();
 			for (size_t k = 0; k < n; k++)
 				hs_scan(db, fs[k].data, (unsigned)fs[k].len, 0, scr, on_hs, &ends);
-			printf("%7.1f MB/s %9zu ends: the %zu keywords of the gated patterns\n",
-			       (double)total / 1e6 / (now_cpu() - c0), ends, s->n_kw);
+			printf("%7.1f MB/s %9zu ends: the %zu literals of the gated patterns\n",
+			       (double)total / 1e6 / (now_cpu() - c0), ends, s->n_lits);
 		}
 		hs_free_compile_error(err);
 		hs_free_scratch(scr);
@@ -378,6 +379,84 @@ static int profile(const char *dir)
 		       p->id, p->hs_flags & HS_FLAG_PREFILTER ? "prefilter" : "");
 	}
 	free(c);
+	exai_scrubber_free(s);
+	for (size_t i = 0; i < n; i++)
+		free(fs[i].data);
+	free(fs);
+	return 0;
+}
+
+/* The plan: each pattern's gate and literals, and how often Hyperscan reports each of its ids
+ * over the first 8 MiB (where the candidate windows come from), the most frequent first. */
+static int on_count(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
+{
+	(void)from, (void)to, (void)flags;
+	((size_t *)ud)[id]++;
+	return 0;
+}
+
+static int plan(const char *dir)
+{
+	size_t n, total;
+	struct file *fs = load_dir(dir, "corpus-", &n, &total, 8);
+	if (!n)
+		test_skip("no corpus in %s (run gen first)", dir);
+	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	size_t ids = s->set.n + s->n_lits;
+	size_t *cnt = calloc(ids, sizeof(size_t));
+	for (size_t i = 0; i < n; i++)
+		hs_scan(s->db, fs[i].data, (unsigned)fs[i].len, 0, s->scratch, on_count, cnt);
+	size_t by_gate[4] = { 0 };
+	for (size_t i = 0; i < s->set.n; i++)
+		by_gate[s->set.pats[i].gate]++;
+	printf("%zu patterns: %zu regex, %zu literal, %zu keyword, %zu trigger; %zu literals\n", s->set.n, by_gate[0],
+	       by_gate[1], by_gate[2], by_gate[3], s->n_lits);
+	for (size_t i = 0; i < s->set.n; i++)
+		if (s->set.pats[i].gate == EXAI__GATE_REGEX)
+			printf("%9zu ends/%zuMB regex   %s\n", cnt[i], total >> 20, s->set.pats[i].id);
+	for (size_t k = 0; k < s->n_lits; k++) {
+		if (cnt[s->set.n + k] < 50)
+			continue;
+		printf("%9zu hits/%zuMB literal %s'%.*s' ->", cnt[s->set.n + k], total >> 20, s->lits[k].caseless ? "(?i)" : "",
+		       (int)s->lits[k].len, s->lits[k].s);
+		for (unsigned u = s->lit_first[k]; u < s->lit_first[k + 1]; u++)
+			printf(" %s[%d,%d]", s->set.pats[s->lit_uses[u].pat].id, s->lit_uses[u].lo, s->lit_uses[u].hi);
+		printf("\n");
+	}
+	/* the confirmation's time per pattern, the most costly first */
+	struct exai__pat_stats *ps = calloc(s->set.n, sizeof(*ps));
+	s->stats = ps;
+	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
+	double c0 = now_cpu();
+	for (size_t i = 0; i < n; i++) {
+		exai_scrub_result *r = NULL;
+		CHECK_OK(exai_scrub_text(&r, s, fs[i].data, fs[i].len, &o));
+		exai_scrub_result_free(r);
+	}
+	double all = now_cpu() - c0, sum = 0;
+	s->stats = NULL;
+	unsigned *order = calloc(s->set.n, sizeof(unsigned));
+	for (unsigned i = 0; i < s->set.n; i++) {
+		order[i] = i;
+		sum += ps[i].seconds;
+	}
+	for (unsigned i = 0; i < s->set.n; i++) /* a selection sort of the top 40 is enough */
+		for (unsigned j = i + 1; j < s->set.n && i < 40; j++)
+			if (ps[order[j]].seconds > ps[order[i]].seconds) {
+				unsigned t = order[i];
+				order[i] = order[j];
+				order[j] = t;
+			}
+	printf("stage 1: %.3f CPU-s for %zu MB, of which confirming windows %.3f s\n", all, total >> 20, sum);
+	for (unsigned i = 0; i < 40 && i < s->set.n; i++) {
+		const struct exai__pat_stats *x = &ps[order[i]];
+		printf("%8.2f ms %8zu windows %10zu bytes  %-8s %s\n", x->seconds * 1e3, x->windows, x->bytes,
+		       s->set.pats[order[i]].gate == EXAI__GATE_REGEX ? "regex" : s->set.pats[order[i]].gate == EXAI__GATE_LITERAL ? "literal" : s->set.pats[order[i]].gate == EXAI__GATE_KEYWORD ? "keyword" : "trigger",
+		       s->set.pats[order[i]].id);
+	}
+	free(order);
+	free(ps);
+	free(cnt);
 	exai_scrubber_free(s);
 	for (size_t i = 0; i < n; i++)
 		free(fs[i].data);
@@ -500,10 +579,12 @@ int main(int argc, char **argv)
 		return latency(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "loop") == 0)
 		return loop(argv[2], argc >= 4 ? atoi(argv[3]) : 5, argc >= 5 ? argv[4] : "stage1");
+	if (argc >= 3 && strcmp(argv[1], "plan") == 0)
+		return plan(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "profile") == 0)
 		return profile(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "recall") == 0)
 		return recall(argv[2]);
-	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | loop DIR [ROUNDS [stage1|stage2|all]]\n");
+	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | plan DIR | loop DIR [ROUNDS [stage1|stage2|all]]\n");
 	return 2;
 }

@@ -257,7 +257,7 @@ static void bad_packs(void)
 	/* PCRE2 accepts it, Hyperscan cannot (a backreference-free construct it lacks: \\C-like
 	 * atomic recursion) */
 	bad_pack("\\\\b(tk_[A-Za-z0-9]{24})\\\\b", "(tk_(?R)?x)", "pattern 'test.token': Hyperscan cannot compile");
-	bad_pack("{\n \"format\": 1", "{\n \"format\": 2", "'format' must be 1");
+	bad_pack("{\n \"format\": 1", "{\n \"format\": 3", "'format' must be 1 or 2");
 	bad_pack("\"kind\": \"pii\"", "\"kind\": \"pi\"", "'kind'");
 
 	/* the pack's own examples pass */
@@ -396,7 +396,7 @@ static void keyword_gate(void)
 		  .flags = EXAI_SCRUBBER_NO_BUILTIN | EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
 	exai_scrubber *s = NULL;
 	CHECK_OK(exai_scrubber_new(&s, NULL, &o));
-	CHECK(s && s->set.pats[0].gated && s->n_kw == 1);
+	CHECK(s && s->set.pats[0].gate == EXAI__GATE_KEYWORD && s->n_lits == 1);
 	char text[1024];
 	struct {
 		size_t gap; /* bytes between the keyword's start and the match */

@@ -1,0 +1,870 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * analyse.c: what a pattern's regex tells the engine before any text is seen: its shortest and
+ * longest match, and its most selective *required factor*: a small set of literals one of which
+ * every match contains, with the range of offsets at which that literal starts in the match.
+ * Hyperscan then looks for the literals (its fast literal matchers) and PCRE2 confirms the regex
+ * in the window each occurrence allows (engine.c).
+ *
+ * The parser covers the pack dialect (docs/formats/scrub-pack.md) and a little more. Anything it
+ * does not know (backreferences, recursion, \K, \p, ...) makes the analysis fail, and the
+ * engine then gives Hyperscan the regex itself: never a wrong factor, at worst no factor.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "scrub-internal.h"
+
+#define INF EXAI__RE_INF
+#define SET_MAX 64 /* literals in a set */
+
+/* A set of strings: every match of the node is one of them (exact), or contains one of them
+ * starting at an offset in [lo, hi] from the node's start (factor). */
+struct lset {
+	struct exai__lit *v;
+	unsigned n;
+	unsigned lo, hi;
+	bool valid;
+};
+
+struct info {
+	unsigned minw, maxw;
+	struct lset exact;  /* valid when the node matches only these strings */
+	struct lset factor; /* the best required factor found inside the node */
+};
+
+struct parser {
+	const char *p;
+	int err;
+	int depth;
+};
+
+static unsigned add_w(unsigned a, unsigned b)
+{
+	return a >= INF || b >= INF || a + b >= INF ? INF : a + b;
+}
+
+static unsigned mul_w(unsigned a, unsigned m)
+{
+	if (m == 0)
+		return 0;
+	if (a >= INF || m >= INF || (unsigned long long)a * m >= INF)
+		return INF;
+	return a * m;
+}
+
+static void lset_free(struct lset *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static void info_free(struct info *x)
+{
+	lset_free(&x->exact);
+	lset_free(&x->factor);
+}
+
+static bool lset_push(struct lset *s, const char *str, size_t len, bool caseless)
+{
+	if (len > EXAI__LIT_MAX || s->n >= SET_MAX)
+		return false;
+	for (unsigned i = 0; i < s->n; i++) /* no duplicates */
+		if (s->v[i].len == len && s->v[i].caseless == caseless && memcmp(s->v[i].s, str, len) == 0)
+			return true;
+	if (s->n % 8 == 0) {
+		struct exai__lit *v = realloc(s->v, (s->n + 8) * sizeof(*v));
+		if (!v)
+			return false;
+		s->v = v;
+	}
+	memcpy(s->v[s->n].s, str, len);
+	s->v[s->n].len = (uint8_t)len;
+	s->v[s->n].caseless = caseless;
+	s->n++;
+	return true;
+}
+
+/* How often a literal is expected per MB of prompt-like text: a product of rough per-byte
+ * probabilities (English letter frequencies for lower case and caseless letters). Only used
+ * to rank candidate factors against each other and against a threshold. */
+static double byte_p(unsigned char c, bool caseless)
+{
+	static const double letter[26] = { .082, .015, .028, .043, .127, .022, .020, .061, .070, .002, .008, .040, .024,
+					   .067, .075, .019, .001, .060, .063, .091, .028, .010, .024, .002, .020, .001 };
+	if (c >= 'a' && c <= 'z')
+		return letter[c - 'a'] * (caseless ? 0.8 : 0.7);
+	if (c >= 'A' && c <= 'Z')
+		return caseless ? letter[c - 'A'] * 0.8 : letter[c - 'A'] * 0.06;
+	if (c >= '0' && c <= '9')
+		return 0.012;
+	switch (c) {
+	case ' ':
+		return 0.15;
+	case '\n':
+	case '_':
+	case '.':
+	case '-':
+	case ',':
+	case '"':
+		return 0.02;
+	case '/':
+	case ':':
+	case '=':
+	case '(':
+	case ')':
+	case '\'':
+		return 0.01;
+	case '@': /* e-mail addresses, decorators, mentions: rarer than most punctuation */
+		return 0.0003;
+	default:
+		return 0.003;
+	}
+}
+
+/* Words common in prompts (English, code, logs, configuration), with a rough frequency class:
+ * a literal that is part of one occurs with the word. Letter products underestimate such
+ * literals ("pat" in "path", "pan" in "expand") by orders of magnitude. */
+static const char *const common_words[] = {
+	/* ~2000 per MB */
+	"the", "and", "that", "for", "with", "this", "you", "are", "not", "from", "have", "can", "will", "your",
+	"return", "self", "true", "false", "none", "null", "error", "info", "value", "name", "type", "data",
+	"https", "http", "www", "com", "org", "json", "string", "int", "const", "def", "var", "let", "new",
+	NULL,
+	/* ~300 per MB */
+	"which", "there", "their", "about", "other", "when", "what", "where", "then", "than", "them", "these",
+	"into", "over", "only", "also", "some", "more", "most", "such", "like", "just", "make", "each", "first",
+	"after", "before", "because", "between", "should", "would", "could", "please", "thanks", "help", "issue",
+	"file", "path", "server", "host", "client", "user", "key", "keys", "config", "request", "response",
+	"function", "class", "import", "public", "private", "static", "void", "get", "set", "list", "test",
+	"call", "called", "account", "address", "number", "time", "date", "version", "service", "api", "app",
+	"password", "token", "secret", "access", "auth", "login", "port", "expand", "open", "example", "content",
+	"context", "contact", "section", "application", "cache", "database", "query", "system", "process",
+	"message", "default", "option", "update", "create", "delete", "result", "status", "index", "item",
+	"build", "deploy", "release", "image", "container", "input", "output", "print", "log", "debug",
+	"warning", "state", "model", "object", "method", "param", "args", "url", "link", "page", "text", "line",
+	"code", "source", "target", "local", "remote", "node", "network", "table", "field", "format", "header",
+	"body", "session", "store", "storage", "cloud", "amount", "payment", "card", "bank", "price", "order",
+	"customer", "support", "problem", "pass", "passed", "failed", "timeout", "latency", "pipeline", "stage",
+	"module", "pointer", "query", "increased", "rollback", "kubernetes", "restart", "happen", "workers",
+	"level", "traceback", "recent", "last", "line", "run", "raise", "result", "status", "fetch", "items",
+	"enabled", "tags", "install", "make", "systemctl", "journalctl", "errors", "notes", "step", "check",
+	"value", "values", "level", "main", "site", "packages", "task", "complete", "invalid", "literal", "base",
+	NULL,
+};
+
+static bool contains_ci(const char *word, const struct exai__lit *l)
+{
+	size_t wl = strlen(word);
+	for (size_t i = 0; i + l->len <= wl; i++) {
+		size_t k = 0;
+		while (k < l->len && (l->caseless ? (word[i + k] | 0x20) == (l->s[k] | 0x20) : word[i + k] == l->s[k]))
+			k++;
+		if (k == l->len)
+			return true;
+	}
+	return false;
+}
+
+static double lit_cost(const struct exai__lit *l)
+{
+	double p = 1e6; /* per MB */
+	for (unsigned i = 0; i < l->len; i++)
+		p *= byte_p((unsigned char)l->s[i], l->caseless);
+	double words = 0, per = 2000;
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(common_words); i++) {
+		if (!common_words[i]) {
+			per = 300;
+			continue;
+		}
+		if (contains_ci(common_words[i], l))
+			words += per;
+	}
+	/* each occurrence costs a window: count at least a few per MB for any literal */
+	return p + words + 0.5;
+}
+
+double exai__lits_cost(const struct exai__lit *v, unsigned n)
+{
+	double c = 0;
+	for (unsigned i = 0; i < n; i++)
+		c += lit_cost(&v[i]);
+	return c;
+}
+
+static double lset_cost(const struct lset *s)
+{
+	if (!s->valid || s->n == 0)
+		return 1e300;
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->v[i].len == 0)
+			return 1e300; /* the empty string is no condition */
+	return exai__lits_cost(s->v, s->n);
+}
+
+/* Keeps in @best the cheaper of @best and @cand (which is consumed). */
+static void keep_best(struct lset *best, struct lset *cand)
+{
+	if (lset_cost(cand) < lset_cost(best)) {
+		lset_free(best);
+		*best = *cand;
+		memset(cand, 0, sizeof(*cand));
+	} else {
+		lset_free(cand);
+	}
+}
+
+static bool lset_copy(struct lset *dst, const struct lset *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->valid = src->valid;
+	dst->lo = src->lo;
+	dst->hi = src->hi;
+	for (unsigned i = 0; i < src->n; i++)
+		if (!lset_push(dst, src->v[i].s, src->v[i].len, src->v[i].caseless)) {
+			lset_free(dst);
+			return false;
+		}
+	return true;
+}
+
+/* a x b: every string of a followed by every string of b; false when too big. */
+static bool lset_product(struct lset *out, const struct lset *a, const struct lset *b)
+{
+	memset(out, 0, sizeof(*out));
+	if ((unsigned long)a->n * b->n > SET_MAX)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		for (unsigned j = 0; j < b->n; j++) {
+			char tmp[2 * EXAI__LIT_MAX];
+			size_t l = (size_t)a->v[i].len + b->v[j].len;
+			if (l > EXAI__LIT_MAX) {
+				lset_free(out);
+				return false;
+			}
+			memcpy(tmp, a->v[i].s, a->v[i].len);
+			memcpy(tmp + a->v[i].len, b->v[j].s, b->v[j].len);
+			/* a caseless part makes the whole literal caseless: a superset */
+			if (!lset_push(out, tmp, l, a->v[i].caseless || b->v[j].caseless)) {
+				lset_free(out);
+				return false;
+			}
+		}
+	out->valid = true;
+	return true;
+}
+
+/* ---- byte classes ----------------------------------------------------------------------- */
+
+struct cls {
+	uint64_t b[4];
+};
+
+static void cls_set(struct cls *c, unsigned ch)
+{
+	c->b[ch >> 6] |= 1ull << (ch & 63);
+}
+
+static bool cls_has(const struct cls *c, unsigned ch)
+{
+	return c->b[ch >> 6] >> (ch & 63) & 1;
+}
+
+static void cls_range(struct cls *c, unsigned a, unsigned b)
+{
+	for (unsigned x = a; x <= b; x++)
+		cls_set(c, x);
+}
+
+/* \d \w \s and their negations into @c; false if @e is no class escape. */
+static bool escape_class(struct cls *c, char e)
+{
+	struct cls t = { { 0 } };
+	char lower = (char)(e | 0x20);
+	if (lower == 'd') {
+		cls_range(&t, '0', '9');
+	} else if (lower == 'w') {
+		cls_range(&t, '0', '9');
+		cls_range(&t, 'a', 'z');
+		cls_range(&t, 'A', 'Z');
+		cls_set(&t, '_');
+	} else if (lower == 's') {
+		cls_range(&t, 9, 13);
+		cls_set(&t, ' ');
+	} else if (lower == 'h') {
+		cls_set(&t, 9);
+		cls_set(&t, ' ');
+	} else if (lower == 'v') {
+		cls_range(&t, 10, 13);
+	} else {
+		return false;
+	}
+	if (e >= 'A' && e <= 'Z')
+		for (int i = 0; i < 4; i++)
+			t.b[i] = ~t.b[i];
+	for (int i = 0; i < 4; i++)
+		c->b[i] |= t.b[i];
+	return true;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+}
+
+/* One escaped literal character after the backslash; -1 if unsupported. */
+static int escape_char(struct parser *ps)
+{
+	char c = *ps->p++;
+	switch (c) {
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	case 'f':
+		return '\f';
+	case 'e':
+		return 0x1b;
+	case 'a':
+		return 7;
+	case '0':
+		return 0;
+	case 'x': {
+		if (*ps->p == '{') {
+			int v = 0, n = 0;
+			ps->p++;
+			while (hexval(*ps->p) >= 0 && n < 3)
+				v = v * 16 + hexval(*ps->p++), n++;
+			if (*ps->p != '}' || n == 0 || v > 255)
+				return -1;
+			ps->p++;
+			return v;
+		}
+		int h = hexval(ps->p[0]), l = h >= 0 ? hexval(ps->p[1]) : -1;
+		if (h < 0)
+			return -1;
+		if (l < 0) {
+			ps->p++;
+			return h;
+		}
+		ps->p += 2;
+		return h * 16 + l;
+	}
+	default:
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == 0)
+			return -1; /* backreferences, \p, \K, \Q, \c ... */
+		return (unsigned char)c;
+	}
+}
+
+static bool parse_class(struct parser *ps, struct cls *c)
+{
+	bool neg = false;
+	if (*ps->p == '^') {
+		neg = true;
+		ps->p++;
+	}
+	bool first = true;
+	while (*ps->p && (*ps->p != ']' || first)) {
+		first = false;
+		int lo;
+		if (*ps->p == '[' && ps->p[1] == ':')
+			return false; /* POSIX classes: not in the dialect */
+		if (*ps->p == '\\') {
+			ps->p++;
+			if (escape_class(c, *ps->p)) {
+				ps->p++;
+				continue;
+			}
+			if (*ps->p == 'b') { /* backspace inside a class */
+				ps->p++;
+				lo = 8;
+			} else if ((lo = escape_char(ps)) < 0) {
+				return false;
+			}
+		} else {
+			lo = (unsigned char)*ps->p++;
+		}
+		if (*ps->p == '-' && ps->p[1] && ps->p[1] != ']') {
+			ps->p++;
+			int hi;
+			if (*ps->p == '\\') {
+				ps->p++;
+				if ((hi = escape_char(ps)) < 0)
+					return false;
+			} else {
+				hi = (unsigned char)*ps->p++;
+			}
+			if (hi < lo)
+				return false;
+			cls_range(c, (unsigned)lo, (unsigned)hi);
+		} else {
+			cls_set(c, (unsigned)lo);
+		}
+	}
+	if (*ps->p != ']')
+		return false;
+	ps->p++;
+	if (neg)
+		for (int i = 0; i < 4; i++)
+			c->b[i] = ~c->b[i];
+	return true;
+}
+
+/* A class as an exact set of one-byte strings (small classes only). */
+static void class_info(struct info *x, const struct cls *c, bool caseless)
+{
+	x->minw = x->maxw = 1;
+	struct cls k = *c;
+	if (caseless)
+		for (unsigned ch = 'a'; ch <= 'z'; ch++)
+			if (cls_has(&k, ch) || cls_has(&k, ch - 32)) {
+				cls_set(&k, ch);
+				cls_set(&k, ch - 32);
+			}
+	unsigned n = 0;
+	for (int i = 0; i < 4; i++)
+		n += (unsigned)__builtin_popcountll(k.b[i]);
+	if (n == 0 || n > 10)
+		return;
+	x->exact.valid = true;
+	for (unsigned ch = 0; ch < 256; ch++) {
+		if (!cls_has(&k, ch))
+			continue;
+		bool letter = (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z';
+		char s = (char)ch;
+		if (letter && cls_has(&k, ch ^ 0x20)) { /* both cases: one caseless literal */
+			if (ch >= 'a')
+				continue;
+			s = (char)(ch | 0x20);
+			if (!lset_push(&x->exact, &s, 1, true))
+				x->exact.valid = false;
+		} else if (!lset_push(&x->exact, &s, 1, false)) {
+			x->exact.valid = false;
+		}
+	}
+	if (!x->exact.valid)
+		lset_free(&x->exact);
+}
+
+static void literal_info(struct info *x, unsigned char ch, bool caseless)
+{
+	struct cls c = { { 0 } };
+	cls_set(&c, ch);
+	class_info(x, &c, caseless);
+}
+
+static void empty_info(struct info *x)
+{
+	x->minw = x->maxw = 0;
+	x->exact.valid = lset_push(&x->exact, "", 0, false);
+}
+
+static int parse_alt(struct parser *ps, struct info *out, bool caseless);
+
+/* The exact set of X{m,n} when small. */
+static void repeat_exact(struct info *x, const struct info *a, unsigned m, unsigned n)
+{
+	if (!a->exact.valid || n >= INF || n > 8)
+		return;
+	struct lset acc = { 0 }, all = { 0 };
+	if (!lset_push(&acc, "", 0, false))
+		return;
+	acc.valid = all.valid = true;
+	for (unsigned k = 0; k <= n; k++) {
+		if (k >= m)
+			for (unsigned i = 0; i < acc.n; i++)
+				if (!lset_push(&all, acc.v[i].s, acc.v[i].len, acc.v[i].caseless)) {
+					all.valid = false;
+					break;
+				}
+		if (!all.valid || k == n)
+			break;
+		struct lset next;
+		if (!lset_product(&next, &acc, &a->exact)) {
+			all.valid = false;
+			break;
+		}
+		lset_free(&acc);
+		acc = next;
+	}
+	lset_free(&acc);
+	if (all.valid)
+		x->exact = all;
+	else
+		lset_free(&all);
+}
+
+/* Reads a quantifier after an atom; false if there is none. */
+static bool parse_quant(struct parser *ps, unsigned *m, unsigned *n)
+{
+	const char *p = ps->p;
+	if (*p == '?' || *p == '*' || *p == '+') {
+		*m = *p == '+' ? 1 : 0;
+		*n = *p == '?' ? 1 : INF;
+		p++;
+	} else if (*p == '{') {
+		const char *q = p + 1;
+		unsigned long a = 0, b;
+		if (*q < '0' || *q > '9')
+			return false;
+		while (*q >= '0' && *q <= '9' && a < INF)
+			a = a * 10 + (unsigned)(*q++ - '0');
+		b = a;
+		if (*q == ',') {
+			q++;
+			if (*q == '}') {
+				b = INF;
+			} else {
+				if (*q < '0' || *q > '9')
+					return false;
+				b = 0;
+				while (*q >= '0' && *q <= '9' && b < INF)
+					b = b * 10 + (unsigned)(*q++ - '0');
+			}
+		}
+		if (*q != '}' || a >= INF || b < a)
+			return false;
+		*m = (unsigned)a;
+		*n = b >= INF ? INF : (unsigned)b;
+		p = q + 1;
+	} else {
+		return false;
+	}
+	if (*p == '?' || *p == '+') /* lazy or possessive: the same widths and factors */
+		p++;
+	ps->p = p;
+	return true;
+}
+
+/* One atom (with its quantifier) into @x. *@caseless may be changed by a (?i) switch. */
+static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
+{
+	memset(x, 0, sizeof(*x));
+	char c = *ps->p;
+	if (c == '(') {
+		ps->p++;
+		bool cl = *caseless, capture = true;
+		if (*ps->p == '?') {
+			ps->p++;
+			capture = false;
+			if (*ps->p == '<' && (ps->p[1] == '=' || ps->p[1] == '!')) {
+				ps->p += 2; /* lookbehind: zero width, no factor */
+				struct info in;
+				int r = parse_alt(ps, &in, cl);
+				info_free(&in);
+				if (r < 0 || *ps->p != ')')
+					return -1;
+				ps->p++;
+				x->minw = x->maxw = 0;
+				goto quant;
+			}
+			if (*ps->p == '=' || *ps->p == '!') {
+				ps->p++;
+				struct info in;
+				int r = parse_alt(ps, &in, cl);
+				info_free(&in);
+				if (r < 0 || *ps->p != ')')
+					return -1;
+				ps->p++;
+				x->minw = x->maxw = 0;
+				goto quant;
+			}
+			if (*ps->p == '<' || *ps->p == 'P' || *ps->p == '\'') { /* named group */
+				const char *e = strpbrk(ps->p, ">'");
+				if (!e || (*ps->p == 'P' && ps->p[1] != '<'))
+					return -1;
+				ps->p = e + 1;
+			} else {
+				/* flags: (?i) (?-i) (?m) (?i: (?-i: (?im: ... */
+				bool on = true, set = cl;
+				while (*ps->p && *ps->p != ':' && *ps->p != ')') {
+					if (*ps->p == '-')
+						on = false;
+					else if (*ps->p == 'i')
+						set = on;
+					else if (*ps->p != 'm' && *ps->p != 's' && *ps->p != 'x')
+						return -1;
+					if (*ps->p == 'x')
+						return -1; /* extended syntax: white space would be no literal */
+					ps->p++;
+				}
+				if (*ps->p == ')') { /* a switch for the rest of the group */
+					ps->p++;
+					*caseless = set;
+					empty_info(x);
+					return 0;
+				}
+				if (*ps->p != ':')
+					return -1;
+				ps->p++;
+				cl = set;
+			}
+		}
+		(void)capture;
+		if (parse_alt(ps, x, cl) < 0 || *ps->p != ')')
+			return -1;
+		ps->p++;
+	} else if (c == '[') {
+		ps->p++;
+		struct cls k = { { 0 } };
+		if (!parse_class(ps, &k))
+			return -1;
+		class_info(x, &k, *caseless);
+	} else if (c == '\\') {
+		ps->p++;
+		char e = *ps->p;
+		struct cls k = { { 0 } };
+		if (e == 'b' || e == 'B' || e == 'A' || e == 'z' || e == 'Z' || e == 'G') {
+			ps->p++;
+			empty_info(x);
+			goto quant;
+		}
+		if (escape_class(&k, e)) {
+			ps->p++;
+			class_info(x, &k, *caseless);
+			goto quant;
+		}
+		int ch = escape_char(ps);
+		if (ch < 0)
+			return -1;
+		literal_info(x, (unsigned char)ch, *caseless);
+	} else if (c == '.') {
+		ps->p++;
+		struct cls k = { { ~0ull, ~0ull, ~0ull, ~0ull } };
+		class_info(x, &k, false);
+	} else if (c == '^' || c == '$') {
+		ps->p++;
+		empty_info(x);
+	} else if (c == 0 || c == ')' || c == '|' || c == '*' || c == '+' || c == '?') {
+		return -1;
+	} else if (c == '{') {
+		unsigned m, n;
+		if (parse_quant(ps, &m, &n))
+			return -1; /* a quantifier with nothing before it */
+		ps->p++;
+		literal_info(x, '{', *caseless);
+	} else {
+		ps->p++;
+		literal_info(x, (unsigned char)c, *caseless);
+	}
+quant:;
+	unsigned m, n;
+	if (!parse_quant(ps, &m, &n))
+		return 0;
+	struct info a = *x;
+	memset(x, 0, sizeof(*x));
+	x->minw = mul_w(a.minw, m);
+	x->maxw = n >= INF ? (a.maxw ? INF : 0) : mul_w(a.maxw, n);
+	repeat_exact(x, &a, m, n);
+	if (m >= 1) { /* the first copy is always there */
+		x->factor = a.factor;
+		memset(&a.factor, 0, sizeof(a.factor));
+		if (a.exact.valid) {
+			struct lset e;
+			if (lset_copy(&e, &a.exact)) {
+				e.lo = e.hi = 0;
+				keep_best(&x->factor, &e);
+			}
+		}
+	}
+	info_free(&a);
+	return 0;
+}
+
+/* A sequence of atoms up to `|`, `)` or the end. */
+static int parse_seq(struct parser *ps, struct info *out, bool caseless)
+{
+	struct info *items = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+	while (*ps->p && *ps->p != '|' && *ps->p != ')') {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct info *ni = realloc(items, cap * sizeof(*ni));
+			if (!ni) {
+				r = -1;
+				break;
+			}
+			items = ni;
+		}
+		if ((r = parse_atom(ps, &items[n], &caseless)) < 0)
+			break;
+		n++;
+	}
+	memset(out, 0, sizeof(*out));
+	if (r == 0) {
+		/* widths, and the offsets of each item from the start of the sequence */
+		unsigned *pmin = calloc(n + 1, sizeof(unsigned)), *pmax = calloc(n + 1, sizeof(unsigned));
+		if (!pmin || !pmax) {
+			r = -1;
+		} else {
+			for (size_t i = 0; i < n; i++) {
+				pmin[i + 1] = add_w(pmin[i], items[i].minw);
+				pmax[i + 1] = add_w(pmax[i], items[i].maxw);
+			}
+			out->minw = pmin[n];
+			out->maxw = pmax[n];
+			/* the factors inside the items */
+			for (size_t i = 0; i < n; i++) {
+				struct lset f;
+				if (items[i].factor.valid && pmax[i] < INF && lset_copy(&f, &items[i].factor)) {
+					f.lo = add_w(f.lo, pmin[i]);
+					f.hi = add_w(f.hi, pmax[i]);
+					keep_best(&out->factor, &f);
+				}
+			}
+			/* runs of exact items: each run's product is a required literal set */
+			for (size_t i = 0; i < n; i++) {
+				if (!items[i].exact.valid || pmax[i] >= INF)
+					continue;
+				struct lset acc;
+				if (!lset_copy(&acc, &items[i].exact))
+					continue;
+				for (size_t j = i;;) {
+					struct lset cand;
+					if (lset_copy(&cand, &acc)) {
+						cand.lo = pmin[i];
+						cand.hi = pmax[i];
+						keep_best(&out->factor, &cand);
+					}
+					if (++j >= n || !items[j].exact.valid)
+						break;
+					struct lset next;
+					if (!lset_product(&next, &acc, &items[j].exact))
+						break;
+					lset_free(&acc);
+					acc = next;
+				}
+				lset_free(&acc);
+			}
+			/* the whole sequence exact */
+			bool all = true;
+			for (size_t i = 0; i < n && all; i++)
+				all = items[i].exact.valid;
+			if (all) {
+				struct lset acc = { 0 };
+				acc.valid = lset_push(&acc, "", 0, false);
+				for (size_t i = 0; i < n && acc.valid; i++) {
+					struct lset next;
+					if (!lset_product(&next, &acc, &items[i].exact)) {
+						lset_free(&acc);
+						break;
+					}
+					lset_free(&acc);
+					acc = next;
+				}
+				if (acc.valid)
+					out->exact = acc;
+			}
+		}
+		free(pmin);
+		free(pmax);
+	}
+	for (size_t i = 0; i < n; i++)
+		info_free(&items[i]);
+	free(items);
+	return r;
+}
+
+static int parse_alt(struct parser *ps, struct info *out, bool caseless)
+{
+	if (++ps->depth > 64)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	bool first = true, all_exact = true, all_factor = true;
+	struct lset uni = { 0 };
+	uni.valid = true;
+	for (;;) {
+		struct info b;
+		if (parse_seq(ps, &b, caseless) < 0) {
+			lset_free(&uni);
+			info_free(out);
+			return -1;
+		}
+		if (first) {
+			out->minw = b.minw;
+			out->maxw = b.maxw;
+		} else {
+			out->minw = b.minw < out->minw ? b.minw : out->minw;
+			out->maxw = b.maxw > out->maxw ? b.maxw : out->maxw;
+		}
+		/* exact: the union of the branches' sets */
+		if (first) {
+			out->exact = b.exact;
+			memset(&b.exact, 0, sizeof(b.exact));
+		} else if (all_exact && b.exact.valid && out->exact.valid) {
+			for (unsigned i = 0; i < b.exact.n && out->exact.valid; i++)
+				if (!lset_push(&out->exact, b.exact.v[i].s, b.exact.v[i].len, b.exact.v[i].caseless))
+					lset_free(&out->exact);
+		} else {
+			lset_free(&out->exact);
+		}
+		all_exact = out->exact.valid;
+		/* factor: each branch's best (its exact set, or its factor), united */
+		struct lset best = { 0 };
+		if (b.exact.valid && lset_copy(&best, &b.exact))
+			best.lo = best.hi = 0;
+		keep_best(&best, &b.factor);
+		if (all_factor && lset_cost(&best) < 1e300) {
+			for (unsigned i = 0; i < best.n && all_factor; i++)
+				all_factor = lset_push(&uni, best.v[i].s, best.v[i].len, best.v[i].caseless);
+			if (first) {
+				uni.lo = best.lo;
+				uni.hi = best.hi;
+			} else {
+				uni.lo = best.lo < uni.lo ? best.lo : uni.lo;
+				uni.hi = best.hi > uni.hi ? best.hi : uni.hi;
+			}
+		} else {
+			all_factor = false;
+		}
+		lset_free(&best);
+		info_free(&b);
+		first = false;
+		if (*ps->p != '|')
+			break;
+		ps->p++;
+	}
+	if (all_factor)
+		out->factor = uni;
+	else
+		lset_free(&uni);
+	ps->depth--;
+	return 0;
+}
+
+int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct parser ps = { .p = re };
+	struct info x;
+	if (parse_alt(&ps, &x, caseless) < 0)
+		return -EINVAL;
+	if (*ps.p) { /* an unbalanced `)` */
+		info_free(&x);
+		return -EINVAL;
+	}
+	ret->minw = x.minw;
+	ret->maxw = x.maxw;
+	struct lset best = { 0 };
+	if (x.exact.valid && lset_copy(&best, &x.exact))
+		best.lo = best.hi = 0;
+	keep_best(&best, &x.factor);
+	info_free(&x);
+	if (lset_cost(&best) < 1e300) {
+		ret->n_lits = best.n;
+		ret->lo = best.lo;
+		ret->hi = best.hi;
+		ret->cost = exai__lits_cost(best.v, best.n);
+		for (unsigned i = 0; i < best.n; i++) {
+			memcpy(ret->lits[i].s, best.v[i].s, best.v[i].len);
+			ret->lits[i].len = best.v[i].len;
+			ret->lits[i].caseless = best.v[i].caseless;
+		}
+	}
+	lset_free(&best);
+	return 0;
+}
