@@ -38,13 +38,13 @@ int exai__cands_push(struct exai__cands *c, const struct exai__cand *x)
  * most this often per MB of prompt-like text (exai__lits_cost), weighted by the PCRE2 work of
  * each window (span_weight): each occurrence costs a PCRE2 call that tries every start the
  * window allows. Patterns with nothing that selective give Hyperscan their regex. */
-#define LIT_COST_MAX 3000.0
+#define LIT_COST_MAX 6000.0
 
 static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 2
+#define PLAN_VERSION 3
 
 /* Appends the use (@pat, @lo, @hi) of literal @l to the plan's table (distinct literals). */
 static int lit_add(struct exai__lit **lits, size_t *n_lits, struct exai__lit_use **uses, unsigned **use_lit,
