@@ -596,6 +596,8 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 				}
 				if (*ps->p == ')') { /* a switch for the rest of the group */
 					ps->p++;
+					if (set && !cl)
+						return -1; /* caseless from here on, alternatives included: not modelled */
 					*caseless = set;
 					empty_info(x);
 					return 0;

@@ -672,8 +672,13 @@ int exai_scrubber_new(exai_scrubber **ret, exai_ctx *ctx, const struct exai_scru
 	pcre2_set_match_limit(s->mctx, 200000);
 	pcre2_set_depth_limit(s->mctx, 10000);
 	pcre2_set_heap_limit(s->mctx, 20000);
-	/* A finding is at most one window (or one decoded run) long, plus its keyword context. */
-	s->holdback = EXAI__SCRUB_WINDOW_MAX + EXAI__SCRUB_KEYWORD_BEFORE + 256;
+	/* A scan sees a finding when it sees its match (at most one window, or one decoded run),
+	 * the 64 bytes of keywords before it and the bytes after it that boundaries look at: a
+	 * stream keeps that much before each cut (scrub.c). It scans again once EXAI__SCRUB_STEP
+	 * bytes more are undecided, and a cut never splits a candidate (at most one window long), so
+	 * no more than context + window bytes are ever held back after a feed. */
+	s->context = EXAI__SCRUB_WINDOW_MAX + EXAI__SCRUB_KEYWORD_BEFORE + 256;
+	s->holdback = s->context + (EXAI__SCRUB_STEP > EXAI__SCRUB_WINDOW_MAX ? EXAI__SCRUB_STEP : EXAI__SCRUB_WINDOW_MAX);
 	exai__log_debug(s->ctx, MOD, "scrubber ready: %zu patterns", s->set.n);
 	*ret = s;
 	return 0;
