@@ -103,12 +103,15 @@ const char *exai__run_name(int run);
 int exai__run_from_name(const char *name); /* -1 if unknown */
 
 /* A pattern's trigger: runs of @run bytes, where single separators (any number when
- * @adjacent) join them, holding at least @min bytes of the class and @min_seps separators. */
+ * @adjacent) join them, holding at least @min bytes of the class and @min_seps separators;
+ * for patterns without separators, optionally the byte before the run and its first byte. */
 struct exai__trigger {
 	int run; /* -1: none */
 	unsigned min, min_seps;
 	char seps[9];
 	bool adjacent;
+	char before[9]; /* when set: the byte before the run is one of these */
+	char first[9];  /* when set: the run's first byte is one of these */
 };
 
 /* One scan of a text for the runs of several classes at once (at most EXAI__RUN_SPECS_MAX). */
