@@ -259,6 +259,8 @@ static void bad_packs(void)
 	bad_pack("\\\\b(tk_[A-Za-z0-9]{24})\\\\b", "(tk_(?R)?x)", "pattern 'test.token': Hyperscan cannot compile");
 	bad_pack("{\n \"format\": 1", "{\n \"format\": 3", "'format' must be 1 or 2");
 	bad_pack("\"kind\": \"pii\"", "\"kind\": \"pi\"", "'kind'");
+	bad_pack("\"validator\": \"luhn\"", "\"validator\": \"luhn\", \"trigger\": {\"run\": \"digit\", \"min\": 12}",
+		 "pattern 'test.card': 'trigger' needs \"format\": 2");
 
 	/* the pack's own examples pass */
 	size_t fails = 99;
