@@ -100,8 +100,8 @@ static void libbpf_log_end(exai_ctx **scope)
 
 static const char *const map_names[] = { "exai_cfg",    "exai_lpm4",   "exai_lpm6", "exai_dir4",
 					 "exai_sets",   "exai_rules",  "exai_cnt",  "exai_ct",
-					 "exai_events", "exai_bucket", "exai_fqdn", "exai_dns" };
-enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M_DNS, M__COUNT };
+					 "exai_events", "exai_bucket", "exai_fqdn", "exai_dns",  "exai_note" };
+enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M_DNS, M_NOTE, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -241,9 +241,13 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	if (r < 0)
 		return exai__err_sys(r, "cannot create %s", d->dir);
 	BPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return exai__err(-EIO, "cannot count the possible CPUs");
 	struct exai_egress_bpf *skel = exai_egress_bpf__open_opts(&oo);
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+	bpf_map__set_max_entries(skel->maps.exai_note, (__u32)ncpu); /* one note per CPU */
 	r = exai_egress_bpf__load(skel);
 	if (r < 0 && unpin_all(d) > 0) {
 		exai__log_warn(ctx, "policy", "%s: the maps pinned under %s could not be reused (another libexai "
@@ -252,6 +256,7 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 		exai_egress_bpf__destroy(skel);
 		if (!(skel = exai_egress_bpf__open_opts(&oo)))
 			return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+		bpf_map__set_max_entries(skel->maps.exai_note, (__u32)ncpu);
 		r = exai_egress_bpf__load(skel);
 	}
 	if (r < 0) {
@@ -968,6 +973,78 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 	return 0;
 }
 
+/* The CPUs' notes (egress.h: struct exai_note) into @notes (@ncpu of them; a CPU without one
+ * reads as empty). */
+static int read_notes(const struct dev *d, struct exai_note *notes, int ncpu)
+{
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		__u32 k = (__u32)cpu;
+		if (bpf_map_lookup_elem(d->fd[M_NOTE], &k, &notes[cpu]) < 0) {
+			if (errno != ENOENT)
+				return exai__err_sys(exai__neg_errno(), "cannot read the flow notes of %s", d->ifname);
+			memset(&notes[cpu], 0, sizeof(notes[cpu]));
+		}
+	}
+	return 0;
+}
+
+/* The counters of the policy @cfg into @out (EXAI_R__COUNT reasons, then the rules; *@nout set),
+ * from exai_cnt alone. */
+static int read_counters(const struct dev *d, const struct exai_cfg *cfg, struct exai_counter *pc, int ncpu,
+			 struct exai_policy_counter *out, size_t *nout)
+{
+	size_t n = 0;
+	uint32_t bank = cfg->policy_id & 1;
+	memset(out, 0, (EXAI_R__COUNT + EXAI_MAX_RULES) * sizeof(*out));
+	for (uint32_t slot = 0; slot < EXAI_R__COUNT + EXAI_MAX_RULES; slot++) {
+		struct exai_policy_counter *o = &out[n];
+		__u32 key = slot;
+		if (slot >= EXAI_R__COUNT) {
+			struct exai_rule_info info;
+			__u32 ri = bank * EXAI_MAX_RULES + (slot - EXAI_R__COUNT);
+			if (!cfg->policy_id || bpf_map_lookup_elem(d->fd[M_RULES], &ri, &info) < 0 ||
+			    info.policy_id != cfg->policy_id)
+				break;
+			info.name[sizeof(info.name) - 1] = '\0';
+			snprintf(o->name, sizeof(o->name), "rule:%s", info.name);
+			key = EXAI_CNT_RULE_BASE + ri;
+		} else {
+			snprintf(o->name, sizeof(o->name), "%s", exai__policy_reason_name(slot));
+			o->deny = slot >= EXAI_R_FIRST_DENY && slot != EXAI_R_EVENTS_DROPPED;
+		}
+		if (bpf_map_lookup_elem(d->fd[M_CNT], &key, pc) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot read the counters of %s", d->ifname);
+		for (int cpu = 0; cpu < ncpu; cpu++) {
+			o->packets += pc[cpu].packets;
+			o->bytes += pc[cpu].bytes;
+		}
+		n++;
+	}
+	*nout = n;
+	return 0;
+}
+
+/* Adds the counts pending in @notes to @out (as read_counters() left it, @n entries). */
+static void add_notes(const struct exai_note *notes, int ncpu, const struct exai_cfg *cfg,
+		      struct exai_policy_counter *out, size_t n)
+{
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		const struct exai_note *nt = &notes[cpu];
+		size_t i = SIZE_MAX;
+		if (!nt->packets)
+			continue;
+		if (nt->slot < EXAI_R__COUNT)
+			i = nt->slot;
+		else if (nt->slot >= EXAI_CNT_RULE_BASE && nt->policy_id == cfg->policy_id &&
+			 (uint32_t)(nt->slot - EXAI_CNT_RULE_BASE) / EXAI_MAX_RULES == (cfg->policy_id & 1))
+			i = EXAI_R__COUNT + (uint32_t)(nt->slot - EXAI_CNT_RULE_BASE) % EXAI_MAX_RULES;
+		if (i < n) {
+			out[i].packets += nt->packets;
+			out[i].bytes += nt->bytes;
+		}
+	}
+}
+
 EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, uint32_t *ret_policy_id,
 			       exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts)
 {
@@ -985,43 +1062,37 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	if ((r = read_cfg(&d, &cfg)) < 0)
 		goto out;
 	int ncpu = libbpf_num_possible_cpus();
-	struct exai_counter *pc = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(*pc));
+	size_t nc = ncpu > 0 ? (size_t)ncpu : 1;
+	struct exai_counter *pc = calloc(nc, sizeof(*pc));
+	struct exai_note *before = calloc(nc, sizeof(*before)), *after = calloc(nc, sizeof(*after));
 	struct exai_policy_counter *out = calloc(EXAI_R__COUNT + EXAI_MAX_RULES, sizeof(*out));
 	size_t n = 0;
-	if (!pc || !out || ncpu <= 0) {
-		free(pc);
-		free(out);
+	if (!pc || !before || !after || !out || ncpu <= 0) {
 		r = exai__err(-ENOMEM, "out of memory");
-		goto out;
+		goto done;
 	}
-	uint32_t bank = cfg.policy_id & 1;
-	for (uint32_t slot = 0; r == 0 && slot < EXAI_R__COUNT + EXAI_MAX_RULES; slot++) {
-		struct exai_policy_counter *o = &out[n];
-		__u32 key = slot;
-		if (slot >= EXAI_R__COUNT) {
-			struct exai_rule_info info;
-			__u32 ri = bank * EXAI_MAX_RULES + (slot - EXAI_R__COUNT);
-			if (!cfg.policy_id || bpf_map_lookup_elem(d.fd[M_RULES], &ri, &info) < 0 ||
-			    info.policy_id != cfg.policy_id)
-				break;
-			info.name[sizeof(info.name) - 1] = '\0';
-			snprintf(o->name, sizeof(o->name), "rule:%s", info.name);
-			key = EXAI_CNT_RULE_BASE + ri;
-		} else {
-			snprintf(o->name, sizeof(o->name), "%s", exai__policy_reason_name(slot));
-			o->deny = slot >= EXAI_R_FIRST_DENY && slot != EXAI_R_EVENTS_DROPPED;
-		}
-		if (bpf_map_lookup_elem(d.fd[M_CNT], &key, pc) < 0) {
-			r = exai__err_sys(exai__neg_errno(), "cannot read the counters of %s", d.ifname);
+	/* The packets of established flows wait in the CPUs' notes until a note changes slot, when
+	 * they move to exai_cnt. A reading is consistent when no move happened on any CPU while
+	 * exai_cnt was read (the notes' "seq" the same, and even, before and after); a few tries
+	 * get one unless the traffic alternates rules on every packet, and then the last is used
+	 * (off, at most, by the packets of the moves under way). */
+	for (int attempt = 0; attempt < 8; attempt++) {
+		if ((r = read_notes(&d, before, ncpu)) < 0 || (r = read_counters(&d, &cfg, pc, ncpu, out, &n)) < 0 ||
+		    (r = read_notes(&d, after, ncpu)) < 0)
 			break;
-		}
-		for (int cpu = 0; cpu < ncpu; cpu++) {
-			o->packets += pc[cpu].packets;
-			o->bytes += pc[cpu].bytes;
-		}
-		n++;
+		bool stable = true;
+		for (int cpu = 0; cpu < ncpu; cpu++)
+			if (before[cpu].seq != after[cpu].seq || (after[cpu].seq & 1))
+				stable = false;
+		if (stable)
+			break;
 	}
+	if (r == 0)
+		add_notes(after, ncpu, &cfg, out, n);
+done:
 	free(pc);
+	free(before);
+	free(after);
 	if (r < 0) {
 		free(out);
 		goto out;
