@@ -582,6 +582,15 @@ static void note_counts(void)
 	CHECK(note_pending(cpu, &slot) == 9); /* the first went through the tables */
 	CHECK(slot >= EXAI_CNT_RULE_BASE);
 	CHECK(counter("rule:web") == web0 + 10 && counter("rule") == rule0 + 10);
+	/* the flow's non-first fragments, and its packets truncated or with a bad length, are still
+	 * refused (the fast path takes only what the full parser would accept) */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10,
+		  .frag = 1) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10,
+		  .cut = 50) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10,
+		  .ihl = 6) == DROP);
+	CHECK(note_pending(cpu, &slot) == 9 && counter("rule:web") == web0 + 10);
 	/* a SYN is never answered from the note; nor a flow of another rule, which moves the note */
 	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x02) ==
 	      PASS);
