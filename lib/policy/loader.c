@@ -404,6 +404,8 @@ static int make_trie(const struct exai__entry *e, size_t n, int family, uint32_t
 	return fd;
 }
 
+#define DIR4_SPARE 64
+
 /* A fresh IPv4 direct table for @e (port sets in @bank): its fd, -E2BIG (without a message) when
  * the entries need more chunks than it may have, or a negative errno. */
 static int make_dir4(const struct exai__entry *e, size_t n, uint32_t bank)
@@ -412,6 +414,8 @@ static int make_dir4(const struct exai__entry *e, size_t n, uint32_t bank)
 	int r = exai__dir4_size(&nc, e, n);
 	if (r < 0)
 		return r;
+	/* spare chunks, zero, for the addresses learnt from DNS while the table is live */
+	nc += nc + DIR4_SPARE <= EXAI_DIR_MAX_CHUNKS ? DIR4_SPARE : EXAI_DIR_MAX_CHUNKS - nc;
 	/* Built in memory backed by huge pages where the kernel offers them (a table of 10 000
 	 * prefixes is some 7 MiB: faulting it in page by page cost more than building it), then
 	 * copied into the map in one call. */
@@ -1156,7 +1160,149 @@ struct learn_state {
 	int fd; /* exai_fqdn */
 	uint32_t grace_s;
 	int added;
+	struct cidr_list fresh; /* the addresses new to exai_fqdn */
 };
+
+/* Whether the policy running on @d (@cfg) is @p: the same rule names, in order, in its bank. */
+static bool running_is(const struct dev *d, const struct exai_cfg *cfg, const exai_policy *p)
+{
+	uint32_t bank = cfg->policy_id & 1;
+	if (!cfg->policy_id || p->nrules > EXAI_MAX_RULES)
+		return false;
+	for (size_t i = 0; i <= p->nrules && i < EXAI_MAX_RULES; i++) {
+		struct exai_rule_info info;
+		__u32 k = bank * EXAI_MAX_RULES + (uint32_t)i;
+		bool have = bpf_map_lookup_elem(d->fd[M_RULES], &k, &info) == 0 && info.policy_id == cfg->policy_id;
+		if (i == p->nrules)
+			return !have;
+		info.name[sizeof(info.name) - 1] = '\0';
+		if (!have || strcmp(info.name, p->rules[i].name))
+			return false;
+	}
+	return true;
+}
+
+/* The index (bank-relative) of a port set of @bank equal to @ps, or -1. */
+static int find_set(const struct dev *d, uint32_t bank, const struct exai_portset *ps)
+{
+	for (uint32_t i = 0; i < EXAI_MAX_SETS; i++) {
+		struct exai_portset cur;
+		__u32 k = bank * EXAI_MAX_SETS + i;
+		if (bpf_map_lookup_elem(d->fd[M_SETS], &k, &cur) == 0 && !memcmp(&cur, ps, sizeof(cur)))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Sets the entry for the /32 @addr in the live IPv4 direct table @fd (of @nchunks chunks) to
+ * @val, taking spare chunks (all zero: a used one holds at least the entry it was taken for)
+ * where the path stops short of the last byte. Chunks are written before what points to them,
+ * so the datapath sees the old value or the new one. 0, or -ENOSPC when no spare chunk is left. */
+static int dir4_insert(int fd, uint32_t nchunks, const uint8_t addr[4], uint16_t val)
+{
+	struct exai_dir_chunk path[3], fresh;
+	__u32 idx[3] = { addr[0] }, k;
+	int depth = 0, spare_from = nchunks > DIR4_SPARE ? (int)(nchunks - DIR4_SPARE) : 256;
+	for (;;) {
+		if (bpf_map_lookup_elem(fd, &idx[depth], &path[depth]) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot read the IPv4 direct table");
+		uint16_t e = path[depth].e[addr[depth + 1]];
+		if (depth == 2 || !(e & EXAI_DIR_NEXT))
+			break;
+		idx[depth + 1] = e & ~EXAI_DIR_NEXT;
+		depth++;
+	}
+	/* Below path[depth]: new chunks for the remaining bytes, each filled with what covered
+	 * the address so far, the last holding @val. */
+	uint16_t cover = path[depth].e[addr[depth + 1]];
+	uint16_t down = val;
+	for (int level = 2; level > depth; level--) {
+		for (k = (__u32)spare_from; k < nchunks; k++) {
+			bool zero = bpf_map_lookup_elem(fd, &k, &fresh) == 0;
+			for (int i = 0; zero && i < 256; i++)
+				zero = fresh.e[i] == 0;
+			if (zero)
+				break;
+		}
+		if (k >= nchunks)
+			return -ENOSPC;
+		for (int i = 0; i < 256; i++)
+			fresh.e[i] = cover;
+		fresh.e[addr[level + 1]] = down;
+		if (bpf_map_update_elem(fd, &k, &fresh, BPF_ANY) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot write the IPv4 direct table");
+		down = (uint16_t)(EXAI_DIR_NEXT | k);
+	}
+	path[depth].e[addr[depth + 1]] = down;
+	if (bpf_map_update_elem(fd, &idx[depth], &path[depth], BPF_ANY) < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot write the IPv4 direct table");
+	return 0;
+}
+
+/* Puts the addresses just learnt (@l) into the live tables of @d, where the running policy is
+ * @p: each as the /32 or /128 entry the next apply would make (compiled from the same rules and
+ * answers), naming an equal port set of the running bank. An addition can only allow what the
+ * bundle's matchPattern allows, so no swap is needed. An address that cannot go in live (no
+ * equal port set, no spare chunk, another policy running) waits for the next apply. Returns
+ * how many went in. */
+static int learn_live(exai_ctx *ctx, struct dev *d, const exai_policy *p, const struct exai_policy_dev_opts *opts,
+		      const struct cidr_list *l)
+{
+	struct exai__compiled c = { 0 };
+	struct exai_cfg cfg;
+	struct fresh_list none = { 0 };
+	int r, done = 0;
+
+	if ((r = read_cfg(d, &cfg)) < 0)
+		return r;
+	if (!running_is(d, &cfg, p)) {
+		exai__log_info(ctx, "policy", "%s: another policy is running: the learnt addresses wait for the next apply",
+			       d->ifname);
+		return 0;
+	}
+	if ((r = compile_for_device(ctx, &c, p, opts, &none, d->fd[M_FQDN])) < 0)
+		return r;
+	uint32_t bank = cfg.policy_id & 1;
+	for (size_t i = 0; r >= 0 && i < l->n; i++) {
+		const struct exai__cidr *a = &l->v[i];
+		const struct exai__entry *e = a->family == 4 ? c.e4 : c.e6, *hit = NULL;
+		size_t n = a->family == 4 ? c.n4 : c.n6;
+		for (size_t k = 0; k < n && !hit; k++)
+			if (!memcmp(&e[k].pfx, a, sizeof(*a)))
+				hit = &e[k];
+		int set = hit ? find_set(d, bank, &c.sets[hit->val.set]) : -1;
+		if (set < 0)
+			continue;
+		uint32_t abs = bank * EXAI_MAX_SETS + (uint32_t)set;
+		int dir = a->family == 4 ? current_table(d->fd[M_DIR4]) : -ENOENT;
+		if (dir >= 0) {
+			struct bpf_map_info info = { 0 };
+			__u32 len = sizeof(info);
+			r = bpf_obj_get_info_by_fd(dir, &info, &len) < 0
+				    ? exai__err_sys(exai__neg_errno(), "cannot read the IPv4 direct table of %s", d->ifname)
+				    : dir4_insert(dir, info.max_entries, a->addr,
+						  (uint16_t)(EXAI_DIR_MATCH | (hit->val.flags & 3) << 12 | abs));
+			close(dir);
+		} else {
+			int trie = current_table(d->fd[a->family == 4 ? M_LPM4 : M_LPM6]);
+			if (trie < 0)
+				continue;
+			unsigned char key[sizeof(struct exai_lpm6_key)];
+			struct exai_lpm_val v = { .set = abs, .flags = hit->val.flags };
+			lpm_key(key, hit);
+			r = bpf_map_update_elem(trie, key, &v, BPF_ANY) < 0
+				    ? exai__err_sys(exai__neg_errno(), "cannot add a learnt address to %s", d->ifname)
+				    : 0;
+			close(trie);
+		}
+		if (r == 0)
+			done++;
+		else if (r == -ENOSPC)
+			r = 0; /* the table's spare chunks are used up: the next apply makes a new one */
+	}
+	exai__compiled_free(&c);
+	return r < 0 ? r : done;
+}
 
 static int on_dns(void *data, void *raw, size_t size)
 {
@@ -1194,6 +1340,8 @@ static int on_dns(void *data, void *raw, size_t size)
 				if (!had) {
 					char c[64];
 					st->added++;
+					if (cidr_list_add_new(&st->fresh, &a[i]) < 0)
+						exai__log_warn(st->ctx, "policy", "%s: %s", st->ifname, exai_errmsg());
 					exai__log_info(st->ctx, "policy", "%s: rule %s: %s (matchPattern %s) is at %s, TTL %u s",
 						       st->ifname, st->p->rules[ri].name, qname, f->name,
 						       exai__cidr_str(&a[i], c, sizeof(c)), ttl);
@@ -1230,6 +1378,16 @@ EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai
 		r = 0;
 	r = r < 0 ? exai__err_sys(r, "cannot read the DNS answers of %s", d.ifname) : st.added;
 	ring_buffer__free(rb);
+	if (r > 0 && st.fresh.n) {
+		int live = learn_live(ctx, &d, policy, opts, &st.fresh);
+		if (live < 0)
+			exai__log_warn(ctx, "policy", "%s: the learnt addresses wait for the next apply: %s", d.ifname,
+				       exai_errmsg());
+		else
+			exai__log_info(ctx, "policy", "%s: %d of %zu learnt addresses enforced at once", d.ifname, live,
+				       st.fresh.n);
+	}
+	free(st.fresh.v);
 out:
 	dev_close(&d);
 	return r;

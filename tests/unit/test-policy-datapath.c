@@ -469,12 +469,35 @@ static const uint8_t dns_api_other[] = {
 	0x00, 0x1e, 0x00, 0x04, 0x0a, 0x32, 0x00, 0x08
 };
 
+/* A DNS answer: @name (a.b.c, two or three labels) type A (@alen 4) or AAAA (16) at @addr, TTL 30. */
+static size_t dns_answer(uint8_t *m, const char *name, const uint8_t *addr, size_t alen)
+{
+	static const uint8_t head[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0 };
+	size_t n = sizeof(head);
+	memcpy(m, head, n);
+	for (const char *l = name; *l;) {
+		size_t len = strcspn(l, ".");
+		m[n++] = (uint8_t)len;
+		memcpy(m + n, l, len);
+		n += len;
+		l += len + (l[len] == '.');
+	}
+	m[n++] = 0;
+	uint8_t type = alen == 4 ? 1 : 28;
+	const uint8_t tail[] = { 0, type, 0, 1, 0xc0, 0x0c, 0, type, 0, 1, 0, 0, 0, 30, 0, (uint8_t)alen };
+	memcpy(m + n, tail, sizeof(tail));
+	n += sizeof(tail);
+	memcpy(m + n, addr, alen);
+	return n + alen;
+}
+
 #define DNS_OUT() OUT(.src = G4, .dst = "10.99.0.53", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53)
 #define DNS_IN(m) IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = (m), .ninner = sizeof(m))
 #define TLS(a, port) OUT(.src = G4, .dst = (a), .proto = IPPROTO_TCP, .sport = 40001, .dport = (port))
 
 /* matchPattern: the answers the guest gets from its resolver teach the rule its addresses;
- * they are enforced from the next apply, for their TTL plus the grace period. */
+ * they are enforced at once (the live tables), and by every apply for their TTL plus the grace
+ * period. */
 static void match_pattern(exai_ctx *ctx)
 {
 	static const char *bundle = "{\"version\":1,\"tenant\":\"acme\",\"resolvers\":[\"10.99.0.53\"],\"egress\":["
@@ -490,7 +513,23 @@ static void match_pattern(exai_ctx *ctx)
 	CHECK(DNS_OUT() == PASS);
 	CHECK(DNS_IN(dns_api_example) == PASS);
 	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 1);
-	CHECK(TLS("10.50.0.7", 443) == DROP); /* known, not applied yet */
+	/* enforced at once: the learnt /32 went into the live direct table (spare chunks for
+	 * 10.50.0.0/24), naming the pattern rule's port set; nothing else opened */
+	CHECK(TLS("10.50.0.7", 443) == PASS);
+	CHECK(TLS("10.50.0.7", 80) == DROP && TLS("10.50.0.6", 443) == DROP && TLS("10.50.1.7", 443) == DROP);
+	/* a second address in the same /24 reuses those chunks; an IPv6 one goes into the live trie */
+	uint8_t m[256], a4[4] = { 10, 50, 0, 9 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x77 };
+	a6[15] = 7;
+	size_t mn = dns_answer(m, "b.example.test", a4, 4);
+	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
+		 .ninner = mn) == PASS);
+	mn = dns_answer(m, "c.example.test", a6, 16);
+	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
+		 .ninner = mn) == PASS);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 2);
+	CHECK(TLS("10.50.0.9", 443) == PASS && TLS("10.50.0.7", 443) == PASS && TLS("10.50.0.8", 443) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8:77::7", .proto = IPPROTO_TCP, .sport = 40001, .dport = 443) == PASS);
+	CHECK(OUT(.src = G6, .dst = "2001:db8:77::8", .proto = IPPROTO_TCP, .sport = 40001, .dport = 443) == DROP);
 	CHECK_OK(exai_policy_apply(ctx, DEV, p, &o));
 	CHECK(TLS("10.50.0.7", 443) == PASS);
 	CHECK(TLS("10.50.0.7", 80) == DROP);
