@@ -75,8 +75,8 @@ enum exai_ct_timeout {
 
 /* Ring buffer "exai_dns": DNS answers (UDP from port 53 of a flow the guest opened), read by
  * user space to learn the addresses of matchPattern names. */
-#define EXAI_DNS_MAX 512
-#define EXAI_DNS_RING_BYTES (128 * 1024)
+#define EXAI_DNS_MAX 4096 /* EDNS(0) answers over UDP, as resolvers send them (RFC 6891) */
+#define EXAI_DNS_RING_BYTES (512 * 1024)
 struct exai_dns_msg {
 	__u32 len; /* bytes of data */
 	__u32 pad;

@@ -134,7 +134,7 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 
 /**
  * Learns the addresses of @p policy's matchPattern rules from the DNS answers the guest behind
- * @p ifname received from its resolvers (UDP, up to 512 bytes; copied by the datapath while
+ * @p ifname received from its resolvers (UDP, up to 4096 bytes; copied by the datapath while
  * such a policy is applied), waiting up to @p timeout_ms for the first (0: only what is
  * there). An answer whose question name matches a pattern adds the A/AAAA addresses of that
  * name and its CNAME chain to the rule, kept for their TTL (clamped to 5 s .. 1 day) plus

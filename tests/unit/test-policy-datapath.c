@@ -51,7 +51,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	int fam = strchr(f->dst, ':') ? 6 : 4;
 	inet_pton(fam == 4 ? AF_INET : AF_INET6, f->src, s);
 	inet_pton(fam == 4 ? AF_INET : AF_INET6, f->dst, d);
-	memset(b, 0, 512);
+	memset(b, 0, 2048);
 	memcpy(b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
 	n = 12;
 	for (int i = 0; i < f->vlans; i++) {
@@ -64,7 +64,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	memcpy(b + n, &et, 2);
 	n += 2;
 	size_t ip = n;
-	uint8_t l4[256] = { 0 };
+	uint8_t l4[1600] = { 0 };
 	size_t l4n = 8;
 	if (f->proto == IPPROTO_TCP) {
 		l4n = 20;
@@ -125,7 +125,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 
 static int run(int prog, const struct fr *f)
 {
-	uint8_t b[512];
+	uint8_t b[2048];
 	size_t n = build(b, f);
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b, .data_size_in = (__u32)n, .repeat = 1);
 	int r = bpf_prog_test_run_opts(prog, &o);
@@ -469,10 +469,11 @@ static const uint8_t dns_api_other[] = {
 	0x00, 0x1e, 0x00, 0x04, 0x0a, 0x32, 0x00, 0x08
 };
 
-/* A DNS answer: @name (a.b.c, two or three labels) type A (@alen 4) or AAAA (16) at @addr, TTL 30. */
-static size_t dns_answer(uint8_t *m, const char *name, const uint8_t *addr, size_t alen)
+/* A DNS answer: @name type A (@alen 4) or AAAA (16) at @addr, TTL 30; with @txt, a TXT record of
+ * 3 x 200 bytes in the additional section (an EDNS-sized answer, over 512 bytes). */
+static size_t dns_answer(uint8_t *m, const char *name, const uint8_t *addr, size_t alen, bool txt)
 {
-	static const uint8_t head[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0 };
+	const uint8_t head[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, txt };
 	size_t n = sizeof(head);
 	memcpy(m, head, n);
 	for (const char *l = name; *l;) {
@@ -488,7 +489,18 @@ static size_t dns_answer(uint8_t *m, const char *name, const uint8_t *addr, size
 	memcpy(m + n, tail, sizeof(tail));
 	n += sizeof(tail);
 	memcpy(m + n, addr, alen);
-	return n + alen;
+	n += alen;
+	if (txt) {
+		const uint8_t rr[] = { 0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 30, 603 >> 8, 603 & 0xff };
+		memcpy(m + n, rr, sizeof(rr));
+		n += sizeof(rr);
+		for (int i = 0; i < 3; i++) {
+			m[n++] = 200;
+			memset(m + n, 'x', 200);
+			n += 200;
+		}
+	}
+	return n;
 }
 
 #define DNS_OUT() OUT(.src = G4, .dst = "10.99.0.53", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53)
@@ -518,18 +530,26 @@ static void match_pattern(exai_ctx *ctx)
 	CHECK(TLS("10.50.0.7", 443) == PASS);
 	CHECK(TLS("10.50.0.7", 80) == DROP && TLS("10.50.0.6", 443) == DROP && TLS("10.50.1.7", 443) == DROP);
 	/* a second address in the same /24 reuses those chunks; an IPv6 one goes into the live trie */
-	uint8_t m[256], a4[4] = { 10, 50, 0, 9 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x77 };
+	uint8_t m[1024], a4[4] = { 10, 50, 0, 9 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x77 };
 	a6[15] = 7;
-	size_t mn = dns_answer(m, "b.example.test", a4, 4);
+	size_t mn = dns_answer(m, "b.example.test", a4, 4, false);
 	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
 		 .ninner = mn) == PASS);
-	mn = dns_answer(m, "c.example.test", a6, 16);
+	mn = dns_answer(m, "c.example.test", a6, 16, false);
 	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
 		 .ninner = mn) == PASS);
 	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 2);
 	CHECK(TLS("10.50.0.9", 443) == PASS && TLS("10.50.0.7", 443) == PASS && TLS("10.50.0.8", 443) == DROP);
 	CHECK(OUT(.src = G6, .dst = "2001:db8:77::7", .proto = IPPROTO_TCP, .sport = 40001, .dport = 443) == PASS);
 	CHECK(OUT(.src = G6, .dst = "2001:db8:77::8", .proto = IPPROTO_TCP, .sport = 40001, .dport = 443) == DROP);
+	/* an answer longer than 512 bytes (EDNS) teaches too */
+	a4[3] = 10;
+	mn = dns_answer(m, "d.example.test", a4, 4, true);
+	CHECK(mn > 600);
+	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
+		 .ninner = mn) == PASS);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 1);
+	CHECK(TLS("10.50.0.10", 443) == PASS);
 	CHECK_OK(exai_policy_apply(ctx, DEV, p, &o));
 	CHECK(TLS("10.50.0.7", 443) == PASS);
 	CHECK(TLS("10.50.0.7", 80) == DROP);
