@@ -62,6 +62,7 @@ PINNED_MAP(exai_cnt, BPF_MAP_TYPE_PERCPU_ARRAY, EXAI_CNT_SLOTS, __u32, struct ex
 PINNED_MAP(exai_ct, BPF_MAP_TYPE_LRU_HASH, EXAI_CT_ENTRIES, struct exai_ct_key, struct exai_ct_val);
 PINNED_MAP(exai_fqdn, BPF_MAP_TYPE_HASH, EXAI_FQDN_ENTRIES, struct exai_fqdn_key, struct exai_fqdn_val);
 PINNED_MAP(exai_bucket, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_bucket);
+PINNED_MAP(exai_note, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_note); /* one per CPU: the loader sizes it */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -77,7 +78,6 @@ struct {
 
 #define ETH_P_8021AD_ 0x88A8
 #define IPPROTO_ICMPV6_ 58
-#define CT_RECENT_NS 1000000000ull /* the per-CPU note spares lookups for this long */
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
@@ -87,22 +87,6 @@ union ct_key_words {
 	struct exai_ct_key k;
 	__u64 w[sizeof(struct exai_ct_key) / 8];
 };
-
-struct ct_cache {
-	union ct_key_words key;
-	__u64 stamp;     /* when this CPU last wrote the flow's entry */
-	__u32 policy_id; /* the policy that allowed it */
-	__u32 slot;      /* and the counter slot it counted in */
-};
-
-/* Per CPU: the guest flow this CPU last saw leave and the verdict it got, so that its following
- * packets within CT_RECENT_NS, under the same policy, skip the policy and conntrack lookups. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ct_cache);
-} exai_ct_cache SEC(".maps");
 
 static __always_inline int ct_key_eq(const union ct_key_words *a, const union ct_key_words *b)
 {
@@ -138,12 +122,38 @@ struct l4hdr { /* the first 8 bytes of TCP, UDP, ICMP and ICMPv6 */
 	};
 };
 
-static __always_inline void count(__u32 slot, __u32 len)
+static __always_inline void count_n(__u32 slot, __u64 packets, __u64 bytes)
 {
 	struct exai_counter *c = bpf_map_lookup_elem(&exai_cnt, &slot);
 	if (c) {
-		c->packets++;
-		c->bytes += len;
+		c->packets += packets;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline void count(__u32 slot, __u32 len)
+{
+	count_n(slot, 1, len);
+}
+
+#define barrier() asm volatile("" ::: "memory")
+
+/* Moves the note's pending counts into exai_cnt (egress.h: "seq" odd meanwhile). The counts of a
+ * rule of a policy no longer active (@id) are dropped: nothing reports them any more. */
+static __always_inline void note_flush(struct exai_note *n, __u32 id)
+{
+	if (n->slot < EXAI_CNT_RULE_BASE || n->policy_id == id) {
+		*(volatile __u16 *)&n->seq = n->seq + 1;
+		barrier();
+		count_n(n->slot, n->packets, n->bytes);
+		barrier();
+		n->packets = 0;
+		n->bytes = 0;
+		barrier();
+		*(volatile __u16 *)&n->seq = n->seq + 1;
+	} else {
+		n->packets = 0;
+		n->bytes = 0;
 	}
 }
 
@@ -368,6 +378,18 @@ static __always_inline void ct_key_egress(struct exai_ct_key *k, const struct pk
 
 #define NEXT -1
 
+/* Bench-only ablation (bench-policy-ablate in tests/bench builds variants with -DEXAI_ABLATE=N):
+ * the egress program stops at point N, to measure what each part costs under traffic. */
+#ifdef EXAI_ABLATE
+#define ABLATE(n)                                                                                  \
+	do {                                                                                       \
+		if (EXAI_ABLATE == (n))                                                            \
+			return TC_ACT_OK;                                                          \
+	} while (0)
+#else
+#define ABLATE(n) ((void)0)
+#endif
+
 /* What both directions do first: parse, allow ARP and the neighbour discovery the link needs,
  * drop what cannot be parsed. NEXT when @p is an IP packet for the policy to decide on. */
 static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, struct l4hdr *l4,
@@ -378,6 +400,8 @@ static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, stru
 	__builtin_memset(p, 0, sizeof(*p));
 	__builtin_memset(l4, 0, sizeof(*l4));
 	*cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
+	if (dir == EXAI_DIR_EGRESS)
+		ABLATE(1);
 	int reason = parse(skb, p, l4, 0);
 	if (reason == NEED_PULL) {
 		bpf_skb_pull_data(skb, skb->len < PULL_BYTES ? skb->len : PULL_BYTES);
@@ -402,10 +426,11 @@ static __always_inline int ct_expired(const struct exai_cfg *cfg, const struct e
 	return now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
 }
 
-/* The flow's conntrack entry after an allowed packet: made, renewed, or marked closing; and the
- * per-CPU note @cc (may be NULL) of the flow with its verdict (counter @slot under policy @id). */
+/* The flow's conntrack entry after an allowed packet: made, renewed, or marked closing; and this
+ * CPU's note @n (may be NULL) of the flow with its verdict (counter @slot under policy @id) at
+ * jiffies @j. */
 static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const struct pkt *p, const union ct_key_words *key,
-					   struct ct_cache *cc, __u64 now, __u32 id, __u32 slot)
+					   struct exai_note *n, __u64 now, __u32 j, __u32 id, __u32 slot)
 {
 	__u8 tf = p->tcp_flags;
 	__u64 add = (tf & TCP_FIN ? EXAI_CT_FIN_OUT : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
@@ -420,12 +445,59 @@ static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const str
 		if (add & ~v->flags)
 			__sync_fetch_and_or(&v->flags, add);
 	}
-	if (cc) {
-		cc->key = *key;
-		cc->stamp = now;
-		cc->policy_id = id;
-		cc->slot = slot;
+	if (!n)
+		return;
+	/* The pending counts stay while the slot does (bounded: a busy flow comes here every
+	 * EXAI_NOTE_JIFFIES at least). */
+	if (n->packets && (n->slot != slot || n->policy_id != id || n->packets > (1u << 30)))
+		note_flush(n, id);
+	*(union ct_key_words *)&n->key = *key;
+	n->jiffies = j;
+	n->policy_id = id;
+	n->slot = (__u16)slot;
+}
+
+/* The note's hit test, shared by both paths: the flow, the policy, the age, and room to count. */
+static __always_inline int note_hit(const struct exai_note *n, __u32 id, __u32 j)
+{
+	return n && n->policy_id == id && j - n->jiffies < EXAI_NOTE_JIFFIES && n->bytes < (1ull << 40);
+}
+
+/* The common case first, in few instructions: an untagged IPv4 TCP or UDP packet with a plain
+ * 20-byte header, no fragment, no SYN/FIN/RST, of the flow this CPU's note holds. It is checked
+ * as parse() would (version, lengths, TCP data offset) and compared with the note's key as
+ * ct_key_egress() would build it; anything else, or a miss, takes the full path (-1). */
+static __always_inline int egress_fast(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	__u8 *ip = data + 14;
+	if ((void *)(ip + 20 + 20) > end || *(__be16 *)(data + 12) != bpf_htons(ETH_P_IP) || ip[0] != 0x45 ||
+	    (*(__be16 *)(ip + 6) & bpf_htons(0x3fff)))
+		return -1;
+	__u32 tot = bpf_ntohs(*(__be16 *)(ip + 2));
+	__u8 proto = ip[9];
+	__u8 *t = ip + 20;
+	if (tot < 20 || 14 + tot > skb->len)
+		return -1;
+	if (proto == IPPROTO_TCP) {
+		if ((t[12] >> 4) < 5 || (t[13] & (TCP_SYN | TCP_FIN | TCP_RST)))
+			return -1;
+	} else if (proto != IPPROTO_UDP) {
+		return -1;
 	}
+	__u32 k0 = 0, cpu = bpf_get_smp_processor_id();
+	struct exai_cfg *cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
+	struct exai_note *n = bpf_map_lookup_elem(&exai_note, &cpu);
+	if (!cfg || !n || !note_hit(n, cfg->policy_id, (__u32)bpf_jiffies64()) || !cfg->policy_id)
+		return -1;
+	/* struct exai_ct_key as words: family, proto, ports | guest address | 0 | remote | 0 */
+	const __u64 *w = (const __u64 *)&n->key;
+	__u64 w0 = 4 | (__u64)proto << 8 | (__u64)*(__u16 *)t << 16 | (__u64)*(__u16 *)(t + 2) << 32;
+	if (w[0] != w0 || w[1] != *(__u32 *)(ip + 12) || w[2] || w[3] != *(__u32 *)(ip + 16) || w[4])
+		return -1;
+	n->packets++;
+	n->bytes += skb->len;
+	return TC_ACT_OK;
 }
 
 SEC("tc")
@@ -434,29 +506,49 @@ int exai_egress(struct __sk_buff *skb)
 	struct pkt p;
 	struct l4hdr l4;
 	struct exai_cfg *cfg;
+#ifdef EXAI_ABLATE /* the steps of the full path are measured without the fast one in front */
+	if (EXAI_ABLATE == 6)
+		return egress_fast(skb) == TC_ACT_OK ? TC_ACT_OK : TC_ACT_UNSPEC;
+#else
+	if (egress_fast(skb) == TC_ACT_OK)
+		return TC_ACT_OK;
+#endif
 	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_EGRESS);
 	if (verdict != NEXT)
 		return verdict;
+	ABLATE(2);
 	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0, k0 = 0;
 	if (!id)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
 
 	/* The flows that have replies to let in. The packets of the flow this CPU last allowed,
-	 * under the same policy and within CT_RECENT_NS, get its verdict again at once, unless
-	 * they open or close something (a new policy has a new id, so nothing stale is reused). */
+	 * under the same policy and within EXAI_NOTE_JIFFIES, get its verdict again at once and are
+	 * counted in the note, unless they open or close something (a new policy has a new id, so
+	 * nothing stale is reused). The one cache line of the note is all this path touches beyond
+	 * the packet and exai_cfg; jiffies is a load (the verifier inlines bpf_jiffies64). */
 	int tracked = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || is_echo_request(&p);
 	union ct_key_words key;
-	struct ct_cache *cc = NULL;
+	struct exai_note *note = NULL;
 	__u64 now = 0;
+	__u32 j = 0;
 	if (tracked) {
 		ct_key_egress(&key.k, &p, &l4);
-		now = bpf_ktime_get_coarse_ns();
-		cc = bpf_map_lookup_elem(&exai_ct_cache, &k0);
-		if (cc && cc->policy_id == id && !(p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
-		    now - cc->stamp < CT_RECENT_NS && ct_key_eq(&cc->key, &key)) {
-			count(cc->slot, skb->len);
+		ABLATE(4);
+		__u32 cpu = bpf_get_smp_processor_id();
+		note = bpf_map_lookup_elem(&exai_note, &cpu);
+#ifdef EXAI_ABLATE
+		if (EXAI_ABLATE == 5)
+			return note && note->policy_id == id ? TC_ACT_OK : TC_ACT_UNSPEC;
+#endif
+		j = (__u32)bpf_jiffies64();
+		if (note_hit(note, id, j) && !(p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
+		    ct_key_eq((union ct_key_words *)&note->key, &key)) {
+			ABLATE(3);
+			note->packets++;
+			note->bytes += skb->len;
 			return TC_ACT_OK;
 		}
+		now = bpf_ktime_get_coarse_ns();
 	}
 
 	/* The table decides the bank: its entries name port sets of the bank it was built for. */
@@ -515,7 +607,7 @@ int exai_egress(struct __sk_buff *skb)
 	/* Remember the flow so that its replies may come in (and when it was last seen, and how far
 	 * TCP has got in closing it). */
 	if (tracked)
-		ct_note_egress(cfg, &p, &key, cc, now, id, slot);
+		ct_note_egress(cfg, &p, &key, note, now, j, id, slot);
 	return TC_ACT_OK;
 }
 

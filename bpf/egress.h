@@ -75,8 +75,8 @@ enum exai_ct_timeout {
 
 /* Ring buffer "exai_dns": DNS answers (UDP from port 53 of a flow the guest opened), read by
  * user space to learn the addresses of matchPattern names. */
-#define EXAI_DNS_MAX 512
-#define EXAI_DNS_RING_BYTES (128 * 1024)
+#define EXAI_DNS_MAX 4096 /* EDNS(0) answers over UDP, as resolvers send them (RFC 6891) */
+#define EXAI_DNS_RING_BYTES (512 * 1024)
 struct exai_dns_msg {
 	__u32 len; /* bytes of data */
 	__u32 pad;
@@ -179,6 +179,27 @@ static inline __u32 exai_ct_timeout(const __u32 *timeout_s, __u8 proto, __u64 fl
 		return timeout_s[EXAI_CT_T_CLOSING];
 	return timeout_s[flags & EXAI_CT_REPLIED ? EXAI_CT_T_ESTABLISHED : EXAI_CT_T_OPENING];
 }
+
+/* Map "exai_note" (array, one entry per possible CPU, indexed by the CPU's number): the guest
+ * flow the CPU last allowed and its verdict, so that the flow's following packets under the
+ * same policy, within EXAI_NOTE_JIFFIES, skip the tables and conntrack. A plain array (one
+ * allocation in the kernel's linear mapping) rather than a per-CPU one, and one value holding
+ * everything the hit needs, including its counts: what a packet of an established flow costs is
+ * the memory it touches. The packets allowed by the note are counted in it (packets, bytes,
+ * for counter slot "slot") and moved into "exai_cnt" when the note changes to another slot;
+ * "seq" is odd while that move is under way, so that a reader (exai_policy_stats) can tell a
+ * consistent view: the sum of exai_cnt and the pending counts of notes whose rule slots belong
+ * to the current policy (reason slots, below EXAI_CNT_RULE_BASE, always count). */
+#define EXAI_NOTE_JIFFIES 250 /* 0.25 s to 2.5 s (CONFIG_HZ 1000 .. 100): far below every idle timeout */
+struct exai_note { /* 64 bytes */
+	struct exai_ct_key key; /* the flow (the conntrack key) */
+	__u64 bytes;            /* pending counts */
+	__u32 packets;
+	__u32 policy_id;        /* the policy that allowed the flow; 0: the note is empty */
+	__u32 jiffies;          /* low bits of jiffies when the flow was last looked up in full */
+	__u16 seq;              /* odd while the pending counts move to exai_cnt */
+	__u16 slot;             /* counter slot of the verdict */
+};
 
 /* Map "exai_bucket" (array, 1 entry): deny-event token bucket. */
 struct exai_bucket {

@@ -138,13 +138,18 @@ EXAI_API int exai_policy_refresh_in(uint32_t *ret_ms, exai_ctx *ctx, const char 
 
 /**
  * Learns the addresses of @p policy's matchPattern rules from the DNS answers the guest behind
- * @p ifname received from its resolvers (UDP, up to 512 bytes; copied by the datapath while
+ * @p ifname received from its resolvers (UDP, up to 4096 bytes; copied by the datapath while
  * such a policy is applied), waiting up to @p timeout_ms for the first (0: only what is
  * there). An answer whose question name matches a pattern adds the A/AAAA addresses of that
  * name and its CNAME chain to the rule, kept for their TTL (clamped to 5 s .. 1 day) plus
- * exai_policy_dev_opts::fqdn_grace_s; they reach the datapath with the next exai_policy_apply()
- * of the same policy, which the caller makes when this returns more than 0. Until then the
- * guest's first packets to a new address are denied (TCP retries its SYN).
+ * exai_policy_dev_opts::fqdn_grace_s. When @p policy is the one running on @p ifname, each new
+ * address goes into the live tables before this returns (a /32 or /128 entry allowing what the
+ * pattern's rule allows there; an addition needs no swap), so the guest's first packets to it
+ * pass. An address that cannot go in live (another policy running, rules overlapping at the
+ * address in a combination the running tables lack, the IPv4 direct table's spare chunks used
+ * up: all logged) reaches the datapath with the next exai_policy_apply() of the same policy;
+ * the caller applies again when this returns more than 0 to be sure, and when
+ * exai_policy_refresh_in() says so, which also drops expired addresses.
  * Returns the number of addresses not known before, or a negative errno.
  * @retval -ENOMSG the policy has no matchPattern rules
  * @retval -ENOENT nothing attached to @p ifname

@@ -128,8 +128,11 @@ EXAI_API size_t exai_scrubber_pattern_count(const exai_scrubber *s);
  *  Any out-pointer may be NULL; the strings live as long as @p s. */
 EXAI_API int exai_scrubber_pattern(const exai_scrubber *s, size_t i, const char **id, const char **cls,
 				   int *kind, const char **validator, int *severity);
-/** The hold-back of a stream: the most bytes exai_scrub_stream_feed() keeps before it can tell
- *  whether they belong to a finding. */
+/** The hold-back of a stream: after any exai_scrub_stream_feed() returns, at most this many of
+ *  the bytes fed so far are not yet in the output (they may still belong to a finding). About
+ *  69 KiB: the 32 KiB a finding may span, the context a scan needs before a cut, and the 32 KiB
+ *  of a candidate that a cut may not split. One exception: findings that overlap one another in
+ *  a chain longer than that are held back whole, never split. */
 EXAI_API size_t exai_scrubber_holdback(const exai_scrubber *s);
 
 /**

@@ -775,6 +775,18 @@ int exai__policy_compile(struct exai__compiled *ret, const exai_policy *p, const
 		goto out;
 	}
 	r = sweep(&s);
+	/* The port set of each matchPattern rule alone, so that an address learnt from DNS can go
+	 * into the live tables at once (exai_policy_learn_dns) wherever no other rule covers it. */
+	for (size_t ri = 0; r == 0 && ri < p->nrules; ri++)
+		for (size_t k = 0; r == 0 && k < p->rules[ri].nfqdns; k++)
+			if (p->rules[ri].fqdns[k].pattern) {
+				static const struct exai__cidr any = { .family = 4 }; /* one rule always fits */
+				uint32_t idx;
+				s.nactive = 1;
+				s.active[0] = (uint32_t)ri;
+				r = set_for_active(&s, &any, &idx);
+				break;
+			}
 out:
 	for (size_t i = 0; s.set_rules && i < out.nsets; i++)
 		free(s.set_rules[i]);

@@ -102,8 +102,8 @@ static void libbpf_log_end(exai_ctx **scope)
 
 static const char *const map_names[] = { "exai_cfg",    "exai_lpm4",   "exai_lpm6", "exai_dir4",
 					 "exai_sets",   "exai_rules",  "exai_cnt",  "exai_ct",
-					 "exai_events", "exai_bucket", "exai_fqdn", "exai_dns" };
-enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M_DNS, M__COUNT };
+					 "exai_events", "exai_bucket", "exai_fqdn", "exai_dns",  "exai_note" };
+enum { M_CFG, M_LPM4, M_LPM6, M_DIR4, M_SETS, M_RULES, M_CNT, M_CT, M_EVENTS, M_BUCKET, M_FQDN, M_DNS, M_NOTE, M__COUNT };
 
 struct dev {
 	char ifname[IF_NAMESIZE];
@@ -243,9 +243,13 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	if (r < 0)
 		return exai__err_sys(r, "cannot create %s", d->dir);
 	BPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = d->dir);
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return exai__err(-EIO, "cannot count the possible CPUs");
 	struct exai_egress_bpf *skel = exai_egress_bpf__open_opts(&oo);
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+	bpf_map__set_max_entries(skel->maps.exai_note, (__u32)ncpu); /* one note per CPU */
 	r = exai_egress_bpf__load(skel);
 	if (r < 0 && unpin_all(d) > 0) {
 		exai__log_warn(ctx, "policy", "%s: the maps pinned under %s could not be reused (another libexai "
@@ -254,6 +258,7 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 		exai_egress_bpf__destroy(skel);
 		if (!(skel = exai_egress_bpf__open_opts(&oo)))
 			return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
+		bpf_map__set_max_entries(skel->maps.exai_note, (__u32)ncpu);
 		r = exai_egress_bpf__load(skel);
 	}
 	if (r < 0) {
@@ -401,6 +406,8 @@ static int make_trie(const struct exai__entry *e, size_t n, int family, uint32_t
 	return fd;
 }
 
+#define DIR4_SPARE 64
+
 /* A fresh IPv4 direct table for @e (port sets in @bank): its fd, -E2BIG (without a message) when
  * the entries need more chunks than it may have, or a negative errno. */
 static int make_dir4(const struct exai__entry *e, size_t n, uint32_t bank)
@@ -409,6 +416,8 @@ static int make_dir4(const struct exai__entry *e, size_t n, uint32_t bank)
 	int r = exai__dir4_size(&nc, e, n);
 	if (r < 0)
 		return r;
+	/* spare chunks, zero, for the addresses learnt from DNS while the table is live */
+	nc += nc + DIR4_SPARE <= EXAI_DIR_MAX_CHUNKS ? DIR4_SPARE : EXAI_DIR_MAX_CHUNKS - nc;
 	/* Built in memory backed by huge pages where the kernel offers them (a table of 10 000
 	 * prefixes is some 7 MiB: faulting it in page by page cost more than building it), then
 	 * copied into the map in one call. */
@@ -989,6 +998,78 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 	return 0;
 }
 
+/* The CPUs' notes (egress.h: struct exai_note) into @notes (@ncpu of them; a CPU without one
+ * reads as empty). */
+static int read_notes(const struct dev *d, struct exai_note *notes, int ncpu)
+{
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		__u32 k = (__u32)cpu;
+		if (bpf_map_lookup_elem(d->fd[M_NOTE], &k, &notes[cpu]) < 0) {
+			if (errno != ENOENT)
+				return exai__err_sys(exai__neg_errno(), "cannot read the flow notes of %s", d->ifname);
+			memset(&notes[cpu], 0, sizeof(notes[cpu]));
+		}
+	}
+	return 0;
+}
+
+/* The counters of the policy @cfg into @out (EXAI_R__COUNT reasons, then the rules; *@nout set),
+ * from exai_cnt alone. */
+static int read_counters(const struct dev *d, const struct exai_cfg *cfg, struct exai_counter *pc, int ncpu,
+			 struct exai_policy_counter *out, size_t *nout)
+{
+	size_t n = 0;
+	uint32_t bank = cfg->policy_id & 1;
+	memset(out, 0, (EXAI_R__COUNT + EXAI_MAX_RULES) * sizeof(*out));
+	for (uint32_t slot = 0; slot < EXAI_R__COUNT + EXAI_MAX_RULES; slot++) {
+		struct exai_policy_counter *o = &out[n];
+		__u32 key = slot;
+		if (slot >= EXAI_R__COUNT) {
+			struct exai_rule_info info;
+			__u32 ri = bank * EXAI_MAX_RULES + (slot - EXAI_R__COUNT);
+			if (!cfg->policy_id || bpf_map_lookup_elem(d->fd[M_RULES], &ri, &info) < 0 ||
+			    info.policy_id != cfg->policy_id)
+				break;
+			info.name[sizeof(info.name) - 1] = '\0';
+			snprintf(o->name, sizeof(o->name), "rule:%s", info.name);
+			key = EXAI_CNT_RULE_BASE + ri;
+		} else {
+			snprintf(o->name, sizeof(o->name), "%s", exai__policy_reason_name(slot));
+			o->deny = slot >= EXAI_R_FIRST_DENY && slot != EXAI_R_EVENTS_DROPPED;
+		}
+		if (bpf_map_lookup_elem(d->fd[M_CNT], &key, pc) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot read the counters of %s", d->ifname);
+		for (int cpu = 0; cpu < ncpu; cpu++) {
+			o->packets += pc[cpu].packets;
+			o->bytes += pc[cpu].bytes;
+		}
+		n++;
+	}
+	*nout = n;
+	return 0;
+}
+
+/* Adds the counts pending in @notes to @out (as read_counters() left it, @n entries). */
+static void add_notes(const struct exai_note *notes, int ncpu, const struct exai_cfg *cfg,
+		      struct exai_policy_counter *out, size_t n)
+{
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		const struct exai_note *nt = &notes[cpu];
+		size_t i = SIZE_MAX;
+		if (!nt->packets)
+			continue;
+		if (nt->slot < EXAI_R__COUNT)
+			i = nt->slot;
+		else if (nt->slot >= EXAI_CNT_RULE_BASE && nt->policy_id == cfg->policy_id &&
+			 (uint32_t)(nt->slot - EXAI_CNT_RULE_BASE) / EXAI_MAX_RULES == (cfg->policy_id & 1))
+			i = EXAI_R__COUNT + (uint32_t)(nt->slot - EXAI_CNT_RULE_BASE) % EXAI_MAX_RULES;
+		if (i < n) {
+			out[i].packets += nt->packets;
+			out[i].bytes += nt->bytes;
+		}
+	}
+}
+
 EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, uint32_t *ret_policy_id,
 			       exai_ctx *ctx, const char *ifname, const struct exai_policy_dev_opts *opts)
 {
@@ -1006,43 +1087,37 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	if ((r = read_cfg(&d, &cfg)) < 0)
 		goto out;
 	int ncpu = libbpf_num_possible_cpus();
-	struct exai_counter *pc = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(*pc));
+	size_t nc = ncpu > 0 ? (size_t)ncpu : 1;
+	struct exai_counter *pc = calloc(nc, sizeof(*pc));
+	struct exai_note *before = calloc(nc, sizeof(*before)), *after = calloc(nc, sizeof(*after));
 	struct exai_policy_counter *out = calloc(EXAI_R__COUNT + EXAI_MAX_RULES, sizeof(*out));
 	size_t n = 0;
-	if (!pc || !out || ncpu <= 0) {
-		free(pc);
-		free(out);
+	if (!pc || !before || !after || !out || ncpu <= 0) {
 		r = exai__err(-ENOMEM, "out of memory");
-		goto out;
+		goto done;
 	}
-	uint32_t bank = cfg.policy_id & 1;
-	for (uint32_t slot = 0; r == 0 && slot < EXAI_R__COUNT + EXAI_MAX_RULES; slot++) {
-		struct exai_policy_counter *o = &out[n];
-		__u32 key = slot;
-		if (slot >= EXAI_R__COUNT) {
-			struct exai_rule_info info;
-			__u32 ri = bank * EXAI_MAX_RULES + (slot - EXAI_R__COUNT);
-			if (!cfg.policy_id || bpf_map_lookup_elem(d.fd[M_RULES], &ri, &info) < 0 ||
-			    info.policy_id != cfg.policy_id)
-				break;
-			info.name[sizeof(info.name) - 1] = '\0';
-			snprintf(o->name, sizeof(o->name), "rule:%s", info.name);
-			key = EXAI_CNT_RULE_BASE + ri;
-		} else {
-			snprintf(o->name, sizeof(o->name), "%s", exai__policy_reason_name(slot));
-			o->deny = slot >= EXAI_R_FIRST_DENY && slot != EXAI_R_EVENTS_DROPPED;
-		}
-		if (bpf_map_lookup_elem(d.fd[M_CNT], &key, pc) < 0) {
-			r = exai__err_sys(exai__neg_errno(), "cannot read the counters of %s", d.ifname);
+	/* The packets of established flows wait in the CPUs' notes until a note changes slot, when
+	 * they move to exai_cnt. A reading is consistent when no move happened on any CPU while
+	 * exai_cnt was read (the notes' "seq" the same, and even, before and after); a few tries
+	 * get one unless the traffic alternates rules on every packet, and then the last is used
+	 * (off, at most, by the packets of the moves under way). */
+	for (int attempt = 0; attempt < 8; attempt++) {
+		if ((r = read_notes(&d, before, ncpu)) < 0 || (r = read_counters(&d, &cfg, pc, ncpu, out, &n)) < 0 ||
+		    (r = read_notes(&d, after, ncpu)) < 0)
 			break;
-		}
-		for (int cpu = 0; cpu < ncpu; cpu++) {
-			o->packets += pc[cpu].packets;
-			o->bytes += pc[cpu].bytes;
-		}
-		n++;
+		bool stable = true;
+		for (int cpu = 0; cpu < ncpu; cpu++)
+			if (before[cpu].seq != after[cpu].seq || (after[cpu].seq & 1))
+				stable = false;
+		if (stable)
+			break;
 	}
+	if (r == 0)
+		add_notes(after, ncpu, &cfg, out, n);
+done:
 	free(pc);
+	free(before);
+	free(after);
 	if (r < 0) {
 		free(out);
 		goto out;
@@ -1106,7 +1181,149 @@ struct learn_state {
 	int fd; /* exai_fqdn */
 	uint32_t grace_s;
 	int added;
+	struct cidr_list fresh; /* the addresses new to exai_fqdn */
 };
+
+/* Whether the policy running on @d (@cfg) is @p: the same rule names, in order, in its bank. */
+static bool running_is(const struct dev *d, const struct exai_cfg *cfg, const exai_policy *p)
+{
+	uint32_t bank = cfg->policy_id & 1;
+	if (!cfg->policy_id || p->nrules > EXAI_MAX_RULES)
+		return false;
+	for (size_t i = 0; i <= p->nrules && i < EXAI_MAX_RULES; i++) {
+		struct exai_rule_info info;
+		__u32 k = bank * EXAI_MAX_RULES + (uint32_t)i;
+		bool have = bpf_map_lookup_elem(d->fd[M_RULES], &k, &info) == 0 && info.policy_id == cfg->policy_id;
+		if (i == p->nrules)
+			return !have;
+		info.name[sizeof(info.name) - 1] = '\0';
+		if (!have || strcmp(info.name, p->rules[i].name))
+			return false;
+	}
+	return true;
+}
+
+/* The index (bank-relative) of a port set of @bank equal to @ps, or -1. */
+static int find_set(const struct dev *d, uint32_t bank, const struct exai_portset *ps)
+{
+	for (uint32_t i = 0; i < EXAI_MAX_SETS; i++) {
+		struct exai_portset cur;
+		__u32 k = bank * EXAI_MAX_SETS + i;
+		if (bpf_map_lookup_elem(d->fd[M_SETS], &k, &cur) == 0 && !memcmp(&cur, ps, sizeof(cur)))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Sets the entry for the /32 @addr in the live IPv4 direct table @fd (of @nchunks chunks) to
+ * @val, taking spare chunks (all zero: a used one holds at least the entry it was taken for)
+ * where the path stops short of the last byte. Chunks are written before what points to them,
+ * so the datapath sees the old value or the new one. 0, or -ENOSPC when no spare chunk is left. */
+static int dir4_insert(int fd, uint32_t nchunks, const uint8_t addr[4], uint16_t val)
+{
+	struct exai_dir_chunk path[3], fresh;
+	__u32 idx[3] = { addr[0] }, k;
+	int depth = 0, spare_from = nchunks > DIR4_SPARE ? (int)(nchunks - DIR4_SPARE) : 256;
+	for (;;) {
+		if (bpf_map_lookup_elem(fd, &idx[depth], &path[depth]) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot read the IPv4 direct table");
+		uint16_t e = path[depth].e[addr[depth + 1]];
+		if (depth == 2 || !(e & EXAI_DIR_NEXT))
+			break;
+		idx[depth + 1] = e & ~EXAI_DIR_NEXT;
+		depth++;
+	}
+	/* Below path[depth]: new chunks for the remaining bytes, each filled with what covered
+	 * the address so far, the last holding @val. */
+	uint16_t cover = path[depth].e[addr[depth + 1]];
+	uint16_t down = val;
+	for (int level = 2; level > depth; level--) {
+		for (k = (__u32)spare_from; k < nchunks; k++) {
+			bool zero = bpf_map_lookup_elem(fd, &k, &fresh) == 0;
+			for (int i = 0; zero && i < 256; i++)
+				zero = fresh.e[i] == 0;
+			if (zero)
+				break;
+		}
+		if (k >= nchunks)
+			return -ENOSPC;
+		for (int i = 0; i < 256; i++)
+			fresh.e[i] = cover;
+		fresh.e[addr[level + 1]] = down;
+		if (bpf_map_update_elem(fd, &k, &fresh, BPF_ANY) < 0)
+			return exai__err_sys(exai__neg_errno(), "cannot write the IPv4 direct table");
+		down = (uint16_t)(EXAI_DIR_NEXT | k);
+	}
+	path[depth].e[addr[depth + 1]] = down;
+	if (bpf_map_update_elem(fd, &idx[depth], &path[depth], BPF_ANY) < 0)
+		return exai__err_sys(exai__neg_errno(), "cannot write the IPv4 direct table");
+	return 0;
+}
+
+/* Puts the addresses just learnt (@l) into the live tables of @d, where the running policy is
+ * @p: each as the /32 or /128 entry the next apply would make (compiled from the same rules and
+ * answers), naming an equal port set of the running bank. An addition can only allow what the
+ * bundle's matchPattern allows, so no swap is needed. An address that cannot go in live (no
+ * equal port set, no spare chunk, another policy running) waits for the next apply. Returns
+ * how many went in. */
+static int learn_live(exai_ctx *ctx, struct dev *d, const exai_policy *p, const struct exai_policy_dev_opts *opts,
+		      const struct cidr_list *l)
+{
+	struct exai__compiled c = { 0 };
+	struct exai_cfg cfg;
+	struct fresh_list none = { 0 };
+	int r, done = 0;
+
+	if ((r = read_cfg(d, &cfg)) < 0)
+		return r;
+	if (!running_is(d, &cfg, p)) {
+		exai__log_info(ctx, "policy", "%s: another policy is running: the learnt addresses wait for the next apply",
+			       d->ifname);
+		return 0;
+	}
+	if ((r = compile_for_device(ctx, &c, p, opts, &none, d->fd[M_FQDN])) < 0)
+		return r;
+	uint32_t bank = cfg.policy_id & 1;
+	for (size_t i = 0; r >= 0 && i < l->n; i++) {
+		const struct exai__cidr *a = &l->v[i];
+		const struct exai__entry *e = a->family == 4 ? c.e4 : c.e6, *hit = NULL;
+		size_t n = a->family == 4 ? c.n4 : c.n6;
+		for (size_t k = 0; k < n && !hit; k++)
+			if (!memcmp(&e[k].pfx, a, sizeof(*a)))
+				hit = &e[k];
+		int set = hit ? find_set(d, bank, &c.sets[hit->val.set]) : -1;
+		if (set < 0)
+			continue;
+		uint32_t abs = bank * EXAI_MAX_SETS + (uint32_t)set;
+		int dir = a->family == 4 ? current_table(d->fd[M_DIR4]) : -ENOENT;
+		if (dir >= 0) {
+			struct bpf_map_info info = { 0 };
+			__u32 len = sizeof(info);
+			r = bpf_obj_get_info_by_fd(dir, &info, &len) < 0
+				    ? exai__err_sys(exai__neg_errno(), "cannot read the IPv4 direct table of %s", d->ifname)
+				    : dir4_insert(dir, info.max_entries, a->addr,
+						  (uint16_t)(EXAI_DIR_MATCH | (hit->val.flags & 3) << 12 | abs));
+			close(dir);
+		} else {
+			int trie = current_table(d->fd[a->family == 4 ? M_LPM4 : M_LPM6]);
+			if (trie < 0)
+				continue;
+			unsigned char key[sizeof(struct exai_lpm6_key)];
+			struct exai_lpm_val v = { .set = abs, .flags = hit->val.flags };
+			lpm_key(key, hit);
+			r = bpf_map_update_elem(trie, key, &v, BPF_ANY) < 0
+				    ? exai__err_sys(exai__neg_errno(), "cannot add a learnt address to %s", d->ifname)
+				    : 0;
+			close(trie);
+		}
+		if (r == 0)
+			done++;
+		else if (r == -ENOSPC)
+			r = 0; /* the table's spare chunks are used up: the next apply makes a new one */
+	}
+	exai__compiled_free(&c);
+	return r < 0 ? r : done;
+}
 
 static int on_dns(void *data, void *raw, size_t size)
 {
@@ -1144,6 +1361,8 @@ static int on_dns(void *data, void *raw, size_t size)
 				if (!had) {
 					char c[64];
 					st->added++;
+					if (cidr_list_add_new(&st->fresh, &a[i]) < 0)
+						exai__log_warn(st->ctx, "policy", "%s: %s", st->ifname, exai_errmsg());
 					exai__log_info(st->ctx, "policy", "%s: rule %s: %s (matchPattern %s) is at %s, TTL %u s",
 						       st->ifname, st->p->rules[ri].name, qname, f->name,
 						       exai__cidr_str(&a[i], c, sizeof(c)), ttl);
@@ -1180,6 +1399,16 @@ EXAI_API int exai_policy_learn_dns(exai_ctx *ctx, const char *ifname, const exai
 		r = 0;
 	r = r < 0 ? exai__err_sys(r, "cannot read the DNS answers of %s", d.ifname) : st.added;
 	ring_buffer__free(rb);
+	if (r > 0 && st.fresh.n) {
+		int live = learn_live(ctx, &d, policy, opts, &st.fresh);
+		if (live < 0)
+			exai__log_warn(ctx, "policy", "%s: the learnt addresses wait for the next apply: %s", d.ifname,
+				       exai_errmsg());
+		else
+			exai__log_info(ctx, "policy", "%s: %d of %zu learnt addresses enforced at once", d.ifname, live,
+				       st.fresh.n);
+	}
+	free(st.fresh.v);
 out:
 	dev_close(&d);
 	return r;

@@ -97,7 +97,7 @@ static double byte_p(unsigned char c, bool caseless)
 	if (c >= 'A' && c <= 'Z')
 		return caseless ? letter[c - 'A'] * 0.8 : letter[c - 'A'] * 0.06;
 	if (c >= '0' && c <= '9')
-		return 0.012;
+		return 0.04; /* logs, code and tables are full of numbers */
 	switch (c) {
 	case ' ':
 		return 0.15;
@@ -130,6 +130,8 @@ static const char *const common_words[] = {
 	"the", "and", "that", "for", "with", "this", "you", "are", "not", "from", "have", "can", "will", "your",
 	"return", "self", "true", "false", "none", "null", "error", "info", "value", "name", "type", "data",
 	"https", "http", "www", "com", "org", "json", "string", "int", "const", "def", "var", "let", "new",
+	/* code and configuration tokens */
+	"https://", "://", "= \"", "=\"", "\": \"", "\":\"", " = ", "==", "://www.", ".com/", "/api/",
 	NULL,
 	/* ~300 per MB */
 	"which", "there", "their", "about", "other", "when", "what", "where", "then", "than", "them", "these",
@@ -180,8 +182,9 @@ static double lit_cost(const struct exai__lit *l)
 		if (contains_ci(common_words[i], l))
 			words += per;
 	}
-	/* each occurrence costs a window: count at least a few per MB for any literal */
-	return p + words + 0.5;
+	/* each occurrence costs a window: count at least a few per MB for any literal; one- and
+	 * two-byte literals also slow Hyperscan's literal matchers down */
+	return (p + words + 0.5) * (l->len <= 2 ? 8 : 1);
 }
 
 double exai__lits_cost(const struct exai__lit *v, unsigned n)
@@ -593,6 +596,8 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 				}
 				if (*ps->p == ')') { /* a switch for the rest of the group */
 					ps->p++;
+					if (set && !cl)
+						return -1; /* caseless from here on, alternatives included: not modelled */
 					*caseless = set;
 					empty_info(x);
 					return 0;

@@ -38,13 +38,13 @@ int exai__cands_push(struct exai__cands *c, const struct exai__cand *x)
  * most this often per MB of prompt-like text (exai__lits_cost), weighted by the PCRE2 work of
  * each window (span_weight): each occurrence costs a PCRE2 call that tries every start the
  * window allows. Patterns with nothing that selective give Hyperscan their regex. */
-#define LIT_COST_MAX 3000.0
+#define LIT_COST_MAX 6000.0
 
 static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 2
+#define PLAN_VERSION 4
 
 /* Appends the use (@pat, @lo, @hi) of literal @l to the plan's table (distinct literals). */
 static int lit_add(struct exai__lit **lits, size_t *n_lits, struct exai__lit_use **uses, unsigned **use_lit,
@@ -177,9 +177,10 @@ static int plan_build(exai_scrubber *s)
  * superset: longer runs, more windows, never fewer), reporting runs of the smallest minimum. */
 static int triggers_build(exai_scrubber *s)
 {
-	/* a spec per (class, adjacent separators, separators required): patterns that need
-	 * separators do not make the others report every plain run, and the other way round */
-	int spec_of[EXAI__RUN_COUNT][2][2];
+	/* a spec per (class, adjacent separators, separators allowed, separators required):
+	 * patterns that need separators do not make the others report every plain run, and
+	 * patterns without separators keep runs whose ends mean something (before / first) */
+	int spec_of[EXAI__RUN_COUNT][2][2][2];
 	memset(spec_of, -1, sizeof(spec_of));
 	size_t n_trig = 0;
 	memset(s->trig_first, 0, sizeof(s->trig_first));
@@ -188,7 +189,7 @@ static int triggers_build(exai_scrubber *s)
 		const struct exai__pattern *p = &s->set.pats[i];
 		if (p->gate != EXAI__GATE_TRIGGER)
 			continue;
-		int *k = &spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.min_seps > 0];
+		int *k = &spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][p->trigger.min_seps > 0];
 		if (*k < 0) {
 			if (s->n_run_specs == EXAI__RUN_SPECS_MAX)
 				return exai__err(-EINVAL, "scrub: too many kinds of run triggers");
@@ -221,7 +222,7 @@ static int triggers_build(exai_scrubber *s)
 	for (size_t i = 0; i < s->set.n; i++) {
 		const struct exai__pattern *p = &s->set.pats[i];
 		if (p->gate == EXAI__GATE_TRIGGER) {
-			int k = spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.min_seps > 0];
+			int k = spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][p->trigger.min_seps > 0];
 			s->trig_pats[s->trig_first[k] + fill[k]++] = (unsigned)i;
 		}
 	}
@@ -672,8 +673,13 @@ int exai_scrubber_new(exai_scrubber **ret, exai_ctx *ctx, const struct exai_scru
 	pcre2_set_match_limit(s->mctx, 200000);
 	pcre2_set_depth_limit(s->mctx, 10000);
 	pcre2_set_heap_limit(s->mctx, 20000);
-	/* A finding is at most one window (or one decoded run) long, plus its keyword context. */
-	s->holdback = EXAI__SCRUB_WINDOW_MAX + EXAI__SCRUB_KEYWORD_BEFORE + 256;
+	/* A scan sees a finding when it sees its match (at most one window, or one decoded run),
+	 * the 64 bytes of keywords before it and the bytes after it that boundaries look at: a
+	 * stream keeps that much before each cut (scrub.c). It scans again once EXAI__SCRUB_STEP
+	 * bytes more are undecided, and a cut never splits a candidate (at most one window long), so
+	 * no more than context + window bytes are ever held back after a feed. */
+	s->context = EXAI__SCRUB_WINDOW_MAX + EXAI__SCRUB_KEYWORD_BEFORE + 256;
+	s->holdback = s->context + (EXAI__SCRUB_STEP > EXAI__SCRUB_WINDOW_MAX ? EXAI__SCRUB_STEP : EXAI__SCRUB_WINDOW_MAX);
 	exai__log_debug(s->ctx, MOD, "scrubber ready: %zu patterns", s->set.n);
 	*ret = s;
 	return 0;
@@ -745,6 +751,7 @@ struct scan_state {
 	size_t n_touched;
 	struct hit *hits;
 	size_t n_hits, cap_hits;
+	const char *text;
 	size_t len;
 	int err;
 };
@@ -826,6 +833,11 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 		unsigned pat = s->trig_pats[i];
 		const struct exai__pattern *p = &s->set.pats[pat];
 		if (body < p->trigger.min || seps < p->trigger.min_seps)
+			continue;
+		/* before / first: only when no other pattern's separators can have widened the run */
+		if (!s->run_specs[spec].n_seps && !s->run_specs[spec].adjacent &&
+		    ((p->trigger.before[0] && (start == 0 || !strchr(p->trigger.before, st->text[start - 1]))) ||
+		     (p->trigger.first[0] && !strchr(p->trigger.first, st->text[start]))))
 			continue;
 		size_t W = p->window, m = p->trigger.min < W ? p->trigger.min : W;
 		if (open_window(st, pat, sub_sat(start + m, W), end - m, end + W))
@@ -910,7 +922,7 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 {
 	if ((!s->db && !s->n_run_specs) || len == 0)
 		return 0;
-	struct scan_state st = { .s = s, .w = s->win, .len = len };
+	struct scan_state st = { .s = s, .w = s->win, .text = text, .len = len };
 	int r = 0;
 	if (s->db && hs_scan(s->db, text, (unsigned)len, 0, s->scratch, on_match, &st) != HS_SUCCESS && !st.err)
 		r = exai__err(-EIO, "scrub: Hyperscan scan failed");

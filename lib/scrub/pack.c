@@ -177,7 +177,8 @@ static int trigger_from_json(struct exai__trigger *t, json_t *j, const char *nam
 	json_t *v;
 	json_object_foreach(j, key, v) {
 		if (strcmp(key, "run") != 0 && strcmp(key, "min") != 0 && strcmp(key, "separators") != 0 &&
-		    strcmp(key, "min_separators") != 0 && strcmp(key, "adjacent_separators") != 0)
+		    strcmp(key, "min_separators") != 0 && strcmp(key, "adjacent_separators") != 0 &&
+		    strcmp(key, "before") != 0 && strcmp(key, "first") != 0)
 			return PACK_ERR(name, id, "trigger: unknown field '%s'", key);
 	}
 	json_t *run = json_object_get(j, "run"), *min = json_object_get(j, "min"), *seps = json_object_get(j, "separators");
@@ -205,6 +206,18 @@ static int trigger_from_json(struct exai__trigger *t, json_t *j, const char *nam
 	t->adjacent = json_is_true(adj);
 	if (t->min_seps && !t->seps[0])
 		return PACK_ERR(name, id, "trigger: 'min_separators' without 'separators'");
+	static const char *const sets[] = { "before", "first" };
+	for (int i = 0; i < 2; i++) {
+		json_t *b = json_object_get(j, sets[i]);
+		if (!b)
+			continue;
+		const char *bv = json_string_value(b);
+		if (!bv || !*bv || strlen(bv) > 8)
+			return PACK_ERR(name, id, "trigger: '%s' must be a string of 1 to 8 characters", sets[i]);
+		if (t->seps[0])
+			return PACK_ERR(name, id, "trigger: '%s' cannot be used with 'separators'", sets[i]);
+		snprintf(i ? t->first : t->before, sizeof(t->first), "%s", bv);
+	}
 	return 0;
 }
 

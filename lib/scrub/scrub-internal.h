@@ -20,6 +20,8 @@
 /* The longest window in which PCRE2 confirms a candidate (patterns without a bound, such as
  * a PEM block, are cut there) and the longest run a decoder looks at. */
 #define EXAI__SCRUB_WINDOW_MAX 32768u
+/* A stream scans again once this many bytes beyond its context are undecided. */
+#define EXAI__SCRUB_STEP 4096u
 /* Keywords count within this many bytes before a match. */
 #define EXAI__SCRUB_KEYWORD_BEFORE 64u
 /* Decoding depth. */
@@ -101,12 +103,15 @@ const char *exai__run_name(int run);
 int exai__run_from_name(const char *name); /* -1 if unknown */
 
 /* A pattern's trigger: runs of @run bytes, where single separators (any number when
- * @adjacent) join them, holding at least @min bytes of the class and @min_seps separators. */
+ * @adjacent) join them, holding at least @min bytes of the class and @min_seps separators;
+ * for patterns without separators, optionally the byte before the run and its first byte. */
 struct exai__trigger {
 	int run; /* -1: none */
 	unsigned min, min_seps;
 	char seps[9];
 	bool adjacent;
+	char before[9]; /* when set: the byte before the run is one of these */
+	char first[9];  /* when set: the run's first byte is one of these */
 };
 
 /* One scan of a text for the runs of several classes at once (at most EXAI__RUN_SPECS_MAX). */
@@ -284,7 +289,8 @@ struct exai_scrubber {
 	bool have_hash_key;
 	uint8_t digest_key[32]; /* audit digests */
 	char *tenant;
-	size_t holdback;
+	size_t context;  /* what a stream keeps before a cut */
+	size_t holdback; /* the most a stream holds back after a feed (exai_scrubber_holdback) */
 	unsigned window_max;
 	/* the literals Hyperscan looks for (Hyperscan id set.n + k): literal k gates the uses
 	 * lit_uses[lit_first[k] .. lit_first[k + 1]) */

@@ -210,7 +210,7 @@ static int stream_step(exai_scrub_stream *st, struct exai__buf *out, bool final)
 	size_t from = st->emitted - st->base;
 	size_t cut = len;
 	if (!final) {
-		cut = len - s->holdback;
+		cut = len - s->context;
 		/* never inside a candidate (resolved or not) nor a UTF-8 sequence */
 		bool moved = true;
 		while (moved) {
@@ -243,7 +243,7 @@ static int stream_step(exai_scrub_stream *st, struct exai__buf *out, bool final)
 		return r;
 	st->emitted = st->base + cut;
 	/* keep a window of context before the cut for the next scan */
-	size_t keep_from = cut > s->holdback ? cut - s->holdback : 0;
+	size_t keep_from = cut > s->context ? cut - s->context : 0;
 	if (keep_from) {
 		memmove(st->buf.data, st->buf.data + keep_from, len - keep_from);
 		st->buf.len -= keep_from;
@@ -275,7 +275,7 @@ int exai_scrub_stream_feed(exai_scrub_stream *st, char **ret, size_t *retlen, co
 	int r = exai__buf_append(&st->buf, chunk ? chunk : "", len);
 	st->total += len;
 	/* Scan once enough undecided bytes have piled up beyond the hold-back. */
-	if (r == 0 && st->base + st->buf.len - st->emitted >= st->s->holdback + 4096)
+	if (r == 0 && st->base + st->buf.len - st->emitted >= st->s->context + EXAI__SCRUB_STEP)
 		r = stream_step(st, &out, false);
 	return stream_out(&out, ret, retlen, r);
 }

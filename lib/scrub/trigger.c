@@ -249,27 +249,29 @@ static int block_runs(const struct exai__run_spec *sp, unsigned k, struct run_st
 	}
 	if (!R)
 		return 0;
-	/* nothing long enough inside, and nothing reaching the next block: done */
-	if (!(R >> 63) && !at_least(R, minlen < 64 ? minlen : 64))
-		return 0;
-	while (R) {
-		unsigned s = (unsigned)__builtin_ctzll(R);
+	/* the run that reaches the next block, if any, is carried; of the others only those long
+	 * enough are looked at (at_least marks where they start) */
+	uint64_t carry = 0;
+	if (R >> 63) {
+		unsigned t = R == ~0ull ? 64 : (unsigned)__builtin_clzll(~R);
+		carry = t == 64 ? ~0ull : ~0ull << (64 - t);
+		R &= ~carry;
+	}
+	uint64_t x = minlen < 64 ? at_least(R, minlen) : 0;
+	while (x) {
+		unsigned s = (unsigned)__builtin_ctzll(x);
 		uint64_t rest = ~(R >> s);
-		unsigned l = rest ? (unsigned)__builtin_ctzll(rest) : 64 - s;
-		if (s + l >= 64) { /* continues in the next block */
-			uint64_t m = ~0ull << s;
-			st->in = true;
-			st->start = base + s;
-			st->seps = J & m ? popc(J & m) : 0;
-			return 0;
-		}
+		unsigned l = (unsigned)__builtin_ctzll(rest); /* R's top bit is clear: rest != 0 */
 		uint64_t m = (~0ull >> (64 - l)) << s;
-		if (l >= minlen) {
-			unsigned seps = J & m ? popc(J & m) : 0;
-			if (l - seps >= min && seps >= mins && (r = fn(ud, k, base + s, base + s + l, l - seps, seps)))
-				return r;
-		}
-		R &= ~((~0ull >> (64 - (s + l))));
+		unsigned seps = J & m ? popc(J & m) : 0;
+		if (l - seps >= min && seps >= mins && (r = fn(ud, k, base + s, base + s + l, l - seps, seps)))
+			return r;
+		x &= s + l >= 64 ? 0 : ~0ull << (s + l);
+	}
+	if (carry) {
+		st->in = true;
+		st->start = base + (unsigned)__builtin_ctzll(carry);
+		st->seps = J & carry ? popc(J & carry) : 0;
 	}
 	return 0;
 }

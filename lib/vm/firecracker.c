@@ -381,11 +381,16 @@ static int fc_restore(struct exai_vm *vm, int fd)
 	int r = stream_in(vm, "snap.state", fd);
 	if (r == 0)
 		r = stream_in(vm, "snap.mem", fd);
+	json_t *load = r == 0 ? json_pack("{s:s, s:{s:s, s:s}, s:b, s:{s:s}}", "snapshot_path", "/vm/snap.state",
+					  "mem_backend", "backend_type", "File", "backend_path", "/vm/snap.mem",
+					  "resume_vm", 0, "vsock_override", "uds_path", "/vm/vsock.sock")
+			       : NULL;
+	/* the network device opens this workspace's tap, not the source's */
+	if (load && vm->spec.net.on)
+		json_object_set_new(load, "network_overrides",
+				    json_pack("[{s:s, s:s}]", "iface_id", "eth0", "host_dev_name", vm->spec.net.tap));
 	if (r == 0)
-		r = api(vm, "PUT", "/snapshot/load",
-			json_pack("{s:s, s:{s:s, s:s}, s:b, s:{s:s}}", "snapshot_path", "/vm/snap.state", "mem_backend",
-				  "backend_type", "File", "backend_path", "/vm/snap.mem", "resume_vm", 0,
-				  "vsock_override", "uds_path", "/vm/vsock.sock"));
+		r = load ? api(vm, "PUT", "/snapshot/load", load) : exai__err(-ENOMEM, "out of memory");
 	char *a = exai__vm_run_path(vm, "snap.state"), *b = exai__vm_run_path(vm, "snap.mem");
 	if (a)
 		unlink(a);

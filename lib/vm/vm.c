@@ -936,7 +936,7 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 		    const struct exai_vm_opts *opts)
 {
 	struct exai_vm *vm;
-	struct exai__snap_info info;
+	struct exai__snap_info info = { 0 };
 	uint8_t *key = exai_secure_alloc(32);
 	int r = key ? EXAI__OPTS_CHECK(opts, exai_vm_opts) : exai__err(-ENOMEM, "out of memory");
 	if (r < 0)
@@ -994,7 +994,7 @@ int exai_vm_restore(exai_vm **ret, exai_ctx *ctx, const char *path, const char *
 	/* The guest still has the source's address: it takes this workspace's through its agent
 	 * before anything else can drive it; a snapshot taken paused runs that long and is
 	 * paused again (it never resumes under an address that is not its own). */
-	bool run = info.was_running || vm->spec.net.on;
+	bool run = r == 0 && (info.was_running || vm->spec.net.on);
 	if (r == 0 && run)
 		r = vm->be->resume(vm);
 	if (r == 0)

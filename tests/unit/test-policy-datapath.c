@@ -51,7 +51,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	int fam = strchr(f->dst, ':') ? 6 : 4;
 	inet_pton(fam == 4 ? AF_INET : AF_INET6, f->src, s);
 	inet_pton(fam == 4 ? AF_INET : AF_INET6, f->dst, d);
-	memset(b, 0, 512);
+	memset(b, 0, 2048);
 	memcpy(b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
 	n = 12;
 	for (int i = 0; i < f->vlans; i++) {
@@ -64,7 +64,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 	memcpy(b + n, &et, 2);
 	n += 2;
 	size_t ip = n;
-	uint8_t l4[256] = { 0 };
+	uint8_t l4[1600] = { 0 };
 	size_t l4n = 8;
 	if (f->proto == IPPROTO_TCP) {
 		l4n = 20;
@@ -125,7 +125,7 @@ static size_t build(uint8_t *b, const struct fr *f)
 
 static int run(int prog, const struct fr *f)
 {
-	uint8_t b[512];
+	uint8_t b[2048];
 	size_t n = build(b, f);
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b, .data_size_in = (__u32)n, .repeat = 1);
 	int r = bpf_prog_test_run_opts(prog, &o);
@@ -469,12 +469,47 @@ static const uint8_t dns_api_other[] = {
 	0x00, 0x1e, 0x00, 0x04, 0x0a, 0x32, 0x00, 0x08
 };
 
+/* A DNS answer: @name type A (@alen 4) or AAAA (16) at @addr, TTL 30; with @txt, a TXT record of
+ * 3 x 200 bytes in the additional section (an EDNS-sized answer, over 512 bytes). */
+static size_t dns_answer(uint8_t *m, const char *name, const uint8_t *addr, size_t alen, bool txt)
+{
+	const uint8_t head[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, txt };
+	size_t n = sizeof(head);
+	memcpy(m, head, n);
+	for (const char *l = name; *l;) {
+		size_t len = strcspn(l, ".");
+		m[n++] = (uint8_t)len;
+		memcpy(m + n, l, len);
+		n += len;
+		l += len + (l[len] == '.');
+	}
+	m[n++] = 0;
+	uint8_t type = alen == 4 ? 1 : 28;
+	const uint8_t tail[] = { 0, type, 0, 1, 0xc0, 0x0c, 0, type, 0, 1, 0, 0, 0, 30, 0, (uint8_t)alen };
+	memcpy(m + n, tail, sizeof(tail));
+	n += sizeof(tail);
+	memcpy(m + n, addr, alen);
+	n += alen;
+	if (txt) {
+		const uint8_t rr[] = { 0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 30, 603 >> 8, 603 & 0xff };
+		memcpy(m + n, rr, sizeof(rr));
+		n += sizeof(rr);
+		for (int i = 0; i < 3; i++) {
+			m[n++] = 200;
+			memset(m + n, 'x', 200);
+			n += 200;
+		}
+	}
+	return n;
+}
+
 #define DNS_OUT() OUT(.src = G4, .dst = "10.99.0.53", .proto = IPPROTO_UDP, .sport = 5353, .dport = 53)
 #define DNS_IN(m) IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = (m), .ninner = sizeof(m))
 #define TLS(a, port) OUT(.src = G4, .dst = (a), .proto = IPPROTO_TCP, .sport = 40001, .dport = (port))
 
 /* matchPattern: the answers the guest gets from its resolver teach the rule its addresses;
- * they are enforced from the next apply, for their TTL plus the grace period. */
+ * they are enforced at once (the live tables), and by every apply for their TTL plus the grace
+ * period. */
 static void match_pattern(exai_ctx *ctx)
 {
 	static const char *bundle = "{\"version\":1,\"tenant\":\"acme\",\"resolvers\":[\"10.99.0.53\"],\"egress\":["
@@ -490,7 +525,31 @@ static void match_pattern(exai_ctx *ctx)
 	CHECK(DNS_OUT() == PASS);
 	CHECK(DNS_IN(dns_api_example) == PASS);
 	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 1);
-	CHECK(TLS("10.50.0.7", 443) == DROP); /* known, not applied yet */
+	/* enforced at once: the learnt /32 went into the live direct table (spare chunks for
+	 * 10.50.0.0/24), naming the pattern rule's port set; nothing else opened */
+	CHECK(TLS("10.50.0.7", 443) == PASS);
+	CHECK(TLS("10.50.0.7", 80) == DROP && TLS("10.50.0.6", 443) == DROP && TLS("10.50.1.7", 443) == DROP);
+	/* a second address in the same /24 reuses those chunks; an IPv6 one goes into the live trie */
+	uint8_t m[1024], a4[4] = { 10, 50, 0, 9 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x77 };
+	a6[15] = 7;
+	size_t mn = dns_answer(m, "b.example.test", a4, 4, false);
+	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
+		 .ninner = mn) == PASS);
+	mn = dns_answer(m, "c.example.test", a6, 16, false);
+	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
+		 .ninner = mn) == PASS);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 2);
+	CHECK(TLS("10.50.0.9", 443) == PASS && TLS("10.50.0.7", 443) == PASS && TLS("10.50.0.8", 443) == DROP);
+	CHECK(OUT(.src = G6, .dst = "2001:db8:77::7", .proto = IPPROTO_TCP, .sport = 40001, .dport = 443) == PASS);
+	CHECK(OUT(.src = G6, .dst = "2001:db8:77::8", .proto = IPPROTO_TCP, .sport = 40001, .dport = 443) == DROP);
+	/* an answer longer than 512 bytes (EDNS) teaches too */
+	a4[3] = 10;
+	mn = dns_answer(m, "d.example.test", a4, 4, true);
+	CHECK(mn > 600);
+	CHECK(IN(.src = "10.99.0.53", .dst = G4, .proto = IPPROTO_UDP, .sport = 53, .dport = 5353, .inner = m,
+		 .ninner = mn) == PASS);
+	CHECK(exai_policy_learn_dns(ctx, DEV, p, &o, 100) == 1);
+	CHECK(TLS("10.50.0.10", 443) == PASS);
 	CHECK_OK(exai_policy_apply(ctx, DEV, p, &o));
 	CHECK(TLS("10.50.0.7", 443) == PASS);
 	CHECK(TLS("10.50.0.7", 80) == DROP);
@@ -546,6 +605,71 @@ static void rate_limit(exai_ctx *ctx)
 	CHECK(n >= 1 && n <= 5);
 	CHECK(counter("events-dropped") >= dropped0 + 45);
 	CHECK_OK(apply(bundle1, 0, 0));
+}
+
+/* The packets pending in this CPU's note (bpf/egress.h: struct exai_note) of counter @slot. */
+static uint64_t note_pending(uint32_t cpu, uint32_t *slot)
+{
+	char path[512];
+	struct exai_note n = { 0 };
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_note", bpffs, DEV);
+	int fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_map_lookup_elem(fd, &cpu, &n) < 0)
+		n.packets = UINT32_MAX;
+	if (fd >= 0)
+		close(fd);
+	*slot = n.slot;
+	return n.packets;
+}
+
+/* The packets of an established flow are counted in the CPU's note, not in exai_cnt, until the
+ * note moves to another rule: the counters stay exact through the hits, the move, and a policy
+ * switch (the old policy's pending counts never reach the new policy's counters). */
+static void note_counts(void)
+{
+	cpu_set_t one, was;
+	CHECK(sched_getaffinity(0, sizeof(was), &was) == 0);
+	CPU_ZERO(&one);
+	CPU_SET((int)sched_getcpu(), &one);
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0); /* BPF_PROG_TEST_RUN runs on this CPU */
+	uint32_t cpu = (uint32_t)sched_getcpu(), slot = 0;
+
+	uint64_t web0 = counter("rule:web"), ping0 = counter("rule:ping"), rule0 = counter("rule");
+	for (int i = 0; i < 10; i++)
+		CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10) ==
+		      PASS);
+	CHECK(note_pending(cpu, &slot) == 9); /* the first went through the tables */
+	CHECK(slot >= EXAI_CNT_RULE_BASE);
+	CHECK(counter("rule:web") == web0 + 10 && counter("rule") == rule0 + 10);
+	/* the flow's non-first fragments, and its packets truncated or with a bad length, are still
+	 * refused (the fast path takes only what the full parser would accept) */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10,
+		  .frag = 1) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10,
+		  .cut = 50) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x10,
+		  .ihl = 6) == DROP);
+	CHECK(note_pending(cpu, &slot) == 9 && counter("rule:web") == web0 + 10);
+	/* a SYN is never answered from the note; nor a flow of another rule, which moves the note */
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_TCP, .sport = 7, .dport = 8085, .tcp_flags = 0x02) ==
+	      PASS);
+	CHECK(note_pending(cpu, &slot) == 9 && counter("rule:web") == web0 + 11);
+	for (int i = 0; i < 4; i++)
+		CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 3) == PASS);
+	CHECK(note_pending(cpu, &slot) == 3);
+	CHECK(counter("rule:web") == web0 + 11 && counter("rule:ping") == ping0 + 4 && counter("rule") == rule0 + 15);
+
+	/* the switch: the new policy's counters start at zero, and the pending packets of the old
+	 * one stay out of them even when the old rule's bank is reused by the next policy */
+	CHECK_OK(apply(bundle2, 0, 0));
+	CHECK(counter("rule:web2") == 0);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 3) == DROP);
+	CHECK_OK(apply(bundle1, 0, 0));
+	CHECK(counter("rule:ping") == 0 && counter("rule:web") == 0);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 3) == PASS);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 3) == PASS);
+	CHECK(counter("rule:ping") == 2 && counter("rule:web") == 0);
+	CHECK(sched_setaffinity(0, sizeof(was), &was) == 0);
 }
 
 static void atomic_replace_and_failures(void)
@@ -740,6 +864,7 @@ int main(void)
 		conntrack_expiry();
 		counters_and_events(ctx);
 		rate_limit(ctx);
+		note_counts();
 		match_pattern(ctx);
 		atomic_replace_and_failures();
 		ipv4_trie_fallback();

@@ -259,6 +259,8 @@ static void bad_packs(void)
 	bad_pack("\\\\b(tk_[A-Za-z0-9]{24})\\\\b", "(tk_(?R)?x)", "pattern 'test.token': Hyperscan cannot compile");
 	bad_pack("{\n \"format\": 1", "{\n \"format\": 3", "'format' must be 1 or 2");
 	bad_pack("\"kind\": \"pii\"", "\"kind\": \"pi\"", "'kind'");
+	bad_pack("\"validator\": \"luhn\"", "\"validator\": \"luhn\", \"trigger\": {\"run\": \"digit\", \"min\": 12}",
+		 "pattern 'test.card': 'trigger' needs \"format\": 2");
 
 	/* the pack's own examples pass */
 	size_t fails = 99;
@@ -292,6 +294,30 @@ static void streaming(void)
 		exai_scrub_stream_free(st);
 	}
 	exai_scrub_result_free(whole);
+
+	/* the hold-back is what the stream keeps: on text without findings the output lags the
+	 * input by at most exai_scrubber_holdback() bytes after every feed, and by less than that
+	 * only a step (4 KiB) after the first full hold-back */
+	t.len = 0;
+	while (t.len < 300000)
+		CHECK(exai__buf_printf(&t, "the request fails when the server returns a timeout %zu\n", t.len % 97) == 0);
+	exai_scrub_stream *st = NULL;
+	CHECK_OK(exai_scrub_stream_new(&st, s, &to));
+	size_t fed = 0, outn = 0, most = 0, hb = exai_scrubber_holdback(s);
+	CHECK(hb > EXAI__SCRUB_WINDOW_MAX && hb < 3 * EXAI__SCRUB_WINDOW_MAX);
+	for (size_t chunk = 1000; fed < t.len; chunk = chunk == 1000 ? 70000 : 1000) {
+		size_t n = t.len - fed < chunk ? t.len - fed : chunk;
+		char *p;
+		size_t pl;
+		CHECK_OK(exai_scrub_stream_feed(st, &p, &pl, t.data + fed, n));
+		fed += n;
+		outn += pl;
+		exai_free(p);
+		CHECK(fed - outn <= hb);
+		most = fed - outn > most ? fed - outn : most;
+	}
+	CHECK(most + EXAI__SCRUB_WINDOW_MAX >= hb); /* the bound is reached, not loose */
+	exai_scrub_stream_free(st);
 	exai__buf_free(&t);
 	exai_scrubber_free(s);
 }

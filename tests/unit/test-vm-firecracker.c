@@ -85,9 +85,13 @@ int main(int argc, char **argv)
 	char p[700];
 	snprintf(p, sizeof(p), "%s/snap.mem", run);
 	CHECK(access(p, F_OK) != 0);
-	/* load: the stream becomes the two files again, then /snapshot/load */
+	/* load: the stream becomes the two files again, then /snapshot/load, whose network device
+	 * is pointed at this workspace's tap (network_overrides) */
 	lseek(fd, 0, SEEK_SET);
+	vm.spec.net.on = true;
+	snprintf(vm.spec.net.tap, sizeof(vm.spec.net.tap), "exai0badcafe");
 	CHECK_OK(be->restore(&vm, fd));
+	vm.spec.net.on = false;
 	close(fd);
 	CHECK(access(p, F_OK) != 0);
 	CHECK_OK(be->quit(&vm));
@@ -127,6 +131,8 @@ int main(int argc, char **argv)
 		size_t nerr = json_array_size(json_object_get(j, "errors"));
 		if (i < EXAI__ARRAY_SIZE(want)) {
 			CHECK_STREQ(mp, want[i]);
+			if (!strcmp(mp, "PUT /snapshot/load"))
+				CHECK(strstr(line, "\"network_overrides\"") && strstr(line, "exai0badcafe"));
 			if (nerr)
 				fprintf(stderr, "request %zu (%s) failed validation: %s\n", i, mp, line);
 			CHECK(nerr == 0);
