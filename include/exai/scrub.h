@@ -5,8 +5,11 @@
  *        reaches a model, a log or a tool.
  *
  * Stage 1 is a pack of deterministic patterns (the built-in pack, embedded in the library at
- * build time, plus custom packs in the same JSON format, docs/formats/scrub-pack.md) run by
- * Hyperscan to find candidates; PCRE2 (JIT) confirms each candidate inside a bounded window
+ * build time, plus custom packs in the same JSON format, docs/formats/scrub-pack.md). Each
+ * pattern's candidates are found by the cheapest means its regex allows: Hyperscan looking for
+ * a literal every match contains (or for its keywords, or for the regex itself), or a SIMD scan
+ * for runs of digits, hex, base58 or base64 that the pack names as the pattern's trigger;
+ * PCRE2 (JIT) confirms each candidate inside a bounded window
  * and extracts the secret's capture group; keywords, validators (Luhn, mod-97, checksums, ...)
  * and a minimum entropy cut false positives. Base64, URL-encoded, JSON/C-escaped and hex runs
  * are decoded (nested up to depth 2) and scanned too; their findings are mapped back to byte
@@ -106,9 +109,10 @@ struct exai_scrubber_opts {
 };
 
 /**
- * Builds a scrubber: parses and checks the built-in and custom packs, compiles their Hyperscan
- * database (or loads it from the cache `<state_dir>/scrub/<sha256>.hsdb`, named by the hash of
- * what it compiles and of Hyperscan's version, rebuilt when it is corrupt) and their PCRE2
+ * Builds a scrubber: parses and checks the built-in and custom packs, works out how each
+ * pattern is found and compiles the Hyperscan database (or loads both from the cache
+ * `<state_dir>/scrub/<sha256>.hsdb`, named by the hash of the packs, of the engine's plan
+ * version and of Hyperscan's version, rebuilt when it is corrupt), and compiles the PCRE2
  * programs. @p ctx may be NULL (no cache,
  * no audit events, no logging); the scrubber takes a reference to it.
  * @retval -EINVAL a pack or policy is invalid: exai_errmsg() names the pack, the pattern id

@@ -44,7 +44,7 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 4
+#define PLAN_VERSION 5
 
 /* Appends the use (@pat, @lo, @hi) of literal @l to the plan's table (distinct literals). */
 static int lit_add(struct exai__lit **lits, size_t *n_lits, struct exai__lit_use **uses, unsigned **use_lit,
@@ -175,12 +175,18 @@ static int plan_build(exai_scrubber *s)
 
 /* The run scan's specs: one per class in use, joining what each of its patterns joins (a
  * superset: longer runs, more windows, never fewer), reporting runs of the smallest minimum. */
+static int seps_bucket(unsigned min_seps)
+{
+	return min_seps == 0 ? 0 : min_seps < 3 ? 1 : 2;
+}
+
 static int triggers_build(exai_scrubber *s)
 {
-	/* a spec per (class, adjacent separators, separators allowed, separators required):
-	 * patterns that need separators do not make the others report every plain run, and
-	 * patterns without separators keep runs whose ends mean something (before / first) */
-	int spec_of[EXAI__RUN_COUNT][2][2][2];
+	/* a spec per (class, adjacent separators, separators allowed, separators required: none,
+	 * one or two, three or more): patterns that need separators do not make the others report
+	 * every plain run (nor IP addresses every date), and patterns without separators keep runs
+	 * whose ends mean something (before / first) */
+	int spec_of[EXAI__RUN_COUNT][2][2][3];
 	memset(spec_of, -1, sizeof(spec_of));
 	size_t n_trig = 0;
 	memset(s->trig_first, 0, sizeof(s->trig_first));
@@ -189,7 +195,7 @@ static int triggers_build(exai_scrubber *s)
 		const struct exai__pattern *p = &s->set.pats[i];
 		if (p->gate != EXAI__GATE_TRIGGER)
 			continue;
-		int *k = &spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][p->trigger.min_seps > 0];
+		int *k = &spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][seps_bucket(p->trigger.min_seps)];
 		if (*k < 0) {
 			if (s->n_run_specs == EXAI__RUN_SPECS_MAX)
 				return exai__err(-EINVAL, "scrub: too many kinds of run triggers");
@@ -222,7 +228,7 @@ static int triggers_build(exai_scrubber *s)
 	for (size_t i = 0; i < s->set.n; i++) {
 		const struct exai__pattern *p = &s->set.pats[i];
 		if (p->gate == EXAI__GATE_TRIGGER) {
-			int k = spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][p->trigger.min_seps > 0];
+			int k = spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][seps_bucket(p->trigger.min_seps)];
 			s->trig_pats[s->trig_first[k] + fill[k]++] = (unsigned)i;
 		}
 	}
