@@ -553,19 +553,14 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 		if (*ps->p == '?') {
 			ps->p++;
 			capture = false;
-			if (*ps->p == '<' && (ps->p[1] == '=' || ps->p[1] == '!')) {
-				ps->p += 2; /* lookbehind: zero width, no factor */
-				struct info in;
-				int r = parse_alt(ps, &in, cl);
-				info_free(&in);
-				if (r < 0 || *ps->p != ')')
-					return -1;
-				ps->p++;
-				x->minw = x->maxw = 0;
-				goto quant;
-			}
-			if (*ps->p == '=' || *ps->p == '!') {
-				ps->p++;
+			/* a lookahead (?= (?! or lookbehind (?<= (?<!: zero width, no factor */
+			size_t look = 0;
+			if (*ps->p == '=' || *ps->p == '!')
+				look = 1;
+			else if (*ps->p == '<' && (ps->p[1] == '=' || ps->p[1] == '!'))
+				look = 2;
+			if (look) {
+				ps->p += look;
 				struct info in;
 				int r = parse_alt(ps, &in, cl);
 				info_free(&in);
