@@ -423,7 +423,10 @@ static __always_inline int link_layer(struct __sk_buff *skb, struct pkt *p, stru
 
 static __always_inline int ct_expired(const struct exai_cfg *cfg, const struct exai_ct_val *v, __u8 proto, __u64 now)
 {
-	return now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
+	/* @now may be older than last_ns: another CPU can renew the entry between this CPU's clock
+	 * read and the compare; such an entry is fresh, not idle for 2^64 ns. */
+	return now > v->last_ns &&
+	       now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
 }
 
 /* The flow's conntrack entry after an allowed packet: made, renewed, or marked closing; and this
