@@ -447,6 +447,16 @@ static void conntrack_expiry(void)
 	k.gport = htons(41103);
 	CHECK(bpf_map_lookup_elem(fd, &k, &v) == 0 && (v.flags & (EXAI_CT_REPLIED | EXAI_CT_FIN_OUT)) ==
 							      (EXAI_CT_REPLIED | EXAI_CT_FIN_OUT));
+	/* an entry the other CPU renewed after this CPU read the clock (last_ns ahead of its now)
+	 * is fresh: the reply passes and the entry stays */
+	struct exai_ct_key u = { .family = 6, .proto = IPPROTO_UDP, .gport = htons(42100), .rport = htons(5000) };
+	inet_pton(AF_INET6, G6, u.gaddr);
+	inet_pton(AF_INET6, "2001:db8::9", u.raddr);
+	CHECK(bpf_map_lookup_elem(fd, &u, &v) == 0);
+	v.last_ns += 5000000000ull;
+	CHECK(bpf_map_update_elem(fd, &u, &v, BPF_EXIST) == 0);
+	CHECK(IN(.src = "2001:db8::9", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 42100) == PASS);
+	CHECK(bpf_map_lookup_elem(fd, &u, &v) == 0);
 	if (fd >= 0)
 		close(fd);
 	set_ct_timeouts(60, 21600, 10, 60);
