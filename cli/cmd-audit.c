@@ -120,13 +120,13 @@ static int parse(struct cli *cli, int argc, char **argv, const char *allowed, in
 	return -1;
 }
 
-static int open_log(struct cli *cli, const struct aargs *a, bool readonly, exai_audit_log **ret)
+static int open_log(struct cli *cli, const struct aargs *a, uint32_t flags, exai_audit_log **ret)
 {
 	exai_ctx *ctx = cli_ctx(cli);
 	if (!ctx)
 		return EXIT_FAIL;
 	EXAI_OPTS(exai_audit_opts, o, .origin = a->origin, .durability = a->durability,
-		  .flags = readonly ? EXAI_AUDIT_READONLY : 0, .key_tenant = a->keyring);
+		  .flags = flags, .key_tenant = a->keyring);
 	int r = exai_audit_open(ret, ctx, &o);
 	if (r < 0)
 		return cli_fail(cli, r, "cannot open the audit log");
@@ -148,7 +148,7 @@ static int run_append(struct cli *cli, int argc, char **argv)
 	struct aargs a;
 	exai_audit_log *log;
 	int r = parse(cli, argc, argv, "origin durability json keyring", 0, 0, &a);
-	if (r >= 0 || (r = open_log(cli, &a, false, &log)) >= 0)
+	if (r >= 0 || (r = open_log(cli, &a, EXAI_AUDIT_SPOOL_IF_BUSY, &log)) >= 0)
 		return r;
 	char *line = NULL;
 	size_t cap = 0;
@@ -168,7 +168,10 @@ static int run_append(struct cli *cli, int argc, char **argv)
 			status = EXIT_FAIL;
 			break;
 		}
-		printf("%" PRIu64 "\n", seq);
+		if (seq == EXAI_AUDIT_SEQ_SPOOLED)
+			printf("spooled\n");
+		else
+			printf("%" PRIu64 "\n", seq);
 	}
 	free(line);
 	fflush(stdout);
@@ -209,7 +212,7 @@ static int run_checkpoint(struct cli *cli, int argc, char **argv)
 	struct aargs a;
 	exai_audit_log *log;
 	int r = parse(cli, argc, argv, "origin keyring", 0, 0, &a);
-	if (r >= 0 || (r = open_log(cli, &a, false, &log)) >= 0)
+	if (r >= 0 || (r = open_log(cli, &a, 0, &log)) >= 0)
 		return r;
 	char *note = NULL;
 	r = exai_audit_checkpoint(log, &note, false);
@@ -227,7 +230,7 @@ static int run_vkey(struct cli *cli, int argc, char **argv)
 	struct aargs a;
 	exai_audit_log *log;
 	int r = parse(cli, argc, argv, "origin", 0, 0, &a);
-	if (r >= 0 || (r = open_log(cli, &a, true, &log)) >= 0)
+	if (r >= 0 || (r = open_log(cli, &a, EXAI_AUDIT_READONLY, &log)) >= 0)
 		return r;
 	char *v = NULL;
 	r = exai_audit_vkey(log, &v);
@@ -244,7 +247,7 @@ static int run_leaf(struct cli *cli, int argc, char **argv)
 	exai_audit_log *log;
 	uint64_t seq;
 	int r = parse(cli, argc, argv, "origin", 1, 1, &a);
-	if (r >= 0 || (r = seq_arg(cli, a.ops[0], &seq)) >= 0 || (r = open_log(cli, &a, true, &log)) >= 0)
+	if (r >= 0 || (r = seq_arg(cli, a.ops[0], &seq)) >= 0 || (r = open_log(cli, &a, EXAI_AUDIT_READONLY, &log)) >= 0)
 		return r;
 	char *leaf = NULL;
 	size_t len;
@@ -292,7 +295,7 @@ static int run_prove(struct cli *cli, int argc, char **argv)
 	exai_audit_log *log;
 	uint64_t seq, size;
 	int r = parse(cli, argc, argv, "origin size", 1, 1, &a);
-	if (r >= 0 || (r = seq_arg(cli, a.ops[0], &seq)) >= 0 || (r = open_log(cli, &a, true, &log)) >= 0)
+	if (r >= 0 || (r = seq_arg(cli, a.ops[0], &seq)) >= 0 || (r = open_log(cli, &a, EXAI_AUDIT_READONLY, &log)) >= 0)
 		return r;
 	uint8_t (*p)[32] = NULL;
 	size_t n = 0;
@@ -314,7 +317,7 @@ static int run_consistency(struct cli *cli, int argc, char **argv)
 	uint64_t s1, s2;
 	int r = parse(cli, argc, argv, "origin", 2, 2, &a);
 	if (r >= 0 || (r = seq_arg(cli, a.ops[0], &s1)) >= 0 || (r = seq_arg(cli, a.ops[1], &s2)) >= 0 ||
-	    (r = open_log(cli, &a, true, &log)) >= 0)
+	    (r = open_log(cli, &a, EXAI_AUDIT_READONLY, &log)) >= 0)
 		return r;
 	uint8_t (*p)[32] = NULL;
 	size_t n = 0;
@@ -369,7 +372,7 @@ static int run_tail(struct cli *cli, int argc, char **argv)
 	bool first = true;
 	for (;;) {
 		exai_audit_log *log;
-		if ((r = open_log(cli, &a, true, &log)) >= 0)
+		if ((r = open_log(cli, &a, EXAI_AUDIT_READONLY, &log)) >= 0)
 			return r;
 		uint64_t size;
 		exai_audit_size(log, &size);
@@ -401,7 +404,7 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 	struct aargs a;
 	exai_audit_log *log;
 	int r = parse(cli, argc, argv, "origin before keyring", 0, 0, &a);
-	if (r >= 0 || (r = open_log(cli, &a, false, &log)) >= 0)
+	if (r >= 0 || (r = open_log(cli, &a, 0, &log)) >= 0)
 		return r;
 	uint64_t first = 0;
 	r = exai_audit_prune(log, a.before_ms, &first);
@@ -429,7 +432,7 @@ static int run_sink_run(struct cli *cli, int argc, char **argv)
 		return r;
 	if (!a.sink[0] && !a.sink[1] && !a.sink[2])
 		return cli_usage_error(cli, "name at least one sink: --jsonl, --postgres or --nats");
-	if ((r = open_log(cli, &a, !a.writer, &log)) >= 0)
+	if ((r = open_log(cli, &a, a.writer ? 0 : EXAI_AUDIT_READONLY, &log)) >= 0)
 		return r;
 	static const char *const names[3] = { "jsonl", "postgres", "nats" };
 	static const int kinds[3] = { EXAI_AUDIT_SINK_JSONL, EXAI_AUDIT_SINK_POSTGRES, EXAI_AUDIT_SINK_NATS };
@@ -457,7 +460,7 @@ static int run_sink_status(struct cli *cli, int argc, char **argv)
 	struct aargs a;
 	exai_audit_log *log;
 	int r = parse(cli, argc, argv, "origin json", 0, 0, &a);
-	if (r >= 0 || (r = open_log(cli, &a, true, &log)) >= 0)
+	if (r >= 0 || (r = open_log(cli, &a, EXAI_AUDIT_READONLY, &log)) >= 0)
 		return r;
 	struct exai_audit_sink_status st[64];
 	size_t n = 0;
@@ -484,9 +487,11 @@ static int run_sink_status(struct cli *cli, int argc, char **argv)
 
 static const struct cli_cmd audit_append = {
 	.name = "append",
-	.summary = "Append events: one JSON object per line on standard input; prints each seq",
+	.summary = "Append events: one JSON object per line on standard input; prints each seq (or \"spooled\")",
 	.usage = "[--origin NAME] [--keyring T] [--durability sync|batch] < events.jsonl\n\n" ORIGIN_HELP KEYRING_HELP
-		 "The log sets seq, origin and prev; events that set them, or carry prompt text, are refused.",
+		 "The log sets seq, origin and prev; events that set them, or carry prompt text, are refused.\n"
+		 "When another process holds the log for writing (exaid), the events are spooled, durably, and\n"
+		 "that process chains them once this one ends: each line then prints \"spooled\".",
 	.run = run_append,
 };
 static const struct cli_cmd audit_verify = {

@@ -562,7 +562,9 @@ static int audited(struct cli *cli, int (*fn)(struct cli *, int, char **), int a
 	exai_audit_log *log = NULL;
 	if (!ctx)
 		return EXIT_FAIL;
-	int r = exai_audit_open(&log, ctx, NULL);
+	/* beside another writer (exaid, a parallel exaictl) the events are spooled, not lost */
+	EXAI_OPTS(exai_audit_opts, o, .flags = EXAI_AUDIT_SPOOL_IF_BUSY);
+	int r = exai_audit_open(&log, ctx, &o);
 	if (r == 0 && (r = exai_audit_attach(ctx, log)) < 0) {
 		exai_audit_close(log);
 		log = NULL;

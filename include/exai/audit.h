@@ -54,7 +54,21 @@ enum exai_audit_flags {
 	 *  torn tail is cut) and refuse to open it (-EBADMSG) when any record is bad. Without it,
 	 *  open rechecks only what follows the last checkpoint. Costs a full read of the log. */
 	EXAI_AUDIT_VERIFY_ON_OPEN = 1u << 1,
+	/** When another process holds the log for writing, open a *spool* instead of failing
+	 *  with -EBUSY: appends are checked as the log would check them and written, durably
+	 *  under EXAI_AUDIT_SYNC, to a file of this handle's own under `<log>/spool/`; the
+	 *  writer chains the file into the log (seq, prev, signed checkpoints) once this handle
+	 *  is closed: at its next open, within a second while it stays open, or at its close.
+	 *  A spooling handle appends, flushes and closes; everything that needs the log itself
+	 *  (checkpoints, proofs, size, digests, sinks, prune) fails with -EBUSY. It needs no
+	 *  signing key. For short-lived processes beside a long-lived writer (exaictl beside
+	 *  exaid); docs/audit.md. */
+	EXAI_AUDIT_SPOOL_IF_BUSY = 1u << 2,
 };
+
+/** The seq that exai_audit_append() reports for an event spooled (EXAI_AUDIT_SPOOL_IF_BUSY):
+ *  it gets its place in the log when the writer chains it. */
+#define EXAI_AUDIT_SEQ_SPOOLED UINT64_MAX
 
 struct exai_audit_opts {
 	size_t sz; /**< sizeof(struct exai_audit_opts); set by EXAI_OPTS() */
@@ -93,6 +107,7 @@ struct exai_audit_opts {
  * @retval -EBADMSG the stored log is corrupt outside its tail: the log refuses to append
  *         (run exai_audit_verify() to locate the damage)
  * @retval -ENOENT opts->key_tenant has no keyring
+ * @retval -EBUSY another process holds the log for writing (see EXAI_AUDIT_SPOOL_IF_BUSY)
  * @retval -EACCES the key is sealed and no keyring is available, or the keyring is revoked
  *         or its KMS refuses
  * @retval -EACCES, -EIO, -ENOMEM and other errno values from the file system
@@ -136,8 +151,9 @@ EXAI_API int exai_audit_event_set_detail_int(exai_audit_event *ev, const char *k
 EXAI_API int exai_audit_event_set_detail_json(exai_audit_event *ev, const char *key, const char *json);
 
 /**
- * Appends an event; on success *@p retseq (may be NULL) is its seq. With EXAI_AUDIT_SYNC the
- * call returns once the event is durable. The event is not consumed.
+ * Appends an event; on success *@p retseq (may be NULL) is its seq (::EXAI_AUDIT_SEQ_SPOOLED on
+ * a spooling handle). With EXAI_AUDIT_SYNC the call returns once the event is durable. The
+ * event is not consumed.
  * @retval -EINVAL reserved member (`seq`, `origin`, `prev`) set, forbidden member (prompt
  *         text), not an object; -EFBIG over max_event_size; -EROFS read-only or broken log
  *         (a write failed: nothing more is accepted); the log is unchanged on every failure

@@ -127,6 +127,29 @@ void exai__event_parts_free(struct exai__event_parts *p);
 int exai__event_assemble(struct exai__buf *out, const struct exai__event_parts *p, const char *origin,
 			 const char *prev_hex, uint64_t seq);
 int64_t exai__now_ms(void);
+
+/* ---- spool.c: events of a process that finds the log held by another (docs/audit.md) ---- */
+struct exai__spool {
+	int fd;        /* flock()ed until closed */
+	char *path;
+	uint64_t len;  /* bytes written and accepted */
+	int broken;
+};
+int exai__spool_open(struct exai__spool *sp, const char *logdir);
+/* Appends one event line "{" @members "}" (canonical members, without the log's own). */
+int exai__spool_write(struct exai__spool *sp, const char *members, size_t len, bool sync);
+int exai__spool_flush(struct exai__spool *sp);
+int exai__spool_close(struct exai__spool *sp);
+/* The writer's side: chains every spool file whose process has closed it, oldest first. */
+int exai__spool_ingest(exai_audit_log *log);
+/* log.c, for the ingest: no other append runs between begin and end; begin makes what was
+ * appended before durable and returns the log's size, end makes the ingested events durable. */
+uint64_t exai__log_ingest_begin(exai_audit_log *log);
+int exai__log_ingest_end(exai_audit_log *log);
+/* exai_audit_append_json() for a spooled line, without waiting for durability. */
+int exai__log_append_spooled(exai_audit_log *log, const char *json, size_t len);
+/* -EBUSY (with its sentence) when @log only spools events, else 0. */
+int exai__log_spooling(const exai_audit_log *log);
 /* The top-level members the chain needs, picked out by exai__canon_check(). */
 enum { EXAI__TOP_TIME, EXAI__TOP_CLASS_UID, EXAI__TOP_ACTIVITY_ID, EXAI__TOP_NUMS };
 enum { EXAI__TOP_ACTIVITY_NAME, EXAI__TOP_TENANT, EXAI__TOP_WORKSPACE, EXAI__TOP_STRS };

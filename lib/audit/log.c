@@ -16,6 +16,7 @@
 
 #define PEND_FLUSH_NOW (8u << 20) /* an appender flushes itself above this much pending data */
 #define STATE_MAX (64u << 10)
+#define SPOOL_INGEST_MS 1000 /* how often the writer looks for spooled events */
 
 /* A new segment starting at @seg at byte @at of the pending data (@idx_at of the index). */
 struct rot {
@@ -41,7 +42,7 @@ struct exai_audit_log {
 	uint32_t batch_delay_ms, cp_events, cp_ms, max_event;
 	uint64_t seg_size;
 	uint32_t retention_days;
-	bool readonly, verify_on_open;
+	bool readonly, verify_on_open, spool_if_busy;
 
 	pthread_mutex_t lock;
 	pthread_cond_t durable_cond; /* durable, broken or closing changed */
@@ -73,6 +74,12 @@ struct exai_audit_log {
 	struct exai__merkle prefix;  /* compact range of the pruned prefix */
 
 	int lock_fd;                 /* flock()ed by the one writer */
+	bool spooling;               /* another process writes: appends go to @spool */
+	struct exai__spool spool;
+	bool ingesting;              /* a thread chains spooled events: others wait */
+	pthread_t ingester;
+	pthread_cond_t ingest_cond;
+	int64_t ingested_at;         /* when the background thread last looked at the spool */
 	pthread_t thread;
 	bool thread_started, closing;
 	struct exai__sink *sinks;
@@ -350,7 +357,43 @@ static int checkpoint_locked(exai_audit_log *log)
 }
 
 /* Orders the event prepared in @parts (consumed). */
-static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq);
+static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq, bool wait);
+static int drain_locked(exai_audit_log *log);
+
+int exai__log_spooling(const exai_audit_log *log)
+{
+	return log && log->spooling ? exai__err(-EBUSY, "the audit log %s is held for writing by another process: this "
+						     "handle only spools events", log->origin) : 0;
+}
+
+/* The spooling process's append: refused exactly as the writer would refuse it, then written
+ * as the caller's members with `time` set now when absent (the log's own members come when
+ * the writer chains it). */
+static int spool_append(exai_audit_log *log, json_t *obj, uint64_t *retseq)
+{
+	struct exai__event_parts parts;
+	int r = exai__event_prepare(&parts, obj, log->max_event);
+	if (r < 0)
+		return r;
+	exai__event_parts_free(&parts);
+	json_t *o = json_copy(obj);
+	char *text = NULL;
+	size_t len;
+	if (!o || (!json_object_get(o, "time") && json_object_set_new(o, "time", json_integer(exai__now_ms())) < 0))
+		r = exai__err(-ENOMEM, "out of memory");
+	if (r == 0)
+		r = exai__jcs_dump(o, &text, &len);
+	json_decref(o);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&log->lock);
+	r = exai__spool_write(&log->spool, text + 1, len - 2, log->durability == EXAI_AUDIT_SYNC);
+	pthread_mutex_unlock(&log->lock);
+	free(text);
+	if (r == 0 && retseq)
+		*retseq = EXAI_AUDIT_SEQ_SPOOLED;
+	return r;
+}
 
 static int append_obj(exai_audit_log *log, json_t *obj, uint64_t *retseq)
 {
@@ -358,17 +401,21 @@ static int append_obj(exai_audit_log *log, json_t *obj, uint64_t *retseq)
 		return exai__err(-EINVAL, "no audit log");
 	if (log->readonly)
 		return exai__err(-EROFS, "the audit log %s is open read-only", log->origin);
+	if (log->spooling)
+		return spool_append(log, obj, retseq);
 	struct exai__event_parts parts;
 	int r = exai__event_prepare(&parts, obj, log->max_event);
-	return r < 0 ? r : append_parts(log, &parts, retseq);
+	return r < 0 ? r : append_parts(log, &parts, retseq, true);
 }
 
-static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq)
+static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64_t *retseq, bool wait)
 {
 	struct exai__event_parts parts = *p;
 	int r = 0;
 	struct exai__buf ev = { 0 };
 	pthread_mutex_lock(&log->lock);
+	while (log->ingesting && !pthread_equal(log->ingester, pthread_self()))
+		pthread_cond_wait(&log->ingest_cond, &log->lock);
 	if (log->broken || log->closing) {
 		r = exai__err(-EROFS, "the audit log %s %s", log->origin,
 			      log->closing ? "is closing" : "failed a write and accepts no more events");
@@ -408,7 +455,7 @@ static int append_parts(exai_audit_log *log, struct exai__event_parts *p, uint64
 		exai__log_warn(log->ctx, "audit", "%s: checkpoint postponed: %s", log->origin, exai_errmsg());
 	if (retseq)
 		*retseq = seq;
-	if (log->durability == EXAI_AUDIT_SYNC || log->pend.len >= PEND_FLUSH_NOW)
+	if ((wait && log->durability == EXAI_AUDIT_SYNC) || log->pend.len >= PEND_FLUSH_NOW)
 		r = wait_durable(log, seq + 1);
 	else
 		pthread_cond_signal(&log->wake);
@@ -426,21 +473,60 @@ EXAI_API int exai_audit_append(exai_audit_log *log, const exai_audit_event *ev, 
 	return append_obj(log, ev->obj, retseq);
 }
 
-EXAI_API int exai_audit_append_json(exai_audit_log *log, const char *json, size_t len, uint64_t *retseq)
+static int append_json(exai_audit_log *log, const char *json, size_t len, uint64_t *retseq, bool wait)
 {
 	json_t *o = NULL;
 	if (!json || !len)
 		return exai__err(-EINVAL, "no audit event text");
-	if (log && !log->readonly) {
+	if (log && !log->readonly && !log->spooling) {
 		struct exai__event_parts parts;
 		int f = exai__event_prepare_text(&parts, json, len, log->max_event);
 		if (f != -EAGAIN)
-			return f < 0 ? f : append_parts(log, &parts, retseq);
+			return f < 0 ? f : append_parts(log, &parts, retseq, wait);
 	}
 	int r = exai__event_parse(&o, json, len);
-	if (r == 0)
+	if (r == 0 && wait)
 		r = append_obj(log, o, retseq);
+	else if (r == 0) {
+		struct exai__event_parts parts;
+		r = exai__event_prepare(&parts, o, log->max_event);
+		if (r == 0)
+			r = append_parts(log, &parts, retseq, false);
+	}
 	json_decref(o);
+	return r;
+}
+
+EXAI_API int exai_audit_append_json(exai_audit_log *log, const char *json, size_t len, uint64_t *retseq)
+{
+	return append_json(log, json, len, retseq, true);
+}
+
+int exai__log_append_spooled(exai_audit_log *log, const char *json, size_t len)
+{
+	return append_json(log, json, len, NULL, false);
+}
+
+uint64_t exai__log_ingest_begin(exai_audit_log *log)
+{
+	pthread_mutex_lock(&log->lock);
+	while (log->ingesting)
+		pthread_cond_wait(&log->ingest_cond, &log->lock);
+	log->ingesting = true;
+	log->ingester = pthread_self();
+	drain_locked(log);
+	uint64_t next = log->next_seq;
+	pthread_mutex_unlock(&log->lock);
+	return next;
+}
+
+int exai__log_ingest_end(exai_audit_log *log)
+{
+	pthread_mutex_lock(&log->lock);
+	int r = drain_locked(log);
+	log->ingesting = false;
+	pthread_cond_broadcast(&log->ingest_cond);
+	pthread_mutex_unlock(&log->lock);
 	return r;
 }
 
@@ -463,6 +549,12 @@ EXAI_API int exai_audit_flush(exai_audit_log *log)
 {
 	if (!log)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling) {
+		pthread_mutex_lock(&log->lock);
+		int r = exai__spool_flush(&log->spool);
+		pthread_mutex_unlock(&log->lock);
+		return r;
+	}
 	pthread_mutex_lock(&log->lock);
 	int r = drain_locked(log);
 	pthread_mutex_unlock(&log->lock);
@@ -473,6 +565,8 @@ EXAI_API int exai_audit_checkpoint(exai_audit_log *log, char **ret, bool force)
 {
 	if (!log)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	pthread_mutex_lock(&log->lock);
 	int r = 0;
 	if (!log->readonly && (log->tree.size > log->sealed || (force && log->tree.size > 0)))
@@ -491,6 +585,8 @@ EXAI_API int exai_audit_latest_checkpoint(exai_audit_log *log, char **ret)
 {
 	if (!log || !ret)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	pthread_mutex_lock(&log->lock);
 	int r = !log->last_cp ? exai__err(-ENOENT, "the audit log %s has no checkpoint yet", log->origin) :
 		!(*ret = strdup(log->last_cp)) ? exai__err(-ENOMEM, "out of memory") : 0;
@@ -521,6 +617,13 @@ static void *bg_main(void *arg)
 			exai__log_warn(log->ctx, "audit", "%s: checkpoint postponed: %s", log->origin, exai_errmsg());
 		if (log->pend.len && !log->flushing)
 			flush_locked(log);
+		if (exai__now_ms() - log->ingested_at >= SPOOL_INGEST_MS) {
+			log->ingested_at = exai__now_ms();
+			pthread_mutex_unlock(&log->lock);
+			if (exai__spool_ingest(log) < 0)
+				exai__log_warn(log->ctx, "audit", "%s: spooled events wait: %s", log->origin, exai_errmsg());
+			pthread_mutex_lock(&log->lock);
+		}
 	}
 	pthread_mutex_unlock(&log->lock);
 	return NULL;
@@ -747,8 +850,16 @@ static int log_open(exai_audit_log *log)
 		free(lp);
 		if (log->lock_fd < 0)
 			r = exai__err_sys(exai__neg_errno(), "cannot open %s/lock", log->dir);
-		else if (flock(log->lock_fd, LOCK_EX | LOCK_NB) < 0)
-			r = exai__err(-EBUSY, "the audit log %s is open for writing by another process", log->dir);
+		else if (flock(log->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK)
+				return exai__err_sys(exai__neg_errno(), "cannot lock %s/lock", log->dir);
+			if (!log->spool_if_busy)
+				return exai__err(-EBUSY, "the audit log %s is open for writing by another process", log->dir);
+			close(log->lock_fd);
+			log->lock_fd = -1;
+			log->spooling = true;
+			return exai__spool_open(&log->spool, log->dir);
+		}
 	}
 	if (r == 0)
 		r = exai__audit_signer_load(&log->signer, log->ctx, log->dir, log->origin, log->key_tenant, !log->readonly);
@@ -866,15 +977,18 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	log->seg_size = EXAI__OPT(opts, segment_size, (uint64_t)64 << 20);
 	log->retention_days = EXAI__OPT(opts, retention_days, 2557u);
 	uint32_t flags = EXAI__OPT(opts, flags, 0u);
-	if (flags & ~(uint32_t)(EXAI_AUDIT_READONLY | EXAI_AUDIT_VERIFY_ON_OPEN)) {
+	if (flags & ~(uint32_t)(EXAI_AUDIT_READONLY | EXAI_AUDIT_VERIFY_ON_OPEN | EXAI_AUDIT_SPOOL_IF_BUSY)) {
 		exai_ctx_unref(log->ctx);
 		free(log);
 		return exai__err(-EINVAL, "exai_audit_opts.flags 0x%x has unknown bits", flags);
 	}
 	log->readonly = flags & EXAI_AUDIT_READONLY;
 	log->verify_on_open = flags & EXAI_AUDIT_VERIFY_ON_OPEN;
+	log->spool_if_busy = (flags & EXAI_AUDIT_SPOOL_IF_BUSY) && !log->readonly;
 	log->seg_fd = log->idx_fd = log->lock_fd = -1;
+	log->spool.fd = -1;
 	pthread_mutex_init(&log->lock, NULL);
+	pthread_cond_init(&log->ingest_cond, NULL);
 	pthread_cond_init(&log->durable_cond, NULL);
 	pthread_cond_init(&log->wake, NULL);
 	const char *kt = EXAI__OPT(opts, key_tenant, (const char *)NULL);
@@ -882,7 +996,12 @@ EXAI_API int exai_audit_open(exai_audit_log **ret, exai_ctx *ctx, const struct e
 	log->dir = exai__log_dir(ctx, origin);
 	log->key_tenant = kt ? strdup(kt) : NULL;
 	r = log->origin && log->dir && (!kt || log->key_tenant) ? log_open(log) : exai__err(-ENOMEM, "out of memory");
-	if (r == 0 && !log->readonly) {
+	if (r == 0 && !log->readonly && !log->spooling) {
+		/* what other processes spooled while they could not write (the thread looks again
+		 * every SPOOL_INGEST_MS); a failure leaves it spooled for the next time */
+		if (exai__spool_ingest(log) < 0)
+			exai__log_warn(log->ctx, "audit", "%s: spooled events wait: %s", log->origin, exai_errmsg());
+		log->ingested_at = exai__now_ms();
 		if (pthread_create(&log->thread, NULL, bg_main, log) != 0)
 			r = exai__err(-EAGAIN, "cannot start the audit log's thread");
 		else
@@ -906,7 +1025,11 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 		return 0;
 	int r = 0;
 	exai__sinks_stop(log);
-	if (!log->readonly && !log->broken) {
+	if (log->spooling)
+		r = exai__spool_close(&log->spool);
+	else if (!log->readonly && !log->broken) {
+		if (exai__spool_ingest(log) < 0)
+			exai__log_warn(log->ctx, "audit", "%s: spooled events wait: %s", log->origin, exai_errmsg());
 		pthread_mutex_lock(&log->lock);
 		bool need = log->tree.size > log->sealed;
 		pthread_mutex_unlock(&log->lock);
@@ -940,6 +1063,7 @@ EXAI_API int exai_audit_close(exai_audit_log *log)
 		sodium_free(log->digest_key);
 	pthread_cond_destroy(&log->wake);
 	pthread_cond_destroy(&log->durable_cond);
+	pthread_cond_destroy(&log->ingest_cond);
 	pthread_mutex_destroy(&log->lock);
 	free(log->origin);
 	free(log->dir);
@@ -1191,6 +1315,8 @@ EXAI_API int exai_audit_leaf(exai_audit_log *log, uint64_t seq, char **ret, size
 {
 	if (!log || !ret)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	return exai__log_read_event(log, seq, ret, retlen);
 }
 
@@ -1198,6 +1324,8 @@ EXAI_API int exai_audit_size(exai_audit_log *log, uint64_t *retsize)
 {
 	if (!log || !retsize)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	*retsize = exai__log_durable(log);
 	return 0;
 }
@@ -1206,6 +1334,8 @@ EXAI_API int exai_audit_vkey(exai_audit_log *log, char **ret)
 {
 	if (!log || !ret)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	char *v = exai__signer_vkey(&log->signer);
 	if (!v)
 		return exai__err(-ENOMEM, "out of memory");
@@ -1217,6 +1347,8 @@ EXAI_API int exai_audit_digest(exai_audit_log *log, char **ret, const void *data
 {
 	if (!log || !ret || (!data && len))
 		return exai__err(-EINVAL, "exai_audit_digest: no log or data");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	if (!log->digest_key)
 		return exai__err(-ENOENT, "the audit log %s has no digest key", log->origin);
 	uint8_t h[32];
@@ -1283,6 +1415,8 @@ EXAI_API int exai_audit_root(exai_audit_log *log, uint64_t size, uint8_t ret[32]
 {
 	if (!log || !ret)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	int r = size_check(log, size);
 	if (r < 0)
 		return r;
@@ -1299,6 +1433,8 @@ EXAI_API int exai_audit_prove(exai_audit_log *log, uint64_t seq, uint64_t size, 
 {
 	if (!log || !ret || !retn)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	int r = size_check(log, size);
 	if (r < 0)
 		return r;
@@ -1312,6 +1448,8 @@ EXAI_API int exai_audit_consistency(exai_audit_log *log, uint64_t size1, uint64_
 {
 	if (!log || !ret || !retn)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	int r = size_check(log, size2);
 	if (r < 0)
 		return r;
@@ -1365,6 +1503,8 @@ EXAI_API int exai_audit_prune(exai_audit_log *log, int64_t before_ms, uint64_t *
 {
 	if (!log)
 		return exai__err(-EINVAL, "no audit log");
+	if (log->spooling)
+		return exai__log_spooling(log);
 	if (log->readonly)
 		return exai__err(-EROFS, "the audit log %s is open read-only", log->origin);
 	int64_t cutoff = before_ms ? before_ms : exai__now_ms() - (int64_t)log->retention_days * 86400000;

@@ -186,6 +186,8 @@ EXAI_API int exai_audit_sink_add(exai_audit_log *log, const struct exai_audit_si
 {
 	if (!log || !opts)
 		return exai__err(-EINVAL, "exai_audit_sink_add: no log or options");
+	if (exai__log_spooling(log) < 0)
+		return -EBUSY;
 	int r = EXAI__OPTS_CHECK(opts, exai_audit_sink_opts);
 	if (r < 0)
 		return r;
@@ -300,6 +302,8 @@ EXAI_API int exai_audit_sink_status(exai_audit_log *log, struct exai_audit_sink_
 {
 	if (!log || !retn || (max && !ret))
 		return exai__err(-EINVAL, "exai_audit_sink_status: no log or output");
+	if (exai__log_spooling(log) < 0)
+		return -EBUSY;
 	size_t n = 0;
 	uint64_t durable = exai__log_deliverable(log);
 	pthread_mutex_lock(exai__log_mutex(log));
