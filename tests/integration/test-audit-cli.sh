@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test-audit-cli: exaictl audit as operators use it: append (and a refused line), verify (text,
-# --json, a wrong key, a damaged byte), tail with filters, leaf, prune, sink status.
+# test-audit-cli: exaictl audit as operators use it: append (and a refused line, and beside
+# another writer: spooled, then chained), verify (text, --json, a wrong key, a damaged byte),
+# tail with filters, leaf, prune, sink status.
 # Usage: test-audit-cli.sh EXAICTL
 set -euo pipefail
 exaictl=$(realpath "$1")
@@ -59,10 +60,29 @@ wait $runner || fail "sink run (restarted) exit status"
 [ "$(wc -l <"$work/out.jsonl")" = 7 ] || fail "restarted sink run: $(wc -l <"$work/out.jsonl") lines"
 if "$exaictl" --state-dir "$work/state" audit sink run --origin cli.test 2>/dev/null; then fail "sink run without sinks"; fi
 
+# Two processes: one holds the log (an append still reading its input), another appends: its
+# events are spooled, durably, and the holder chains them when it closes; nothing is lost.
+mkfifo "$work/fifo"
+ctl append <"$work/fifo" >"$work/holder.out" &
+holder=$!
+exec 3>"$work/fifo"
+for _ in $(seq 100); do flock -n "$work/state/audit/cli.test/lock" true || break; sleep 0.05; done
+if flock -n "$work/state/audit/cli.test/lock" true; then fail "the holder never took the log"; fi
+printf '{"class_uid":1,"activity_id":1,"n":"h1"}\n' >&3
+printf '{"class_uid":1,"activity_id":1,"n":"s1"}\n{"class_uid":1,"activity_id":1,"n":"s2"}\n' | ctl append >"$work/spooled"
+[ "$(tr '\n' ' ' <"$work/spooled")" = "spooled spooled " ] || fail "the second writer printed $(cat "$work/spooled")"
+[ "$(ls "$work/state/audit/cli.test/spool" | wc -l)" = 1 ] || fail "no spool file"
+exec 3>&-
+wait $holder || fail "the holder's exit status"
+ctl verify | grep -q "^ok: 10 events from seq 0" || fail "verify after chaining: $(ctl verify)"
+[ "$(ctl tail -n 3 --json | grep -o '"n":"[a-z0-9]*"' | tr '\n' ' ')" = '"n":"h1" "n":"s1" "n":"s2" ' ] ||
+	fail "spooled events not chained in order: $(ctl tail -n 3 --json)"
+[ "$(ls "$work/state/audit/cli.test/spool" | wc -l)" = 0 ] || fail "the spool file stayed"
+
 # One damaged byte in the middle of the segment: verify fails and names the seq.
 seg=$(ls "$work"/state/audit/cli.test/*.seg | head -1)
 size=$(stat -c %s "$seg")
 printf 'Z' | dd of="$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
 if ctl verify 2>"$work/err"; then fail "damaged log verified"; fi
 grep -q "seq [0-9]*:" "$work/err" || fail "no seq named: $(cat "$work/err")"
-echo "ok: exaictl audit append, verify, tail, leaf, prune, sink run and sink status behave"
+echo "ok: exaictl audit append (also beside another writer), verify, tail, leaf, prune, sink run and sink status behave"
