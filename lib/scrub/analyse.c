@@ -18,25 +18,280 @@
 #define INF EXAI__RE_INF
 #define SET_MAX 64 /* literals in a set */
 
+/* ---- contexts: what the bytes around a factor's literal can be --------------------------- */
+
+#define K EXAI__CTX_K
+#define KMASK ((1u << K) - 1)
+static const struct exai__bset ALL = { { ~0ull, ~0ull, ~0ull, ~0ull } };
+
+static void bset_or(struct exai__bset *a, const struct exai__bset *b)
+{
+	for (int i = 0; i < 4; i++)
+		a->b[i] |= b->b[i];
+}
+
+static void bset_and(struct exai__bset *a, const struct exai__bset *b)
+{
+	for (int i = 0; i < 4; i++)
+		a->b[i] &= b->b[i];
+}
+
+static struct exai__bset bset_not(struct exai__bset a)
+{
+	for (int i = 0; i < 4; i++)
+		a.b[i] = ~a.b[i];
+	return a;
+}
+
+static bool bset_sub(const struct exai__bset *a, const struct exai__bset *b)
+{
+	for (int i = 0; i < 4; i++)
+		if (a->b[i] & ~b->b[i])
+			return false;
+	return true;
+}
+
+/* Lengths as bit masks (bit d: length d, for d < K): the lengths a + b. */
+static uint32_t lens_add(uint32_t a, uint32_t b)
+{
+	uint32_t r = 0;
+	for (unsigned d = 0; d < K; d++)
+		if (a >> d & 1)
+			r |= b << d;
+	return r & KMASK;
+}
+
+/* What a node's matches look like near their two ends (known false: nothing is known, any
+ * byte anywhere). Read forward, lp holds the lengths < K of the matches and p[j] the bytes at
+ * offset j of the matches longer than j; read backward, ls and s[j] (offset j before the end).
+ * The two views differ only for anchors, which read as one byte on the side that allows it (the
+ * newline before a line start, the newline or nothing after an end). pre / post: the byte
+ * just before / after every match is one of these (or the text's edge). wb: an assertion \b (1)
+ * or \B (2) that its neighbours in the sequence turn into pre / post. */
+struct shape {
+	bool known;
+	int wb;
+	uint32_t lp, ls;
+	struct exai__bset p[K], s[K];
+	struct exai__bset pre, post;
+};
+
+static void shape_byte(struct shape *h, const struct exai__bset *c)
+{
+	memset(h, 0, sizeof(*h));
+	h->known = true;
+	h->lp = h->ls = 2;
+	h->p[0] = h->s[0] = *c;
+	h->pre = h->post = ALL;
+}
+
+static void shape_zero(struct shape *h, const struct exai__bset *pre, const struct exai__bset *post)
+{
+	memset(h, 0, sizeof(*h));
+	h->known = true;
+	h->lp = h->ls = 1;
+	h->pre = *pre;
+	h->post = *post;
+}
+
+static bool shape_is_zero(const struct shape *h)
+{
+	return h->known && h->lp == 1 && h->ls == 1;
+}
+
+/* a followed by b (o may be a or b). */
+static void shape_cat(struct shape *o, const struct shape *a, const struct shape *b)
+{
+	struct shape r;
+	memset(&r, 0, sizeof(r));
+	if (a->known && b->known) {
+		r.known = true;
+		for (unsigned j = 0; j < K; j++) {
+			r.p[j] = a->p[j];
+			r.s[j] = b->s[j];
+			for (unsigned d = 0; d <= j; d++) {
+				if (a->lp >> d & 1) {
+					struct exai__bset x = b->p[j - d];
+					if (j == d)
+						bset_and(&x, &a->post);
+					bset_or(&r.p[j], &x);
+				}
+				if (b->ls >> d & 1) {
+					struct exai__bset x = a->s[j - d];
+					if (j == d)
+						bset_and(&x, &b->pre);
+					bset_or(&r.s[j], &x);
+				}
+			}
+		}
+		r.lp = lens_add(a->lp, b->lp);
+		r.ls = lens_add(a->ls, b->ls);
+		r.pre = a->pre;
+		if (shape_is_zero(a))
+			bset_and(&r.pre, &b->pre);
+		r.post = b->post;
+		if (shape_is_zero(b))
+			bset_and(&r.post, &a->post);
+	}
+	*o = r;
+}
+
+/* a or b (o may be a). */
+static void shape_alt(struct shape *o, const struct shape *a, const struct shape *b)
+{
+	if (!a->known || !b->known) {
+		memset(o, 0, sizeof(*o));
+		return;
+	}
+	struct shape r = *a;
+	r.wb = 0;
+	for (unsigned j = 0; j < K; j++) {
+		bset_or(&r.p[j], &b->p[j]);
+		bset_or(&r.s[j], &b->s[j]);
+	}
+	r.lp |= b->lp;
+	r.ls |= b->ls;
+	bset_or(&r.pre, &b->pre);
+	bset_or(&r.post, &b->post);
+	*o = r;
+}
+
+/* x{m,n}: K + 1 copies show every byte the first and last K can hold. */
+static void shape_rep(struct shape *o, const struct shape *x, unsigned m, unsigned n)
+{
+	struct shape acc, opt;
+	shape_zero(&acc, &ALL, &ALL);
+	shape_zero(&opt, &ALL, &ALL);
+	shape_alt(&opt, x, &opt);
+	for (unsigned k = 0; k < n && k <= K; k++)
+		shape_cat(&acc, &acc, k < m ? x : &opt);
+	*o = acc;
+}
+
+/* The context of a factor found in a node (known false: nothing is known). After the
+ * literal's end: a[j] holds the bytes at offset j inside the node; ax the offsets (< K) at
+ * which the node may end, after which what follows the node comes (its first byte one of
+ * cpost). Before the literal's start, the mirror image: b, bx, cpre. */
+struct lctx {
+	bool known;
+	uint32_t ax, bx;
+	struct exai__bset a[K], b[K];
+	struct exai__bset cpre, cpost;
+};
+
+/* The literal is the whole node, of shape @h (its first item's and last item's when @l is given). */
+static void ctx_start(struct lctx *c, const struct shape *h, const struct shape *l)
+{
+	memset(c, 0, sizeof(*c));
+	c->known = true;
+	c->ax = c->bx = 1;
+	c->cpre = h->known ? h->pre : ALL;
+	l = l ? l : h;
+	c->cpost = l->known ? l->post : ALL;
+}
+
+/* The node is followed by @t (@after) or preceded by it: the positions its exits reach get
+ * t's first (last) bytes, and its exits move on by t's lengths. */
+static void ctx_extend(struct lctx *c, const struct shape *t, bool after)
+{
+	if (!c->known)
+		return;
+	if (!t->known) {
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	struct exai__bset *v = after ? c->a : c->b, *edge = after ? &c->cpost : &c->cpre;
+	uint32_t *x = after ? &c->ax : &c->bx;
+	const struct exai__bset *tv = after ? t->p : t->s, *tedge = after ? &t->post : &t->pre;
+	for (unsigned d = 0; d < K; d++)
+		if (*x >> d & 1)
+			for (unsigned j = d; j < K; j++) {
+				struct exai__bset y = tv[j - d];
+				if (j == d)
+					bset_and(&y, edge);
+				bset_or(&v[j], &y);
+			}
+	*x = lens_add(*x, after ? t->lp : t->ls);
+	if (shape_is_zero(t))
+		bset_and(edge, tedge);
+	else
+		*edge = *tedge;
+}
+
+static void ctx_after(struct lctx *c, const struct shape *t)
+{
+	ctx_extend(c, t, true);
+}
+
+static void ctx_before(struct lctx *c, const struct shape *h)
+{
+	ctx_extend(c, h, false);
+}
+
+/* The context of literals of either of two places. */
+static void ctx_union(struct lctx *c, const struct lctx *o)
+{
+	if (!c->known || !o->known) {
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	for (unsigned j = 0; j < K; j++) {
+		bset_or(&c->a[j], &o->a[j]);
+		bset_or(&c->b[j], &o->b[j]);
+	}
+	c->ax |= o->ax;
+	c->bx |= o->bx;
+	bset_or(&c->cpre, &o->cpre);
+	bset_or(&c->cpost, &o->cpost);
+}
+
+/* The context at the top: what follows and precedes the whole match is any text. */
+static void ctx_final(const struct lctx *c, struct exai__bset before[K], struct exai__bset after[K])
+{
+	for (unsigned j = 0; j < K; j++)
+		before[j] = after[j] = ALL;
+	if (!c->known)
+		return;
+	bool open = false;
+	for (unsigned j = 0; j < K && !open; j++) {
+		after[j] = c->a[j];
+		if (c->ax >> j & 1) {
+			bset_or(&after[j], &c->cpost);
+			open = true;
+		}
+	}
+	open = false;
+	for (unsigned j = 0; j < K && !open; j++) {
+		before[j] = c->b[j];
+		if (c->bx >> j & 1) {
+			bset_or(&before[j], &c->cpre);
+			open = true;
+		}
+	}
+}
+
 /* A set of strings: every match of the node is one of them (exact), or contains one of them
- * starting at an offset in [lo, hi] from the node's start (factor). */
+ * starting at an offset in [lo, hi] from the node's start (factor; c: what surrounds it). */
 struct lset {
 	struct exai__lit *v;
 	unsigned n;
 	unsigned lo, hi;
 	bool valid;
+	struct lctx c;
 };
 
 struct info {
 	unsigned minw, maxw;
 	struct lset exact;  /* valid when the node matches only these strings */
 	struct lset factor; /* the best required factor found inside the node */
+	struct shape sh;
 };
 
 struct parser {
 	const char *p;
 	int err;
 	int depth;
+	bool multiline; /* the regex switches (?m) on somewhere: ^ and $ may be line anchors */
 };
 
 static unsigned add_w(unsigned a, unsigned b)
@@ -187,6 +442,18 @@ static double lit_cost(const struct exai__lit *l)
 	return (p + words + 0.5) * (l->len <= 2 ? 8 : 1);
 }
 
+double exai__bset_share(const struct exai__bset *s)
+{
+	double in = 0, all = 0;
+	for (unsigned c = 0; c < 256; c++) {
+		double p = byte_p((unsigned char)c, false);
+		all += p;
+		if (exai__bset_has(s, (unsigned char)c))
+			in += p;
+	}
+	return in / all;
+}
+
 double exai__lits_cost(const struct exai__lit *v, unsigned n)
 {
 	double c = 0;
@@ -223,6 +490,7 @@ static bool lset_copy(struct lset *dst, const struct lset *src)
 	dst->valid = src->valid;
 	dst->lo = src->lo;
 	dst->hi = src->hi;
+	dst->c = src->c;
 	for (unsigned i = 0; i < src->n; i++)
 		if (!lset_push(dst, src->v[i].s, src->v[i].len, src->v[i].caseless)) {
 			lset_free(dst);
@@ -259,30 +527,26 @@ static bool lset_product(struct lset *out, const struct lset *a, const struct ls
 
 /* ---- byte classes ----------------------------------------------------------------------- */
 
-struct cls {
-	uint64_t b[4];
-};
-
-static void cls_set(struct cls *c, unsigned ch)
+static void cls_set(struct exai__bset *c, unsigned ch)
 {
 	c->b[ch >> 6] |= 1ull << (ch & 63);
 }
 
-static bool cls_has(const struct cls *c, unsigned ch)
+static bool cls_has(const struct exai__bset *c, unsigned ch)
 {
-	return c->b[ch >> 6] >> (ch & 63) & 1;
+	return exai__bset_has(c, (unsigned char)ch);
 }
 
-static void cls_range(struct cls *c, unsigned a, unsigned b)
+static void cls_range(struct exai__bset *c, unsigned a, unsigned b)
 {
 	for (unsigned x = a; x <= b; x++)
 		cls_set(c, x);
 }
 
 /* \d \w \s and their negations into @c; false if @e is no class escape. */
-static bool escape_class(struct cls *c, char e)
+static bool escape_class(struct exai__bset *c, char e)
 {
-	struct cls t = { { 0 } };
+	struct exai__bset t = { { 0 } };
 	char lower = (char)(e | 0x20);
 	if (lower == 'd') {
 		cls_range(&t, '0', '9');
@@ -362,7 +626,7 @@ static int escape_char(struct parser *ps)
 	}
 }
 
-static bool parse_class(struct parser *ps, struct cls *c)
+static bool parse_class(struct parser *ps, struct exai__bset *c)
 {
 	bool neg = false;
 	if (*ps->p == '^') {
@@ -417,16 +681,17 @@ static bool parse_class(struct parser *ps, struct cls *c)
 }
 
 /* A class as an exact set of one-byte strings (small classes only). */
-static void class_info(struct info *x, const struct cls *c, bool caseless)
+static void class_info(struct info *x, const struct exai__bset *c, bool caseless)
 {
 	x->minw = x->maxw = 1;
-	struct cls k = *c;
+	struct exai__bset k = *c;
 	if (caseless)
 		for (unsigned ch = 'a'; ch <= 'z'; ch++)
 			if (cls_has(&k, ch) || cls_has(&k, ch - 32)) {
 				cls_set(&k, ch);
 				cls_set(&k, ch - 32);
 			}
+	shape_byte(&x->sh, &k);
 	unsigned n = 0;
 	for (int i = 0; i < 4; i++)
 		n += (unsigned)__builtin_popcountll(k.b[i]);
@@ -454,7 +719,7 @@ static void class_info(struct info *x, const struct cls *c, bool caseless)
 
 static void literal_info(struct info *x, unsigned char ch, bool caseless)
 {
-	struct cls c = { { 0 } };
+	struct exai__bset c = { { 0 } };
 	cls_set(&c, ch);
 	class_info(x, &c, caseless);
 }
@@ -462,7 +727,28 @@ static void literal_info(struct info *x, unsigned char ch, bool caseless)
 static void empty_info(struct info *x)
 {
 	x->minw = x->maxw = 0;
+	shape_zero(&x->sh, &ALL, &ALL);
 	x->exact.valid = lset_push(&x->exact, "", 0, false);
+}
+
+/* ^ (\A) and $ (\Z, \z: 'z'). A text start reads backward as one byte that no text holds (positions
+ * outside the text are not checked), a line start as zero width after a newline; an end (or a
+ * line end) reads forward as a newline or nothing, \z as nothing. */
+static void anchor_shape(struct shape *h, char a, bool multiline)
+{
+	static const struct exai__bset nl = { { 1ull << '\n', 0, 0, 0 } }, none = { { 0 } };
+	if (multiline) {
+		shape_zero(h, a == '^' ? &nl : &ALL, a == '^' ? &ALL : &nl);
+		return;
+	}
+	shape_zero(h, &ALL, &ALL);
+	if (a == '^') {
+		h->ls = 2;
+		h->s[0] = none;
+	} else {
+		h->lp = 2;
+		h->p[0] = a == 'z' ? none : nl;
+	}
 }
 
 static int parse_alt(struct parser *ps, struct info *out, bool caseless);
@@ -560,14 +846,25 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 			else if (*ps->p == '<' && (ps->p[1] == '=' || ps->p[1] == '!'))
 				look = 2;
 			if (look) {
+				bool behind = look == 2, neg = ps->p[look - 1] == '!';
 				ps->p += look;
 				struct info in;
 				int r = parse_alt(ps, &in, cl);
+				/* what it says of the byte just after (before) it: the first (last) byte
+				 * of the assertion when it has one; a negative assertion only for one byte */
+				struct exai__bset side = ALL;
+				uint32_t l = behind ? in.sh.ls : in.sh.lp;
+				const struct exai__bset *b0 = behind ? &in.sh.s[0] : &in.sh.p[0];
+				if (r == 0 && in.sh.known && !neg && !(l & 1))
+					side = *b0;
+				else if (r == 0 && in.sh.known && neg && in.sh.lp == 2 && in.sh.ls == 2 && in.minw == 1 && in.maxw == 1)
+					side = bset_not(*b0);
 				info_free(&in);
 				if (r < 0 || *ps->p != ')')
 					return -1;
 				ps->p++;
 				x->minw = x->maxw = 0;
+				shape_zero(&x->sh, behind ? &side : &ALL, behind ? &ALL : &side);
 				goto quant;
 			}
 			if (*ps->p == '<' || *ps->p == 'P' || *ps->p == '\'') { /* named group */
@@ -609,17 +906,23 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 		ps->p++;
 	} else if (c == '[') {
 		ps->p++;
-		struct cls k = { { 0 } };
+		struct exai__bset k = { { 0 } };
 		if (!parse_class(ps, &k))
 			return -1;
 		class_info(x, &k, *caseless);
 	} else if (c == '\\') {
 		ps->p++;
 		char e = *ps->p;
-		struct cls k = { { 0 } };
+		struct exai__bset k = { { 0 } };
 		if (e == 'b' || e == 'B' || e == 'A' || e == 'z' || e == 'Z' || e == 'G') {
 			ps->p++;
 			empty_info(x);
+			if (e == 'b' || e == 'B') {
+				x->sh.wb = e == 'b' ? 1 : 2;
+			} else if (e != 'G') { /* no exact string: the anchor's shape reads as a byte */
+				lset_free(&x->exact);
+				anchor_shape(&x->sh, e == 'A' ? '^' : e == 'z' ? 'z' : '$', false);
+			}
 			goto quant;
 		}
 		if (escape_class(&k, e)) {
@@ -633,11 +936,13 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 		literal_info(x, (unsigned char)ch, *caseless);
 	} else if (c == '.') {
 		ps->p++;
-		struct cls k = { { ~0ull, ~0ull, ~0ull, ~0ull } };
+		struct exai__bset k = { { ~0ull, ~0ull, ~0ull, ~0ull } };
 		class_info(x, &k, false);
 	} else if (c == '^' || c == '$') {
 		ps->p++;
 		empty_info(x);
+		lset_free(&x->exact);
+		anchor_shape(&x->sh, c, ps->multiline);
 	} else if (c == 0 || c == ')' || c == '|' || c == '*' || c == '+' || c == '?') {
 		return -1;
 	} else if (c == '{') {
@@ -659,19 +964,65 @@ quant:;
 	x->minw = mul_w(a.minw, m);
 	x->maxw = n >= INF ? (a.maxw ? INF : 0) : mul_w(a.maxw, n);
 	repeat_exact(x, &a, m, n);
-	if (m >= 1) { /* the first copy is always there */
+	shape_rep(&x->sh, &a.sh, m, n);
+	if (m >= 1) { /* the first copy is always there, followed by the others */
+		struct shape rest;
+		shape_rep(&rest, &a.sh, m - 1, n >= INF ? INF : n - 1);
 		x->factor = a.factor;
 		memset(&a.factor, 0, sizeof(a.factor));
+		ctx_after(&x->factor.c, &rest);
 		if (a.exact.valid) {
 			struct lset e;
 			if (lset_copy(&e, &a.exact)) {
 				e.lo = e.hi = 0;
+				ctx_start(&e.c, &a.sh, NULL);
+				ctx_after(&e.c, &rest);
 				keep_best(&x->factor, &e);
 			}
 		}
 	}
 	info_free(&a);
 	return 0;
+}
+
+/* The shapes of a sequence's items: \b and \B become conditions on the bytes around them where
+ * a neighbour always has a byte there and its bytes are all word or all non-word characters
+ * (the edge of the text counts as non-word); head[i]: items 0 .. i - 1, tail[i]: items i ..
+ * n - 1. */
+static void shapes_of_seq(struct info *items, size_t n, struct shape *head, struct shape *tail)
+{
+	struct exai__bset w = { { 0 } };
+	escape_class(&w, 'w');
+	const struct exai__bset nw = bset_not(w);
+	for (size_t i = 0; i < n; i++) {
+		int wb = items[i].sh.wb;
+		if (!wb)
+			continue;
+		struct exai__bset pre = ALL, post = ALL;
+		const struct shape *r = i + 1 < n ? &items[i + 1].sh : NULL, *l = i ? &items[i - 1].sh : NULL;
+		if (r && r->known && !(r->lp & 1) && !r->wb) {
+			if (bset_sub(&r->p[0], &nw))
+				pre = wb == 1 ? w : nw;
+			else if (bset_sub(&r->p[0], &w))
+				pre = wb == 1 ? nw : w;
+		}
+		if (l && l->known && !(l->ls & 1) && !l->wb) {
+			if (bset_sub(&l->s[0], &nw))
+				post = wb == 1 ? w : nw;
+			else if (bset_sub(&l->s[0], &w))
+				post = wb == 1 ? nw : w;
+		}
+		items[i].sh.pre = pre;
+		items[i].sh.post = post;
+	}
+	for (size_t i = 0; i < n; i++)
+		items[i].sh.wb = 0;
+	shape_zero(&head[0], &ALL, &ALL);
+	for (size_t i = 0; i < n; i++)
+		shape_cat(&head[i + 1], &head[i], &items[i].sh);
+	shape_zero(&tail[n], &ALL, &ALL);
+	for (size_t i = n; i-- > 0;)
+		shape_cat(&tail[i], &items[i].sh, &tail[i + 1]);
 }
 
 /* A sequence of atoms up to `|`, `)` or the end. */
@@ -695,12 +1046,17 @@ static int parse_seq(struct parser *ps, struct info *out, bool caseless)
 		n++;
 	}
 	memset(out, 0, sizeof(*out));
+	struct shape *head = NULL, *tail = NULL;
 	if (r == 0) {
 		/* widths, and the offsets of each item from the start of the sequence */
 		unsigned *pmin = calloc(n + 1, sizeof(unsigned)), *pmax = calloc(n + 1, sizeof(unsigned));
-		if (!pmin || !pmax) {
+		head = malloc((n + 1) * sizeof(*head));
+		tail = malloc((n + 1) * sizeof(*tail));
+		if (!pmin || !pmax || !head || !tail) {
 			r = -1;
 		} else {
+			shapes_of_seq(items, n, head, tail);
+			out->sh = head[n];
 			for (size_t i = 0; i < n; i++) {
 				pmin[i + 1] = add_w(pmin[i], items[i].minw);
 				pmax[i + 1] = add_w(pmax[i], items[i].maxw);
@@ -713,6 +1069,8 @@ static int parse_seq(struct parser *ps, struct info *out, bool caseless)
 				if (items[i].factor.valid && pmax[i] < INF && lset_copy(&f, &items[i].factor)) {
 					f.lo = add_w(f.lo, pmin[i]);
 					f.hi = add_w(f.hi, pmax[i]);
+					ctx_after(&f.c, &tail[i + 1]);
+					ctx_before(&f.c, &head[i]);
 					keep_best(&out->factor, &f);
 				}
 			}
@@ -728,6 +1086,9 @@ static int parse_seq(struct parser *ps, struct info *out, bool caseless)
 					if (lset_copy(&cand, &acc)) {
 						cand.lo = pmin[i];
 						cand.hi = pmax[i];
+						ctx_start(&cand.c, &items[i].sh, &items[j].sh);
+						ctx_after(&cand.c, &tail[j + 1]);
+						ctx_before(&cand.c, &head[i]);
 						keep_best(&out->factor, &cand);
 					}
 					if (++j >= n || !items[j].exact.valid)
@@ -763,6 +1124,8 @@ static int parse_seq(struct parser *ps, struct info *out, bool caseless)
 		free(pmin);
 		free(pmax);
 	}
+	free(head);
+	free(tail);
 	for (size_t i = 0; i < n; i++)
 		info_free(&items[i]);
 	free(items);
@@ -787,9 +1150,11 @@ static int parse_alt(struct parser *ps, struct info *out, bool caseless)
 		if (first) {
 			out->minw = b.minw;
 			out->maxw = b.maxw;
+			out->sh = b.sh;
 		} else {
 			out->minw = b.minw < out->minw ? b.minw : out->minw;
 			out->maxw = b.maxw > out->maxw ? b.maxw : out->maxw;
+			shape_alt(&out->sh, &out->sh, &b.sh);
 		}
 		/* exact: the union of the branches' sets */
 		if (first) {
@@ -805,8 +1170,10 @@ static int parse_alt(struct parser *ps, struct info *out, bool caseless)
 		all_exact = out->exact.valid;
 		/* factor: each branch's best (its exact set, or its factor), united */
 		struct lset best = { 0 };
-		if (b.exact.valid && lset_copy(&best, &b.exact))
+		if (b.exact.valid && lset_copy(&best, &b.exact)) {
 			best.lo = best.hi = 0;
+			ctx_start(&best.c, &b.sh, NULL);
+		}
 		keep_best(&best, &b.factor);
 		if (all_factor && lset_cost(&best) < 1e300) {
 			for (unsigned i = 0; i < best.n && all_factor; i++)
@@ -814,9 +1181,11 @@ static int parse_alt(struct parser *ps, struct info *out, bool caseless)
 			if (first) {
 				uni.lo = best.lo;
 				uni.hi = best.hi;
+				uni.c = best.c;
 			} else {
 				uni.lo = best.lo < uni.lo ? best.lo : uni.lo;
 				uni.hi = best.hi > uni.hi ? best.hi : uni.hi;
+				ctx_union(&uni.c, &best.c);
 			}
 		} else {
 			all_factor = false;
@@ -836,10 +1205,20 @@ static int parse_alt(struct parser *ps, struct info *out, bool caseless)
 	return 0;
 }
 
+/* Whether a flag group anywhere turns multi-line mode on (a `\(?m` too: never too few). */
+static bool has_multiline(const char *re)
+{
+	for (const char *q = re; (q = strstr(q, "(?")); q += 2)
+		for (const char *f = q + 2; (*f >= 'a' && *f <= 'z') || *f == '-'; f++)
+			if (*f == 'm')
+				return true;
+	return false;
+}
+
 int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless)
 {
 	memset(ret, 0, sizeof(*ret));
-	struct parser ps = { .p = re };
+	struct parser ps = { .p = re, .multiline = has_multiline(re) };
 	struct info x;
 	if (parse_alt(&ps, &x, caseless) < 0)
 		return -EINVAL;
@@ -850,10 +1229,13 @@ int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless
 	ret->minw = x.minw;
 	ret->maxw = x.maxw;
 	struct lset best = { 0 };
-	if (x.exact.valid && lset_copy(&best, &x.exact))
+	if (x.exact.valid && lset_copy(&best, &x.exact)) {
 		best.lo = best.hi = 0;
+		ctx_start(&best.c, &x.sh, NULL);
+	}
 	keep_best(&best, &x.factor);
 	info_free(&x);
+	ctx_final(&best.c, ret->before, ret->after);
 	if (lset_cost(&best) < 1e300) {
 		ret->n_lits = best.n;
 		ret->lo = best.lo;

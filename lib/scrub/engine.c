@@ -44,48 +44,104 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 5
+#define PLAN_VERSION 6
 
-/* Appends the use (@pat, @lo, @hi) of literal @l to the plan's table (distinct literals). */
-static int lit_add(struct exai__lit **lits, size_t *n_lits, struct exai__lit_use **uses, unsigned **use_lit,
-		   size_t *n_uses, const struct exai__lit *l, unsigned pat, int lo, int hi)
+/* The plan's literal table as it is built. */
+struct plan_acc {
+	struct exai__lit *lits;
+	size_t n_lits;
+	struct exai__lit_use *uses;
+	unsigned *use_lit;
+	size_t n_uses;
+	struct exai__lit_chk *chks;
+	size_t n_chks;
+};
+
+/* Appends the use (@pat, @lo, @hi, checks @chk[0 .. n_chk)) of literal @l to the plan's table
+ * (distinct literals). */
+static int lit_add(struct plan_acc *a, const struct exai__lit *l, unsigned pat, int lo, int hi,
+		   const struct exai__lit_chk *chk, unsigned n_chk)
 {
 	struct exai__lit k = *l;
 	if (k.caseless)
 		for (unsigned i = 0; i < k.len; i++)
 			k.s[i] = (char)tolower((unsigned char)k.s[i]);
 	size_t j = 0;
-	while (j < *n_lits && !((*lits)[j].len == k.len && (*lits)[j].caseless == k.caseless && memcmp((*lits)[j].s, k.s, k.len) == 0))
+	while (j < a->n_lits && !(a->lits[j].len == k.len && a->lits[j].caseless == k.caseless && memcmp(a->lits[j].s, k.s, k.len) == 0))
 		j++;
-	if (j == *n_lits) {
-		if (*n_lits % 64 == 0) {
-			struct exai__lit *nl = realloc(*lits, (*n_lits + 64) * sizeof(*nl));
+	if (j == a->n_lits) {
+		if (a->n_lits % 64 == 0) {
+			struct exai__lit *nl = realloc(a->lits, (a->n_lits + 64) * sizeof(*nl));
 			if (!nl)
 				return -ENOMEM;
-			*lits = nl;
+			a->lits = nl;
 		}
-		(*lits)[(*n_lits)++] = k;
+		a->lits[a->n_lits++] = k;
 	}
-	/* one use per (literal, pattern): a second occurrence in a set widens the first */
-	for (size_t u = 0; u < *n_uses; u++)
-		if ((*use_lit)[u] == j && (*uses)[u].pat == pat) {
-			(*uses)[u].lo = lo < (*uses)[u].lo ? lo : (*uses)[u].lo;
-			(*uses)[u].hi = hi > (*uses)[u].hi ? hi : (*uses)[u].hi;
+	/* one use per (literal, pattern): a second occurrence in a set widens the first, and
+	 * keeps only the checks both share */
+	for (size_t u = 0; u < a->n_uses; u++)
+		if (a->use_lit[u] == j && a->uses[u].pat == pat) {
+			struct exai__lit_use *x = &a->uses[u];
+			x->lo = lo < x->lo ? lo : x->lo;
+			x->hi = hi > x->hi ? hi : x->hi;
+			bool same = x->n_chk == n_chk;
+			for (unsigned c = 0; same && c < n_chk; c++)
+				same = a->chks[x->chk + c].off == chk[c].off &&
+				       memcmp(&a->chks[x->chk + c].set, &chk[c].set, sizeof(chk[c].set)) == 0;
+			if (!same)
+				x->n_chk = 0;
 			return 0;
 		}
-	if (*n_uses % 64 == 0) {
-		struct exai__lit_use *nu = realloc(*uses, (*n_uses + 64) * sizeof(*nu));
-		unsigned *nl = realloc(*use_lit, (*n_uses + 64) * sizeof(*nl));
+	if (a->n_uses % 64 == 0) {
+		struct exai__lit_use *nu = realloc(a->uses, (a->n_uses + 64) * sizeof(*nu));
+		unsigned *nl = realloc(a->use_lit, (a->n_uses + 64) * sizeof(*nl));
 		if (nu)
-			*uses = nu;
+			a->uses = nu;
 		if (nl)
-			*use_lit = nl;
+			a->use_lit = nl;
 		if (!nu || !nl)
 			return -ENOMEM;
 	}
-	(*uses)[*n_uses] = (struct exai__lit_use){ pat, lo, hi };
-	(*use_lit)[(*n_uses)++] = (unsigned)j;
+	if (n_chk) {
+		struct exai__lit_chk *nc = realloc(a->chks, (a->n_chks + n_chk) * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		a->chks = nc;
+		memcpy(a->chks + a->n_chks, chk, n_chk * sizeof(*chk));
+	}
+	a->uses[a->n_uses] = (struct exai__lit_use){ pat, lo, hi, (unsigned)a->n_chks, n_chk };
+	a->n_chks += n_chk;
+	a->use_lit[a->n_uses++] = (unsigned)j;
 	return 0;
+}
+
+/* The checks of a hit of literal @l from the context the analysis found around it: the
+ * positions that exclude bytes common in prompts, the most selective first. */
+static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const struct exai__re_info *ri,
+			   const struct exai__lit *l)
+{
+	struct exai__lit_chk v[2 * EXAI__CTX_K];
+	double share[2 * EXAI__CTX_K];
+	unsigned n = 0;
+	for (unsigned j = 0; j < EXAI__CTX_K; j++)
+		for (int side = 0; side < 2; side++) {
+			const struct exai__bset *set = side ? &ri->after[j] : &ri->before[j];
+			double sh = exai__bset_share(set);
+			if (sh > 0.9)
+				continue;
+			unsigned i = n++; /* insertion by share */
+			while (i > 0 && share[i - 1] > sh) {
+				v[i] = v[i - 1];
+				share[i] = share[i - 1];
+				i--;
+			}
+			v[i] = (struct exai__lit_chk){ side ? (int32_t)(l->len + j) : -(int32_t)j - 1, *set };
+			share[i] = sh;
+		}
+	n = n < EXAI__LIT_CHKS_MAX ? n : EXAI__LIT_CHKS_MAX;
+	memcpy(out, v, n * sizeof(*v));
+	return n;
 }
 
 /* Orders the uses by literal: lit_first / lit_uses. */
@@ -113,10 +169,7 @@ static int lit_index(exai_scrubber *s, struct exai__lit_use *uses, const unsigne
  * the table of literals. Needs the windows (exai__pack_hs_check). */
 static int plan_build(exai_scrubber *s)
 {
-	struct exai__lit *lits = NULL;
-	struct exai__lit_use *uses = NULL;
-	unsigned *use_lit = NULL;
-	size_t n_lits = 0, n_uses = 0;
+	struct plan_acc a = { 0 };
 	int r = 0;
 	struct exai__re_info *ri = malloc(sizeof(*ri));
 	if (!ri)
@@ -144,9 +197,11 @@ static int plan_build(exai_scrubber *s)
 		}
 		if (fcost <= LIT_COST_MAX && fcost <= kcost) {
 			p->gate = EXAI__GATE_LITERAL;
-			for (unsigned k = 0; k < ri->n_lits && r == 0; k++)
-				r = lit_add(&lits, &n_lits, &uses, &use_lit, &n_uses, &ri->lits[k], (unsigned)i, (int)ri->lo,
-					    (int)ri->hi);
+			for (unsigned k = 0; k < ri->n_lits && r == 0; k++) {
+				struct exai__lit_chk chk[EXAI__LIT_CHKS_MAX];
+				unsigned n_chk = lit_checks(chk, ri, &ri->lits[k]);
+				r = lit_add(&a, &ri->lits[k], (unsigned)i, (int)ri->lo, (int)ri->hi, chk, n_chk);
+			}
 		} else if (kcost <= LIT_COST_MAX) {
 			/* a keyword [ks, ke) lies in [ms - 64, me], me <= ms + W: ms in [ke - W, ks + 64] */
 			p->gate = EXAI__GATE_KEYWORD;
@@ -155,21 +210,24 @@ static int plan_build(exai_scrubber *s)
 				size_t kl = strlen(p->keywords[k]);
 				l.len = (uint8_t)(kl < EXAI__LIT_MAX ? kl : EXAI__LIT_MAX);
 				memcpy(l.s, p->keywords[k], l.len);
-				r = lit_add(&lits, &n_lits, &uses, &use_lit, &n_uses, &l, (unsigned)i,
-					    -(int)EXAI__SCRUB_KEYWORD_BEFORE, W - (int)l.len);
+				r = lit_add(&a, &l, (unsigned)i, -(int)EXAI__SCRUB_KEYWORD_BEFORE, W - (int)l.len, NULL, 0);
 			}
 		}
 	}
 	free(ri);
 	if (r == 0) {
-		s->lits = lits;
-		s->n_lits = n_lits;
-		lits = NULL;
-		r = lit_index(s, uses, use_lit, n_uses);
+		s->lits = a.lits;
+		s->n_lits = a.n_lits;
+		s->chks = a.chks;
+		s->n_chks = a.n_chks;
+		a.lits = NULL;
+		a.chks = NULL;
+		r = lit_index(s, a.uses, a.use_lit, a.n_uses);
 	}
-	free(lits);
-	free(uses);
-	free(use_lit);
+	free(a.lits);
+	free(a.chks);
+	free(a.uses);
+	free(a.use_lit);
 	return r;
 }
 
@@ -371,9 +429,18 @@ static int plan_serialize(exai_scrubber *s, struct exai__buf *b)
 			r = exai__buf_append(b, s->lits[k].s, s->lits[k].len);
 		put32(b, s->lit_first[k + 1] - s->lit_first[k], &r);
 		for (unsigned u = s->lit_first[k]; u < s->lit_first[k + 1]; u++) {
-			put32(b, s->lit_uses[u].pat, &r);
-			put32(b, (uint32_t)s->lit_uses[u].lo, &r);
-			put32(b, (uint32_t)s->lit_uses[u].hi, &r);
+			const struct exai__lit_use *x = &s->lit_uses[u];
+			put32(b, x->pat, &r);
+			put32(b, (uint32_t)x->lo, &r);
+			put32(b, (uint32_t)x->hi, &r);
+			put32(b, x->n_chk, &r);
+			for (unsigned c = x->chk; c < x->chk + x->n_chk; c++) {
+				put32(b, (uint32_t)s->chks[c].off, &r);
+				for (int w = 0; w < 4; w++) {
+					put32(b, (uint32_t)s->chks[c].set.b[w], &r);
+					put32(b, (uint32_t)(s->chks[c].set.b[w] >> 32), &r);
+				}
+			}
 		}
 	}
 	return r;
@@ -430,7 +497,7 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 		rd->p += len;
 		rd->n -= len;
 		uint32_t nu = get32(rd);
-		if (rd->bad || nu > rd->n / 12)
+		if (rd->bad || nu > rd->n / 16)
 			return -EBADMSG;
 		if (n_uses + nu > cap) {
 			cap = 2 * (n_uses + nu) + 16;
@@ -444,9 +511,28 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 			x->pat = get32(rd);
 			x->lo = (int32_t)get32(rd);
 			x->hi = (int32_t)get32(rd);
-			if (x->pat >= s->set.n || x->lo > x->hi || x->hi > (int)EXAI__SCRUB_WINDOW_MAX ||
-			    x->lo < -(int)EXAI__SCRUB_KEYWORD_BEFORE)
+			x->n_chk = get32(rd);
+			x->chk = (unsigned)s->n_chks;
+			if (rd->bad || x->pat >= s->set.n || x->lo > x->hi || x->hi > (int)EXAI__SCRUB_WINDOW_MAX ||
+			    x->lo < -(int)EXAI__SCRUB_KEYWORD_BEFORE || x->n_chk > EXAI__LIT_CHKS_MAX ||
+			    x->n_chk * 36 > rd->n)
 				return -EBADMSG;
+			if (x->n_chk) {
+				struct exai__lit_chk *nc = realloc(s->chks, (s->n_chks + x->n_chk) * sizeof(*nc));
+				if (!nc)
+					return -ENOMEM;
+				s->chks = nc;
+			}
+			for (unsigned c = 0; c < x->n_chk; c++) {
+				struct exai__lit_chk *ck = &s->chks[s->n_chks++];
+				ck->off = (int32_t)get32(rd);
+				for (int w = 0; w < 4; w++) {
+					uint64_t lo = get32(rd);
+					ck->set.b[w] = lo | (uint64_t)get32(rd) << 32;
+				}
+				if (ck->off < -(int32_t)EXAI__CTX_K || ck->off >= (int32_t)(EXAI__LIT_MAX + EXAI__CTX_K))
+					return -EBADMSG;
+			}
 		}
 		s->lit_first[k + 1] = (unsigned)n_uses;
 	}
@@ -459,10 +545,13 @@ static void plan_reset(exai_scrubber *s)
 	free(s->lits);
 	free(s->lit_first);
 	free(s->lit_uses);
+	free(s->chks);
 	s->lits = NULL;
 	s->lit_first = NULL;
 	s->lit_uses = NULL;
+	s->chks = NULL;
 	s->n_lits = 0;
+	s->n_chks = 0;
 }
 
 /* Loads the cached plan and database: 0, or negative when absent or not to be trusted. The
@@ -819,6 +908,8 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	size_t k = id - s->set.n, ls = (size_t)to - s->lits[k].len;
 	for (unsigned u = s->lit_first[k]; u < s->lit_first[k + 1]; u++) {
 		const struct exai__lit_use *x = &s->lit_uses[u];
+		if (!exai__lit_use_ok(s->chks, x, st->text, st->len, ls))
+			continue;
 		size_t W = s->set.pats[x->pat].window;
 		size_t ws = x->hi >= 0 ? sub_sat(ls, (size_t)x->hi) : ls + (size_t)-x->hi;
 		size_t wl = x->lo >= 0 ? sub_sat(ls, (size_t)x->lo) : ls + (size_t)-x->lo;

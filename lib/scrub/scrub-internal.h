@@ -71,22 +71,39 @@ struct exai__lit {
 	bool caseless; /* compared without regard to ASCII case */
 };
 
+#define EXAI__CTX_K 16 /* the bytes on each side of a factor's literal that its context covers */
+
+/* A set of byte values (bit c of b[c / 64]). */
+struct exai__bset {
+	uint64_t b[4];
+};
+static inline bool exai__bset_has(const struct exai__bset *s, unsigned char c)
+{
+	return s->b[c >> 6] >> (c & 63) & 1;
+}
+
 /* What a regex tells before any text is seen: the shortest and longest match, and its most
  * selective required factor: every match contains one of lits[] (n_lits > 0), starting at an
  * offset in [lo, hi] from the match's start; cost: the expected occurrences of the literals per
- * MB of prompt-like text (a ranking estimate). */
+ * MB of prompt-like text (a ranking estimate), counting only what the context lets through.
+ * The factor's context: in every match, where the literal occurs at such an offset, the byte j
+ * + 1 places before the literal's start is in before[j], the byte j places after its end in
+ * after[j] (positions outside the text do not count); a set of all 256 bytes says nothing. */
 struct exai__re_info {
 	unsigned minw, maxw; /* EXAI__RE_INF: unbounded */
 	unsigned n_lits;
 	struct exai__lit lits[EXAI__LITS_MAX];
 	unsigned lo, hi;
 	double cost;
+	struct exai__bset before[EXAI__CTX_K], after[EXAI__CTX_K];
 };
 /* Analyses @re (PCRE2 syntax, PCRE2_CASELESS when @caseless). -EINVAL for syntax outside what
  * the analyser knows (then nothing may be assumed of the regex). */
 int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless);
 /* The same estimate for any literal set (keywords). */
 double exai__lits_cost(const struct exai__lit *v, unsigned n);
+/* The estimated share of prompt-like text's bytes that are in @s (0..1). */
+double exai__bset_share(const struct exai__bset *s);
 
 /* ---- run triggers (trigger.c) ----------------------------------------------------------- */
 
@@ -259,12 +276,34 @@ void exai__policy_free(struct exai__scrub_policy *pol);
 
 /* ---- the engine (engine.c) -------------------------------------------------------------- */
 
+/* A check of a literal hit: the byte @off bytes from the literal's start (negative: before
+ * it) is in @set, or outside the text. */
+struct exai__lit_chk {
+	int32_t off;
+	struct exai__bset set;
+};
+#define EXAI__LIT_CHKS_MAX 8 /* per use: the most selective of the context's positions */
+
 /* One pattern gated by a literal: a match starts lo..hi bytes before the literal's start
- * (lo < 0: the literal may follow the match's start, a keyword before the match). */
+ * (lo < 0: the literal may follow the match's start, a keyword before the match); a hit opens
+ * a window only when it passes the checks chks[chk .. chk + n_chk) (the context the analysis
+ * found around the literal in every match). */
 struct exai__lit_use {
 	unsigned pat;
 	int lo, hi;
+	unsigned chk, n_chk;
 };
+/* Whether the hit of a literal starting at @ls of @text passes the checks of use @u. */
+static inline bool exai__lit_use_ok(const struct exai__lit_chk *chks, const struct exai__lit_use *u, const char *text,
+				    size_t len, size_t ls)
+{
+	for (unsigned i = u->chk; i < u->chk + u->n_chk; i++) {
+		size_t q = ls + (size_t)(ptrdiff_t)chks[i].off; /* wraps below 0: outside the text */
+		if (q < len && !exai__bset_has(&chks[i].set, (unsigned char)text[q]))
+			return false;
+	}
+	return true;
+}
 
 /* The candidate window of one pattern during a scan: PCRE2 looks for matches starting in
  * [ws, wl] and ending by we (the subject ends 64 bytes later, for boundaries). */
@@ -298,6 +337,8 @@ struct exai_scrubber {
 	size_t n_lits;
 	unsigned *lit_first;
 	struct exai__lit_use *lit_uses;
+	struct exai__lit_chk *chks; /* the uses' checks */
+	size_t n_chks;
 	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
 	 * trig_first[k + 1]) */
 	struct exai__run_spec run_specs[EXAI__RUN_SPECS_MAX];
