@@ -919,25 +919,63 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	return 0;
 }
 
+static bool keyword_near(const struct exai__pattern *p, const char *text, size_t ms, size_t me);
+
 /* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds at
  * least min class bytes of the run, so it starts in [start + min - W, end - min] and ends by
- * end + W. */
+ * end + W. A pattern with shapes starts at most lead bytes before a group where a shape fits,
+ * and ends by that group's start + W: a window of lead + 1 starts for each such group, and
+ * none where the validator (when the pack says it may) rejects what the shape covers. No
+ * window opens where the pattern's keywords are not near (the check confirm() makes of every
+ * match within it). */
+static bool run_keywords(const struct exai__pattern *p, const struct scan_state *st, size_t ws, size_t we)
+{
+	return !p->n_keywords || keyword_near(p, st->text, ws, we < st->len ? we : st->len);
+}
+
 static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps)
 {
 	struct scan_state *st = ud;
 	const exai_scrubber *s = st->s;
+	uint32_t gstart[64];
+	uint16_t glen[64];
+	unsigned ng = 0;
+	bool have_groups = false;
 	for (unsigned i = s->trig_first[spec]; i < s->trig_first[spec + 1]; i++) {
 		unsigned pat = s->trig_pats[i];
 		const struct exai__pattern *p = &s->set.pats[pat];
-		if (body < p->trigger.min || seps < p->trigger.min_seps)
+		const struct exai__trigger *t = &p->trigger;
+		if (body < t->min || seps < t->min_seps)
 			continue;
 		/* before / first: only when no other pattern's separators can have widened the run */
 		if (!s->run_specs[spec].n_seps && !s->run_specs[spec].adjacent &&
-		    ((p->trigger.before[0] && (start == 0 || !strchr(p->trigger.before, st->text[start - 1]))) ||
-		     (p->trigger.first[0] && !strchr(p->trigger.first, st->text[start]))))
+		    ((t->before[0] && (start == 0 || !strchr(t->before, st->text[start - 1]))) ||
+		     (t->first[0] && !strchr(t->first, st->text[start]))))
 			continue;
-		size_t W = p->window, m = p->trigger.min < W ? p->trigger.min : W;
-		if (open_window(st, pat, sub_sat(start + m, W), end - m, end + W))
+		size_t W = p->window;
+		if (t->n_shapes) {
+			if (!have_groups) {
+				ng = exai__run_groups(t->run, st->text, start, end, gstart, glen, 64);
+				have_groups = true;
+			}
+			if (ng <= 64) {
+				for (unsigned g = 0; g < ng; g++) {
+					size_t span = 0, gs = start + gstart[g];
+					bool fits = false;
+					for (unsigned k = 0; k < t->n_shapes && !fits; k++)
+						fits = exai__shape_fits(&t->shapes[k], gstart, glen, ng, g, &span);
+					if (!fits || (t->validate && !exai__validate(p->validator, st->text + gs, span)))
+						continue;
+					size_t ws = sub_sat(gs, t->lead);
+					if (run_keywords(p, st, ws, gs + W) && open_window(st, pat, ws, gs, gs + W))
+						return 1;
+				}
+				continue;
+			}
+			/* more groups than counted: the window around the whole run */
+		}
+		size_t m = t->min < W ? t->min : W, ws = sub_sat(start + m, W);
+		if (run_keywords(p, st, ws, end + W) && open_window(st, pat, ws, end - m, end + W))
 			return 1;
 	}
 	return 0;

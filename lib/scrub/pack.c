@@ -178,7 +178,8 @@ static int trigger_from_json(struct exai__trigger *t, json_t *j, const char *nam
 	json_object_foreach(j, key, v) {
 		if (strcmp(key, "run") != 0 && strcmp(key, "min") != 0 && strcmp(key, "separators") != 0 &&
 		    strcmp(key, "min_separators") != 0 && strcmp(key, "adjacent_separators") != 0 &&
-		    strcmp(key, "before") != 0 && strcmp(key, "first") != 0)
+		    strcmp(key, "before") != 0 && strcmp(key, "first") != 0 && strcmp(key, "shapes") != 0 &&
+		    strcmp(key, "lead") != 0 && strcmp(key, "validate") != 0)
 			return PACK_ERR(name, id, "trigger: unknown field '%s'", key);
 	}
 	json_t *run = json_object_get(j, "run"), *min = json_object_get(j, "min"), *seps = json_object_get(j, "separators");
@@ -218,6 +219,29 @@ static int trigger_from_json(struct exai__trigger *t, json_t *j, const char *nam
 			return PACK_ERR(name, id, "trigger: '%s' cannot be used with 'separators'", sets[i]);
 		snprintf(i ? t->first : t->before, sizeof(t->first), "%s", bv);
 	}
+	json_t *shapes = json_object_get(j, "shapes"), *lead = json_object_get(j, "lead"), *val = json_object_get(j, "validate");
+	if (shapes) {
+		if (!json_is_array(shapes) || json_array_size(shapes) < 1 || json_array_size(shapes) > EXAI__SHAPES_MAX)
+			return PACK_ERR(name, id, "trigger: 'shapes' must be an array of 1 to %d strings", EXAI__SHAPES_MAX);
+		size_t i;
+		json_t *sv;
+		json_array_foreach(shapes, i, sv) {
+			const char *str = json_string_value(sv);
+			if (!str || exai__shape_parse(&t->shapes[i], str) < 0)
+				return PACK_ERR(name, id,
+						"trigger: shape #%zu must be 1 to %d group lengths 'N' or 'N-M' (1 to 4096) separated by spaces",
+						i + 1, EXAI__SHAPE_GROUPS_MAX);
+		}
+		t->n_shapes = (unsigned)json_array_size(shapes);
+	}
+	if (lead && (!json_is_integer(lead) || json_integer_value(lead) < 0 || json_integer_value(lead) > 64))
+		return PACK_ERR(name, id, "trigger: 'lead' must be an integer from 0 to 64");
+	t->lead = lead ? (unsigned)json_integer_value(lead) : 1;
+	if (val && !json_is_boolean(val))
+		return PACK_ERR(name, id, "trigger: 'validate' must be true or false");
+	t->validate = json_is_true(val);
+	if ((lead || t->validate) && !t->n_shapes)
+		return PACK_ERR(name, id, "trigger: '%s' needs 'shapes'", lead ? "lead" : "validate");
 	return 0;
 }
 

@@ -119,9 +119,21 @@ enum exai__run {
 const char *exai__run_name(int run);
 int exai__run_from_name(const char *name); /* -1 if unknown */
 
+/* A shape: the lengths of the groups (stretches of class bytes between separators) with
+ * which a match's class bytes begin, group k from lo[k] to hi[k] bytes. */
+#define EXAI__SHAPES_MAX 8
+#define EXAI__SHAPE_GROUPS_MAX 8
+struct exai__shape {
+	uint16_t lo[EXAI__SHAPE_GROUPS_MAX], hi[EXAI__SHAPE_GROUPS_MAX];
+	uint8_t n;
+};
+
 /* A pattern's trigger: runs of @run bytes, where single separators (any number when
  * @adjacent) join them, holding at least @min bytes of the class and @min_seps separators;
- * for patterns without separators, optionally the byte before the run and its first byte. */
+ * for patterns without separators, optionally the byte before the run and its first byte.
+ * With @n_shapes, a match's class bytes begin at a group of the run where one of @shapes
+ * fits, and the match starts at most @lead bytes before it; with @validate the pattern's
+ * validator accepts the bytes the shape covers (docs/formats/scrub-pack.md). */
 struct exai__trigger {
 	int run; /* -1: none */
 	unsigned min, min_seps;
@@ -129,6 +141,9 @@ struct exai__trigger {
 	bool adjacent;
 	char before[9]; /* when set: the byte before the run is one of these */
 	char first[9];  /* when set: the run's first byte is one of these */
+	unsigned n_shapes, lead;
+	bool validate;
+	struct exai__shape shapes[EXAI__SHAPES_MAX];
 };
 
 /* One scan of a text for the runs of several classes at once (at most EXAI__RUN_SPECS_MAX). */
@@ -144,6 +159,16 @@ struct exai__run_spec {
 /* A run [start, end) with @body bytes of the class and @seps separators. Returns nonzero to stop. */
 typedef int (*exai__run_fn)(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps);
 enum { EXAI__SIMD_SCALAR, EXAI__SIMD_SSE2, EXAI__SIMD_AVX2, EXAI__SIMD_BEST };
+/* The groups of the run [@start, @end) of class @run: where each begins and how long it is
+ * (at most @max; returns how many, or @max + 1 when there are more). */
+unsigned exai__run_groups(int run, const char *text, size_t start, size_t end, uint32_t *gstart, uint16_t *glen,
+			  unsigned max);
+/* Whether @shape fits the groups from @g on (of @n); the bytes from group @g's start to the
+ * end of the shape's last group in *@span. */
+bool exai__shape_fits(const struct exai__shape *shape, const uint32_t *gstart, const uint16_t *glen, unsigned n,
+		      unsigned g, size_t *span);
+/* Parses a shape ("3 2 4", "1-3 1-3 1-3 1-3"): 0, or -EINVAL. */
+int exai__shape_parse(struct exai__shape *ret, const char *s);
 /* Finds the runs of every spec in @text; @impl picks the implementation (tests compare them;
  * EXAI__SIMD_BEST: the best the CPU has). Returns what @fn returned to stop, or 0. */
 int exai__runs_scan(const struct exai__run_spec *specs, unsigned n_specs, const char *text, size_t len,

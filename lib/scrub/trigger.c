@@ -8,6 +8,7 @@
  * instructions. The masks are computed with AVX2 when the CPU has it, else SSE2 (the x86-64
  * baseline), else a portable table; all three give the same masks (tests/unit/test-scrub-trigger.c).
  */
+#include <errno.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -54,6 +55,82 @@ static bool in_class(int run, unsigned char c)
 		if (c >= classes[run].r[i][0] && c <= classes[run].r[i][1])
 			return true;
 	return base64_dash(run) && c == '-';
+}
+
+/* ---- the groups of a run, and shapes ------------------------------------------------------ */
+
+unsigned exai__run_groups(int run, const char *text, size_t start, size_t end, uint32_t *gstart, uint16_t *glen,
+			  unsigned max)
+{
+	unsigned n = 0;
+	size_t i = start;
+	while (i < end) {
+		while (i < end && !in_class(run, (unsigned char)text[i]))
+			i++;
+		if (i == end)
+			break;
+		size_t g = i;
+		while (i < end && in_class(run, (unsigned char)text[i]))
+			i++;
+		if (n == max)
+			return max + 1;
+		gstart[n] = (uint32_t)(g - start);
+		glen[n] = (uint16_t)(i - g > UINT16_MAX ? UINT16_MAX : i - g);
+		n++;
+	}
+	return n;
+}
+
+bool exai__shape_fits(const struct exai__shape *shape, const uint32_t *gstart, const uint16_t *glen, unsigned n,
+		      unsigned g, size_t *span)
+{
+	if (g + shape->n > n)
+		return false;
+	for (unsigned k = 0; k < shape->n; k++)
+		if (glen[g + k] < shape->lo[k] || glen[g + k] > shape->hi[k])
+			return false;
+	unsigned last = g + shape->n - 1;
+	*span = gstart[last] + glen[last] - gstart[g];
+	return true;
+}
+
+int exai__shape_parse(struct exai__shape *ret, const char *s)
+{
+	struct exai__shape sh = { .n = 0 };
+	const char *p = s;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		if (sh.n == EXAI__SHAPE_GROUPS_MAX)
+			return -EINVAL;
+		unsigned long lo = 0, hi;
+		const char *q = p;
+		while (*q >= '0' && *q <= '9' && lo <= 4096)
+			lo = lo * 10 + (unsigned long)(*q++ - '0');
+		if (q == p)
+			return -EINVAL;
+		hi = lo;
+		if (*q == '-') {
+			const char *r = ++q;
+			hi = 0;
+			while (*q >= '0' && *q <= '9' && hi <= 4096)
+				hi = hi * 10 + (unsigned long)(*q++ - '0');
+			if (q == r)
+				return -EINVAL;
+		}
+		if ((*q && *q != ' ') || lo < 1 || hi > 4096 || lo > hi)
+			return -EINVAL;
+		sh.lo[sh.n] = (uint16_t)lo;
+		sh.hi[sh.n] = (uint16_t)hi;
+		sh.n++;
+		p = q;
+	}
+	if (!sh.n)
+		return -EINVAL;
+	*ret = sh;
+	return 0;
 }
 
 #define MAX_SPECS EXAI__RUN_SPECS_MAX

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-scrub-trigger: the run finders (trigger.c) and the regex analysis (analyse.c). The
  * scalar, SSE2 and AVX2 run scans report the same runs as a byte-by-byte reference on random
- * texts of every length; the analysis finds the literals and offsets a window relies on. */
+ * texts of every length; the analysis finds the literals and offsets a window relies on; the
+ * shapes parse and fit as documented, a bad trigger is refused by name, and the built-in
+ * pack's shapes, leads and run validation lose no finding: stage 1 finds the same with and
+ * without them on the development corpus and on texts made around every trigger pattern's
+ * examples. */
 #include "scrub/scrub-internal.h"
 #include "test.h"
 
@@ -160,9 +164,200 @@ static void analysis(void)
 	CHECK(ri.minw == 2 && ri.maxw == EXAI__RE_INF);
 }
 
+static void shapes(void)
+{
+	struct exai__shape sh;
+	CHECK_OK(exai__shape_parse(&sh, "3 2 4"));
+	CHECK(sh.n == 3 && sh.lo[0] == 3 && sh.hi[0] == 3 && sh.lo[2] == 4 && sh.hi[2] == 4);
+	CHECK_OK(exai__shape_parse(&sh, " 1-3 1-3  1-3 1-3 "));
+	CHECK(sh.n == 4 && sh.lo[3] == 1 && sh.hi[3] == 3);
+	CHECK_OK(exai__shape_parse(&sh, "4096"));
+	static const char *const bad[] = { "", " ", "0", "3-2", "4097", "1 2 3 4 5 6 7 8 9", "3,2", "3- 4", "-3", "a", "3 x" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bad); i++)
+		CHECK_RC(exai__shape_parse(&sh, bad[i]), -EINVAL);
+	/* the groups of a run, and where a shape fits */
+	const char *t = "call 555 123-45-6789 now";
+	uint32_t gs[8];
+	uint16_t gl[8];
+	unsigned n = exai__run_groups(EXAI__RUN_DIGIT, t, 5, 20, gs, gl, 8);
+	CHECK(n == 4 && gs[0] == 0 && gl[0] == 3 && gs[1] == 4 && gl[1] == 3 && gs[3] == 11 && gl[3] == 4);
+	CHECK(exai__run_groups(EXAI__RUN_DIGIT, t, 5, 20, gs, gl, 3) == 4); /* more than max */
+	size_t span = 0;
+	CHECK_OK(exai__shape_parse(&sh, "3 2 4"));
+	CHECK(!exai__shape_fits(&sh, gs, gl, 4, 0, &span));
+	CHECK(exai__shape_fits(&sh, gs, gl, 4, 1, &span) && span == 11);
+	CHECK(!exai__shape_fits(&sh, gs, gl, 4, 2, &span)); /* past the last group */
+}
+
+/* A format-2 pack of one pattern with @trigger (a JSON object's members). */
+static int load_trigger(const char *trigger)
+{
+	char pack[2048];
+	snprintf(pack, sizeof(pack),
+		 "{\"format\": 2, \"group\": \"t\", \"patterns\": [{\"id\": \"t-ssn\", \"class\": \"us_ssn\", \"kind\": \"pii\","
+		 " \"severity\": \"high\", \"regex\": \"(?:^|[^0-9])([0-9]{3}-[0-9]{2}-[0-9]{4})(?:[^0-9]|$)\", \"group\": 1,"
+		 " \"caseless\": false, \"keywords\": [], \"validator\": \"us_ssn\", \"min_entropy\": 0,"
+		 " \"trigger\": {%s},"
+		 " \"examples\": {\"positive\": [{\"text\": \"ssn 536-22-1984.\", \"secret\": \"536-22-1984\"}], \"negative\": [\"x\"]}}]}",
+		 trigger);
+	struct exai__pack_set set;
+	memset(&set, 0, sizeof(set));
+	int r = exai__pack_load(&set, "t", pack, strlen(pack));
+	exai__pack_set_free(&set);
+	return r;
+}
+
+static void bad_triggers(void)
+{
+	CHECK_OK(load_trigger("\"run\": \"digit\", \"min\": 9, \"separators\": \"-\", \"shapes\": [\"3 2 4\"], \"lead\": 1, \"validate\": true"));
+	CHECK_OK(load_trigger("\"run\": \"digit\", \"min\": 9, \"separators\": \"-\", \"shapes\": [\"3 2 4\", \"9\"]"));
+	static const struct {
+		const char *trigger, *msg;
+	} bad[] = {
+		{ "\"run\": \"digit\", \"min\": 9, \"shapes\": []", "'shapes' must be an array of 1 to 8 strings" },
+		{ "\"run\": \"digit\", \"min\": 9, \"shapes\": \"9\"", "'shapes' must be an array of 1 to 8 strings" },
+		{ "\"run\": \"digit\", \"min\": 9, \"shapes\": [\"9\", \"3-x\"]", "shape #2 must be 1 to 8 group lengths" },
+		{ "\"run\": \"digit\", \"min\": 9, \"shapes\": [9]", "shape #1 must be" },
+		{ "\"run\": \"digit\", \"min\": 9, \"shapes\": [\"9\"], \"lead\": 65", "'lead' must be an integer from 0 to 64" },
+		{ "\"run\": \"digit\", \"min\": 9, \"shapes\": [\"9\"], \"validate\": 1", "'validate' must be true or false" },
+		{ "\"run\": \"digit\", \"min\": 9, \"lead\": 0", "'lead' needs 'shapes'" },
+		{ "\"run\": \"digit\", \"min\": 9, \"validate\": true", "'validate' needs 'shapes'" },
+	};
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bad); i++) {
+		CHECK_RC(load_trigger(bad[i].trigger), -EINVAL);
+		if (!strstr(exai_errmsg(), bad[i].msg) || !strstr(exai_errmsg(), "t-ssn")) {
+			fprintf(stderr, "trigger {%s}: '%s' does not say '%s'\n", bad[i].trigger, exai_errmsg(), bad[i].msg);
+			test_failures++;
+		}
+	}
+}
+
+/* Stage 1's findings on @text, as "pattern start end" lines. */
+static void findings(exai_scrubber *s, const char *text, size_t len, struct exai__buf *out)
+{
+	exai_scrub_result *r = NULL;
+	EXAI_OPTS(exai_scrub_text_opts, o, .no_audit = 1);
+	CHECK_OK(exai_scrub_text(&r, s, text, len, &o));
+	out->len = 0;
+	for (size_t k = 0; k < exai_scrub_result_count(r); k++) {
+		const struct exai_scrub_finding *f = exai_scrub_result_finding(r, k);
+		CHECK(exai__buf_printf(out, "%s %zu %zu\n", f->pattern, f->start, f->end) == 0);
+	}
+	exai_scrub_result_free(r);
+}
+
+static size_t compared, found_any;
+
+static void same_findings(exai_scrubber *a, exai_scrubber *b, const char *text, size_t len)
+{
+	struct exai__buf x = { 0 }, y = { 0 };
+	findings(a, text, len, &x);
+	findings(b, text, len, &y);
+	compared++;
+	found_any += x.len > 0;
+	if (x.len != y.len || (x.len && memcmp(x.data, y.data, x.len) != 0)) {
+		fprintf(stderr, "with the trigger filters:\n%.*s without:\n%.*s on: %.*s\n", (int)x.len, x.data ? x.data : "",
+			(int)y.len, y.data ? y.data : "", (int)(len < 300 ? len : 300), text);
+		test_failures++;
+	}
+	exai__buf_free(&x);
+	exai__buf_free(&y);
+}
+
+static void filters_lose_nothing(void)
+{
+	char *state = test_tmpdir();
+	EXAI_OPTS(exai_ctx_opts, co, .state_dir = state);
+	exai_ctx *ctx = NULL;
+	CHECK_OK(exai_ctx_new(&ctx, &co));
+	EXAI_OPTS(exai_scrubber_opts, so, .flags = EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	exai_scrubber *with = NULL, *without = NULL;
+	CHECK_OK(exai_scrubber_new(&with, ctx, &so));
+	CHECK_OK(exai_scrubber_new(&without, ctx, &so));
+	if (!with || !without)
+		return;
+	size_t n_shaped = 0;
+	for (size_t i = 0; i < without->set.n; i++) {
+		struct exai__trigger *t = &without->set.pats[i].trigger;
+		n_shaped += t->n_shapes > 0;
+		t->n_shapes = 0;
+		t->validate = false;
+	}
+	CHECK(n_shaped >= 20);
+	/* the development corpus */
+	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl",
+					     "corpora/scrub-dev/negatives.jsonl" };
+	for (size_t f = 0; f < EXAI__ARRAY_SIZE(files); f++) {
+		size_t len;
+		char *data = test_read_file(test_shared(files[f]), &len), *line = data, *next;
+		for (; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = 0;
+			json_t *row = json_loads(line, 0, NULL);
+			json_t *tx = json_object_get(row, "text");
+			if (json_is_string(tx))
+				same_findings(with, without, json_string_value(tx), json_string_length(tx));
+			json_decref(row);
+		}
+		free(data);
+	}
+	/* every trigger pattern's examples in other surroundings, with digits and separators
+	 * changed, and next to keywords */
+	static const char *const around[][2] = {
+		{ "", "" }, { " ", " " }, { "x", "" }, { "", "x" }, { "1", "" }, { "", "1" }, { "-", "" }, { "", "-" },
+		{ ".", "" }, { "", "." }, { "1 ", "" }, { "", " 2" }, { "12-", "" }, { "", ".5" }, { "\"", "\"" },
+		{ "ip ", ":80" }, { "NHS ", " ok" }, { "ssn 1.", "" }, { "routing ", "0" }, { "call ", "-1" },
+	};
+	srand(5);
+	char buf[1024];
+	for (size_t i = 0; i < with->set.n; i++) {
+		const struct exai__pattern *p = &with->set.pats[i];
+		if (p->trigger.run < 0)
+			continue;
+		json_t *pos = json_object_get(json_array_get(with->set.examples, i), "positive");
+		size_t k;
+		json_t *ex;
+		json_array_foreach(pos, k, ex) {
+			const char *sec = json_string_value(json_object_get(ex, "secret"));
+			if (!sec || strlen(sec) > 400)
+				continue;
+			for (size_t a = 0; a < EXAI__ARRAY_SIZE(around); a++)
+				for (int m = 0; m < 8; m++) {
+					int n = snprintf(buf, sizeof(buf), "%s %s%s%s %s", p->n_keywords ? p->keywords[0] : "", around[a][0],
+							 sec, around[a][1], p->n_keywords ? p->keywords[p->n_keywords - 1] : "");
+					char *body = buf + strlen(p->n_keywords ? p->keywords[0] : "") + 1 + strlen(around[a][0]);
+					for (int c = 0; m && c < 1 + rand() % 3; c++) { /* change, insert or drop a byte */
+						size_t at = (size_t)rand() % strlen(sec);
+						const char *pick = "0123456789 -.:/AaZ";
+						if (rand() % 3 == 0 && n > 1) {
+							memmove(body + at, body + at + 1, (size_t)n - (size_t)(body - buf) - at);
+							n--;
+						} else if (rand() % 2 == 0 && n + 1 < (int)sizeof(buf)) {
+							memmove(body + at + 1, body + at, (size_t)n - (size_t)(body - buf) - at + 1);
+							body[at] = pick[rand() % 18];
+							n++;
+						} else {
+							body[at] = pick[rand() % 18];
+						}
+					}
+					same_findings(with, without, buf, strlen(buf));
+				}
+		}
+	}
+	printf("trigger filters: %zu texts compared, %zu with findings, the same with and without\n", compared, found_any);
+	CHECK(found_any > 500);
+	exai_scrubber_free(with);
+	exai_scrubber_free(without);
+	exai_ctx_unref(ctx);
+}
+
 int main(void)
 {
 	random_runs();
 	analysis();
+	shapes();
+	bad_triggers();
+	filters_lose_nothing();
 	return test_done();
 }
