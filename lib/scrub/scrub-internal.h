@@ -52,6 +52,10 @@ const char *exai__validator_name(int v);
 int exai__validator_from_name(const char *name);
 /* Whether @s (@n bytes) passes validator @v. */
 bool exai__validate(int v, const char *s, size_t n);
+/* The not_placeholder validator's rule 9 words and rule 11 sequences (tests compare its
+ * one-pass search with a word-by-word one). */
+extern const char *const exai__placeholder_words[], *const exai__placeholder_sequences[];
+extern const size_t exai__placeholder_words_count, exai__placeholder_sequences_count;
 /* Shannon entropy in bits per byte. */
 double exai__shannon(const char *s, size_t n);
 /* Keccak-256 (the pre-standard padding Ethereum uses, not SHA3-256). */

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/sha.h>
@@ -695,12 +696,57 @@ static bool v_email(const char *s, size_t n)
 
 /* ---- placeholders ----------------------------------------------------------------------- */
 
-static bool ci_contains(const char *s, size_t n, const char *needle)
+/* Rule 9's placeholder words (at most 64: a bit each). */
+const char *const exai__placeholder_words[] = {
+	"xxxx", "****", "####", "...", "____", "----", "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2",
+	"changeme", "change_me", "change-me", "changeit", "your_", "your-", "yourkey", "yoursecret", "yourtoken",
+	"yourpassword", "<your", "example", "dummy", "redacted", "placeholder", "sample", "insert", "replace_me",
+	"replaceme", "fake", "notreal", "not_real", "not-real", "lorem", "todo", "fixme", "goes_here", "goeshere",
+	"here>", "put_your", "enter_your", "secret_here", "token_here", "key_here", "password_here", "foobar",
+};
+
+const size_t exai__placeholder_words_count = EXAI__ARRAY_SIZE(exai__placeholder_words);
+
+/* Rule 11's sequences: keyboard and alphabet orders, the cyclic ones written twice. */
+const char *const exai__placeholder_sequences[] = {
+	"01234567890123456789", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+	"qwertyuiopasdfghjklzxcvbnm", "98765432109876543210", "zyxwvutsrqponmlkjihgfedcbazyxwvutsrqponmlkjihgfedcba",
+};
+const size_t exai__placeholder_sequences_count = EXAI__ARRAY_SIZE(exai__placeholder_sequences);
+#define N_SEQ EXAI__ARRAY_SIZE(exai__placeholder_sequences)
+
+/* word_first[c]: the rule 9 words whose first byte is c (case folded); seq_next[k][c]: the
+ * byte after c in sequence k (0: none; each byte is followed by the same one wherever it
+ * occurs in a sequence, as the cyclic ones are written whole). */
+static uint64_t word_first[256];
+static unsigned char seq_next[N_SEQ][256];
+static pthread_once_t placeholder_once = PTHREAD_ONCE_INIT;
+
+static void placeholder_init(void)
 {
-	size_t m = strlen(needle);
-	for (size_t i = 0; i + m <= n; i++)
-		if (strncasecmp(s + i, needle, m) == 0)
-			return true;
+	_Static_assert(EXAI__ARRAY_SIZE(exai__placeholder_words) <= 64, "a bit per word");
+	for (size_t k = 0; k < EXAI__ARRAY_SIZE(exai__placeholder_words); k++)
+		word_first[(unsigned char)tolower((unsigned char)exai__placeholder_words[k][0])] |= 1ull << k;
+	for (size_t k = 0; k < N_SEQ; k++)
+		for (const char *q = exai__placeholder_sequences[k]; q[1]; q++)
+			seq_next[k][(unsigned char)q[0]] = (unsigned char)q[1];
+}
+
+/* Whether @s contains one of rule 9's words, without regard to case: one pass that compares
+ * only the words starting with each byte (what strncasecmp at every offset, word by word, found). */
+static bool contains_placeholder_word(const char *s, size_t n)
+{
+	pthread_once(&placeholder_once, placeholder_init);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t m = word_first[(unsigned char)tolower((unsigned char)s[i])];
+		while (m) {
+			const char *w = exai__placeholder_words[__builtin_ctzll(m)];
+			size_t l = strlen(w);
+			if (l <= n - i && strncasecmp(s + i, w, l) == 0)
+				return true;
+			m &= m - 1;
+		}
+	}
 	return false;
 }
 
@@ -850,25 +896,25 @@ static const char *const placeholder_values[] = {
  * consecutive characters of one. */
 static bool sequential(const char *s, size_t n)
 {
-	static const char *const seqs[] = {
-		"01234567890123456789", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
-		"qwertyuiopasdfghjklzxcvbnm", "98765432109876543210", "zyxwvutsrqponmlkjihgfedcbazyxwvutsrqponmlkjihgfedcba",
-	};
 	char low[64];
 	if (n >= 4 && n <= sizeof(low)) {
 		for (size_t i = 0; i < n; i++)
 			low[i] = (char)tolower((unsigned char)s[i]);
-		for (size_t k = 0; k < EXAI__ARRAY_SIZE(seqs); k++)
-			if (memmem(seqs[k], strlen(seqs[k]), low, n))
+		for (size_t k = 0; k < N_SEQ; k++)
+			if (memmem(exai__placeholder_sequences[k], strlen(exai__placeholder_sequences[k]), low, n))
 				return true;
 	}
-	for (size_t i = 0; i + 8 <= n; i++) {
-		char w[8];
-		for (size_t j = 0; j < 8; j++)
-			w[j] = (char)tolower((unsigned char)s[i + j]);
-		for (size_t k = 0; k < EXAI__ARRAY_SIZE(seqs); k++)
-			if (memmem(seqs[k], strlen(seqs[k]), w, 8))
+	/* 8 consecutive characters of a sequence are 7 steps in a row, each to the byte that
+	 * follows in that sequence */
+	pthread_once(&placeholder_once, placeholder_init);
+	unsigned run[N_SEQ] = { 0 };
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned char a = (unsigned char)tolower((unsigned char)s[i]), b = (unsigned char)tolower((unsigned char)s[i + 1]);
+		for (size_t k = 0; k < N_SEQ; k++) {
+			run[k] = seq_next[k][a] && seq_next[k][a] == b ? run[k] + 1 : 0;
+			if (run[k] >= 7)
 				return true;
+		}
 	}
 	return false;
 }
@@ -877,13 +923,6 @@ static bool sequential(const char *s, size_t n)
  * docs/formats/scrub-pack.md), in their order. */
 static bool v_not_placeholder(const char *s, size_t n)
 {
-	static const char *const contains[] = {
-		"xxxx", "****", "####", "...", "____", "----", "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2",
-		"changeme", "change_me", "change-me", "changeit", "your_", "your-", "yourkey", "yoursecret", "yourtoken",
-		"yourpassword", "<your", "example", "dummy", "redacted", "placeholder", "sample", "insert", "replace_me",
-		"replaceme", "fake", "notreal", "not_real", "not-real", "lorem", "todo", "fixme", "goes_here", "goeshere",
-		"here>", "put_your", "enter_your", "secret_here", "token_here", "key_here", "password_here", "foobar",
-	};
 	static const char *const words7[] = { "here", "some", "your", "token", "secret", "password", "passwd",
 					      "apikey", "key", "value", "dummy", "test", "sample", "foo", "none",
 					      "null", "empty", "default", "insert", "replace" };
@@ -951,9 +990,8 @@ static bool v_not_placeholder(const char *s, size_t n)
 	if (in_list(s, n, placeholder_values, EXAI__ARRAY_SIZE(placeholder_values)))
 		return false;
 	/* 9: containing a placeholder word */
-	for (size_t k = 0; k < EXAI__ARRAY_SIZE(contains); k++)
-		if (ci_contains(s, n, contains[k]))
-			return false;
+	if (contains_placeholder_word(s, n))
+		return false;
 	/* 10: only masking characters */
 	{
 		bool mask = true;
