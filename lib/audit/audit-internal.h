@@ -140,6 +140,8 @@ int exai__spool_open(struct exai__spool *sp, const char *logdir);
 int exai__spool_write(struct exai__spool *sp, const char *members, size_t len, bool sync);
 int exai__spool_flush(struct exai__spool *sp);
 int exai__spool_close(struct exai__spool *sp);
+/* The ingest journal's text: the spool file's name (free()) and the log's size before it. */
+int exai__spool_journal_parse(const char *text, size_t len, char **retfile, uint64_t *retfirst);
 /* The writer's side: chains every spool file whose process has closed it, oldest first. */
 int exai__spool_ingest(exai_audit_log *log);
 /* log.c, for the ingest: no other append runs between begin and end; begin makes what was

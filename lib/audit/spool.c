@@ -110,26 +110,36 @@ int exai__spool_close(struct exai__spool *sp)
 /* The journal: which file is being chained, and the log's size when its first event went in.
  * Events of one file go in with nobody else appending (exai__log_ingest_begin), so after a
  * crash the log's size tells how many of them are in. */
-static int journal_read(const char *path, char **retfile, uint64_t *retfirst)
+
+int exai__spool_journal_parse(const char *text, size_t len, char **retfile, uint64_t *retfirst)
 {
-	char *text = NULL;
-	size_t len;
 	json_t *j = NULL;
-	int r = exai__read_file(path, 4096, &text, &len);
-	if (r < 0)
-		return r;
-	r = exai__json_parse(&j, text, len);
-	free(text);
+	int r = exai__json_parse(&j, text, len);
 	const char *f = r == 0 ? json_string_value(json_object_get(j, "file")) : NULL;
 	json_t *first = r == 0 ? json_object_get(j, "first") : NULL;
-	if (r == 0 && (json_number_value(json_object_get(j, "v")) != 1 || !f || strchr(f, '/') || *f == '.' ||
-		       !json_is_number(first) || json_number_value(first) < 0))
-		r = exai__err(-EBADMSG, "%s: not an ingest journal of version 1", path);
+	if (r == 0 && (json_number_value(json_object_get(j, "v")) != 1 || !f || !*f || strchr(f, '/') || *f == '.' ||
+		       !json_is_number(first) || json_number_value(first) < 0 || json_number_value(first) > 9007199254740992.0))
+		r = exai__err(-EBADMSG, "not an ingest journal of version 1");
 	if (r == 0 && !(*retfile = strdup(f)))
 		r = exai__err(-ENOMEM, "out of memory");
 	if (r == 0)
 		*retfirst = (uint64_t)json_number_value(first);
 	json_decref(j);
+	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
+}
+
+static int journal_read(const char *path, char **retfile, uint64_t *retfirst)
+{
+	char *text = NULL;
+	size_t len;
+	int r = exai__read_file(path, 4096, &text, &len);
+	if (r == -EFBIG)
+		r = exai__err(-EBADMSG, "%s: not an ingest journal (too large)", path);
+	if (r == 0 && (r = exai__spool_journal_parse(text, len, retfile, retfirst)) == -EBADMSG) {
+		EXAI__WHY(why);
+		r = exai__err(-EBADMSG, "%s: %s", path, why);
+	}
+	free(text);
 	return r;
 }
 

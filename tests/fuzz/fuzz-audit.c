@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz-audit: the audit module's parsers on untrusted bytes: record frames, signed notes,
- * verifier keys, checkpoint bodies, prune records and events offered for appending. */
+ * verifier keys, checkpoint bodies, prune records, spool ingest journals and events offered
+ * for appending. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		exai_free(origin);
 	struct exai__prune p;
 	exai__prune_parse(&p, (const char *)data, size);
+	char *jfile = NULL;
+	uint64_t jfirst;
+	if (exai__spool_journal_parse((const char *)data, size, &jfile, &jfirst) == 0 && (!*jfile || strchr(jfile, '/')))
+		__builtin_trap(); /* a journal may only name a file in the spool directory */
+	free(jfile);
 	char *s = exai__strndup((const char *)data, size);
 	struct exai__vkey v;
 	if (s)
