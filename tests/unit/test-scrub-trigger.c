@@ -72,7 +72,9 @@ static void reference(const struct exai__run_spec *sp, unsigned n, const char *t
 				}
 				i++;
 			}
-			if (body >= (sp[k].min ? sp[k].min : 1) && seps >= sp[k].min_seps)
+			if (body >= (sp[k].min ? sp[k].min : 1) && seps >= sp[k].min_seps &&
+			    (!sp[k].has_first || (sp[k].first[(unsigned char)t[s] / 64] >> ((unsigned char)t[s] % 64) & 1)) &&
+			    (!sp[k].has_before || (s > 0 && (sp[k].before[(unsigned char)t[s - 1] / 64] >> ((unsigned char)t[s - 1] % 64) & 1))))
 				collect(out, k, s, i, body, seps);
 		}
 	}
@@ -97,6 +99,10 @@ static void random_runs(void)
 		{ .run = EXAI__RUN_BASE58, .min = 26 },
 		{ .run = EXAI__RUN_BASE64, .seps = ".", .n_seps = 1, .min = 40 },
 		{ .run = EXAI__RUN_BASE64, .min = 70 },
+		/* first byte 1, 3, A or a; after a quote */
+		{ .run = EXAI__RUN_BASE58, .min = 3, .has_first = true, .first = { 1ull << '1' | 1ull << '3', 1ull << ('A' - 64) | 1ull << ('a' - 64) } },
+		{ .run = EXAI__RUN_HEX, .min = 2, .has_before = true, .before = { 1ull << '"' | 1ull << '\'' } },
+		{ .run = EXAI__RUN_DIGIT, .seps = "-", .n_seps = 1, .min = 1, .min_seps = 1 },
 	};
 	const unsigned n = EXAI__ARRAY_SIZE(specs);
 	static const char alphabet[] = "0123456789012345678901234567abcdefABCDEFxyzXYZIOl+/_-- ..::::\n\"'=\x80\xff";
