@@ -396,7 +396,7 @@ struct exai_scrub_result {
 	char *text;
 	size_t len;
 	struct exai_scrub_finding *f;
-	size_t n;
+	size_t n, cap;
 	struct exai__vault vault;
 	bool invalid_utf8;
 };

@@ -5,7 +5,7 @@
  * shapes parse and fit as documented, a bad trigger is refused by name, and the built-in
  * pack's shapes, leads and run validation lose no finding: stage 1 finds the same with and
  * without them on the development corpus and on texts made around every trigger pattern's
- * examples. */
+ * examples; UTF-8 validation (its ASCII fast path) agrees with a byte-at-a-time reference. */
 #include "scrub/scrub-internal.h"
 #include "test.h"
 
@@ -358,6 +358,57 @@ static void filters_lose_nothing(void)
 	exai_ctx_unref(ctx);
 }
 
+/* UTF-8 validation a byte at a time (RFC 3629), to hold exai__utf8_valid's ASCII fast path to. */
+static bool utf8_reference(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t k = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 9;
+		if (k == 9 || i + k >= n + (k == 0))
+			return false;
+		uint32_t cp = k == 0 ? c : c & (0x3f >> k);
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+static void utf8(void)
+{
+	static const char *const pieces[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82", "\xed\xa0\x80",
+					      "\xc0\xaf", "\xf4\x90\x80\x80", "\x80", "\xff" };
+	unsigned char t[300];
+	srand(3);
+	size_t valid = 0, invalid = 0;
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)rand() % 200;
+		for (size_t i = 0; i < len; i++)
+			t[i] = (unsigned char)('a' + rand() % 26);
+		for (int k = rand() % 3; k > 0 && len; k--) { /* a sequence somewhere, perhaps cut by the end */
+			const char *pc = pieces[rand() % EXAI__ARRAY_SIZE(pieces)];
+			size_t at = (size_t)rand() % len;
+			for (size_t j = 0; pc[j] && at + j < len; j++)
+				t[at + j] = (unsigned char)pc[j];
+		}
+		bool want = utf8_reference(t, len);
+		valid += want;
+		invalid += !want;
+		if (exai__utf8_valid((const char *)t, len) != want) {
+			fprintf(stderr, "utf-8: length %zu: %d, the reference %d\n", len, !want, want);
+			test_failures++;
+			return;
+		}
+	}
+	CHECK(valid > 1000 && invalid > 1000);
+}
+
 int main(void)
 {
 	random_runs();
@@ -365,5 +416,6 @@ int main(void)
 	shapes();
 	bad_triggers();
 	filters_lose_nothing();
+	utf8();
 	return test_done();
 }
