@@ -159,6 +159,7 @@ enum {
 struct blk {
 	uint64_t cls[EXAI__RUN_COUNT];
 	uint64_t sep[MAX_SEPS];
+	uint64_t set[3 * MAX_SPECS]; /* per separator set (struct scan_plan) */
 };
 
 struct scan_plan {
@@ -178,6 +179,11 @@ struct scan_plan {
 	unsigned gate_min[EXAI__RUN_COUNT];
 	unsigned classes; /* bit c: class c in use */
 	uint32_t sep_tab[256]; /* scalar path: bit q for separator sepc[q] */
+	/* the distinct separator sets the specs and gates use, each as its bytes' indices in
+	 * sepc: set j is the OR of sep[set_q[j][0 .. set_n[j])] */
+	uint8_t set_q[3 * MAX_SPECS][MAX_SEPS], set_n[3 * MAX_SPECS];
+	unsigned n_sets;
+	uint8_t set_of[MAX_SPECS], gate_set[EXAI__RUN_COUNT], gate_adj_set[EXAI__RUN_COUNT];
 };
 
 static void blk_scalar(const struct scan_plan *pl, const uint8_t *p, struct blk *m)
@@ -305,14 +311,34 @@ static unsigned schedule(uint8_t *steps, unsigned n)
 	return have < n ? 0xff : k; /* 0xff: no run of n fits a word */
 }
 
-/* Bit i set when r[i .. i + n - 1] are all set (within the word), by the schedule for n. */
+/* Bit i set when r[i .. i + n - 1] are all set (within the word), by the schedule for n (its
+ * shifts commute: unrolled, no loop). */
 SCAN_INLINE uint64_t at_least(uint64_t r, const uint8_t *steps, unsigned n_steps)
 {
-	if (n_steps == 0xff)
+	switch (n_steps) {
+	case 6:
+		r &= r >> steps[5];
+		__attribute__((fallthrough));
+	case 5:
+		r &= r >> steps[4];
+		__attribute__((fallthrough));
+	case 4:
+		r &= r >> steps[3];
+		__attribute__((fallthrough));
+	case 3:
+		r &= r >> steps[2];
+		__attribute__((fallthrough));
+	case 2:
+		r &= r >> steps[1];
+		__attribute__((fallthrough));
+	case 1:
+		r &= r >> steps[0];
+		__attribute__((fallthrough));
+	case 0:
+		return r;
+	default: /* 0xff: no run of n fits a word */
 		return 0;
-	for (unsigned k = 0; k < n_steps; k++)
-		r &= r >> steps[k];
-	return r;
+	}
 }
 
 SCAN_INLINE unsigned popc(uint64_t x, bool fast)
@@ -448,15 +474,36 @@ static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, 
 	for (int c = 0; c < EXAI__RUN_COUNT; c++)
 		if (pl->classes >> c & 1)
 			pl->gate_n_steps[c] = (uint8_t)schedule(pl->gate_steps[c], gate_min[c]);
+	uint32_t sets[3 * MAX_SPECS];
+	for (unsigned k = 0; k < n + 2 * EXAI__RUN_COUNT; k++) {
+		uint32_t of = k < n ? pl->sep_of[k] : k < n + EXAI__RUN_COUNT ? pl->gate_sep[k - n] : pl->gate_adj[k - n - EXAI__RUN_COUNT];
+		unsigned j = 0;
+		while (j < pl->n_sets && sets[j] != of)
+			j++;
+		if (j == pl->n_sets) {
+			sets[pl->n_sets++] = of;
+			for (unsigned q = 0; q < MAX_SEPS; q++)
+				if (of >> q & 1)
+					pl->set_q[j][pl->set_n[j]++] = (uint8_t)q;
+		}
+		if (k < n)
+			pl->set_of[k] = (uint8_t)j;
+		else if (k < n + EXAI__RUN_COUNT)
+			pl->gate_set[k - n] = (uint8_t)j;
+		else
+			pl->gate_adj_set[k - n - EXAI__RUN_COUNT] = (uint8_t)j;
+	}
 }
 
-SCAN_INLINE uint64_t sep_mask(const struct blk *b, uint32_t of)
+/* The masks of the separator sets, from those of the separator bytes. */
+SCAN_INLINE void blk_sets(const struct scan_plan *pl, struct blk *b)
 {
-	uint64_t s = 0;
-	for (unsigned q = 0; of; q++, of >>= 1)
-		if (of & 1)
-			s |= b->sep[q];
-	return s;
+	for (unsigned j = 0; j < pl->n_sets; j++) {
+		uint64_t m = 0;
+		for (unsigned i = 0; i < pl->set_n[j]; i++)
+			m |= b->sep[pl->set_q[j][i]];
+		b->set[j] = m;
+	}
 }
 
 /* The specs of class @c over one block: @lo and @hi its class mask shifted in from either side. */
@@ -468,7 +515,7 @@ SCAN_INLINE int class_runs(const struct scan_plan *pl, unsigned c, const struct 
 	uint64_t B = b->cls[c];
 	for (uint32_t ks = pl->specs_of[c]; ks && r == 0; ks &= ks - 1) {
 		unsigned k = (unsigned)__builtin_ctz(ks);
-		uint64_t S = sep_mask(b, pl->sep_of[k]);
+		uint64_t S = b->set[pl->set_of[k]];
 		uint64_t J = pl->sp[k].adjacent ? S : S & lo & hi;
 		r = block_runs(pl, k, &st[k], B | J, J, text, base, fn, ud, fast);
 		*in_runs = (*in_runs & ~(1u << k)) | (uint32_t)st[k].in << k;
@@ -513,6 +560,7 @@ SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, 
 		else
 #endif
 			blk_scalar(&pl, src, b);
+		blk_sets(&pl, b);
 		unsigned next_cls = 64 * i + 64 < len ? class_tab[p[64 * i + 64]] : 0; /* the byte after the block */
 		for (uint32_t cs = pl.classes; cs && r == 0; cs &= cs - 1) {
 			unsigned c = (unsigned)__builtin_ctz(cs);
@@ -522,7 +570,7 @@ SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, 
 				/* the gate: every spec's run bytes are within G (no class byte, no run) */
 				if (!B && !gcarry[c] && !pl.gate_adj[c])
 					continue;
-				uint64_t G = B | sep_mask(b, pl.gate_adj[c]) | (sep_mask(b, pl.gate_sep[c]) & lo & hi);
+				uint64_t G = B | b->set[pl.gate_adj_set[c]] | (b->set[pl.gate_set[c]] & lo & hi);
 				if (!G && !gcarry[c])
 					continue;
 				unsigned lead = G == ~0ull ? 64 : (unsigned)__builtin_ctzll(~G);
