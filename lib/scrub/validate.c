@@ -950,10 +950,17 @@ static bool v_not_placeholder(const char *s, size_t n)
 	/* 8: a placeholder value */
 	if (in_list(s, n, placeholder_values, EXAI__ARRAY_SIZE(placeholder_values)))
 		return false;
-	/* 9: containing a placeholder word */
-	for (size_t k = 0; k < EXAI__ARRAY_SIZE(contains); k++)
-		if (ci_contains(s, n, contains[k]))
-			return false;
+	/* 9: containing a placeholder word (the words are lower case: the value is lowered once,
+	 * not compared case-insensitively at every offset for every word) */
+	{
+		char low[512];
+		bool lowered = n <= sizeof(low);
+		for (size_t i = 0; lowered && i < n; i++)
+			low[i] = (char)tolower((unsigned char)s[i]);
+		for (size_t k = 0; k < EXAI__ARRAY_SIZE(contains); k++)
+			if (lowered ? memmem(low, n, contains[k], strlen(contains[k])) != NULL : ci_contains(s, n, contains[k]))
+				return false;
+	}
 	/* 10: only masking characters */
 	{
 		bool mask = true;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-scrub-trigger: the run finders (trigger.c) and the regex analysis (analyse.c). The
- * scalar, SSE2 and AVX2 run scans report the same runs as a byte-by-byte reference on random
+ * scalar, SSSE3 and AVX2 run scans report the same runs as a byte-by-byte reference on random
  * texts of every length; the analysis finds the literals and offsets a window relies on; the
  * shapes parse and fit as documented, a bad trigger is refused by name, and the built-in
  * pack's shapes, leads and run validation lose no finding: stage 1 finds the same with and
@@ -409,6 +409,25 @@ static void utf8(void)
 	CHECK(valid > 1000 && invalid > 1000);
 }
 
+/* not_placeholder's rule 9 (a placeholder word anywhere, any case) on short and long values:
+ * the value is lowered once for short values, compared case-insensitively for long ones. */
+static void placeholder_words(void)
+{
+	static const char *const rejected[] = { "9fQ2ChangeMe7x", "tok_REDACTED_k2Z9", "abcXXXXq9", "Zq8yourToken1", "q1w9•••••x" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(rejected); i++)
+		CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, rejected[i], strlen(rejected[i])));
+	CHECK(exai__validate(EXAI__V_NOT_PLACEHOLDER, "9fQ2ChangXe7x", 13));
+	char big[700];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = "aZ3k9QpL"[i % 8];
+	CHECK(exai__validate(EXAI__V_NOT_PLACEHOLDER, big, sizeof(big)));
+	memcpy(big + 600, "EXAMPLE", 7);
+	CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, big, sizeof(big)));
+	memcpy(big + 600, "aZ3k9Qp", 7);
+	memcpy(big + 100, "ExAmPlE", 7);
+	CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, big, 500));
+}
+
 int main(void)
 {
 	random_runs();
@@ -417,5 +436,6 @@ int main(void)
 	bad_triggers();
 	filters_lose_nothing();
 	utf8();
+	placeholder_words();
 	return test_done();
 }
