@@ -848,8 +848,31 @@ static const char *const placeholder_values[] = {
 
 /* Rule 11: a substring (4+ characters) of a keyboard or alphabet sequence, or containing 8
  * consecutive characters of one. */
+/* Whether b follows a in one of rule 11's sequences (lower case). */
+static bool seq_step(unsigned char a, unsigned char b)
+{
+	static const char qwerty[] = "qwertyuiopasdfghjklzxcvbnm";
+	if (a >= '0' && a <= '9')
+		return b == '0' + (a - '0' + 1) % 10 || b == '0' + (a - '0' + 9) % 10;
+	if (a < 'a' || a > 'z')
+		return false;
+	if (b == 'a' + (a - 'a' + 1) % 26 || b == 'a' + (a - 'a' + 25) % 26)
+		return true;
+	const char *q = strchr(qwerty, a);
+	return q[1] && (unsigned char)q[1] == b;
+}
+
 static bool sequential(const char *s, size_t n)
 {
+	/* a value in a sequence has every pair of neighbours in it, one with 8 of a sequence
+	 * 7 pairs in a row: values with neither (nearly all) need no search */
+	size_t run = 0, longest = 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		run = seq_step((unsigned char)tolower((unsigned char)s[i]), (unsigned char)tolower((unsigned char)s[i + 1])) ? run + 1 : 0;
+		longest = run > longest ? run : longest;
+	}
+	if (longest < 7 && longest + 1 < n)
+		return false;
 	static const char *const seqs[] = {
 		"01234567890123456789", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
 		"qwertyuiopasdfghjklzxcvbnm", "98765432109876543210", "zyxwvutsrqponmlkjihgfedcbazyxwvutsrqponmlkjihgfedcba",

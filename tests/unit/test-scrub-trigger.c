@@ -417,6 +417,20 @@ static void placeholder_words(void)
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(rejected); i++)
 		CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, rejected[i], strlen(rejected[i])));
 	CHECK(exai__validate(EXAI__V_NOT_PLACEHOLDER, "9fQ2ChangXe7x", 13));
+	/* rule 11 (sequences), whose search now runs only where neighbours follow a sequence */
+	static const char *const seq_rejected[] = { "wxyzabcd", "7890123", "zyxw", "QWERTYU", "xK9qwertyuiZ", "a1B2c3d4e56789012x",
+						    "K9ZYXWVUTSq" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(seq_rejected); i++)
+		if (exai__validate(EXAI__V_NOT_PLACEHOLDER, seq_rejected[i], strlen(seq_rejected[i]))) {
+			fprintf(stderr, "not_placeholder accepts '%s'\n", seq_rejected[i]);
+			test_failures++;
+		}
+	static const char *const seq_accepted[] = { "9087", "xK9qwertyuZ2", "K9ZYXWVUq7", "a9b8c7d6e5" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(seq_accepted); i++)
+		if (!exai__validate(EXAI__V_NOT_PLACEHOLDER, seq_accepted[i], strlen(seq_accepted[i]))) {
+			fprintf(stderr, "not_placeholder rejects '%s'\n", seq_accepted[i]);
+			test_failures++;
+		}
 	char big[700];
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = "aZ3k9QpL"[i % 8];
