@@ -517,6 +517,8 @@ SCAN_INLINE int class_runs(const struct scan_plan *pl, unsigned c, const struct 
 		unsigned k = (unsigned)__builtin_ctz(ks);
 		uint64_t S = b->set[pl->set_of[k]];
 		uint64_t J = pl->sp[k].adjacent ? S : S & lo & hi;
+		if (!J && pl->sp[k].min_seps && !st[k].in && !(B >> 63))
+			continue; /* no run within the block has a separator, none comes in or goes on */
 		r = block_runs(pl, k, &st[k], B | J, J, text, base, fn, ud, fast);
 		*in_runs = (*in_runs & ~(1u << k)) | (uint32_t)st[k].in << k;
 	}
