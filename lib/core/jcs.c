@@ -347,6 +347,16 @@ bool exai__utf8_valid(const char *p, size_t n)
 	const unsigned char *s = (const unsigned char *)p;
 	size_t i = 0;
 	while (i < n) {
+		/* ASCII 32 bytes at a time (most text is) */
+		while (i + 32 <= n) {
+			uint64_t w[4];
+			memcpy(w, s + i, sizeof(w));
+			if ((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ull)
+				break;
+			i += 32;
+		}
+		if (i == n)
+			break;
 		unsigned char c = s[i];
 		if (c < 0x80) {
 			i++;

@@ -277,6 +277,25 @@ static int triggers_build(exai_scrubber *s)
 		s->trig_first[*k + 1]++;
 		n_trig++;
 	}
+	/* a spec without separators reports only runs whose first byte and the byte before them
+	 * are as every pattern of it asks (the union of their sets; none when one asks nothing) */
+	for (unsigned k = 0; k < s->n_run_specs; k++) {
+		struct exai__run_spec *sp = &s->run_specs[k];
+		sp->has_first = sp->has_before = !sp->n_seps && !sp->adjacent;
+	}
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		if (p->gate != EXAI__GATE_TRIGGER)
+			continue;
+		struct exai__run_spec *sp =
+			&s->run_specs[spec_of[p->trigger.run][p->trigger.adjacent][p->trigger.seps[0] != 0][seps_bucket(p->trigger.min_seps)]];
+		sp->has_first &= p->trigger.first[0] != 0;
+		sp->has_before &= p->trigger.before[0] != 0;
+		for (const char *c = p->trigger.first; *c; c++)
+			sp->first[(unsigned char)*c / 64] |= 1ull << ((unsigned char)*c % 64);
+		for (const char *c = p->trigger.before; *c; c++)
+			sp->before[(unsigned char)*c / 64] |= 1ull << ((unsigned char)*c % 64);
+	}
 	for (unsigned k = 0; k < s->n_run_specs; k++)
 		s->trig_first[k + 1] += s->trig_first[k];
 	s->trig_pats = calloc(n_trig + 1, sizeof(unsigned));

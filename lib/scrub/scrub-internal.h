@@ -159,10 +159,14 @@ struct exai__run_spec {
 	bool adjacent;
 	unsigned min;      /* report runs with at least this many class bytes */
 	unsigned min_seps; /* and at least this many separators */
+	/* without separators: report only runs whose first byte (the byte before them; none at
+	 * the text's start) is in the set, bit c of word c / 64 */
+	bool has_first, has_before;
+	uint64_t first[4], before[4];
 };
 /* A run [start, end) with @body bytes of the class and @seps separators. Returns nonzero to stop. */
 typedef int (*exai__run_fn)(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps);
-enum { EXAI__SIMD_SCALAR, EXAI__SIMD_SSE2, EXAI__SIMD_AVX2, EXAI__SIMD_BEST };
+enum { EXAI__SIMD_SCALAR, EXAI__SIMD_SSSE3, EXAI__SIMD_AVX2, EXAI__SIMD_BEST };
 /* The groups of the run [@start, @end) of class @run: where each begins and how long it is
  * (at most @max; returns how many, or @max + 1 when there are more). */
 unsigned exai__run_groups(int run, const char *text, size_t start, size_t end, uint32_t *gstart, uint16_t *glen,
@@ -437,7 +441,7 @@ struct exai_scrub_result {
 	char *text;
 	size_t len;
 	struct exai_scrub_finding *f;
-	size_t n;
+	size_t n, cap;
 	struct exai__vault vault;
 	bool invalid_utf8;
 };

@@ -20,14 +20,25 @@ static void utf8_widen(const char *t, size_t len, size_t *start, size_t *end)
 		(*end)++;
 }
 
+/* Room for @more findings beyond those @res holds. */
+static int reserve_findings(exai_scrub_result *res, size_t more)
+{
+	if (res->n + more <= res->cap)
+		return 0;
+	size_t cap = res->n + more > 2 * res->cap ? res->n + more : 2 * res->cap;
+	struct exai_scrub_finding *f = realloc(res->f, cap * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	res->f = f;
+	res->cap = cap;
+	return 0;
+}
+
 static int push_finding(exai_scrub_result *res, const exai_scrubber *s, const struct exai__cand *c, size_t base)
 {
-	if (res->n % 32 == 0) {
-		struct exai_scrub_finding *f = realloc(res->f, (res->n + 32) * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		res->f = f;
-	}
+	int r = reserve_findings(res, 1);
+	if (r < 0)
+		return r;
 	exai__finding_fill(s, &res->f[res->n], c);
 	res->f[res->n].start += base;
 	res->f[res->n].end += base;
@@ -36,7 +47,8 @@ static int push_finding(exai_scrub_result *res, const exai_scrubber *s, const st
 }
 
 /* Redacts [from, to) of @t (offsets relative to @t, which starts at stream offset @base) with
- * the resolved candidates @c (sorted), those with from <= start, end <= to. */
+ * the resolved candidates @c (sorted), those with from <= start, end <= to; counts them in
+ * @acc unless it is NULL (no audit event). */
 static int emit_region(exai_scrubber *s, exai_scrub_result *res, struct exai__audit_acc *acc,
 		       struct exai__buf *out, int mode, const char *t, size_t tlen, size_t from, size_t to,
 		       struct exai__cand *c, size_t n, size_t base)
@@ -56,7 +68,7 @@ static int emit_region(exai_scrubber *s, exai_scrub_result *res, struct exai__au
 			r = exai__redact_one(s, &res->vault, out, mode, c[i].pat, t + a, b - a);
 		if (r == 0)
 			r = push_finding(res, s, &cc, base);
-		if (r == 0)
+		if (r == 0 && acc)
 			r = exai__audit_add(s, acc, res->f[res->n - 1].cls, t + a, b - a);
 		pos = b;
 	}
@@ -116,8 +128,10 @@ int exai_scrub_text(exai_scrub_result **ret, exai_scrubber *s, const char *text,
 		exai__resolve(s, &c);
 		r = exai__buf_reserve(&out, len + 1);
 	}
+	if (r == 0) /* every finding is a resolved candidate: one allocation */
+		r = reserve_findings(res, c.n);
 	if (r == 0)
-		r = emit_region(s, res, &acc, &out, mode, text, len, 0, len, c.v, c.n, 0);
+		r = emit_region(s, res, no_audit ? NULL : &acc, &out, mode, text, len, 0, len, c.v, c.n, 0);
 	if (r == 0 && !no_audit)
 		r = exai__audit_emit(s, &acc, len);
 	free(c.v);
@@ -237,7 +251,7 @@ static int stream_step(exai_scrub_stream *st, struct exai__buf *out, bool final)
 	size_t nc = first;
 	while (nc < c.n && c.v[nc].end <= cut)
 		nc++;
-	r = emit_region(s, &st->res, &st->acc, out, st->mode, t, len, from, cut, c.v ? c.v + first : NULL, nc - first, st->base);
+	r = emit_region(s, &st->res, st->no_audit ? NULL : &st->acc, out, st->mode, t, len, from, cut, c.v ? c.v + first : NULL, nc - first, st->base);
 	free(c.v);
 	if (r < 0)
 		return r;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-scrub-trigger: the run finders (trigger.c) and the regex analysis (analyse.c). The
- * scalar, SSE2 and AVX2 run scans report the same runs as a byte-by-byte reference on random
+ * scalar, SSSE3 and AVX2 run scans report the same runs as a byte-by-byte reference on random
  * texts of every length; the analysis finds the literals and offsets a window relies on; the
  * shapes parse and fit as documented, a bad trigger is refused by name, and the built-in
  * pack's shapes, leads and run validation lose no finding: stage 1 finds the same with and
  * without them on the development corpus and on texts made around every trigger pattern's
- * examples. */
+ * examples; UTF-8 validation (its ASCII fast path) agrees with a byte-at-a-time reference. */
 #include "scrub/scrub-internal.h"
 #include "test.h"
 
@@ -72,7 +72,9 @@ static void reference(const struct exai__run_spec *sp, unsigned n, const char *t
 				}
 				i++;
 			}
-			if (body >= (sp[k].min ? sp[k].min : 1) && seps >= sp[k].min_seps)
+			if (body >= (sp[k].min ? sp[k].min : 1) && seps >= sp[k].min_seps &&
+			    (!sp[k].has_first || (sp[k].first[(unsigned char)t[s] / 64] >> ((unsigned char)t[s] % 64) & 1)) &&
+			    (!sp[k].has_before || (s > 0 && (sp[k].before[(unsigned char)t[s - 1] / 64] >> ((unsigned char)t[s - 1] % 64) & 1))))
 				collect(out, k, s, i, body, seps);
 		}
 	}
@@ -97,6 +99,10 @@ static void random_runs(void)
 		{ .run = EXAI__RUN_BASE58, .min = 26 },
 		{ .run = EXAI__RUN_BASE64, .seps = ".", .n_seps = 1, .min = 40 },
 		{ .run = EXAI__RUN_BASE64, .min = 70 },
+		/* first byte 1, 3, A or a; after a quote */
+		{ .run = EXAI__RUN_BASE58, .min = 3, .has_first = true, .first = { 1ull << '1' | 1ull << '3', 1ull << ('A' - 64) | 1ull << ('a' - 64) } },
+		{ .run = EXAI__RUN_HEX, .min = 2, .has_before = true, .before = { 1ull << '"' | 1ull << '\'' } },
+		{ .run = EXAI__RUN_DIGIT, .seps = "-", .n_seps = 1, .min = 1, .min_seps = 1 },
 	};
 	const unsigned n = EXAI__ARRAY_SIZE(specs);
 	static const char alphabet[] = "0123456789012345678901234567abcdefABCDEFxyzXYZIOl+/_-- ..::::\n\"'=\x80\xff";
@@ -352,6 +358,90 @@ static void filters_lose_nothing(void)
 	exai_ctx_unref(ctx);
 }
 
+/* UTF-8 validation a byte at a time (RFC 3629), to hold exai__utf8_valid's ASCII fast path to. */
+static bool utf8_reference(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t k = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 9;
+		if (k == 9 || i + k >= n + (k == 0))
+			return false;
+		uint32_t cp = k == 0 ? c : c & (0x3f >> k);
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+static void utf8(void)
+{
+	static const char *const pieces[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82", "\xed\xa0\x80",
+					      "\xc0\xaf", "\xf4\x90\x80\x80", "\x80", "\xff" };
+	unsigned char t[300];
+	srand(3);
+	size_t valid = 0, invalid = 0;
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)rand() % 200;
+		for (size_t i = 0; i < len; i++)
+			t[i] = (unsigned char)('a' + rand() % 26);
+		for (int k = rand() % 3; k > 0 && len; k--) { /* a sequence somewhere, perhaps cut by the end */
+			const char *pc = pieces[rand() % EXAI__ARRAY_SIZE(pieces)];
+			size_t at = (size_t)rand() % len;
+			for (size_t j = 0; pc[j] && at + j < len; j++)
+				t[at + j] = (unsigned char)pc[j];
+		}
+		bool want = utf8_reference(t, len);
+		valid += want;
+		invalid += !want;
+		if (exai__utf8_valid((const char *)t, len) != want) {
+			fprintf(stderr, "utf-8: length %zu: %d, the reference %d\n", len, !want, want);
+			test_failures++;
+			return;
+		}
+	}
+	CHECK(valid > 1000 && invalid > 1000);
+}
+
+/* not_placeholder's rule 9 (a placeholder word anywhere, any case) on short and long values:
+ * the value is lowered once for short values, compared case-insensitively for long ones. */
+static void placeholder_words(void)
+{
+	static const char *const rejected[] = { "9fQ2ChangeMe7x", "tok_REDACTED_k2Z9", "abcXXXXq9", "Zq8yourToken1", "q1w9•••••x" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(rejected); i++)
+		CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, rejected[i], strlen(rejected[i])));
+	CHECK(exai__validate(EXAI__V_NOT_PLACEHOLDER, "9fQ2ChangXe7x", 13));
+	/* rule 11 (sequences), whose search now runs only where neighbours follow a sequence */
+	static const char *const seq_rejected[] = { "wxyzabcd", "7890123", "zyxw", "QWERTYU", "xK9qwertyuiZ", "a1B2c3d4e56789012x",
+						    "K9ZYXWVUTSq" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(seq_rejected); i++)
+		if (exai__validate(EXAI__V_NOT_PLACEHOLDER, seq_rejected[i], strlen(seq_rejected[i]))) {
+			fprintf(stderr, "not_placeholder accepts '%s'\n", seq_rejected[i]);
+			test_failures++;
+		}
+	static const char *const seq_accepted[] = { "9087", "xK9qwertyuZ2", "K9ZYXWVUq7", "a9b8c7d6e5" };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(seq_accepted); i++)
+		if (!exai__validate(EXAI__V_NOT_PLACEHOLDER, seq_accepted[i], strlen(seq_accepted[i]))) {
+			fprintf(stderr, "not_placeholder rejects '%s'\n", seq_accepted[i]);
+			test_failures++;
+		}
+	char big[700];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = "aZ3k9QpL"[i % 8];
+	CHECK(exai__validate(EXAI__V_NOT_PLACEHOLDER, big, sizeof(big)));
+	memcpy(big + 600, "EXAMPLE", 7);
+	CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, big, sizeof(big)));
+	memcpy(big + 600, "aZ3k9Qp", 7);
+	memcpy(big + 100, "ExAmPlE", 7);
+	CHECK(!exai__validate(EXAI__V_NOT_PLACEHOLDER, big, 500));
+}
+
 int main(void)
 {
 	random_runs();
@@ -359,5 +449,7 @@ int main(void)
 	shapes();
 	bad_triggers();
 	filters_lose_nothing();
+	utf8();
+	placeholder_words();
 	return test_done();
 }
