@@ -44,7 +44,7 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 6
+#define PLAN_VERSION 8
 
 /* The plan's literal table as it is built. */
 struct plan_acc {
@@ -87,7 +87,7 @@ static int lit_add(struct plan_acc *a, const struct exai__lit *l, unsigned pat, 
 			x->hi = hi > x->hi ? hi : x->hi;
 			bool same = x->n_chk == n_chk;
 			for (unsigned c = 0; same && c < n_chk; c++)
-				same = a->chks[x->chk + c].off == chk[c].off &&
+				same = a->chks[x->chk + c].off == chk[c].off && a->chks[x->chk + c].span == chk[c].span &&
 				       memcmp(&a->chks[x->chk + c].set, &chk[c].set, sizeof(chk[c].set)) == 0;
 			if (!same)
 				x->n_chk = 0;
@@ -117,28 +117,42 @@ static int lit_add(struct plan_acc *a, const struct exai__lit *l, unsigned pat, 
 }
 
 /* The checks of a hit of literal @l from the context the analysis found around it: the
- * positions that exclude bytes common in prompts, the most selective first. */
+ * positions that exclude bytes common in prompts, and the byte the match must reach soon after
+ * the literal, the most selective (by the share of prompt bytes they let through) first. */
 static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const struct exai__re_info *ri,
 			   const struct exai__lit *l)
 {
-	struct exai__lit_chk v[2 * EXAI__CTX_K];
-	double share[2 * EXAI__CTX_K];
+	struct exai__lit_chk v[2 * EXAI__CTX_K + 1];
+	double share[2 * EXAI__CTX_K + 1];
 	unsigned n = 0;
-	for (unsigned j = 0; j < EXAI__CTX_K; j++)
-		for (int side = 0; side < 2; side++) {
-			const struct exai__bset *set = side ? &ri->after[j] : &ri->before[j];
-			double sh = exai__bset_share(set);
-			if (sh > 0.9)
+	for (unsigned j = 0; j <= 2 * EXAI__CTX_K; j++) {
+		struct exai__lit_chk c;
+		double sh;
+		if (j == 2 * EXAI__CTX_K) {
+			if (!ri->reach_d || ri->reach_d > EXAI__LIT_REACH_MAX)
 				continue;
-			unsigned i = n++; /* insertion by share */
-			while (i > 0 && share[i - 1] > sh) {
-				v[i] = v[i - 1];
-				share[i] = share[i - 1];
-				i--;
-			}
-			v[i] = (struct exai__lit_chk){ side ? (int32_t)(l->len + j) : -(int32_t)j - 1, *set };
-			share[i] = sh;
+			c = (struct exai__lit_chk){ (int32_t)l->len, ri->reach_d, ri->reach };
+			double miss = 1, b = exai__bset_share(&ri->reach);
+			for (unsigned i = 0; i < ri->reach_d; i++)
+				miss *= 1 - b;
+			sh = 1 - miss;
+		} else {
+			bool after = j & 1;
+			const struct exai__bset *set = after ? &ri->after[j / 2] : &ri->before[j / 2];
+			c = (struct exai__lit_chk){ after ? (int32_t)(l->len + j / 2) : -(int32_t)(j / 2) - 1, 0, *set };
+			sh = exai__bset_share(set);
 		}
+		if (sh > 0.9)
+			continue;
+		unsigned i = n++; /* insertion by share */
+		while (i > 0 && share[i - 1] > sh) {
+			v[i] = v[i - 1];
+			share[i] = share[i - 1];
+			i--;
+		}
+		v[i] = c;
+		share[i] = sh;
+	}
 	n = n < EXAI__LIT_CHKS_MAX ? n : EXAI__LIT_CHKS_MAX;
 	memcpy(out, v, n * sizeof(*v));
 	return n;
@@ -436,6 +450,7 @@ static int plan_serialize(exai_scrubber *s, struct exai__buf *b)
 			put32(b, x->n_chk, &r);
 			for (unsigned c = x->chk; c < x->chk + x->n_chk; c++) {
 				put32(b, (uint32_t)s->chks[c].off, &r);
+				put32(b, s->chks[c].span, &r);
 				for (int w = 0; w < 4; w++) {
 					put32(b, (uint32_t)s->chks[c].set.b[w], &r);
 					put32(b, (uint32_t)(s->chks[c].set.b[w] >> 32), &r);
@@ -515,7 +530,7 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 			x->chk = (unsigned)s->n_chks;
 			if (rd->bad || x->pat >= s->set.n || x->lo > x->hi || x->hi > (int)EXAI__SCRUB_WINDOW_MAX ||
 			    x->lo < -(int)EXAI__SCRUB_KEYWORD_BEFORE || x->n_chk > EXAI__LIT_CHKS_MAX ||
-			    x->n_chk * 36 > rd->n)
+			    x->n_chk * 40 > rd->n)
 				return -EBADMSG;
 			if (x->n_chk) {
 				struct exai__lit_chk *nc = realloc(s->chks, (s->n_chks + x->n_chk) * sizeof(*nc));
@@ -526,11 +541,13 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 			for (unsigned c = 0; c < x->n_chk; c++) {
 				struct exai__lit_chk *ck = &s->chks[s->n_chks++];
 				ck->off = (int32_t)get32(rd);
+				ck->span = get32(rd);
 				for (int w = 0; w < 4; w++) {
 					uint64_t lo = get32(rd);
 					ck->set.b[w] = lo | (uint64_t)get32(rd) << 32;
 				}
-				if (ck->off < -(int32_t)EXAI__CTX_K || ck->off >= (int32_t)(EXAI__LIT_MAX + EXAI__CTX_K))
+				if (ck->off < -(int32_t)EXAI__CTX_K || ck->off >= (int32_t)(EXAI__LIT_MAX + EXAI__CTX_K) ||
+				    ck->span > EXAI__LIT_REACH_MAX)
 					return -EBADMSG;
 			}
 		}
