@@ -653,6 +653,8 @@ static void cache_store(exai_scrubber *s, const char *path)
 	free(ser);
 }
 
+static int keywords_build(exai_scrubber *s);
+
 /* The plan and the database: from the cache, or worked out (Hyperscan's check of every regex,
  * the analysis, the compilation) and cached. */
 static int db_build(exai_scrubber *s)
@@ -688,6 +690,8 @@ out:
 	free(path);
 	if (r == 0)
 		r = triggers_build(s);
+	if (r == 0)
+		r = keywords_build(s);
 	return r;
 }
 
@@ -813,6 +817,9 @@ void exai_scrubber_free(exai_scrubber *s)
 	free(s->win);
 	free(s->touched);
 	free(s->hit_first);
+	for (size_t i = 0; s->kwtab && i < s->set.n; i++)
+		free(s->kwtab[i]);
+	free(s->kwtab);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
@@ -960,18 +967,74 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 	return 0;
 }
 
-static bool keyword_near(const struct exai__pattern *p, const char *text, size_t ms, size_t me)
+/* A pattern's keywords by their first byte: those starting with byte c (in either case) are
+ * order[start[c] .. start[c] + count[c]), of len[] bytes. */
+struct exai__kwtab {
+	uint8_t start[256], count[256];
+	uint8_t order[255];
+	uint16_t len[255];
+};
+
+/* Whether a keyword of pattern @pat lies in [ms - 64, me]: one pass over the bytes, comparing
+ * only the keywords that start with the byte there. */
+static bool keyword_near(const exai_scrubber *s, unsigned pat, const char *text, size_t ms, size_t me)
 {
-	size_t from = ms > EXAI__SCRUB_KEYWORD_BEFORE ? ms - EXAI__SCRUB_KEYWORD_BEFORE : 0;
-	for (size_t k = 0; k < p->n_keywords; k++) {
-		const char *kw = p->keywords[k];
-		size_t kl = strlen(kw);
-		for (size_t i = from; i + kl <= me; i++)
-			if (tolower((unsigned char)text[i]) == (unsigned char)kw[0] &&
-			    strncasecmp(text + i, kw, kl) == 0)
+	const struct exai__pattern *p = &s->set.pats[pat];
+	const struct exai__kwtab *t = s->kwtab[pat];
+	for (size_t i = ms > EXAI__SCRUB_KEYWORD_BEFORE ? ms - EXAI__SCRUB_KEYWORD_BEFORE : 0; i < me; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (!t->count[c])
+			continue;
+		for (unsigned j = t->start[c]; j < (unsigned)t->start[c] + t->count[c]; j++) {
+			const char *kw = p->keywords[t->order[j]];
+			size_t kl = t->len[j];
+			if (i + kl > me)
+				continue;
+			unsigned char d = kl > 1 ? (unsigned char)text[i + 1] : 0;
+			d = d >= 'A' && d <= 'Z' ? (unsigned char)(d + 32) : d;
+			if ((kl == 1 || d == (unsigned char)kw[1]) && strncasecmp(text + i, kw, kl) == 0)
 				return true;
+		}
 	}
 	return false;
+}
+
+/* The keyword tables (keyword_near) of the patterns that have keywords (at most 255, which
+ * the pack's checks keep far from). */
+static int keywords_build(exai_scrubber *s)
+{
+	s->kwtab = calloc(s->set.n ? s->set.n : 1, sizeof(*s->kwtab));
+	if (!s->kwtab)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		if (!p->n_keywords)
+			continue;
+		if (p->n_keywords > 255)
+			return exai__err(-EINVAL, "scrub pack '%s': pattern '%s': more than 255 keywords", p->pack, p->id);
+		struct exai__kwtab *t = calloc(1, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		s->kwtab[i] = t;
+		for (size_t k = 0; k < p->n_keywords; k++)
+			t->count[(unsigned char)p->keywords[k][0]]++;
+		for (unsigned c = 0, at = 0; c < 256; c++) {
+			t->start[c] = (uint8_t)at;
+			at += t->count[c];
+		}
+		uint8_t fill[256] = { 0 };
+		for (size_t k = 0; k < p->n_keywords; k++) {
+			unsigned char c = (unsigned char)p->keywords[k][0];
+			size_t kl = strlen(p->keywords[k]);
+			t->order[t->start[c] + fill[c]] = (uint8_t)k;
+			t->len[t->start[c] + fill[c]++] = (uint16_t)(kl < UINT16_MAX ? kl : UINT16_MAX);
+		}
+		for (unsigned c = 'A'; c <= 'Z'; c++) { /* upper case: the lower-case keywords */
+			t->start[c] = t->start[c + 32];
+			t->count[c] = t->count[c + 32];
+		}
+	}
+	return 0;
 }
 
 static int rank_of(const struct exai__pattern *p)
@@ -981,10 +1044,21 @@ static int rank_of(const struct exai__pattern *p)
 	return p->n_keywords ? 2 : 1;
 }
 
+/* The widest window whose keywords are looked for before PCRE2 runs (the search must cost
+ * less than PCRE2's: narrow windows, a run trigger's). */
+#define KEYWORD_SKIP_SPAN 64
+
+/* Confirms window @h of its pattern (@alone: no later window of the pattern starts inside it).
+ * A window is skipped when no keyword of its pattern lies in [ws - 64, we]: no match in it can
+ * pass the keyword condition. Only when alone: a match the window would have found, kept or
+ * not, ends the search there, and a later window starting inside it would go on from there. */
 static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, size_t len, const struct hit *h,
-		   size_t *resume, int depth)
+		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
+	if (alone && p->n_keywords && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
+	    !keyword_near(s, h->pat, text, h->ws, h->we < len ? h->we : len))
+		return 0;
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;
 	size_t pos = h->ws > *resume ? h->ws : *resume;
 	pcre2_set_offset_limit(s->mctx, h->wl); /* no match starts after the window */
@@ -1004,7 +1078,7 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		pos = me > ms ? me : ms + 1;
 		if (rc <= (int)p->group || gs == PCRE2_UNSET || ge <= gs)
 			continue;
-		if (p->n_keywords && !keyword_near(p, text, ms, me))
+		if (p->n_keywords && !keyword_near(s, h->pat, text, ms, me))
 			continue;
 		if (!exai__validate(p->validator, text + gs, ge - gs))
 			continue;
@@ -1080,17 +1154,18 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 				continue;
 			size_t resume = 0;
 			for (size_t h = i; r == 0 && h < j; h++) {
+				bool alone = h + 1 == j || by[h + 1].ws > by[h].we;
 				if (s->stats) {
 					struct timespec t0, t1;
 					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-					r = confirm(s, out, text, len, &by[h], &resume, depth);
+					r = confirm(s, out, text, len, &by[h], &resume, depth, alone);
 					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 					struct exai__pat_stats *ps = &s->stats[by[h].pat];
 					ps->windows++;
 					ps->bytes += by[h].we - by[h].ws;
 					ps->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 				} else {
-					r = confirm(s, out, text, len, &by[h], &resume, depth);
+					r = confirm(s, out, text, len, &by[h], &resume, depth, alone);
 				}
 			}
 		}

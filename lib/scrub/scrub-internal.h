@@ -354,6 +354,7 @@ struct exai_scrubber {
 	struct exai__lit_use *lit_uses;
 	struct exai__lit_chk *chks; /* the uses' checks */
 	size_t n_chks;
+	struct exai__kwtab **kwtab;  /* per pattern, its keywords by first byte (engine.c) */
 	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
 	 * trig_first[k + 1]) */
 	struct exai__run_spec run_specs[EXAI__RUN_SPECS_MAX];

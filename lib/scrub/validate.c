@@ -698,8 +698,10 @@ static bool v_email(const char *s, size_t n)
 static bool ci_contains(const char *s, size_t n, const char *needle)
 {
 	size_t m = strlen(needle);
+	/* the needles are lower case: compare where their first byte is, in either case */
+	char f = needle[0], fu = f >= 'a' && f <= 'z' ? (char)(f - 32) : f;
 	for (size_t i = 0; i + m <= n; i++)
-		if (strncasecmp(s + i, needle, m) == 0)
+		if ((s[i] == f || s[i] == fu) && strncasecmp(s + i, needle, m) == 0)
 			return true;
 	return false;
 }
