@@ -850,6 +850,18 @@ static const char *const placeholder_values[] = {
 
 /* Rule 11: a substring (4+ characters) of a keyboard or alphabet sequence, or containing 8
  * consecutive characters of one. */
+/* Whether b follows a in one of sequential()'s sequences (lower case). */
+static bool seq_pair(char a, char b)
+{
+	if (a >= '0' && a <= '9')
+		return b == (a == '9' ? '0' : a + 1) || b == (a == '0' ? '9' : a - 1);
+	if (a >= 'a' && a <= 'z') {
+		const char *q = strchr("qwertyuiopasdfghjklzxcvbnm", a);
+		return b == (a == 'z' ? 'a' : a + 1) || b == (a == 'a' ? 'z' : a - 1) || q[1] == b;
+	}
+	return false;
+}
+
 static bool sequential(const char *s, size_t n)
 {
 	static const char *const seqs[] = {
@@ -868,6 +880,8 @@ static bool sequential(const char *s, size_t n)
 		char w[8];
 		for (size_t j = 0; j < 8; j++)
 			w[j] = (char)tolower((unsigned char)s[i + j]);
+		if (!seq_pair(w[0], w[1])) /* then no sequence holds w */
+			continue;
 		for (size_t k = 0; k < EXAI__ARRAY_SIZE(seqs); k++)
 			if (memmem(seqs[k], strlen(seqs[k]), w, 8))
 				return true;
