@@ -17,6 +17,21 @@
 
 #define INF EXAI__RE_INF
 #define SET_MAX 64 /* literals in a set */
+#define UNION_MAX EXAI__LITS_MAX /* literals in the union of an alternation's factors */
+
+static unsigned add_w(unsigned a, unsigned b)
+{
+	return a >= INF || b >= INF || a + b >= INF ? INF : a + b;
+}
+
+static unsigned mul_w(unsigned a, unsigned m)
+{
+	if (m == 0)
+		return 0;
+	if (a >= INF || m >= INF || (unsigned long long)a * m >= INF)
+		return INF;
+	return a * m;
+}
 
 /* ---- contexts: what the bytes around a factor's literal can be --------------------------- */
 
@@ -68,12 +83,51 @@ static uint32_t lens_add(uint32_t a, uint32_t b)
  * newline before a line start, the newline or nothing after an end). pre / post: the byte
  * just before / after every match is one of these (or the text's edge). wb: an assertion \b (1)
  * or \B (2) that its neighbours in the sequence turn into pre / post. */
+struct reach {
+	bool valid;
+	unsigned d;
+	struct exai__bset r;
+};
+
+#define REACH_MAX 64
+
+/* The share of random positions at which a reach condition holds (a rough estimate). */
+static double reach_share(const struct reach *r)
+{
+	if (!r || !r->valid)
+		return 1;
+	double miss = 1, sh = exai__bset_share(&r->r);
+	for (unsigned i = 0; i < r->d; i++)
+		miss *= 1 - sh;
+	return 1 - miss;
+}
+
+/* The more selective of two reach conditions into @a. */
+static void reach_best(struct reach *a, const struct reach *b)
+{
+	if (b->valid && b->d <= REACH_MAX && (!a->valid || reach_share(b) < reach_share(a)))
+		*a = *b;
+}
+
+/* Either of two reach conditions holds: both sets over the longer distance. */
+static void reach_union(struct reach *a, const struct reach *b)
+{
+	if (!a->valid || !b->valid) {
+		a->valid = false;
+		return;
+	}
+	bset_or(&a->r, &b->r);
+	a->d = a->d > b->d ? a->d : b->d;
+}
+
 struct shape {
 	bool known;
 	int wb;
 	uint32_t lp, ls;
 	struct exai__bset p[K], s[K];
 	struct exai__bset pre, post;
+	unsigned maxw;    /* the longest match (EXAI__RE_INF: unbounded) */
+	struct reach ev;  /* every match holds a byte of ev.r within its first ev.d bytes */
 };
 
 static void shape_byte(struct shape *h, const struct exai__bset *c)
@@ -83,6 +137,8 @@ static void shape_byte(struct shape *h, const struct exai__bset *c)
 	h->lp = h->ls = 2;
 	h->p[0] = h->s[0] = *c;
 	h->pre = h->post = ALL;
+	h->maxw = 1;
+	h->ev = (struct reach){ true, 1, *c };
 }
 
 static void shape_zero(struct shape *h, const struct exai__bset *pre, const struct exai__bset *post)
@@ -132,6 +188,11 @@ static void shape_cat(struct shape *o, const struct shape *a, const struct shape
 		r.post = b->post;
 		if (shape_is_zero(b))
 			bset_and(&r.post, &a->post);
+		r.maxw = add_w(a->maxw, b->maxw);
+		r.ev = a->ev;
+		struct reach e = b->ev;
+		e.d = add_w(e.d, a->maxw);
+		reach_best(&r.ev, &e);
 	}
 	*o = r;
 }
@@ -153,6 +214,8 @@ static void shape_alt(struct shape *o, const struct shape *a, const struct shape
 	r.ls |= b->ls;
 	bset_or(&r.pre, &b->pre);
 	bset_or(&r.post, &b->post);
+	r.maxw = a->maxw > b->maxw ? a->maxw : b->maxw;
+	reach_union(&r.ev, &b->ev);
 	*o = r;
 }
 
@@ -165,6 +228,7 @@ static void shape_rep(struct shape *o, const struct shape *x, unsigned m, unsign
 	shape_alt(&opt, x, &opt);
 	for (unsigned k = 0; k < n && k <= K; k++)
 		shape_cat(&acc, &acc, k < m ? x : &opt);
+	acc.maxw = n >= INF ? (x->maxw ? INF : 0) : mul_w(x->maxw, n);
 	*o = acc;
 }
 
@@ -177,6 +241,8 @@ struct lctx {
 	uint32_t ax, bx;
 	struct exai__bset a[K], b[K];
 	struct exai__bset cpre, cpost;
+	unsigned dmax;   /* the farthest the node's end lies after the literal's end */
+	struct reach ev; /* after the literal's end, within ev.d bytes, a byte of ev.r */
 };
 
 /* The literal is the whole node, of shape @h (its first item's and last item's when @l is given). */
@@ -216,6 +282,12 @@ static void ctx_extend(struct lctx *c, const struct shape *t, bool after)
 		bset_and(edge, tedge);
 	else
 		*edge = *tedge;
+	if (after) {
+		struct reach e = t->ev;
+		e.d = add_w(e.d, c->dmax);
+		reach_best(&c->ev, &e);
+		c->dmax = add_w(c->dmax, t->maxw);
+	}
 }
 
 static void ctx_after(struct lctx *c, const struct shape *t)
@@ -243,15 +315,20 @@ static void ctx_union(struct lctx *c, const struct lctx *o)
 	c->bx |= o->bx;
 	bset_or(&c->cpre, &o->cpre);
 	bset_or(&c->cpost, &o->cpost);
+	c->dmax = c->dmax > o->dmax ? c->dmax : o->dmax;
+	reach_union(&c->ev, &o->ev);
 }
 
 /* The context at the top: what follows and precedes the whole match is any text. */
-static void ctx_final(const struct lctx *c, struct exai__bset before[K], struct exai__bset after[K])
+static void ctx_final(const struct lctx *c, struct exai__bset before[K], struct exai__bset after[K],
+		      struct reach *ev)
 {
 	for (unsigned j = 0; j < K; j++)
 		before[j] = after[j] = ALL;
+	memset(ev, 0, sizeof(*ev));
 	if (!c->known)
 		return;
+	*ev = c->ev;
 	bool open = false;
 	for (unsigned j = 0; j < K && !open; j++) {
 		after[j] = c->a[j];
@@ -294,20 +371,6 @@ struct parser {
 	bool multiline; /* the regex switches (?m) on somewhere: ^ and $ may be line anchors */
 };
 
-static unsigned add_w(unsigned a, unsigned b)
-{
-	return a >= INF || b >= INF || a + b >= INF ? INF : a + b;
-}
-
-static unsigned mul_w(unsigned a, unsigned m)
-{
-	if (m == 0)
-		return 0;
-	if (a >= INF || m >= INF || (unsigned long long)a * m >= INF)
-		return INF;
-	return a * m;
-}
-
 static void lset_free(struct lset *s)
 {
 	free(s->v);
@@ -320,9 +383,9 @@ static void info_free(struct info *x)
 	lset_free(&x->factor);
 }
 
-static bool lset_push(struct lset *s, const char *str, size_t len, bool caseless)
+static bool lset_push_max(struct lset *s, const char *str, size_t len, bool caseless, unsigned max)
 {
-	if (len > EXAI__LIT_MAX || s->n >= SET_MAX)
+	if (len > EXAI__LIT_MAX || s->n >= max)
 		return false;
 	for (unsigned i = 0; i < s->n; i++) /* no duplicates */
 		if (s->v[i].len == len && s->v[i].caseless == caseless && memcmp(s->v[i].s, str, len) == 0)
@@ -338,6 +401,11 @@ static bool lset_push(struct lset *s, const char *str, size_t len, bool caseless
 	s->v[s->n].caseless = caseless;
 	s->n++;
 	return true;
+}
+
+static bool lset_push(struct lset *s, const char *str, size_t len, bool caseless)
+{
+	return lset_push_max(s, str, len, caseless, SET_MAX);
 }
 
 /* How often a literal is expected per MB of prompt-like text: a product of rough per-byte
@@ -410,36 +478,78 @@ static const char *const common_words[] = {
 	NULL,
 };
 
-static bool contains_ci(const char *word, const struct exai__lit *l)
+/* A byte that ends (starts) a word in prose is in @s: a space, a newline or punctuation. */
+static bool edge_ok(const struct exai__bset *s)
+{
+	return exai__bset_has(s, ' ') || exai__bset_has(s, '\n') || exai__bset_has(s, '.') || exai__bset_has(s, ',');
+}
+
+/* Whether @word contains @l somewhere its context (when given) lets through: the word's own
+ * bytes around the literal in the sets, and a word edge where the word ends. */
+static bool contains_ci(const char *word, const struct exai__lit *l, const struct exai__bset *before,
+			const struct exai__bset *after)
 {
 	size_t wl = strlen(word);
 	for (size_t i = 0; i + l->len <= wl; i++) {
 		size_t k = 0;
 		while (k < l->len && (l->caseless ? (word[i + k] | 0x20) == (l->s[k] | 0x20) : word[i + k] == l->s[k]))
 			k++;
-		if (k == l->len)
+		if (k < l->len)
+			continue;
+		bool ok = true;
+		for (size_t j = 0; ok && after && j < K; j++) {
+			size_t q = i + l->len + j;
+			ok = q < wl ? exai__bset_has(&after[j], (unsigned char)word[q]) : edge_ok(&after[j]);
+			if (q >= wl)
+				break;
+		}
+		for (size_t j = 0; ok && before && j < K; j++) {
+			ok = j < i ? exai__bset_has(&before[j], (unsigned char)word[i - 1 - j]) : edge_ok(&before[j]);
+			if (j >= i)
+				break;
+		}
+		if (ok)
 			return true;
 	}
 	return false;
 }
 
-static double lit_cost(const struct exai__lit *l)
+/* A hit that the context rejects costs this share of a window (Hyperscan's report and a few
+ * loads against PCRE2's search). */
+#define REJECTED_HIT 0.05
+
+/* The expected windows per MB that literal @l opens, with the context @before / @after of
+ * its hits when given (NULL: none): the random-text estimate times the share of the bytes
+ * each position lets through, plus the common words that contain it where their own bytes
+ * fit the context. */
+static double lit_cost(const struct exai__lit *l, const struct exai__bset *before, const struct exai__bset *after,
+		       const struct reach *ev)
 {
 	double p = 1e6; /* per MB */
 	for (unsigned i = 0; i < l->len; i++)
 		p *= byte_p((unsigned char)l->s[i], l->caseless);
-	double words = 0, per = 2000;
+	double pass = 1;
+	for (unsigned j = 0; after && before && j < K; j++)
+		pass *= exai__bset_share(&before[j]) * exai__bset_share(&after[j]);
+	double soon = reach_share(ev); /* the words too must reach the byte */
+	double words = 0, words_in = 0, per = 2000;
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(common_words); i++) {
 		if (!common_words[i]) {
 			per = 300;
 			continue;
 		}
-		if (contains_ci(common_words[i], l))
+		if (contains_ci(common_words[i], l, NULL, NULL)) {
 			words += per;
+			if (contains_ci(common_words[i], l, before, after))
+				words_in += per;
+		}
 	}
 	/* each occurrence costs a window: count at least a few per MB for any literal; one- and
 	 * two-byte literals also slow Hyperscan's literal matchers down */
-	return (p + words + 0.5) * (l->len <= 2 ? 8 : 1);
+	double pen = l->len <= 2 ? 8 : 1;
+	if (!before || !after || l->len <= 2) /* short literals: Hyperscan's reports are the cost */
+		return (p + words + 0.5) * pen;
+	return ((p * pass + words_in) * soon + 0.5) * pen + REJECTED_HIT * (p + words) * pen;
 }
 
 double exai__bset_share(const struct exai__bset *s)
@@ -458,7 +568,7 @@ double exai__lits_cost(const struct exai__lit *v, unsigned n)
 {
 	double c = 0;
 	for (unsigned i = 0; i < n; i++)
-		c += lit_cost(&v[i]);
+		c += lit_cost(&v[i], NULL, NULL, NULL);
 	return c;
 }
 
@@ -492,7 +602,7 @@ static bool lset_copy(struct lset *dst, const struct lset *src)
 	dst->hi = src->hi;
 	dst->c = src->c;
 	for (unsigned i = 0; i < src->n; i++)
-		if (!lset_push(dst, src->v[i].s, src->v[i].len, src->v[i].caseless)) {
+		if (!lset_push_max(dst, src->v[i].s, src->v[i].len, src->v[i].caseless, UNION_MAX)) {
 			lset_free(dst);
 			return false;
 		}
@@ -1177,7 +1287,7 @@ static int parse_alt(struct parser *ps, struct info *out, bool caseless)
 		keep_best(&best, &b.factor);
 		if (all_factor && lset_cost(&best) < 1e300) {
 			for (unsigned i = 0; i < best.n && all_factor; i++)
-				all_factor = lset_push(&uni, best.v[i].s, best.v[i].len, best.v[i].caseless);
+				all_factor = lset_push_max(&uni, best.v[i].s, best.v[i].len, best.v[i].caseless, UNION_MAX);
 			if (first) {
 				uni.lo = best.lo;
 				uni.hi = best.hi;
@@ -1235,12 +1345,19 @@ int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless
 	}
 	keep_best(&best, &x.factor);
 	info_free(&x);
-	ctx_final(&best.c, ret->before, ret->after);
+	struct reach ev;
+	ctx_final(&best.c, ret->before, ret->after, &ev);
+	if (ev.valid && ev.d <= REACH_MAX) {
+		ret->reach = ev.r;
+		ret->reach_d = ev.d;
+	}
 	if (lset_cost(&best) < 1e300) {
 		ret->n_lits = best.n;
 		ret->lo = best.lo;
 		ret->hi = best.hi;
-		ret->cost = exai__lits_cost(best.v, best.n);
+		ret->cost = 0;
+		for (unsigned i = 0; i < best.n; i++)
+			ret->cost += lit_cost(&best.v[i], ret->before, ret->after, &ev);
 		for (unsigned i = 0; i < best.n; i++) {
 			memcpy(ret->lits[i].s, best.v[i].s, best.v[i].len);
 			ret->lits[i].len = best.v[i].len;

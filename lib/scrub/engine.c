@@ -44,7 +44,7 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 6
+#define PLAN_VERSION 8
 
 /* The plan's literal table as it is built. */
 struct plan_acc {
@@ -87,7 +87,7 @@ static int lit_add(struct plan_acc *a, const struct exai__lit *l, unsigned pat, 
 			x->hi = hi > x->hi ? hi : x->hi;
 			bool same = x->n_chk == n_chk;
 			for (unsigned c = 0; same && c < n_chk; c++)
-				same = a->chks[x->chk + c].off == chk[c].off &&
+				same = a->chks[x->chk + c].off == chk[c].off && a->chks[x->chk + c].span == chk[c].span &&
 				       memcmp(&a->chks[x->chk + c].set, &chk[c].set, sizeof(chk[c].set)) == 0;
 			if (!same)
 				x->n_chk = 0;
@@ -117,28 +117,42 @@ static int lit_add(struct plan_acc *a, const struct exai__lit *l, unsigned pat, 
 }
 
 /* The checks of a hit of literal @l from the context the analysis found around it: the
- * positions that exclude bytes common in prompts, the most selective first. */
+ * positions that exclude bytes common in prompts, and the byte the match must reach soon after
+ * the literal, the most selective (by the share of prompt bytes they let through) first. */
 static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const struct exai__re_info *ri,
 			   const struct exai__lit *l)
 {
-	struct exai__lit_chk v[2 * EXAI__CTX_K];
-	double share[2 * EXAI__CTX_K];
+	struct exai__lit_chk v[2 * EXAI__CTX_K + 1];
+	double share[2 * EXAI__CTX_K + 1];
 	unsigned n = 0;
-	for (unsigned j = 0; j < EXAI__CTX_K; j++)
-		for (int side = 0; side < 2; side++) {
-			const struct exai__bset *set = side ? &ri->after[j] : &ri->before[j];
-			double sh = exai__bset_share(set);
-			if (sh > 0.9)
+	for (unsigned j = 0; j <= 2 * EXAI__CTX_K; j++) {
+		struct exai__lit_chk c;
+		double sh;
+		if (j == 2 * EXAI__CTX_K) {
+			if (!ri->reach_d || ri->reach_d > EXAI__LIT_REACH_MAX)
 				continue;
-			unsigned i = n++; /* insertion by share */
-			while (i > 0 && share[i - 1] > sh) {
-				v[i] = v[i - 1];
-				share[i] = share[i - 1];
-				i--;
-			}
-			v[i] = (struct exai__lit_chk){ side ? (int32_t)(l->len + j) : -(int32_t)j - 1, *set };
-			share[i] = sh;
+			c = (struct exai__lit_chk){ (int32_t)l->len, ri->reach_d, ri->reach };
+			double miss = 1, b = exai__bset_share(&ri->reach);
+			for (unsigned i = 0; i < ri->reach_d; i++)
+				miss *= 1 - b;
+			sh = 1 - miss;
+		} else {
+			bool after = j & 1;
+			const struct exai__bset *set = after ? &ri->after[j / 2] : &ri->before[j / 2];
+			c = (struct exai__lit_chk){ after ? (int32_t)(l->len + j / 2) : -(int32_t)(j / 2) - 1, 0, *set };
+			sh = exai__bset_share(set);
 		}
+		if (sh > 0.9)
+			continue;
+		unsigned i = n++; /* insertion by share */
+		while (i > 0 && share[i - 1] > sh) {
+			v[i] = v[i - 1];
+			share[i] = share[i - 1];
+			i--;
+		}
+		v[i] = c;
+		share[i] = sh;
+	}
 	n = n < EXAI__LIT_CHKS_MAX ? n : EXAI__LIT_CHKS_MAX;
 	memcpy(out, v, n * sizeof(*v));
 	return n;
@@ -455,6 +469,7 @@ static int plan_serialize(exai_scrubber *s, struct exai__buf *b)
 			put32(b, x->n_chk, &r);
 			for (unsigned c = x->chk; c < x->chk + x->n_chk; c++) {
 				put32(b, (uint32_t)s->chks[c].off, &r);
+				put32(b, s->chks[c].span, &r);
 				for (int w = 0; w < 4; w++) {
 					put32(b, (uint32_t)s->chks[c].set.b[w], &r);
 					put32(b, (uint32_t)(s->chks[c].set.b[w] >> 32), &r);
@@ -534,7 +549,7 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 			x->chk = (unsigned)s->n_chks;
 			if (rd->bad || x->pat >= s->set.n || x->lo > x->hi || x->hi > (int)EXAI__SCRUB_WINDOW_MAX ||
 			    x->lo < -(int)EXAI__SCRUB_KEYWORD_BEFORE || x->n_chk > EXAI__LIT_CHKS_MAX ||
-			    x->n_chk * 36 > rd->n)
+			    x->n_chk * 40 > rd->n)
 				return -EBADMSG;
 			if (x->n_chk) {
 				struct exai__lit_chk *nc = realloc(s->chks, (s->n_chks + x->n_chk) * sizeof(*nc));
@@ -545,11 +560,13 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 			for (unsigned c = 0; c < x->n_chk; c++) {
 				struct exai__lit_chk *ck = &s->chks[s->n_chks++];
 				ck->off = (int32_t)get32(rd);
+				ck->span = get32(rd);
 				for (int w = 0; w < 4; w++) {
 					uint64_t lo = get32(rd);
 					ck->set.b[w] = lo | (uint64_t)get32(rd) << 32;
 				}
-				if (ck->off < -(int32_t)EXAI__CTX_K || ck->off >= (int32_t)(EXAI__LIT_MAX + EXAI__CTX_K))
+				if (ck->off < -(int32_t)EXAI__CTX_K || ck->off >= (int32_t)(EXAI__LIT_MAX + EXAI__CTX_K) ||
+				    ck->span > EXAI__LIT_REACH_MAX)
 					return -EBADMSG;
 			}
 		}
@@ -655,6 +672,8 @@ static void cache_store(exai_scrubber *s, const char *path)
 	free(ser);
 }
 
+static int keywords_build(exai_scrubber *s);
+
 /* The plan and the database: from the cache, or worked out (Hyperscan's check of every regex,
  * the analysis, the compilation) and cached. */
 static int db_build(exai_scrubber *s)
@@ -690,6 +709,8 @@ out:
 	free(path);
 	if (r == 0)
 		r = triggers_build(s);
+	if (r == 0)
+		r = keywords_build(s);
 	return r;
 }
 
@@ -815,6 +836,9 @@ void exai_scrubber_free(exai_scrubber *s)
 	free(s->win);
 	free(s->touched);
 	free(s->hit_first);
+	for (size_t i = 0; s->kwtab && i < s->set.n; i++)
+		free(s->kwtab[i]);
+	free(s->kwtab);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
@@ -938,7 +962,7 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	return 0;
 }
 
-static bool keyword_near(const struct exai__pattern *p, const char *text, size_t ms, size_t me);
+static bool keyword_near(const exai_scrubber *s, unsigned pat, const char *text, size_t ms, size_t me);
 
 /* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds at
  * least min class bytes of the run, so it starts in [start + min - W, end - min] and ends by
@@ -947,9 +971,9 @@ static bool keyword_near(const struct exai__pattern *p, const char *text, size_t
  * none where the validator (when the pack says it may) rejects what the shape covers. No
  * window opens where the pattern's keywords are not near (the check confirm() makes of every
  * match within it). */
-static bool run_keywords(const struct exai__pattern *p, const struct scan_state *st, size_t ws, size_t we)
+static bool run_keywords(const struct scan_state *st, unsigned pat, size_t ws, size_t we)
 {
-	return !p->n_keywords || keyword_near(p, st->text, ws, we < st->len ? we : st->len);
+	return !st->s->set.pats[pat].n_keywords || keyword_near(st->s, pat, st->text, ws, we < st->len ? we : st->len);
 }
 
 static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps)
@@ -986,7 +1010,7 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 					if (!fits || (t->validate && !exai__validate(p->validator, st->text + gs, span)))
 						continue;
 					size_t ws = sub_sat(gs, t->lead);
-					if (run_keywords(p, st, ws, gs + W) && open_window(st, pat, ws, gs, gs + W))
+					if (run_keywords(st, pat, ws, gs + W) && open_window(st, pat, ws, gs, gs + W))
 						return 1;
 				}
 				continue;
@@ -994,24 +1018,80 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 			/* more groups than counted: the window around the whole run */
 		}
 		size_t m = t->min < W ? t->min : W, ws = sub_sat(start + m, W);
-		if (run_keywords(p, st, ws, end + W) && open_window(st, pat, ws, end - m, end + W))
+		if (run_keywords(st, pat, ws, end + W) && open_window(st, pat, ws, end - m, end + W))
 			return 1;
 	}
 	return 0;
 }
 
-static bool keyword_near(const struct exai__pattern *p, const char *text, size_t ms, size_t me)
+/* A pattern's keywords by their first byte: those starting with byte c (in either case) are
+ * order[start[c] .. start[c] + count[c]), of len[] bytes. */
+struct exai__kwtab {
+	uint8_t start[256], count[256];
+	uint8_t order[255];
+	uint16_t len[255];
+};
+
+/* Whether a keyword of pattern @pat lies in [ms - 64, me]: one pass over the bytes, comparing
+ * only the keywords that start with the byte there. */
+static bool keyword_near(const exai_scrubber *s, unsigned pat, const char *text, size_t ms, size_t me)
 {
-	size_t from = ms > EXAI__SCRUB_KEYWORD_BEFORE ? ms - EXAI__SCRUB_KEYWORD_BEFORE : 0;
-	for (size_t k = 0; k < p->n_keywords; k++) {
-		const char *kw = p->keywords[k];
-		size_t kl = strlen(kw);
-		for (size_t i = from; i + kl <= me; i++)
-			if (tolower((unsigned char)text[i]) == (unsigned char)kw[0] &&
-			    strncasecmp(text + i, kw, kl) == 0)
+	const struct exai__pattern *p = &s->set.pats[pat];
+	const struct exai__kwtab *t = s->kwtab[pat];
+	for (size_t i = ms > EXAI__SCRUB_KEYWORD_BEFORE ? ms - EXAI__SCRUB_KEYWORD_BEFORE : 0; i < me; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (!t->count[c])
+			continue;
+		for (unsigned j = t->start[c]; j < (unsigned)t->start[c] + t->count[c]; j++) {
+			const char *kw = p->keywords[t->order[j]];
+			size_t kl = t->len[j];
+			if (i + kl > me)
+				continue;
+			unsigned char d = kl > 1 ? (unsigned char)text[i + 1] : 0;
+			d = d >= 'A' && d <= 'Z' ? (unsigned char)(d + 32) : d;
+			if ((kl == 1 || d == (unsigned char)kw[1]) && strncasecmp(text + i, kw, kl) == 0)
 				return true;
+		}
 	}
 	return false;
+}
+
+/* The keyword tables (keyword_near) of the patterns that have keywords (at most 255, which
+ * the pack's checks keep far from). */
+static int keywords_build(exai_scrubber *s)
+{
+	s->kwtab = calloc(s->set.n ? s->set.n : 1, sizeof(*s->kwtab));
+	if (!s->kwtab)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->set.n; i++) {
+		const struct exai__pattern *p = &s->set.pats[i];
+		if (!p->n_keywords)
+			continue;
+		if (p->n_keywords > 255)
+			return exai__err(-EINVAL, "scrub pack '%s': pattern '%s': more than 255 keywords", p->pack, p->id);
+		struct exai__kwtab *t = calloc(1, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		s->kwtab[i] = t;
+		for (size_t k = 0; k < p->n_keywords; k++)
+			t->count[(unsigned char)p->keywords[k][0]]++;
+		for (unsigned c = 0, at = 0; c < 256; c++) {
+			t->start[c] = (uint8_t)at;
+			at += t->count[c];
+		}
+		uint8_t fill[256] = { 0 };
+		for (size_t k = 0; k < p->n_keywords; k++) {
+			unsigned char c = (unsigned char)p->keywords[k][0];
+			size_t kl = strlen(p->keywords[k]);
+			t->order[t->start[c] + fill[c]] = (uint8_t)k;
+			t->len[t->start[c] + fill[c]++] = (uint16_t)(kl < UINT16_MAX ? kl : UINT16_MAX);
+		}
+		for (unsigned c = 'A'; c <= 'Z'; c++) { /* upper case: the lower-case keywords */
+			t->start[c] = t->start[c + 32];
+			t->count[c] = t->count[c + 32];
+		}
+	}
+	return 0;
 }
 
 static int rank_of(const struct exai__pattern *p)
@@ -1021,10 +1101,21 @@ static int rank_of(const struct exai__pattern *p)
 	return p->n_keywords ? 2 : 1;
 }
 
+/* The widest window whose keywords are looked for before PCRE2 runs (the search must cost
+ * less than PCRE2's: narrow windows, a run trigger's). */
+#define KEYWORD_SKIP_SPAN 64
+
+/* Confirms window @h of its pattern (@alone: no later window of the pattern starts inside it).
+ * A window is skipped when no keyword of its pattern lies in [ws - 64, we]: no match in it can
+ * pass the keyword condition. Only when alone: a match the window would have found, kept or
+ * not, ends the search there, and a later window starting inside it would go on from there. */
 static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, size_t len, const struct hit *h,
-		   size_t *resume, int depth)
+		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
+	if (alone && p->n_keywords && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
+	    !keyword_near(s, h->pat, text, h->ws, h->we < len ? h->we : len))
+		return 0;
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;
 	size_t pos = h->ws > *resume ? h->ws : *resume;
 	pcre2_set_offset_limit(s->mctx, h->wl); /* no match starts after the window */
@@ -1044,7 +1135,7 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		pos = me > ms ? me : ms + 1;
 		if (rc <= (int)p->group || gs == PCRE2_UNSET || ge <= gs)
 			continue;
-		if (p->n_keywords && !keyword_near(p, text, ms, me))
+		if (p->n_keywords && !keyword_near(s, h->pat, text, ms, me))
 			continue;
 		if (!exai__validate(p->validator, text + gs, ge - gs))
 			continue;
@@ -1120,17 +1211,18 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 				continue;
 			size_t resume = 0;
 			for (size_t h = i; r == 0 && h < j; h++) {
+				bool alone = h + 1 == j || by[h + 1].ws > by[h].we;
 				if (s->stats) {
 					struct timespec t0, t1;
 					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-					r = confirm(s, out, text, len, &by[h], &resume, depth);
+					r = confirm(s, out, text, len, &by[h], &resume, depth, alone);
 					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 					struct exai__pat_stats *ps = &s->stats[by[h].pat];
 					ps->windows++;
 					ps->bytes += by[h].we - by[h].ws;
 					ps->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 				} else {
-					r = confirm(s, out, text, len, &by[h], &resume, depth);
+					r = confirm(s, out, text, len, &by[h], &resume, depth, alone);
 				}
 			}
 		}

@@ -67,7 +67,7 @@ uint32_t exai__crc32(const void *p, size_t n);
 
 #define EXAI__RE_INF 0x7fffffffu /* an unbounded width */
 #define EXAI__LIT_MAX 32         /* the longest literal of a factor */
-#define EXAI__LITS_MAX 64        /* the most literals in a factor */
+#define EXAI__LITS_MAX 128       /* the most literals in a factor */
 
 struct exai__lit {
 	char s[EXAI__LIT_MAX];
@@ -100,6 +100,9 @@ struct exai__re_info {
 	unsigned lo, hi;
 	double cost;
 	struct exai__bset before[EXAI__CTX_K], after[EXAI__CTX_K];
+	/* reach_d > 0: within reach_d bytes after the literal's end, a byte of @reach */
+	struct exai__bset reach;
+	unsigned reach_d;
 };
 /* Analyses @re (PCRE2 syntax, PCRE2_CASELESS when @caseless). -EINVAL for syntax outside what
  * the analyser knows (then nothing may be assumed of the regex). */
@@ -310,12 +313,15 @@ void exai__policy_free(struct exai__scrub_policy *pol);
 /* ---- the engine (engine.c) -------------------------------------------------------------- */
 
 /* A check of a literal hit: the byte @off bytes from the literal's start (negative: before
- * it) is in @set, or outside the text. */
+ * it) is in @set, or outside the text; with @span > 0, one of the @span bytes from there is
+ * (or they reach past the text's end). */
 struct exai__lit_chk {
 	int32_t off;
+	uint32_t span;
 	struct exai__bset set;
 };
-#define EXAI__LIT_CHKS_MAX 8 /* per use: the most selective of the context's positions */
+#define EXAI__LIT_CHKS_MAX 12 /* per use: the most selective of the context's positions */
+#define EXAI__LIT_REACH_MAX 64 /* the longest span */
 
 /* One pattern gated by a literal: a match starts lo..hi bytes before the literal's start
  * (lo < 0: the literal may follow the match's start, a keyword before the match); a hit opens
@@ -332,8 +338,17 @@ static inline bool exai__lit_use_ok(const struct exai__lit_chk *chks, const stru
 {
 	for (unsigned i = u->chk; i < u->chk + u->n_chk; i++) {
 		size_t q = ls + (size_t)(ptrdiff_t)chks[i].off; /* wraps below 0: outside the text */
-		if (q < len && !exai__bset_has(&chks[i].set, (unsigned char)text[q]))
+		if (chks[i].span) {
+			size_t e = q + chks[i].span;
+			if (q >= len || e > len)
+				continue;
+			while (q < e && !exai__bset_has(&chks[i].set, (unsigned char)text[q]))
+				q++;
+			if (q == e)
+				return false;
+		} else if (q < len && !exai__bset_has(&chks[i].set, (unsigned char)text[q])) {
 			return false;
+		}
 	}
 	return true;
 }
@@ -372,6 +387,7 @@ struct exai_scrubber {
 	struct exai__lit_use *lit_uses;
 	struct exai__lit_chk *chks; /* the uses' checks */
 	size_t n_chks;
+	struct exai__kwtab **kwtab;  /* per pattern, its keywords by first byte (engine.c) */
 	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
 	 * trig_first[k + 1]) */
 	struct exai__run_spec run_specs[EXAI__RUN_SPECS_MAX];

@@ -124,6 +124,13 @@ static void crafted(void)
 	CHECK(ri.n_lits == 1 && ri.lits[0].len == 5); /* the first copy's 'kkey-', then the others */
 	CHECK(set_eq(&ri.after[0], set_of("k")) && set_eq(&ri.after[4], set_of("-")) &&
 	      set_eq(&ri.after[5], set_of("k0123456789")));
+	/* a byte every match reaches soon after the literal, past positions that vary */
+	CHECK_OK(exai__regex_analyse(&ri, "kkey[a-z_]{0,10}[ \t]{0,2}=[0-9]{4}", false));
+	CHECK(ri.reach_d == 13 && set_eq(&ri.reach, set_of("=")));
+	CHECK_OK(exai__regex_analyse(&ri, "kkey(?:[a-z]{0,3}=|:)", false));
+	CHECK(ri.reach_d == 4 && set_eq(&ri.reach, set_of("=:")));
+	CHECK_OK(exai__regex_analyse(&ri, "kkey(?:[a-z]{0,3}=)?", false));
+	CHECK(ri.reach_d == 0);
 	/* what is not modelled says nothing */
 	CHECK_OK(exai__regex_analyse(&ri, "kkey.{0,3}z", false));
 	CHECK(set_all(&ri.after[0]));
@@ -231,13 +238,17 @@ static void builtin(void)
 		bool ok;
 	} cases[] = {
 		{ "airtable-personal-access-token", "pat", "see the path to it", false },
-		{ "airtable-personal-access-token", "pat", "a pattern here", false },
+		{ "airtable-personal-access-token", "pat", "a pattern here and there", false },
 		{ "airtable-personal-access-token", "pat", "x patABCDEFGHIJ1234.0f", true },
 		{ "airtable-personal-access-token", "pat", "xpatABCDEFGHIJ1234.0f", false },
 		{ "softlayer-api-key", "pass", "the test passed", false },
 		{ "softlayer-api-key", "pass", "sl_pass = ", true },
 		{ "bank-account-number", "account ", "account number: 12345678", true },
 		{ "bank-account-number", "account ", "the account was closed", false },
+		{ "generic-secret-assignment-unquoted", "pass", "the test passed on every run of the suite today", false },
+		{ "generic-secret-assignment-unquoted", "pass", "db_pass = hunter2x!", true },
+		{ "generic-secret-assignment-unquoted-colon", "token", "the token expired after one hour, so we renewed it", false },
+		{ "generic-secret-assignment-unquoted-colon", "token", "token: abcd-1234", true },
 	};
 	for (size_t c = 0; c < EXAI__ARRAY_SIZE(cases); c++) {
 		size_t seen = 0;
