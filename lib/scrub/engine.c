@@ -996,7 +996,6 @@ static int stage2(exai_scrubber *s, struct exai__cands *out, const char *text, s
 {
 	if (s->flags & EXAI_SCRUBBER_NO_STAGE2)
 		return 0;
-	double thr = exai__cls_threshold();
 	const bool *tok = exai__cls_token_table();
 	size_t i = 0;
 	while (i < len) {
@@ -1013,11 +1012,10 @@ static int stage2(exai_scrubber *s, struct exai__cands *out, const char *text, s
 			b--;
 		size_t n = b - a;
 		if (n >= EXAI__CLS_MIN_LEN && n <= EXAI__CLS_MAX_LEN) {
-			double f[EXAI__CLS_NFEAT];
 			size_t nb = a > 32 ? 32 : a;
-			exai__cls_features(f, text + a, n, text + a - nb, nb);
-			double p = exai__cls_score(f);
-			if (p >= thr && !exai__policy_allowed(&s->policy, s->md, text + a, n)) {
+			double p;
+			if (exai__cls_secret(text + a, n, text + a - nb, nb, &p) &&
+			    !exai__policy_allowed(&s->policy, s->md, text + a, n)) {
 				struct exai__cand c = { .start = a, .end = b, .pat = -1, .rank = 0, .score = p,
 							.decoded = depth };
 				if (exai__cands_push(out, &c) < 0)
