@@ -315,9 +315,192 @@ static void cls_random(void)
 	}
 }
 
+/* ---- the decoders: which runs are decoded and handed on ---------------------------------- */
+
+static int ref_hex(unsigned char c)
+{
+	return isdigit(c) ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+}
+
+/* The decoded form of [a, b) by @kind ('h' hex, 'b' base64, 'u' URL, 'e' string escapes). */
+static size_t ref_decode(char kind, const char *t, size_t a, size_t b, char *out)
+{
+	size_t o = 0;
+	if (kind == 'h') {
+		for (size_t i = a; i + 1 < b; i += 2)
+			out[o++] = (char)(ref_hex((unsigned char)t[i]) << 4 | ref_hex((unsigned char)t[i + 1]));
+		return o;
+	}
+	if (kind == 'b')
+		return (size_t)exai__b64_decode((uint8_t *)out, t + a, b - a);
+	for (size_t i = a; i < b;) {
+		unsigned char c = (unsigned char)t[i];
+		if (kind == 'u' && c == '%' && i + 3 <= b && ref_hex((unsigned char)t[i + 1]) >= 0 && ref_hex((unsigned char)t[i + 2]) >= 0) {
+			out[o++] = (char)(ref_hex((unsigned char)t[i + 1]) << 4 | ref_hex((unsigned char)t[i + 2]));
+			i += 3;
+			continue;
+		}
+		if (kind == 'e' && c == '\\' && i + 1 < b) {
+			const char *from = "nrt\"'\\/0", *to = "\n\r\t\"'\\/";
+			const char *e = t[i + 1] ? strchr(from, t[i + 1]) : NULL;
+			if (e) {
+				out[o++] = to[e - from]; /* '0' -> the terminating NUL */
+				i += 2;
+				continue;
+			}
+			if (t[i + 1] == 'x' && i + 3 < b && ref_hex((unsigned char)t[i + 2]) >= 0 && ref_hex((unsigned char)t[i + 3]) >= 0) {
+				out[o++] = (char)(ref_hex((unsigned char)t[i + 2]) << 4 | ref_hex((unsigned char)t[i + 3]));
+				i += 4;
+				continue;
+			}
+			unsigned u = 0;
+			bool ok = t[i + 1] == 'u' && i + 5 < b;
+			for (int k = 2; ok && k < 6; k++) {
+				ok = ref_hex((unsigned char)t[i + k]) >= 0;
+				u = u << 4 | (unsigned)(ok ? ref_hex((unsigned char)t[i + k]) : 0);
+			}
+			if (ok) {
+				if (u < 0x80) {
+					out[o++] = (char)u;
+				} else if (u < 0x800) {
+					out[o++] = (char)(0xc0 | u >> 6);
+					out[o++] = (char)(0x80 | (u & 0x3f));
+				} else {
+					out[o++] = (char)(0xe0 | u >> 12);
+					out[o++] = (char)(0x80 | ((u >> 6) & 0x3f));
+					out[o++] = (char)(0x80 | (u & 0x3f));
+				}
+				i += 6;
+				continue;
+			}
+		}
+		out[o++] = (char)c;
+		i++;
+	}
+	return o;
+}
+
+struct run {
+	size_t a, b, len;
+	char data[600];
+};
+struct runs {
+	struct run v[64];
+	size_t n, seen;
+	bool bad;
+};
+
+/* Appends the decoded run when it is at least 8 bytes, nine tenths of them printable. */
+static void ref_run(struct runs *rs, char kind, const char *t, size_t a, size_t b)
+{
+	struct run *r = &rs->v[rs->n];
+	r->a = a;
+	r->b = b;
+	r->len = ref_decode(kind, t, a, b, r->data);
+	size_t printable = 0;
+	for (size_t i = 0; i < r->len; i++) {
+		unsigned char c = (unsigned char)r->data[i];
+		printable += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
+	}
+	if (r->len >= 8 && printable * 10 >= r->len * 9 && rs->n < EXAI__ARRAY_SIZE(rs->v) - 1)
+		rs->n++;
+}
+
+/* The runs the decoders must hand on, in order: the maximal base64 runs (hex when every byte
+ * is a hex digit, 32+ bytes, an even count; else 24+ bytes with a lower-case letter, an upper-case
+ * one and a digit, a length not 1 mod 4), then the lines (8+ bytes) with a URL escape, then
+ * those with a string escape. */
+static void ref_runs(struct runs *rs, const char *t, size_t len)
+{
+	for (size_t i = 0, j; i < len; i = j + (j == i)) {
+		bool hex = true, lo = false, up = false, dg = false;
+		for (j = i; j < len && exai__b64_value((unsigned char)t[j]) >= 0; j++) {
+			hex &= ref_hex((unsigned char)t[j]) >= 0;
+			lo |= islower((unsigned char)t[j]) != 0;
+			up |= isupper((unsigned char)t[j]) != 0;
+			dg |= isdigit((unsigned char)t[j]) != 0;
+		}
+		size_t n = j - i;
+		if (n && hex && n >= 32 && n % 2 == 0)
+			ref_run(rs, 'h', t, i, j);
+		else if (n >= 24 && lo && up && dg && n % 4 != 1)
+			ref_run(rs, 'b', t, i, j);
+	}
+	for (size_t i = 0, j; i < len; i = j + 1) {
+		for (j = i; j < len && t[j] != '\n'; j++)
+			;
+		if (j - i < 8)
+			continue;
+		bool pct = false, esc = false;
+		for (size_t k = i; k + 1 < j; k++) {
+			pct |= t[k] == '%' && k + 2 < j && ref_hex((unsigned char)t[k + 1]) >= 0 && ref_hex((unsigned char)t[k + 2]) >= 0;
+			esc |= t[k] == '\\' && (!t[k + 1] || strchr("nrt\"'\\/xu0", t[k + 1]));
+		}
+		if (pct)
+			ref_run(rs, 'u', t, i, j);
+		if (esc)
+			ref_run(rs, 'e', t, i, j);
+	}
+}
+
+static int on_run(void *ud, const struct exai__decoded *d)
+{
+	struct runs *rs = ud;
+	const struct run *r = rs->seen < rs->n ? &rs->v[rs->seen] : NULL;
+	if (!r || d->len != r->len || memcmp(d->data, r->data, d->len) != 0 || d->src_start[0] < r->a ||
+	    d->src_end[d->len - 1] > r->b)
+		rs->bad = true;
+	rs->seen++;
+	return 0;
+}
+
+/* Texts of pieces that reach every branch: base64 of text and of random bytes, hex of both,
+ * URL and string escapes (good and broken), words, new lines, NUL bytes. */
+static void decode_runs(void)
+{
+	static const char *const pieces[] = {
+		"dGhlIHNlY3JldCBpcyBoZXJlIGFuZCB0aGVyZQ", "c2VjcmV0X2tleT1BS0lBMjM0NTY3ODk", "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+		"7365637265745f6b65793d68756e7465723232", "736563726574", "%41%42%43%44", "%zz%4", "%2Fpath%3Fq%3D1",
+		"\\n\\t\\\"quoted\\\"", "\\x41\\x42\\u00e9\\u20ac\\u0041", "\\q\\", "\\", "\\0", " ", "\n", "the ", "value=",
+		"AbC123+/-_", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", "0123456789abcdefABCDEF", "==", "\x01\xff",
+	};
+	size_t runs_seen = 0;
+	for (int t = 0; t < 20000; t++) {
+		char text[512];
+		size_t len = 0;
+		while (len < 300) {
+			const char *p = pieces[rnd() % EXAI__ARRAY_SIZE(pieces)];
+			size_t l = strlen(p);
+			if (rnd() % 8 == 0) { /* random base64 or hex bytes */
+				const char *al = rnd() % 2 ? "0123456789abcdef" : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+				size_t al_n = strlen(al);
+				for (size_t k = 0, m = 20 + rnd() % 40; k < m; k++)
+					text[len++] = al[rnd() % al_n];
+				continue;
+			}
+			memcpy(text + len, p, l);
+			if (rnd() % 50 == 0) /* a NUL byte */
+				text[len] = 0;
+			len += l;
+		}
+		struct runs want = { 0 };
+		ref_runs(&want, text, len);
+		CHECK(exai__decode_runs(text, len, on_run, &want) == 0);
+		if (want.bad || want.seen != want.n) {
+			fprintf(stderr, "decoders: text %d: %zu runs handed on, %zu expected%s\n", t, want.seen, want.n,
+				want.bad ? ", some differ" : "");
+			test_failures++;
+		}
+		runs_seen += want.n;
+	}
+	printf("decoders: 20000 texts, %zu runs handed on\n", runs_seen);
+	CHECK(runs_seen > 20000);
+}
+
 int main(void)
 {
 	placeholder_rules();
+	decode_runs();
 	cls_corpora();
 	size_t corpus_tokens = cls_tokens;
 	cls_random();
