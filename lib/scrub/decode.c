@@ -9,6 +9,10 @@
 
 #include "scrub-internal.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define MIN_B64 24
 #define MIN_HEX 32
 
@@ -255,6 +259,91 @@ static bool has_esc(const char *t, size_t i, size_t j)
 	return false;
 }
 
+/* ---- runs of a byte class ------------------------------------------------------------------ */
+
+/* Bit i: byte i of the 64 at @p is a base64 character (EXAI__CR_B64) or one of stage 2's token
+ * characters (EXAI__CR_TOKEN). */
+#ifdef __SSE2__
+static uint64_t class_mask16(__m128i v, int cls)
+{
+	__m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20)); /* letters to lower case */
+	__m128i letter = _mm_and_si128(_mm_cmpgt_epi8(low, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(low, _mm_set1_epi8('z' + 1)));
+	/* '+' .. '9' (bytes above 0x7f are negative: outside) less ',' (and '.' for base64) */
+	__m128i span = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('+' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+	span = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')), span);
+	__m128i m = _mm_or_si128(letter, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+	if (cls == EXAI__CR_B64)
+		m = _mm_or_si128(m, _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')), span));
+	else
+		m = _mm_or_si128(m, _mm_or_si128(span, _mm_cmpeq_epi8(v, _mm_set1_epi8('='))));
+	return (uint64_t)(unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+static uint64_t class_mask(const char *p, int cls, const bool *table)
+{
+#ifdef __SSE2__
+	(void)table;
+	uint64_t m = 0;
+	for (int k = 0; k < 4; k++)
+		m |= class_mask16(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k)), cls) << (16 * k);
+	return m;
+#else
+	(void)cls;
+	uint64_t m = 0;
+	for (int i = 0; i < 64; i++)
+		m |= (uint64_t)table[(unsigned char)p[i]] << i;
+	return m;
+#endif
+}
+
+static bool b64_table[256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_table_init(void)
+{
+	for (int c = 0; c < 256; c++)
+		b64_table[c] = exai__b64_value((unsigned char)c) >= 0;
+}
+
+int exai__class_runs(const char *text, size_t len, int cls, size_t min, int (*fn)(void *ud, size_t start, size_t end),
+		     void *ud)
+{
+	pthread_once(&b64_once, b64_table_init);
+	const bool *table = cls == EXAI__CR_B64 ? b64_table : exai__cls_token_table();
+	size_t start = 0;
+	bool in = false;
+	int r = 0;
+	for (size_t base = 0; r == 0 && base < len; base += 64) {
+		uint64_t m;
+		if (len - base >= 64) {
+			m = class_mask(text + base, cls, table);
+		} else {
+			char tail[64] = { 0 }; /* NUL is in neither class */
+			memcpy(tail, text + base, len - base);
+			m = class_mask(tail, cls, table);
+		}
+		/* walk the block's edges: ones start runs, zeros end them */
+		unsigned pos = 0;
+		while (pos < 64 && r == 0) {
+			uint64_t rest = in ? ~m >> pos : m >> pos;
+			if (!rest)
+				break;
+			pos += (unsigned)__builtin_ctzll(rest);
+			if (in) {
+				if (base + pos - start >= min)
+					r = fn(ud, start, base + pos);
+			} else {
+				start = base + pos;
+			}
+			in = !in;
+		}
+	}
+	if (r == 0 && in && len - start >= min)
+		r = fn(ud, start, len);
+	return r;
+}
+
 typedef int (*decode_pass_fn)(const char *t, size_t a, size_t b, int (*fn)(void *, const struct exai__decoded *),
 			      void *ud, bool maps);
 
@@ -266,32 +355,38 @@ static int decode_twice(decode_pass_fn pass, const char *t, size_t a, size_t b,
 	return r == 1 ? pass(t, a, b, fn, ud, true) : r;
 }
 
+struct b64_runs {
+	int (*fn)(void *ud, const struct exai__decoded *d);
+	void *ud;
+	const char *t;
+};
+
+/* A base64 run long enough for either decoder: hex when every byte is a hex digit, else base64
+ * when it holds a lower-case letter, an upper-case one and a digit. */
+static int on_b64_run(void *ud, size_t i, size_t j)
+{
+	const struct b64_runs *br = ud;
+	unsigned any = 0, all = C_HEX;
+	for (size_t k = i; k < j; k++) {
+		any |= byte_class[(unsigned char)br->t[k]];
+		all &= byte_class[(unsigned char)br->t[k]];
+	}
+	size_t n = j - i;
+	if (n > EXAI__SCRUB_WINDOW_MAX)
+		return 0;
+	if (all && n >= MIN_HEX && n % 2 == 0)
+		return decode_twice(do_hex_pass, br->t, i, j, br->fn, br->ud);
+	if ((any & (C_LOWER | C_UPPER | C_DIGIT)) == (C_LOWER | C_UPPER | C_DIGIT) && n % 4 != 1)
+		return decode_twice(do_base64_pass, br->t, i, j, br->fn, br->ud);
+	return 0;
+}
+
 int exai__decode_runs(const char *t, size_t len, int (*fn)(void *ud, const struct exai__decoded *d), void *ud)
 {
 	pthread_once(&class_once, class_init);
-	int r = 0;
 	/* base64 and hex: maximal runs of their alphabets */
-	for (size_t i = 0; r == 0 && i < len;) {
-		if (!(byte_class[(unsigned char)t[i]] & C_B64)) {
-			i++;
-			continue;
-		}
-		size_t j = i;
-		unsigned any = 0, all = C_HEX, k;
-		while (j < len && ((k = byte_class[(unsigned char)t[j]]) & C_B64)) {
-			any |= k;
-			all &= k;
-			j++;
-		}
-		size_t n = j - i;
-		if (n <= EXAI__SCRUB_WINDOW_MAX) {
-			if (all && n >= MIN_HEX && n % 2 == 0)
-				r = decode_twice(do_hex_pass, t, i, j, fn, ud);
-			else if (n >= MIN_B64 && (any & (C_LOWER | C_UPPER | C_DIGIT)) == (C_LOWER | C_UPPER | C_DIGIT) && n % 4 != 1)
-				r = decode_twice(do_base64_pass, t, i, j, fn, ud);
-		}
-		i = j;
-	}
+	struct b64_runs br = { fn, ud, t };
+	int r = exai__class_runs(t, len, EXAI__CR_B64, MIN_B64 < MIN_HEX ? MIN_B64 : MIN_HEX, on_b64_run, &br);
 	/* URL encoding and string escapes: per line */
 	for (size_t i = 0; r == 0 && i < len;) {
 		const char *nl = memchr(t + i, '\n', len - i);

@@ -245,6 +245,12 @@ struct exai__decoded {
 int exai__decode_runs(const char *text, size_t len,
 		      int (*fn)(void *ud, const struct exai__decoded *d), void *ud);
 void exai__decoded_free(struct exai__decoded *d);
+/* Calls @fn for each maximal run [start, end) of @text's bytes of one class, at least @min
+ * long: EXAI__CR_B64, base64 and base64url characters; EXAI__CR_TOKEN, the bytes of stage 2's
+ * tokens (exai__cls_token_table). 64 bytes at a time (SSE2). Returns @fn's nonzero value. */
+enum { EXAI__CR_B64, EXAI__CR_TOKEN };
+int exai__class_runs(const char *text, size_t len, int cls, size_t min, int (*fn)(void *ud, size_t start, size_t end),
+		     void *ud);
 /* The value of a base64 or base64url character (`+`/`-` 62, `/`/`_` 63), or -1. */
 static inline int exai__b64_value(unsigned char c)
 {

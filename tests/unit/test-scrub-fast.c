@@ -293,7 +293,7 @@ static void cls_random(void)
 	for (int t = 0; t < 100000; t++) {
 		char tok[3000], before[64];
 		const char *al = alphabets[rnd() % EXAI__ARRAY_SIZE(alphabets)];
-		size_t al_n = strlen(al), n = t % 100 ? 1 + rnd() % 220 : rnd() % sizeof(tok); /* and a few long ones */
+		size_t al_n = strlen(al), n = t % 100 ? 1 + rnd() % 220 : 1 + rnd() % (sizeof(tok) - 1); /* and a few long ones */
 		for (size_t i = 0; i < n; i++)
 			tok[i] = al[rnd() % al_n];
 		if (rnd() % 20 == 0) { /* a UUID, or one byte off */
@@ -497,9 +497,59 @@ static void decode_runs(void)
 	CHECK(runs_seen > 20000);
 }
 
+/* ---- runs of a byte class (64 bytes at a time) --------------------------------------------- */
+
+struct span_list {
+	size_t v[2 * 1100], n;
+};
+
+static int on_span(void *ud, size_t a, size_t b)
+{
+	struct span_list *l = ud;
+	if (l->n + 2 <= EXAI__ARRAY_SIZE(l->v)) {
+		l->v[l->n++] = a;
+		l->v[l->n++] = b;
+	}
+	return 0;
+}
+
+static void class_runs(void)
+{
+	const bool *tok = exai__cls_token_table();
+	static const char bytes[] = "aZ09+/-_.=,:; \n\"'%\\\x80\xff";
+	size_t total = 0;
+	for (int t = 0; t < 20000; t++) {
+		char text[1100];
+		size_t len = rnd() % sizeof(text), min = rnd() % 3 ? 1 + rnd() % 40 : 0;
+		for (size_t i = 0; i < len; i++) /* runs of a few bytes to hundreds */
+			text[i] = i && rnd() % 8 ? text[i - 1] == ' ' ? 'a' : text[i - 1] : bytes[rnd() % (sizeof(bytes) - 1)];
+		for (size_t i = 0; i < len; i++)
+			if (rnd() % 4 == 0)
+				text[i] = bytes[rnd() % (sizeof(bytes) - 1)];
+		for (int cls = EXAI__CR_B64; cls <= EXAI__CR_TOKEN; cls++) {
+			struct span_list got = { .n = 0 }, want = { .n = 0 };
+			CHECK(exai__class_runs(text, len, cls, min, on_span, &got) == 0);
+			for (size_t i = 0, j; i < len; i = j + (j == i)) {
+				for (j = i; j < len && (cls == EXAI__CR_B64 ? exai__b64_value((unsigned char)text[j]) >= 0 : tok[(unsigned char)text[j]]); j++)
+					;
+				if (j > i && j - i >= min)
+					on_span(&want, i, j);
+			}
+			if (got.n != want.n || memcmp(got.v, want.v, got.n * sizeof(size_t)) != 0) {
+				fprintf(stderr, "class %d runs of %zu bytes (min %zu): %zu found, %zu expected\n", cls, len, min,
+					got.n / 2, want.n / 2);
+				test_failures++;
+			}
+			total += want.n / 2;
+		}
+	}
+	printf("class runs: 20000 texts, %zu runs\n", total);
+}
+
 int main(void)
 {
 	placeholder_rules();
+	class_runs();
 	decode_runs();
 	cls_corpora();
 	size_t corpus_tokens = cls_tokens;
