@@ -19,25 +19,26 @@ static const char bigrams[][3] = { "ac", "ad", "ag", "al", "am", "an", "ap", "ar
 
 static const char token_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.-";
 static bool token_table[256];
-static unsigned char vowel_table[256];
-static bool bigram_table[26][26];
+
+/* What the features need of each byte, in one table: its class (0 lower, 1 upper, 2 digit,
+ * 3 other), whether it is a lower or upper hex digit, its letter index (26: not a letter), and
+ * what it adds to the counters the pass keeps packed in one register (10 bits each: the four
+ * classes, vowels, '/' and '.'). */
+enum { B_HEXL = 4, B_HEXU = 8 };
+#define PACK_BITS 10
+#define PACK_MAX ((1u << PACK_BITS) - 1) /* bytes between two unpackings */
+enum { P_VOWEL = 4, P_SLASH_DOT = 5 };
+struct byte_info {
+	uint64_t add;
+	uint8_t cls, letter;
+};
+static struct byte_info byte_info[256];
+static bool bigram_table[27][27]; /* row and column 26: not a letter */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-
-static void tables_init(void)
-{
-	for (const char *c = token_chars; *c; c++)
-		token_table[(unsigned char)*c] = true;
-	for (const char *c = "aeiouAEIOU"; *c; c++)
-		vowel_table[(unsigned char)*c] = 1;
-	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bigrams); i++)
-		bigram_table[bigrams[i][0] - 'a'][bigrams[i][1] - 'a'] = true;
-}
-
-const bool *exai__cls_token_table(void)
-{
-	pthread_once(&tables_once, tables_init);
-	return token_table;
-}
+/* the words that make a token's context (train.py's CONTEXT_WORDS) */
+static const char *const context_words[] = { "key", "token", "secret", "passw", "pwd", "auth",
+					     "credential", "bearer", "api" };
+static struct exai__words context;
 
 static int cclass(unsigned char c)
 {
@@ -50,91 +51,197 @@ static int cclass(unsigned char c)
 	return 3;
 }
 
-static double bigram_share(const char *t, size_t n)
+static void tables_init(void)
 {
-	size_t pairs = 0, common = 0;
-	for (size_t i = 0; i + 1 < n; i++) {
-		unsigned char a = (unsigned char)t[i], b = (unsigned char)t[i + 1];
-		if (!isalpha(a) || !isalpha(b))
-			continue;
-		pairs++;
-		common += bigram_table[tolower(a) - 'a'][tolower(b) - 'a'];
+	for (const char *c = token_chars; *c; c++)
+		token_table[(unsigned char)*c] = true;
+	for (int c = 0; c < 256; c++) {
+		struct byte_info *b = &byte_info[c];
+		int k = cclass((unsigned char)c);
+		b->cls = (uint8_t)k;
+		b->add = 1ull << (PACK_BITS * k);
+		if (c && strchr("aeiouAEIOU", c))
+			b->add |= 1ull << (PACK_BITS * P_VOWEL);
+		if (c == '/' || c == '.')
+			b->add |= 1ull << (PACK_BITS * P_SLASH_DOT);
+		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))
+			b->cls |= B_HEXL;
+		if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))
+			b->cls |= B_HEXU;
+		b->letter = (uint8_t)(k <= 1 ? (c | 0x20) - 'a' : 26);
 	}
-	return pairs ? (double)common / (double)pairs : 0;
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bigrams); i++)
+		bigram_table[bigrams[i][0] - 'a'][bigrams[i][1] - 'a'] = true;
+	exai__words_init(&context, context_words, EXAI__ARRAY_SIZE(context_words));
 }
 
-static const char *const context_words[] = { "key", "token", "secret", "passw", "pwd", "auth",
-					     "credential", "bearer", "api" };
+const bool *exai__cls_token_table(void)
+{
+	pthread_once(&tables_once, tables_init);
+	return token_table;
+}
+
+
+/* What one pass over a token counts: each byte's table entry gives its class, vowel, '/' '.',
+ * hex and letter facts; the pair of letter indices gives the English bigrams; a bit per byte
+ * value the distinct bytes. */
+struct tally {
+	size_t cnt[4], trans, slash_dot, vowels, pairs, common, best_alpha, best_digit, distinct;
+	bool hex, uuid, kw;
+};
+
+static void unpack(struct tally *t, uint64_t *acc)
+{
+	for (int k = 0; k < 4; k++)
+		t->cnt[k] += (*acc >> (PACK_BITS * k)) & PACK_MAX;
+	t->vowels += (*acc >> (PACK_BITS * P_VOWEL)) & PACK_MAX;
+	t->slash_dot += (*acc >> (PACK_BITS * P_SLASH_DOT)) & PACK_MAX;
+	*acc = 0;
+}
+
+static void tally(struct tally *t, const char *tok, size_t n, const char *before, size_t nb)
+{
+	pthread_once(&tables_once, tables_init);
+	memset(t, 0, sizeof(*t));
+	size_t run_alpha = 0, run_digit = 0, best_alpha = 0, best_digit = 0, trans = 0, pairs = 0, common = 0;
+	unsigned hex = B_HEXL | B_HEXU, prev_k = 4, prev_l = 26;
+	/* the distinct bytes: a bit per byte 0x20..0x9f in two words; any other byte and the
+	 * count is only bounded by n */
+	uint64_t seen_lo = 0, seen_hi = 0, acc = 0;
+	unsigned packed = 0;
+	bool other = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)tok[i];
+		const struct byte_info *b = &byte_info[c];
+		unsigned k = b->cls & 3, l = b->letter;
+		acc += b->add;
+		if (++packed == PACK_MAX) {
+			unpack(t, &acc);
+			packed = 0;
+		}
+		trans += prev_k != k;
+		prev_k = k;
+		hex &= b->cls;
+		run_alpha = k <= 1 ? run_alpha + 1 : 0;
+		run_digit = k == 2 ? run_digit + 1 : 0;
+		best_alpha = run_alpha > best_alpha ? run_alpha : best_alpha;
+		best_digit = run_digit > best_digit ? run_digit : best_digit;
+		pairs += l < 26 && prev_l < 26;
+		common += bigram_table[prev_l][l];
+		prev_l = l;
+		unsigned v = (unsigned)c - 0x20u;
+		uint64_t bit = 1ull << (v & 63);
+		seen_lo |= v < 64 ? bit : 0;
+		seen_hi |= v >= 64 && v < 128 ? bit : 0;
+		other |= v >= 128;
+	}
+	unpack(t, &acc);
+	t->trans = n ? trans - 1 : 0; /* the first byte is no transition */
+	t->pairs = pairs;
+	t->common = common;
+	t->best_alpha = best_alpha;
+	t->best_digit = best_digit;
+	t->distinct = other ? n : (size_t)(__builtin_popcountll(seen_lo) + __builtin_popcountll(seen_hi));
+	t->hex = hex & (B_HEXL | B_HEXU);
+	t->uuid = n == 36;
+	for (size_t i = 0; t->uuid && i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		t->uuid = dash ? tok[i] == '-' : isxdigit((unsigned char)tok[i]) != 0;
+	}
+	/* a context word in the last 32 bytes before the token */
+	size_t m = nb < 32 ? nb : 32;
+	t->kw = exai__words_in(&context, before + nb - m, m);
+}
+
+/* The features as train.py computes them, each the same expression on the same counts; @h
+ * the token's entropy. */
+static void features_of(double f[EXAI__CLS_NFEAT], const struct tally *t, size_t n, double h)
+{
+	double dn = (double)n;
+	f[0] = dn / 64.0;
+	f[1] = h;
+	f[2] = (double)t->cnt[0] / dn;
+	f[3] = (double)t->cnt[1] / dn;
+	f[4] = (double)t->cnt[2] / dn;
+	f[5] = (double)t->cnt[3] / dn;
+	f[6] = n > 1 ? (double)t->trans / (dn - 1) : 0;
+	f[7] = (double)((t->cnt[0] > 0) + (t->cnt[1] > 0) + (t->cnt[2] > 0) + (t->cnt[3] > 0)) / 4.0;
+	f[8] = t->hex ? 1 : 0;
+	f[9] = t->uuid ? 1 : 0;
+	f[10] = t->kw ? 1 : 0;
+	f[11] = (double)t->slash_dot / dn;
+	f[12] = (double)t->best_alpha / dn;
+	f[13] = t->cnt[0] + t->cnt[1] ? (double)t->vowels / (double)(t->cnt[0] + t->cnt[1]) : 0;
+	f[14] = fmin(1.0, h / exai__log2_count(n));
+	f[15] = (double)t->best_digit / dn;
+	f[16] = t->pairs ? (double)t->common / (double)t->pairs : 0;
+}
 
 void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, const char *before, size_t nb)
 {
-	pthread_once(&tables_once, tables_init);
-	size_t cnt[4] = { 0 }, trans = 0, slash_dot = 0, vowels = 0;
-	size_t run_alpha = 0, best_alpha = 0, run_digit = 0, best_digit = 0;
-	bool hexl = true, hexu = true;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)tok[i];
-		int k = cclass(c);
-		cnt[k]++;
-		if (i && cclass((unsigned char)tok[i - 1]) != k)
-			trans++;
-		if (c == '/' || c == '.')
-			slash_dot++;
-		vowels += vowel_table[c];
-		run_alpha = k <= 1 ? run_alpha + 1 : 0;
-		run_digit = k == 2 ? run_digit + 1 : 0;
-		if (run_alpha > best_alpha)
-			best_alpha = run_alpha;
-		if (run_digit > best_digit)
-			best_digit = run_digit;
-		hexl &= (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-		hexu &= (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
-	}
-	bool uuid = n == 36;
-	for (size_t i = 0; uuid && i < n; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		uuid = dash ? tok[i] == '-' : isxdigit((unsigned char)tok[i]) != 0;
-	}
-	bool kw = false;
-	char low[33];
-	size_t m = nb < 32 ? nb : 32;
-	for (size_t i = 0; i < m; i++)
-		low[i] = (char)tolower((unsigned char)before[nb - m + i]);
-	for (size_t i = 0; i + 3 <= m && !kw; i++) {
-		if (!strchr("ktspacb", low[i]) || !low[i]) /* the words' first letters */
-			continue;
-		for (size_t w = 0; w < EXAI__ARRAY_SIZE(context_words) && !kw; w++) {
-			size_t wl = strlen(context_words[w]);
-			kw = i + wl <= m && low[i] == context_words[w][0] && memcmp(low + i, context_words[w], wl) == 0;
-		}
-	}
-	double dn = (double)n;
-	double h = exai__shannon(tok, n);
-	f[0] = dn / 64.0;
-	f[1] = h;
-	f[2] = (double)cnt[0] / dn;
-	f[3] = (double)cnt[1] / dn;
-	f[4] = (double)cnt[2] / dn;
-	f[5] = (double)cnt[3] / dn;
-	f[6] = n > 1 ? (double)trans / (dn - 1) : 0;
-	f[7] = (double)((cnt[0] > 0) + (cnt[1] > 0) + (cnt[2] > 0) + (cnt[3] > 0)) / 4.0;
-	f[8] = (hexl || hexu) ? 1 : 0;
-	f[9] = uuid ? 1 : 0;
-	f[10] = kw ? 1 : 0;
-	f[11] = (double)slash_dot / dn;
-	f[12] = (double)best_alpha / dn;
-	f[13] = cnt[0] + cnt[1] ? (double)vowels / (double)(cnt[0] + cnt[1]) : 0;
-	f[14] = fmin(1.0, h / log2(dn));
-	f[15] = (double)best_digit / dn;
-	f[16] = bigram_share(tok, n);
+	struct tally t;
+	tally(&t, tok, n, before, nb);
+	features_of(f, &t, n, exai__shannon(tok, n));
+}
+
+static double term(int i, double v)
+{
+	return exai__cls_weight[i] * ((v - exai__cls_mean[i]) / exai__cls_std[i]);
+}
+
+static double cls_z(const double f[EXAI__CLS_NFEAT])
+{
+	double z = exai__cls_bias;
+	for (int i = 0; i < EXAI__CLS_NFEAT; i++)
+		z += term(i, f[i]);
+	return z;
 }
 
 double exai__cls_score(const double f[EXAI__CLS_NFEAT])
 {
+	return 1.0 / (1.0 + exp(-cls_z(f)));
+}
+
+/* The threshold's logit less a margin far above the rounding of the score: a token whose z
+ * (or a bound of it) is below it scores under the threshold. */
+static double z_floor;
+static pthread_once_t z_once = PTHREAD_ONCE_INIT;
+
+static void z_init(void)
+{
+	z_floor = log(exai__cls_thresh / (1.0 - exai__cls_thresh)) - 1e-6;
+}
+
+/* The entropy (features 1 and 14) is the costly feature. Of a token with d distinct bytes it
+ * lies in [0, log2 d], and each of its two terms is monotonic in it: the larger of each term's
+ * values at both ends, with the other features exact, bounds z from above. */
+static double z_bound(const double f[EXAI__CLS_NFEAT], const struct tally *t, size_t n)
+{
+	double hmax = exai__log2_count(t->distinct), ln = exai__log2_count(n);
 	double z = exai__cls_bias;
 	for (int i = 0; i < EXAI__CLS_NFEAT; i++)
-		z += exai__cls_weight[i] * ((f[i] - exai__cls_mean[i]) / exai__cls_std[i]);
-	return 1.0 / (1.0 + exp(-z));
+		if (i != 1 && i != 14)
+			z += term(i, f[i]);
+	z += fmax(term(1, 0), term(1, hmax));
+	z += fmax(term(14, 0), term(14, fmin(1.0, hmax / ln)));
+	return z;
+}
+
+bool exai__cls_secret(const char *tok, size_t n, const char *before, size_t nb, double *score)
+{
+	pthread_once(&z_once, z_init);
+	struct tally t;
+	tally(&t, tok, n, before, nb);
+	double f[EXAI__CLS_NFEAT];
+	features_of(f, &t, n, 0);
+	if (n >= 2 && z_bound(f, &t, n) < z_floor)
+		return false;
+	features_of(f, &t, n, exai__shannon(tok, n));
+	double z = cls_z(f);
+	if (z < z_floor)
+		return false;
+	*score = 1.0 / (1.0 + exp(-z));
+	return *score >= exai__cls_thresh;
 }
 
 double exai__cls_threshold(void)

@@ -1232,41 +1232,36 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 	return r;
 }
 
+struct stage2_ctx {
+	exai_scrubber *s;
+	struct exai__cands *out;
+	const char *text;
+	int depth;
+};
+
+/* One run of token bytes: its token (less the punctuation a sentence puts after it), scored
+ * when its length is in the model's range. */
+static int stage2_token(void *ud, size_t a, size_t b)
+{
+	const struct stage2_ctx *c = ud;
+	const char *text = c->text;
+	while (b > a && (text[b - 1] == '.' || text[b - 1] == '-' || text[b - 1] == '_'))
+		b--;
+	size_t n = b - a, nb = a > 32 ? 32 : a;
+	double p;
+	if (n < EXAI__CLS_MIN_LEN || n > EXAI__CLS_MAX_LEN || !exai__cls_secret(text + a, n, text + a - nb, nb, &p) ||
+	    exai__policy_allowed(&c->s->policy, c->s->md, text + a, n))
+		return 0;
+	struct exai__cand cand = { .start = a, .end = b, .pat = -1, .rank = 0, .score = p, .decoded = c->depth };
+	return exai__cands_push(c->out, &cand);
+}
+
 static int stage2(exai_scrubber *s, struct exai__cands *out, const char *text, size_t len, int depth)
 {
 	if (s->flags & EXAI_SCRUBBER_NO_STAGE2)
 		return 0;
-	double thr = exai__cls_threshold();
-	const bool *tok = exai__cls_token_table();
-	size_t i = 0;
-	while (i < len) {
-		if (!tok[(unsigned char)text[i]]) {
-			i++;
-			continue;
-		}
-		size_t j = i;
-		while (j < len && tok[(unsigned char)text[j]])
-			j++;
-		/* trim the punctuation a sentence puts around a token */
-		size_t a = i, b = j;
-		while (b > a && (text[b - 1] == '.' || text[b - 1] == '-' || text[b - 1] == '_'))
-			b--;
-		size_t n = b - a;
-		if (n >= EXAI__CLS_MIN_LEN && n <= EXAI__CLS_MAX_LEN) {
-			double f[EXAI__CLS_NFEAT];
-			size_t nb = a > 32 ? 32 : a;
-			exai__cls_features(f, text + a, n, text + a - nb, nb);
-			double p = exai__cls_score(f);
-			if (p >= thr && !exai__policy_allowed(&s->policy, s->md, text + a, n)) {
-				struct exai__cand c = { .start = a, .end = b, .pat = -1, .rank = 0, .score = p,
-							.decoded = depth };
-				if (exai__cands_push(out, &c) < 0)
-					return -ENOMEM;
-			}
-		}
-		i = j;
-	}
-	return 0;
+	struct stage2_ctx c = { s, out, text, depth };
+	return exai__class_runs(text, len, EXAI__CR_TOKEN, EXAI__CLS_MIN_LEN, stage2_token, &c);
 }
 
 static int scan_depth(exai_scrubber *s, struct exai__cands *out, const char *text, size_t len, int depth);

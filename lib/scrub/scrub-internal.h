@@ -52,11 +52,23 @@ const char *exai__validator_name(int v);
 int exai__validator_from_name(const char *name);
 /* Whether @s (@n bytes) passes validator @v. */
 bool exai__validate(int v, const char *s, size_t n);
+/* A set of at most 64 words (lower case), found in a text without regard to case in one pass:
+ * at each byte, only the words that start with it are compared. */
+struct exai__words {
+	const char *const *w;
+	size_t n;
+	uint64_t first[256]; /* bit k: word k starts with this byte (case folded) */
+	uint8_t len[64];
+};
+void exai__words_init(struct exai__words *ws, const char *const *w, size_t n);
+/* Whether one of the words occurs in @s (@n bytes). */
+bool exai__words_in(const struct exai__words *ws, const char *s, size_t n);
 /* The not_placeholder validator's rule 9 words and rule 11 sequences (tests compare its
  * one-pass search with a word-by-word one). */
 extern const char *const exai__placeholder_words[], *const exai__placeholder_sequences[];
 extern const size_t exai__placeholder_words_count, exai__placeholder_sequences_count;
 /* Shannon entropy in bits per byte. */
+double exai__log2_count(size_t c); /* log2(c), from a table for small c */
 double exai__shannon(const char *s, size_t n);
 /* Keccak-256 (the pre-standard padding Ethereum uses, not SHA3-256). */
 void exai__keccak256(uint8_t out[32], const void *in, size_t len);
@@ -257,6 +269,9 @@ extern const size_t exai__builtin_pack_count;
 void exai__cls_features(double f[EXAI__CLS_NFEAT], const char *tok, size_t n, const char *before, size_t nb);
 /* The model's probability that the token is a secret. */
 double exai__cls_score(const double f[EXAI__CLS_NFEAT]);
+/* Whether token @tok (after @before) scores at least the threshold, and then its score in
+ * *@score: the same decision and score as exai__cls_score(features), exp() only near it. */
+bool exai__cls_secret(const char *tok, size_t n, const char *before, size_t nb, double *score);
 double exai__cls_threshold(void);
 /* Which bytes make up the tokens stage 2 scores (a table of 256). */
 const bool *exai__cls_token_table(void);
@@ -279,6 +294,12 @@ struct exai__decoded {
 int exai__decode_runs(const char *text, size_t len,
 		      int (*fn)(void *ud, const struct exai__decoded *d), void *ud);
 void exai__decoded_free(struct exai__decoded *d);
+/* Calls @fn for each maximal run [start, end) of @text's bytes of one class, at least @min
+ * long: EXAI__CR_B64, base64 and base64url characters; EXAI__CR_TOKEN, the bytes of stage 2's
+ * tokens (exai__cls_token_table). 64 bytes at a time (SSE2). Returns @fn's nonzero value. */
+enum { EXAI__CR_B64, EXAI__CR_TOKEN };
+int exai__class_runs(const char *text, size_t len, int cls, size_t min, int (*fn)(void *ud, size_t start, size_t end),
+		     void *ud);
 /* The value of a base64 or base64url character (`+`/`-` 62, `/`/`_` 63), or -1. */
 static inline int exai__b64_value(unsigned char c)
 {

@@ -41,6 +41,23 @@ int exai__validator_from_name(const char *name)
 	return -1;
 }
 
+/* log2 of the small counts, from libm once (the same values as calling it every time) */
+#define LOG2_TAB 257
+static double log2_tab[LOG2_TAB];
+static pthread_once_t log2_once = PTHREAD_ONCE_INIT;
+
+static void log2_init(void)
+{
+	for (size_t c = 0; c < LOG2_TAB; c++)
+		log2_tab[c] = log2((double)c); /* -inf for 0, as log2(0) */
+}
+
+double exai__log2_count(size_t c)
+{
+	pthread_once(&log2_once, log2_init);
+	return c < LOG2_TAB ? log2_tab[c] : log2((double)c);
+}
+
 double exai__shannon(const char *s, size_t n)
 {
 	if (!n)
@@ -60,9 +77,9 @@ double exai__shannon(const char *s, size_t n)
 	for (size_t k = 0; k < nseen; k++) {
 		uint32_t c = count[seen[k]];
 		if (c > 1)
-			sum += (double)c * log2((double)c);
+			sum += (double)c * exai__log2_count(c);
 	}
-	double h = log2((double)n) - sum / (double)n;
+	double h = exai__log2_count(n) - sum / (double)n;
 	return h > 0 ? h : 0;
 }
 
@@ -715,39 +732,43 @@ const char *const exai__placeholder_sequences[] = {
 const size_t exai__placeholder_sequences_count = EXAI__ARRAY_SIZE(exai__placeholder_sequences);
 #define N_SEQ EXAI__ARRAY_SIZE(exai__placeholder_sequences)
 
-/* word_first[c]: the rule 9 words whose first byte is c (case folded); seq_next[k][c]: the
- * byte after c in sequence k (0: none; each byte is followed by the same one wherever it
- * occurs in a sequence, as the cyclic ones are written whole). */
-static uint64_t word_first[256];
+void exai__words_init(struct exai__words *ws, const char *const *w, size_t n)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->w = w;
+	ws->n = n < 64 ? n : 64;
+	for (size_t k = 0; k < ws->n; k++) {
+		ws->first[(unsigned char)tolower((unsigned char)w[k][0])] |= 1ull << k;
+		ws->len[k] = (uint8_t)strlen(w[k]);
+	}
+}
+
+bool exai__words_in(const struct exai__words *ws, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (uint64_t m = ws->first[(unsigned char)tolower((unsigned char)s[i])]; m; m &= m - 1) {
+			int k = __builtin_ctzll(m);
+			if (ws->len[k] <= n - i && strncasecmp(s + i, ws->w[k], ws->len[k]) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* placeholder_words: rule 9's; seq_next[k][c]: the byte after c in sequence k (0: none; each
+ * byte is followed by the same one wherever it occurs in a sequence, as the cyclic ones are
+ * written whole). */
+static struct exai__words placeholder_words;
 static unsigned char seq_next[N_SEQ][256];
 static pthread_once_t placeholder_once = PTHREAD_ONCE_INIT;
 
 static void placeholder_init(void)
 {
 	_Static_assert(EXAI__ARRAY_SIZE(exai__placeholder_words) <= 64, "a bit per word");
-	for (size_t k = 0; k < EXAI__ARRAY_SIZE(exai__placeholder_words); k++)
-		word_first[(unsigned char)tolower((unsigned char)exai__placeholder_words[k][0])] |= 1ull << k;
+	exai__words_init(&placeholder_words, exai__placeholder_words, EXAI__ARRAY_SIZE(exai__placeholder_words));
 	for (size_t k = 0; k < N_SEQ; k++)
 		for (const char *q = exai__placeholder_sequences[k]; q[1]; q++)
 			seq_next[k][(unsigned char)q[0]] = (unsigned char)q[1];
-}
-
-/* Whether @s contains one of rule 9's words, without regard to case: one pass that compares
- * only the words starting with each byte (what strncasecmp at every offset, word by word, found). */
-static bool contains_placeholder_word(const char *s, size_t n)
-{
-	pthread_once(&placeholder_once, placeholder_init);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t m = word_first[(unsigned char)tolower((unsigned char)s[i])];
-		while (m) {
-			const char *w = exai__placeholder_words[__builtin_ctzll(m)];
-			size_t l = strlen(w);
-			if (l <= n - i && strncasecmp(s + i, w, l) == 0)
-				return true;
-			m &= m - 1;
-		}
-	}
-	return false;
 }
 
 static bool ident_char(unsigned char c)
@@ -990,7 +1011,8 @@ static bool v_not_placeholder(const char *s, size_t n)
 	if (in_list(s, n, placeholder_values, EXAI__ARRAY_SIZE(placeholder_values)))
 		return false;
 	/* 9: containing a placeholder word */
-	if (contains_placeholder_word(s, n))
+	pthread_once(&placeholder_once, placeholder_init);
+	if (exai__words_in(&placeholder_words, s, n))
 		return false;
 	/* 10: only masking characters */
 	{
