@@ -806,6 +806,30 @@ static void reply_note(void)
 	CHECK(sched_setaffinity(0, sizeof(was), &was) == 0);
 }
 
+/* The floor's host addresses come from the namespace exai_policy_dev_opts::host_netns names. */
+static void host_netns_floor(void)
+{
+	if (system("ip netns add exai-ut-host && ip -n exai-ut-host addr add 10.99.0.77/32 dev lo") != 0) {
+		fprintf(stderr, "host_netns_floor: cannot make a network namespace, skipped\n");
+		return;
+	}
+	exai_policy *p = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	EXAI_OPTS(exai_policy_dev_opts, h, .bpffs = bpffs, .host_netns = "/run/netns/exai-ut-host");
+	EXAI_OPTS(exai_policy_dev_opts, bad, .bpffs = bpffs, .host_netns = "/run/netns/exai-ut-none");
+	CHECK_OK(exai_policy_apply(NULL, DEV, p, &o));
+	CHECK(OUT(.src = G4, .dst = "10.99.0.77", .proto = IPPROTO_TCP, .sport = 2, .dport = 8080) == PASS);
+	CHECK_OK(exai_policy_apply(NULL, DEV, p, &h));
+	CHECK(OUT(.src = G4, .dst = "10.99.0.77", .proto = IPPROTO_TCP, .sport = 3, .dport = 8080) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.78", .proto = IPPROTO_TCP, .sport = 3, .dport = 8080) == PASS);
+	CHECK_RC(exai_policy_apply(NULL, DEV, p, &bad), -ENOENT);
+	CHECK(strstr(exai_errmsg(), "cannot enter the host's network namespace /run/netns/exai-ut-none") != NULL);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.77", .proto = IPPROTO_TCP, .sport = 4, .dport = 8080) == DROP);
+	CHECK_OK(exai_policy_apply(NULL, DEV, p, &o));
+	exai_policy_free(p);
+	CHECK(system("ip netns del exai-ut-host") == 0);
+}
+
 static void atomic_replace_and_failures(void)
 {
 	struct exai_policy_counter *c = NULL;
@@ -1000,6 +1024,7 @@ int main(void)
 		rate_limit(ctx);
 		note_counts();
 		reply_note();
+		host_netns_floor();
 		match_pattern(ctx);
 		atomic_replace_and_failures();
 		ipv4_trie_fallback();
