@@ -473,17 +473,11 @@ static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const str
 	note_set(cfg, n, key, flags, j, id, slot);
 }
 
-/* A note holding a flow: made under a policy (an apply empties every note once the new
- * policy's tables are in: exai_notes_reset), young enough, with room to count. */
-static __always_inline int note_live(const struct exai_note *n, __u32 j)
-{
-	return n && n->policy_id && j - n->jiffies < EXAI_NOTE_JIFFIES && n->bytes < (1ull << 40);
-}
-
-/* The full paths' hit test: a live note made under the policy @id they read. */
+/* The note's hit test, shared by all paths: the policy (a note is empty under none), the age,
+ * and room to count. */
 static __always_inline int note_hit(const struct exai_note *n, __u32 id, __u32 j)
 {
-	return note_live(n, j) && n->policy_id == id;
+	return n && id && n->policy_id == id && j - n->jiffies < EXAI_NOTE_JIFFIES && n->bytes < (1ull << 40);
 }
 
 /* The note's hit for the parsed packet @p of flow @key (not one that opens or closes
@@ -530,19 +524,19 @@ static __always_inline int note_fast(struct __sk_buff *skb, __u8 dir)
 		return -1;
 	}
 	ABLATE(8);
-#if defined(EXAI_ABLATE) && EXAI_ABLATE == 11 /* what reading exai_cfg here would cost */
+#if defined(EXAI_ABLATE) && EXAI_ABLATE == 11
 	__u32 c0 = 0;
 	struct exai_cfg *c = bpf_map_lookup_elem(&exai_cfg, &c0);
 	return c && c->policy_id ? TC_ACT_OK : -1;
 #endif
-	/* The policy is not read: a note is emptied by every switch (exai_notes_reset), so a live
-	 * one holds a verdict of the tables in place; exai_cfg's line stays out of this path. */
 	struct exai_note *n = note_of(dir);
-#if defined(EXAI_ABLATE) && EXAI_ABLATE == 9
-	if (!n || !n->policy_id)
+#if defined(EXAI_ABLATE) && (EXAI_ABLATE == 7 || EXAI_ABLATE == 9)
+	if (!n || (EXAI_ABLATE == 7 && !note_hit(n, n->policy_id, (__u32)bpf_jiffies64())) || !n->policy_id)
 		return -1;
 #else
-	if (!note_live(n, (__u32)bpf_jiffies64()))
+	__u32 k0 = 0;
+	struct exai_cfg *cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
+	if (!cfg || !note_hit(n, cfg->policy_id, (__u32)bpf_jiffies64()))
 		return -1;
 #endif
 	/* struct exai_ct_key as words: family, proto, ports | guest address | 0 | remote | 0 */
@@ -732,30 +726,6 @@ static __always_inline int icmp_error_for_guest(struct __sk_buff *skb, const str
 		return 0;
 	}
 	return ct_live(cfg, &k, bpf_ktime_get_coarse_ns()) != NULL;
-}
-
-/* Run by the loader (BPF_PROG_TEST_RUN of the pinned "prog_notes") once a new policy's tables
- * are in, before the policy id moves: every note of every CPU forgets its flow, whose verdict
- * may come from the tables replaced. Notes made after this read the new tables (the replacement
- * returned after every program that could see the old ones had finished); the apply returns
- * only after a further grace period, so no run that read a note before this is still going. */
-static long note_reset(__u64 i, void *ctx)
-{
-	(void)ctx;
-	__u32 k = (__u32)i;
-	struct exai_note *n = bpf_map_lookup_elem(&exai_note, &k);
-	if (!n)
-		return 1; /* past the last one */
-	*(volatile __u32 *)&n->policy_id = 0; /* the counts stay: note_flush() moves them later */
-	return 0;
-}
-
-SEC("syscall")
-int exai_notes_reset(void *ctx)
-{
-	(void)ctx;
-	bpf_loop(EXAI_NOTES_MAX, note_reset, NULL, 0);
-	return 0;
 }
 
 SEC("tc")

@@ -197,7 +197,6 @@ static inline __u32 exai_ct_timeout(const __u32 *timeout_s, __u8 proto, __u64 fl
  * hit lets in exactly what the full path would (the conntrack entry may be renewed once per
  * note's life only: both directions' full paths renew it). */
 #define EXAI_NOTE_INDEX(cpu, dir) ((cpu) * 2 + (dir)) /* dir: EXAI_DIR_EGRESS or EXAI_DIR_INGRESS */
-#define EXAI_NOTES_MAX (2 * 8192)                      /* notes of up to 8192 possible CPUs */
 #define EXAI_NOTE_MIN_TIMEOUT_S 3
 #define EXAI_NOTE_JIFFIES 250 /* 0.25 s to 2.5 s (CONFIG_HZ 1000 .. 100): below EXAI_NOTE_MIN_TIMEOUT_S */
 struct exai_note { /* 64 bytes */

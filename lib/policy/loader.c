@@ -99,7 +99,6 @@ static void libbpf_log_end(exai_ctx **scope)
 #define TC_PRIORITY 1
 #define PROG_EGRESS_PIN "prog_egress"
 #define PROG_INGRESS_PIN "prog_ingress"
-#define PROG_NOTES_PIN "prog_notes"
 
 static const char *const map_names[] = { "exai_cfg",    "exai_lpm4",   "exai_lpm6", "exai_dir4",
 					 "exai_sets",   "exai_rules",  "exai_cnt",  "exai_ct",
@@ -271,9 +270,7 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	struct {
 		struct bpf_program *prog;
 		const char *pin;
-	} progs[] = { { skel->progs.exai_egress, PROG_EGRESS_PIN },
-		      { skel->progs.exai_ingress, PROG_INGRESS_PIN },
-		      { skel->progs.exai_notes_reset, PROG_NOTES_PIN } };
+	} progs[] = { { skel->progs.exai_egress, PROG_EGRESS_PIN }, { skel->progs.exai_ingress, PROG_INGRESS_PIN } };
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(progs); i++) {
 		if ((r = pin_path(p, sizeof(p), d, progs[i].pin)) < 0)
 			goto out;
@@ -500,25 +497,6 @@ static int write_cfg(const struct dev *d, const struct exai_cfg *cfg)
 	return 0;
 }
 
-/* Empties every CPU's flow notes (bpf/egress.bpf.c: exai_notes_reset), after the tables they
- * may have read were replaced. */
-static int reset_notes(const struct dev *d)
-{
-	char p[600];
-	int r = pin_path(p, sizeof(p), d, PROG_NOTES_PIN);
-	if (r < 0)
-		return r;
-	int fd = bpf_obj_get(p);
-	if (fd < 0)
-		return exai__err_sys(exai__neg_errno(), "cannot open pinned program %s", p);
-	LIBBPF_OPTS(bpf_test_run_opts, o);
-	r = bpf_prog_test_run_opts(fd, &o);
-	close(fd);
-	if (r < 0)
-		return exai__err_sys(r, "cannot empty the flow notes of %s", d->ifname);
-	return 0;
-}
-
 /* Waits until every program run that started before now has finished: TC programs run in RCU
  * read-side sections, and MEMBARRIER_CMD_GLOBAL waits for an RCU grace period. */
 static void wait_for_readers(void)
@@ -623,15 +601,11 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 		if (r < 0) {
 			char why[512];
 			snprintf(why, sizeof(why), "%s", exai_errmsg());
-			if (swap_table(d, d->fd[M_LPM6], old6, "previous IPv6 table") < 0 || reset_notes(d) < 0)
+			if (swap_table(d, d->fd[M_LPM6], old6, "previous IPv6 table") < 0)
 				exai__log_err(ctx, "policy", "%s", exai_errmsg());
 			exai__err(r, "%s", why);
 		}
 	}
-	/* The tables in place, and every program that could see the old ones finished (each
-	 * replacement waited): the notes forget the verdicts of the old tables. */
-	if (r == 0)
-		r = reset_notes(d);
 	if (t4 >= 0)
 		close(t4); /* the maps of maps hold them now (or nothing does, and they go) */
 	if (d4 >= 0)
@@ -652,8 +626,8 @@ static int build_and_switch(exai_ctx *ctx, struct dev *d, const exai_policy *p, 
 	cfg.policy_id = id;
 	if ((r = write_cfg(d, &cfg)) < 0)
 		return r;
-	/* A program run that read a note before the reset may still reuse its verdict; once this
-	 * returns, none can. */
+	/* A program run that read the old id may still reuse a verdict it noted under it (the
+	 * per-CPU note); once this returns, none can. */
 	wait_for_readers();
 	exai__log_info(ctx, "policy", "%s: policy %u of tenant %s active (%zu IPv4, %zu IPv6 entries)", d->ifname, id,
 		       p->tenant, c->n4, c->n6);
@@ -946,11 +920,7 @@ EXAI_API int exai_policy_apply(exai_ctx *ctx, const char *ifname, const exai_pol
 		goto fail_closed;
 
 	/* Compile before loading anything, so that a policy that does not fit changes nothing. */
-	char notes_pin[600];
-	if ((r = pin_path(notes_pin, sizeof(notes_pin), &d, PROG_NOTES_PIN)) < 0)
-		goto fail_closed;
-	/* (pinned by a libexai without the notes' reset: loaded afresh, as for another map layout) */
-	loaded = !unprotected && access(notes_pin, F_OK) == 0 && dev_open_maps(&d) == 0;
+	loaded = !unprotected && dev_open_maps(&d) == 0;
 	unprotected = unprotected || !loaded;
 	if ((r = compile_for_device(ctx, &c, p, opts, &fr, loaded ? d.fd[M_FQDN] : -1)) < 0)
 		goto fail_closed;
