@@ -44,7 +44,7 @@ clang -target bpf -O2 -c "$work/pass.c" -o "$work/empty.o" -idirafter /usr/inclu
 # The variants cut short note no flows, so the replies towards the guest (iperf3's control
 # connection) pass through the empty program for this run.
 inH "$variant" "$work/empty.o" hv0 "$bpffs/exai/hv0" egress >/dev/null || exit 1
-names=(empty) objs=("$work/empty.o") rnames=(empty) robjs=("$work/empty.o")
+names=(empty) objs=("$work/empty.o") rnames=(r:empty) robjs=("$work/empty.o")
 for a in "$@"; do
 	o=${a#*=}
 	if [ "${a#r:}" != "$a" ]; then
@@ -82,7 +82,6 @@ rounds names objs ""
 if [ ${#rnames[@]} -gt 1 ]; then
 	# the guest's side: the policy's own program, which notes the flow the replies belong to
 	inH "$variant" "$bpffs/exai/hv0/prog_egress" hv0 "$bpffs/exai/hv0" >/dev/null || exit 1
-	RES[r:empty]=
 	rounds rnames robjs egress -R
 fi
 echo
