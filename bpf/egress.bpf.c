@@ -62,7 +62,7 @@ PINNED_MAP(exai_cnt, BPF_MAP_TYPE_PERCPU_ARRAY, EXAI_CNT_SLOTS, __u32, struct ex
 PINNED_MAP(exai_ct, BPF_MAP_TYPE_LRU_HASH, EXAI_CT_ENTRIES, struct exai_ct_key, struct exai_ct_val);
 PINNED_MAP(exai_fqdn, BPF_MAP_TYPE_HASH, EXAI_FQDN_ENTRIES, struct exai_fqdn_key, struct exai_fqdn_val);
 PINNED_MAP(exai_bucket, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_bucket);
-PINNED_MAP(exai_note, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_note); /* one per CPU: the loader sizes it */
+PINNED_MAP(exai_note, BPF_MAP_TYPE_ARRAY, 1, __u32, struct exai_note); /* two per CPU: the loader sizes it */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -429,6 +429,25 @@ static __always_inline int ct_expired(const struct exai_cfg *cfg, const struct e
 	       now - v->last_ns > (__u64)exai_ct_timeout(cfg->ct_timeout_s, proto, v->flags) * 1000000000ull;
 }
 
+/* Notes the flow @key on this CPU's note @n (may be NULL) with its verdict (counter @slot under
+ * policy @id) at jiffies @j, when the flow's conntrack idle timeout in state @flags outlives the
+ * note (egress.h); else empties the note, whose flow may have changed state. */
+static __always_inline void note_set(const struct exai_cfg *cfg, struct exai_note *n, const union ct_key_words *key,
+				     __u64 flags, __u32 j, __u32 id, __u32 slot)
+{
+	if (!n)
+		return;
+	__u32 as = exai_ct_timeout(cfg->ct_timeout_s, key->k.proto, flags) >= EXAI_NOTE_MIN_TIMEOUT_S ? id : 0;
+	/* The pending counts stay while the slot does (bounded: a busy flow comes here every
+	 * EXAI_NOTE_JIFFIES at least). */
+	if (n->packets && (n->slot != slot || n->policy_id != as || n->packets > (1u << 30)))
+		note_flush(n, id);
+	*(union ct_key_words *)&n->key = *key;
+	n->jiffies = j;
+	n->policy_id = as;
+	n->slot = (__u16)slot;
+}
+
 /* The flow's conntrack entry after an allowed packet: made, renewed, or marked closing; and this
  * CPU's note @n (may be NULL) of the flow with its verdict (counter @slot under policy @id) at
  * jiffies @j. */
@@ -436,7 +455,7 @@ static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const str
 					   struct exai_note *n, __u64 now, __u32 j, __u32 id, __u32 slot)
 {
 	__u8 tf = p->tcp_flags;
-	__u64 add = (tf & TCP_FIN ? EXAI_CT_FIN_OUT : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
+	__u64 add = (tf & TCP_FIN ? EXAI_CT_FIN_OUT : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0), flags = add;
 	struct exai_ct_val *v = bpf_map_lookup_elem(&exai_ct, &key->k);
 	/* A new flow: none yet, the last one idle past its timeout, or a fresh SYN on a closing one. */
 	if (!v || ct_expired(cfg, v, p->proto, now) ||
@@ -445,32 +464,48 @@ static __always_inline void ct_note_egress(const struct exai_cfg *cfg, const str
 		bpf_map_update_elem(&exai_ct, &key->k, &nv, BPF_ANY);
 	} else {
 		v->last_ns = now;
+		if (v->policy_id != id)
+			v->policy_id = id; /* the flow, decided again, is admitted by this policy too */
+		flags |= v->flags;
 		if (add & ~v->flags)
 			__sync_fetch_and_or(&v->flags, add);
 	}
-	if (!n)
-		return;
-	/* The pending counts stay while the slot does (bounded: a busy flow comes here every
-	 * EXAI_NOTE_JIFFIES at least). */
-	if (n->packets && (n->slot != slot || n->policy_id != id || n->packets > (1u << 30)))
-		note_flush(n, id);
-	*(union ct_key_words *)&n->key = *key;
-	n->jiffies = j;
-	n->policy_id = id;
-	n->slot = (__u16)slot;
+	note_set(cfg, n, key, flags, j, id, slot);
 }
 
-/* The note's hit test, shared by both paths: the flow, the policy, the age, and room to count. */
+/* The note's hit test, shared by all paths: the policy (a note is empty under none), the age,
+ * and room to count. */
 static __always_inline int note_hit(const struct exai_note *n, __u32 id, __u32 j)
 {
-	return n && n->policy_id == id && j - n->jiffies < EXAI_NOTE_JIFFIES && n->bytes < (1ull << 40);
+	return n && id && n->policy_id == id && j - n->jiffies < EXAI_NOTE_JIFFIES && n->bytes < (1ull << 40);
+}
+
+/* The note's hit for the parsed packet @p of flow @key (not one that opens or closes
+ * something): counted in the note. */
+static __always_inline int note_take(struct exai_note *n, __u32 id, __u32 j, const struct pkt *p,
+				     const union ct_key_words *key, __u32 len)
+{
+	if (!note_hit(n, id, j) || (p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) ||
+	    !ct_key_eq((const union ct_key_words *)&n->key, key))
+		return 0;
+	n->packets++;
+	n->bytes += len;
+	return 1;
+}
+
+/* This CPU's note of direction @dir. */
+static __always_inline struct exai_note *note_of(__u8 dir)
+{
+	__u32 k = EXAI_NOTE_INDEX(bpf_get_smp_processor_id(), dir);
+	return bpf_map_lookup_elem(&exai_note, &k);
 }
 
 /* The common case first, in few instructions: an untagged IPv4 TCP or UDP packet with a plain
- * 20-byte header, no fragment, no SYN/FIN/RST, of the flow this CPU's note holds. It is checked
- * as parse() would (version, lengths, TCP data offset) and compared with the note's key as
- * ct_key_egress() would build it; anything else, or a miss, takes the full path (-1). */
-static __always_inline int egress_fast(struct __sk_buff *skb)
+ * 20-byte header, no fragment, no SYN/FIN/RST, of the flow this CPU's note of direction @dir
+ * holds (egress: the guest is the source; ingress: the destination). It is checked as parse()
+ * would (version, lengths, TCP data offset) and compared with the note's key as ct_key_egress()
+ * or exai_ingress would build it; anything else, or a miss, takes the full path (-1). */
+static __always_inline int note_fast(struct __sk_buff *skb, __u8 dir)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	__u8 *ip = data + 14;
@@ -488,19 +523,91 @@ static __always_inline int egress_fast(struct __sk_buff *skb)
 	} else if (proto != IPPROTO_UDP) {
 		return -1;
 	}
-	__u32 k0 = 0, cpu = bpf_get_smp_processor_id();
-	struct exai_cfg *cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
-	struct exai_note *n = bpf_map_lookup_elem(&exai_note, &cpu);
-	if (!cfg || !n || !note_hit(n, cfg->policy_id, (__u32)bpf_jiffies64()) || !cfg->policy_id)
+	ABLATE(8);
+#if defined(EXAI_ABLATE) && EXAI_ABLATE == 11
+	__u32 c0 = 0;
+	struct exai_cfg *c = bpf_map_lookup_elem(&exai_cfg, &c0);
+	return c && c->policy_id ? TC_ACT_OK : -1;
+#endif
+	struct exai_note *n = note_of(dir);
+#if defined(EXAI_ABLATE) && (EXAI_ABLATE == 7 || EXAI_ABLATE == 9)
+	if (!n || (EXAI_ABLATE == 7 && !note_hit(n, n->policy_id, (__u32)bpf_jiffies64())) || !n->policy_id)
 		return -1;
+#else
+	__u32 k0 = 0;
+	struct exai_cfg *cfg = bpf_map_lookup_elem(&exai_cfg, &k0);
+	if (!cfg || !note_hit(n, cfg->policy_id, (__u32)bpf_jiffies64()))
+		return -1;
+#endif
 	/* struct exai_ct_key as words: family, proto, ports | guest address | 0 | remote | 0 */
 	const __u64 *w = (const __u64 *)&n->key;
-	__u64 w0 = 4 | (__u64)proto << 8 | (__u64)*(__u16 *)t << 16 | (__u64)*(__u16 *)(t + 2) << 32;
-	if (w[0] != w0 || w[1] != *(__u32 *)(ip + 12) || w[2] || w[3] != *(__u32 *)(ip + 16) || w[4])
+	__u64 sp = *(__u16 *)t, dp = *(__u16 *)(t + 2), sa = *(__u32 *)(ip + 12), da = *(__u32 *)(ip + 16);
+	__u64 w0 = 4 | (__u64)proto << 8 | (dir == EXAI_DIR_EGRESS ? sp << 16 | dp << 32 : dp << 16 | sp << 32);
+	if (w[0] != w0 || w[1] != (dir == EXAI_DIR_EGRESS ? sa : da) || w[2] ||
+	    w[3] != (dir == EXAI_DIR_EGRESS ? da : sa) || w[4])
 		return -1;
+	ABLATE(9);
 	n->packets++;
 	n->bytes += skb->len;
 	return TC_ACT_OK;
+}
+
+/* The verdict of the tables for a packet of the guest to @addr (of @family), protocol @proto
+ * (IPPROTO_*) and destination port @port (host order): an enum exai_reason, and in *@slot the
+ * counter slot of an allowed one (the rule's, or the reason's). */
+static __always_inline int table_verdict(__u8 family, const __u8 *addr, __u8 proto, __u16 port, __u32 *slot)
+{
+	__u32 k0 = 0;
+	*slot = EXAI_R_DENY_DEFAULT;
+	/* The table decides the bank: its entries name port sets of the bank it was built for. */
+	struct exai_lpm_val *v = NULL, dv;
+	void *dir = family == 4 ? bpf_map_lookup_elem(&exai_dir4, &k0) : NULL;
+	if (dir) {
+		__u32 c = addr[0];
+		struct exai_dir_chunk *ch = bpf_map_lookup_elem(dir, &c);
+		__u16 e = ch ? ch->e[addr[1]] : 0;
+		if (e & EXAI_DIR_NEXT) {
+			c = e & ~EXAI_DIR_NEXT;
+			ch = bpf_map_lookup_elem(dir, &c);
+			e = ch ? ch->e[addr[2]] : 0;
+			if (e & EXAI_DIR_NEXT) {
+				c = e & ~EXAI_DIR_NEXT;
+				ch = bpf_map_lookup_elem(dir, &c);
+				e = ch ? ch->e[addr[3]] : 0;
+			}
+		}
+		if ((e & (EXAI_DIR_NEXT | EXAI_DIR_MATCH)) == EXAI_DIR_MATCH) {
+			dv.set = e & 0xfff;
+			dv.flags = (e >> 12) & 3;
+			v = &dv;
+		}
+	} else {
+		void *trie = family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
+		if (!trie)
+			return EXAI_R_DENY_NO_POLICY;
+		if (family == 4) {
+			struct exai_lpm4_key key = { .prefixlen = 32 };
+			__builtin_memcpy(key.addr, addr, 4);
+			v = bpf_map_lookup_elem(trie, &key);
+		} else {
+			struct exai_lpm6_key key = { .prefixlen = 128 };
+			__builtin_memcpy(key.addr, addr, 16);
+			v = bpf_map_lookup_elem(trie, &key);
+		}
+	}
+	struct exai_portset *ps = NULL;
+	__u32 bank = 0;
+	if (v) {
+		__u32 set = v->set;
+		if (set >= 2 * EXAI_MAX_SETS)
+			return EXAI_R_DENY_DEFAULT;
+		bank = set >= EXAI_MAX_SETS;
+		ps = bpf_map_lookup_elem(&exai_sets, &set);
+	}
+	int rule;
+	int reason = exai_decide(v, ps, proto == IPPROTO_ICMPV6_ ? EXAI_PROTO_ICMP : proto, port, &rule);
+	*slot = rule >= 0 && rule < EXAI_MAX_RULES ? EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule : (__u32)reason;
+	return reason;
 }
 
 SEC("tc")
@@ -510,17 +617,17 @@ int exai_egress(struct __sk_buff *skb)
 	struct l4hdr l4;
 	struct exai_cfg *cfg;
 #ifdef EXAI_ABLATE /* the steps of the full path are measured without the fast one in front */
-	if (EXAI_ABLATE == 6)
-		return egress_fast(skb) == TC_ACT_OK ? TC_ACT_OK : TC_ACT_UNSPEC;
+	if (EXAI_ABLATE >= 6 && EXAI_ABLATE != 10)
+		return note_fast(skb, EXAI_DIR_EGRESS) == TC_ACT_OK ? TC_ACT_OK : TC_ACT_UNSPEC;
 #else
-	if (egress_fast(skb) == TC_ACT_OK)
+	if (note_fast(skb, EXAI_DIR_EGRESS) == TC_ACT_OK)
 		return TC_ACT_OK;
 #endif
 	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_EGRESS);
 	if (verdict != NEXT)
 		return verdict;
 	ABLATE(2);
-	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0, k0 = 0;
+	__u32 id = cfg ? *(volatile __u32 *)&cfg->policy_id : 0;
 	if (!id)
 		return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
 
@@ -537,75 +644,24 @@ int exai_egress(struct __sk_buff *skb)
 	if (tracked) {
 		ct_key_egress(&key.k, &p, &l4);
 		ABLATE(4);
-		__u32 cpu = bpf_get_smp_processor_id();
-		note = bpf_map_lookup_elem(&exai_note, &cpu);
+		note = note_of(EXAI_DIR_EGRESS);
 #ifdef EXAI_ABLATE
 		if (EXAI_ABLATE == 5)
 			return note && note->policy_id == id ? TC_ACT_OK : TC_ACT_UNSPEC;
 #endif
 		j = (__u32)bpf_jiffies64();
-		if (note_hit(note, id, j) && !(p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
-		    ct_key_eq((union ct_key_words *)&note->key, &key)) {
-			ABLATE(3);
-			note->packets++;
-			note->bytes += skb->len;
+		int hit = note_take(note, id, j, &p, &key, skb->len);
+		ABLATE(3);
+		if (hit)
 			return TC_ACT_OK;
-		}
 		now = bpf_ktime_get_coarse_ns();
 	}
 
-	/* The table decides the bank: its entries name port sets of the bank it was built for. */
-	struct exai_lpm_val *v = NULL, dv;
-	void *dir = p.family == 4 ? bpf_map_lookup_elem(&exai_dir4, &k0) : NULL;
-	if (dir) {
-		__u32 c = p.dst[0];
-		struct exai_dir_chunk *ch = bpf_map_lookup_elem(dir, &c);
-		__u16 e = ch ? ch->e[p.dst[1]] : 0;
-		if (e & EXAI_DIR_NEXT) {
-			c = e & ~EXAI_DIR_NEXT;
-			ch = bpf_map_lookup_elem(dir, &c);
-			e = ch ? ch->e[p.dst[2]] : 0;
-			if (e & EXAI_DIR_NEXT) {
-				c = e & ~EXAI_DIR_NEXT;
-				ch = bpf_map_lookup_elem(dir, &c);
-				e = ch ? ch->e[p.dst[3]] : 0;
-			}
-		}
-		if ((e & (EXAI_DIR_NEXT | EXAI_DIR_MATCH)) == EXAI_DIR_MATCH) {
-			dv.set = e & 0xfff;
-			dv.flags = (e >> 12) & 3;
-			v = &dv;
-		}
-	} else {
-		void *trie = p.family == 4 ? bpf_map_lookup_elem(&exai_lpm4, &k0) : bpf_map_lookup_elem(&exai_lpm6, &k0);
-		if (!trie)
-			return deny(skb, cfg, &p, EXAI_R_DENY_NO_POLICY, EXAI_DIR_EGRESS);
-		if (p.family == 4) {
-			struct exai_lpm4_key key = { .prefixlen = 32 };
-			__builtin_memcpy(key.addr, p.dst, 4);
-			v = bpf_map_lookup_elem(trie, &key);
-		} else {
-			struct exai_lpm6_key key = { .prefixlen = 128 };
-			__builtin_memcpy(key.addr, p.dst, 16);
-			v = bpf_map_lookup_elem(trie, &key);
-		}
-	}
-	struct exai_portset *ps = NULL;
-	__u32 bank = 0;
-	if (v) {
-		__u32 set = v->set;
-		if (set >= 2 * EXAI_MAX_SETS)
-			return deny(skb, cfg, &p, EXAI_R_DENY_DEFAULT, EXAI_DIR_EGRESS);
-		bank = set >= EXAI_MAX_SETS;
-		ps = bpf_map_lookup_elem(&exai_sets, &set);
-	}
-	__u8 proto = p.proto == IPPROTO_ICMPV6_ ? EXAI_PROTO_ICMP : p.proto;
-	int rule;
-	int reason = exai_decide(v, ps, proto, bpf_ntohs(p.dport), &rule);
+	__u32 slot;
+	int reason = table_verdict(p.family, p.dst, p.proto, bpf_ntohs(p.dport), &slot);
 	if (reason >= EXAI_R_FIRST_DENY)
 		return deny(skb, cfg, &p, reason, EXAI_DIR_EGRESS);
 	/* Allowed by a rule: counted once, in the rule's slot (user space sums them for "rule"). */
-	__u32 slot = rule >= 0 && rule < EXAI_MAX_RULES ? EXAI_CNT_RULE_BASE + bank * EXAI_MAX_RULES + rule : reason;
 	count(slot, skb->len);
 	/* Remember the flow so that its replies may come in (and when it was last seen, and how far
 	 * TCP has got in closing it). */
@@ -678,6 +734,10 @@ int exai_ingress(struct __sk_buff *skb)
 	struct pkt p;
 	struct l4hdr l4;
 	struct exai_cfg *cfg;
+#if !defined(EXAI_ABLATE) || EXAI_ABLATE != 10 /* 10: the replies without their note */
+	if (note_fast(skb, EXAI_DIR_INGRESS) == TC_ACT_OK)
+		return TC_ACT_OK;
+#endif
 	int verdict = link_layer(skb, &p, &l4, &cfg, EXAI_DIR_INGRESS);
 	if (verdict != NEXT)
 		return verdict;
@@ -685,17 +745,18 @@ int exai_ingress(struct __sk_buff *skb)
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
 
 	/* A reply: the guest is the destination, so the key is the packet reversed. */
-	struct exai_ct_key key;
-	__builtin_memset(&key, 0, sizeof(key));
-	key.family = p.family;
-	key.proto = p.proto;
-	__builtin_memcpy(key.gaddr, p.dst, 16);
-	__builtin_memcpy(key.raddr, p.src, 16);
+	union ct_key_words kw;
+	struct exai_ct_key *key = &kw.k;
+	__builtin_memset(key, 0, sizeof(*key));
+	key->family = p.family;
+	key->proto = p.proto;
+	__builtin_memcpy(key->gaddr, p.dst, 16);
+	__builtin_memcpy(key->raddr, p.src, 16);
 	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
-		key.gport = p.dport;
-		key.rport = p.sport;
+		key->gport = p.dport;
+		key->rport = p.sport;
 	} else if (is_echo_reply(&p)) {
-		key.gport = l4.id;
+		key->gport = l4.id;
 	} else if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6_) {
 		if (icmp_error_for_guest(skb, cfg, &p)) {
 			count(EXAI_R_ICMP_ERROR, skb->len);
@@ -705,17 +766,41 @@ int exai_ingress(struct __sk_buff *skb)
 	} else {
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
 	}
+	/* The flow this CPU last let in, as on the egress side: its conntrack entry was live when
+	 * noted and outlives the note (egress.h), so the note's age stands for the entry's. */
+	__u32 id = *(volatile __u32 *)&cfg->policy_id, j = (__u32)bpf_jiffies64();
+	struct exai_note *note = note_of(EXAI_DIR_INGRESS);
+#if defined(EXAI_ABLATE) && EXAI_ABLATE == 10
+	note = NULL;
+#endif
+	if (note_take(note, id, j, &p, &kw, skb->len))
+		return TC_ACT_OK;
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct exai_ct_val *v = ct_live(cfg, &key, now);
-	if (!v)
+	struct exai_ct_val *v = ct_live(cfg, key, now);
+	if (!v || !id)
 		return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+	if (v->policy_id != id) {
+		/* Admitted under another policy: the flow stays only if the active one admits it too
+		 * (as the guest's next packet would be judged), so a swap that denies a flow stops its
+		 * replies at once, and the flow is forgotten. */
+		__u32 slot;
+		if (table_verdict(p.family, p.src, p.proto, bpf_ntohs(p.sport), &slot) >= EXAI_R_FIRST_DENY) {
+			bpf_map_delete_elem(&exai_ct, key);
+			return deny(skb, cfg, &p, EXAI_R_DENY_INBOUND, EXAI_DIR_INGRESS);
+		}
+		v->policy_id = id;
+	}
 	__u8 tf = p.tcp_flags;
 	__u64 add = EXAI_CT_REPLIED | (tf & TCP_FIN ? EXAI_CT_FIN_IN : 0) | (tf & TCP_RST ? EXAI_CT_RST : 0);
+	__u64 flags = v->flags | add;
 	if (add & ~v->flags)
 		__sync_fetch_and_or(&v->flags, add);
 	if (v->last_ns != now)
 		v->last_ns = now;
 	count(EXAI_R_REPLY, skb->len);
+	/* DNS answers are never noted: each one is copied below when the policy asks for it. */
+	if (p.proto != IPPROTO_UDP || p.sport != bpf_htons(53))
+		note_set(cfg, note, &kw, flags, j, id, EXAI_R_REPLY);
 	/* A DNS answer over UDP for the guest (only resolvers can send one: DNS goes nowhere else):
 	 * a copy for user space, which learns the addresses of matchPattern names from it. */
 	if ((cfg->flags & EXAI_CFG_SNOOP_DNS) && p.proto == IPPROTO_UDP && p.sport == bpf_htons(53)) {

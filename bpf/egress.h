@@ -162,7 +162,7 @@ struct exai_ct_key {
 struct exai_ct_val {
 	__u64 last_ns;   /* bpf_ktime_get_coarse_ns() of the last packet either way */
 	__u64 flags;     /* EXAI_CT_* (64 bits: BPF's atomic OR without -mcpu=v3) */
-	__u32 policy_id; /* the policy that admitted the flow's first packet */
+	__u32 policy_id; /* the policy that last admitted the flow (replies under another decide it again) */
 	__u32 pad;
 };
 #define EXAI_CT_REPLIED 1u /* something came back */
@@ -180,17 +180,25 @@ static inline __u32 exai_ct_timeout(const __u32 *timeout_s, __u8 proto, __u64 fl
 	return timeout_s[flags & EXAI_CT_REPLIED ? EXAI_CT_T_ESTABLISHED : EXAI_CT_T_OPENING];
 }
 
-/* Map "exai_note" (array, one entry per possible CPU, indexed by the CPU's number): the guest
- * flow the CPU last allowed and its verdict, so that the flow's following packets under the
- * same policy, within EXAI_NOTE_JIFFIES, skip the tables and conntrack. A plain array (one
- * allocation in the kernel's linear mapping) rather than a per-CPU one, and one value holding
- * everything the hit needs, including its counts: what a packet of an established flow costs is
- * the memory it touches. The packets allowed by the note are counted in it (packets, bytes,
- * for counter slot "slot") and moved into "exai_cnt" when the note changes to another slot;
- * "seq" is odd while that move is under way, so that a reader (exai_policy_stats) can tell a
- * consistent view: the sum of exai_cnt and the pending counts of notes whose rule slots belong
- * to the current policy (reason slots, below EXAI_CNT_RULE_BASE, always count). */
-#define EXAI_NOTE_JIFFIES 250 /* 0.25 s to 2.5 s (CONFIG_HZ 1000 .. 100): far below every idle timeout */
+/* Map "exai_note" (array, two entries per possible CPU: EXAI_NOTE_INDEX): for each direction,
+ * the guest flow the CPU last allowed and its verdict, so that the flow's following packets under
+ * the same policy, within EXAI_NOTE_JIFFIES, skip the tables and conntrack. Egress: the guest's
+ * packets of a flow the policy allowed; replies: the packets towards the guest of a flow whose
+ * conntrack entry let them in (slot EXAI_R_REPLY). A plain array (one allocation in the kernel's
+ * linear mapping) rather than a per-CPU one, and one value holding everything the hit needs,
+ * including its counts: what a packet of an established flow costs is the memory it touches.
+ * The packets allowed by the note are counted in it (packets, bytes, for counter slot "slot")
+ * and moved into "exai_cnt" when the note changes to another slot; "seq" is odd while that move
+ * is under way, so that a reader (exai_policy_stats) can tell a consistent view: the sum of
+ * exai_cnt and the pending counts of notes whose rule slots belong to the current policy (reason
+ * slots, below EXAI_CNT_RULE_BASE, always count).
+ * A flow is noted only while its conntrack idle timeout is at least EXAI_NOTE_MIN_TIMEOUT_S,
+ * longer than a note lives: the entry, renewed when the note was made, outlives every hit, so a
+ * hit lets in exactly what the full path would (the conntrack entry may be renewed once per
+ * note's life only: both directions' full paths renew it). */
+#define EXAI_NOTE_INDEX(cpu, dir) ((cpu) * 2 + (dir)) /* dir: EXAI_DIR_EGRESS or EXAI_DIR_INGRESS */
+#define EXAI_NOTE_MIN_TIMEOUT_S 3
+#define EXAI_NOTE_JIFFIES 250 /* 0.25 s to 2.5 s (CONFIG_HZ 1000 .. 100): below EXAI_NOTE_MIN_TIMEOUT_S */
 struct exai_note { /* 64 bytes */
 	struct exai_ct_key key; /* the flow (the conntrack key) */
 	__u64 bytes;            /* pending counts */

@@ -18,6 +18,7 @@
 struct pol_args {
 	const char *dev;
 	const char *bpffs;
+	const char *host_netns;
 	const char *sig_path;
 	const char *tenant;
 	const char *keys[MAX_LIST + 1];
@@ -34,7 +35,7 @@ struct pol_args {
 };
 
 enum { O_DEV = 256, O_BPFFS, O_SIG, O_TENANT, O_KEY, O_UNSIGNED, O_FLOOR, O_NO_HOST, O_RATE, O_JSON, O_FOLLOW,
-       O_SECRET, O_PWFILE, O_TCOMMENT, O_OUTPUT, O_FOLLOW_DNS, O_DNS_GRACE };
+       O_SECRET, O_PWFILE, O_TCOMMENT, O_OUTPUT, O_FOLLOW_DNS, O_DNS_GRACE, O_HOST_NETNS };
 
 static const struct option pol_opts[] = {
 	{ "dev", required_argument, NULL, O_DEV },
@@ -46,6 +47,7 @@ static const struct option pol_opts[] = {
 	{ "allow-unsigned", no_argument, NULL, O_UNSIGNED },
 	{ "floor-allow", required_argument, NULL, O_FLOOR },
 	{ "no-host-floor", no_argument, NULL, O_NO_HOST },
+	{ "host-netns", required_argument, NULL, O_HOST_NETNS },
 	{ "event-rate", required_argument, NULL, O_RATE },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "follow", no_argument, NULL, O_FOLLOW },
@@ -71,6 +73,7 @@ static const struct pol_field {
 } pol_fields[] = {
 	{ O_DEV, A_STR, offsetof(struct pol_args, dev), 0, 0, NULL, NULL },
 	{ O_BPFFS, A_STR, offsetof(struct pol_args, bpffs), 0, 0, NULL, NULL },
+	{ O_HOST_NETNS, A_STR, offsetof(struct pol_args, host_netns), 0, 0, NULL, NULL },
 	{ O_SIG, A_STR, offsetof(struct pol_args, sig_path), 0, 0, NULL, NULL },
 	{ O_TENANT, A_STR, offsetof(struct pol_args, tenant), 0, 0, NULL, NULL },
 	{ O_SECRET, A_STR, offsetof(struct pol_args, secret_key), 0, 0, NULL, NULL },
@@ -335,7 +338,7 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 	EXAI_OPTS(exai_policy_dev_opts, dopts, .bpffs = (a).bpffs,                                                 \
 		  .floor_allow = (a).nfloor ? (const char *const *)(a).floor_allow : NULL,                         \
 		  .flags = (a).no_host_floor ? EXAI_POLICY_NO_HOST_FLOOR : 0, .event_rate = (a).event_rate,      \
-		  .fqdn_grace_s = (a).dns_grace)
+		  .fqdn_grace_s = (a).dns_grace, .host_netns = (a).host_netns)
 
 static volatile sig_atomic_t stop_events;
 
@@ -386,7 +389,7 @@ static int follow(struct cli *cli, const struct pol_args *a, const exai_policy *
 static int run_apply(struct cli *cli, int argc, char **argv)
 {
 	static const int allowed[] = { O_DEV, O_BPFFS, O_SIG,	  O_TENANT,	O_KEY,	     O_UNSIGNED,
-				       O_FLOOR, O_NO_HOST, O_RATE, O_FOLLOW_DNS, O_DNS_GRACE, 0 };
+				       O_FLOOR, O_NO_HOST, O_HOST_NETNS, O_RATE, O_FOLLOW_DNS, O_DNS_GRACE, 0 };
 	struct pol_args a;
 	int r = pol_parse(cli, &a, argc, argv, allowed, 1, 1);
 	if (r >= 0)
@@ -557,15 +560,17 @@ static const struct cli_cmd policy_apply = {
 	.name = "apply",
 	.summary = "Attach a bundle to a device, or atomically replace the attached one",
 	.usage = "--dev IFACE [--trusted-key PK]... [--signature SIG] [--allow-unsigned] [--tenant T]\n"
-		 "       [--floor-allow CIDR]... [--no-host-floor] [--event-rate N] [--bpffs DIR]\n"
-		 "       [--follow-dns [--dns-grace SECONDS]] BUNDLE\n\n"
+		 "       [--floor-allow CIDR]... [--no-host-floor] [--host-netns PATH] [--event-rate N]\n"
+		 "       [--bpffs DIR] [--follow-dns [--dns-grace SECONDS]] BUNDLE\n\n"
 		 "--follow-dns keeps running and applies the bundle again before the DNS TTL of any\n"
 		 "matchName address runs out, and as soon as a DNS answer the guest receives gives a\n"
 		 "matchPattern name a new address; an address that drops out stays allowed for\n"
 		 "--dns-grace seconds (default 60) after its TTL so that open flows can finish.\n\n"
 		 "The signature is read from BUNDLE.minisig unless --signature names it. --allow-unsigned is\n"
 		 "for development only. --floor-allow and --no-host-floor are operator overrides of the floor\n"
-		 "(link-local, metadata and the host's own addresses). If attaching fails the device is set down.",
+		 "(link-local, metadata and the host's own addresses). The host's addresses are those of the\n"
+		 "network namespace --host-netns names (e.g. /proc/1/ns/net), by default the command's own.\n"
+		 "If attaching fails the device is set down.",
 	.run = run_apply,
 };
 static const struct cli_cmd policy_detach = {

@@ -249,7 +249,7 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 	struct exai_egress_bpf *skel = exai_egress_bpf__open_opts(&oo);
 	if (!skel)
 		return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
-	bpf_map__set_max_entries(skel->maps.exai_note, (__u32)ncpu); /* one note per CPU */
+	bpf_map__set_max_entries(skel->maps.exai_note, 2 * (__u32)ncpu); /* a note per CPU and direction */
 	r = exai_egress_bpf__load(skel);
 	if (r < 0 && unpin_all(d) > 0) {
 		exai__log_warn(ctx, "policy", "%s: the maps pinned under %s could not be reused (another libexai "
@@ -258,7 +258,7 @@ static int load_programs(exai_ctx *ctx, struct dev *d)
 		exai_egress_bpf__destroy(skel);
 		if (!(skel = exai_egress_bpf__open_opts(&oo)))
 			return exai__err_sys(exai__neg_errno(), "cannot open the embedded BPF object");
-		bpf_map__set_max_entries(skel->maps.exai_note, (__u32)ncpu);
+		bpf_map__set_max_entries(skel->maps.exai_note, 2 * (__u32)ncpu);
 		r = exai_egress_bpf__load(skel);
 	}
 	if (r < 0) {
@@ -998,16 +998,16 @@ EXAI_API int exai_policy_detach(exai_ctx *ctx, const char *ifname, const struct 
 	return 0;
 }
 
-/* The CPUs' notes (egress.h: struct exai_note) into @notes (@ncpu of them; a CPU without one
- * reads as empty). */
-static int read_notes(const struct dev *d, struct exai_note *notes, int ncpu)
+/* The CPUs' notes (egress.h: struct exai_note) into @notes (@nnotes of them, two per CPU; a
+ * missing one reads as empty). */
+static int read_notes(const struct dev *d, struct exai_note *notes, int nnotes)
 {
-	for (int cpu = 0; cpu < ncpu; cpu++) {
-		__u32 k = (__u32)cpu;
-		if (bpf_map_lookup_elem(d->fd[M_NOTE], &k, &notes[cpu]) < 0) {
+	for (int i = 0; i < nnotes; i++) {
+		__u32 k = (__u32)i;
+		if (bpf_map_lookup_elem(d->fd[M_NOTE], &k, &notes[i]) < 0) {
 			if (errno != ENOENT)
 				return exai__err_sys(exai__neg_errno(), "cannot read the flow notes of %s", d->ifname);
-			memset(&notes[cpu], 0, sizeof(notes[cpu]));
+			memset(&notes[i], 0, sizeof(notes[i]));
 		}
 	}
 	return 0;
@@ -1050,11 +1050,11 @@ static int read_counters(const struct dev *d, const struct exai_cfg *cfg, struct
 }
 
 /* Adds the counts pending in @notes to @out (as read_counters() left it, @n entries). */
-static void add_notes(const struct exai_note *notes, int ncpu, const struct exai_cfg *cfg,
+static void add_notes(const struct exai_note *notes, int nnotes, const struct exai_cfg *cfg,
 		      struct exai_policy_counter *out, size_t n)
 {
-	for (int cpu = 0; cpu < ncpu; cpu++) {
-		const struct exai_note *nt = &notes[cpu];
+	for (int k = 0; k < nnotes; k++) {
+		const struct exai_note *nt = &notes[k];
 		size_t i = SIZE_MAX;
 		if (!nt->packets)
 			continue;
@@ -1089,7 +1089,7 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	int ncpu = libbpf_num_possible_cpus();
 	size_t nc = ncpu > 0 ? (size_t)ncpu : 1;
 	struct exai_counter *pc = calloc(nc, sizeof(*pc));
-	struct exai_note *before = calloc(nc, sizeof(*before)), *after = calloc(nc, sizeof(*after));
+	struct exai_note *before = calloc(2 * nc, sizeof(*before)), *after = calloc(2 * nc, sizeof(*after));
 	struct exai_policy_counter *out = calloc(EXAI_R__COUNT + EXAI_MAX_RULES, sizeof(*out));
 	size_t n = 0;
 	if (!pc || !before || !after || !out || ncpu <= 0) {
@@ -1102,18 +1102,18 @@ EXAI_API int exai_policy_stats(struct exai_policy_counter **ret, size_t *retn, u
 	 * get one unless the traffic alternates rules on every packet, and then the last is used
 	 * (off, at most, by the packets of the moves under way). */
 	for (int attempt = 0; attempt < 8; attempt++) {
-		if ((r = read_notes(&d, before, ncpu)) < 0 || (r = read_counters(&d, &cfg, pc, ncpu, out, &n)) < 0 ||
-		    (r = read_notes(&d, after, ncpu)) < 0)
+		if ((r = read_notes(&d, before, 2 * ncpu)) < 0 || (r = read_counters(&d, &cfg, pc, ncpu, out, &n)) < 0 ||
+		    (r = read_notes(&d, after, 2 * ncpu)) < 0)
 			break;
 		bool stable = true;
-		for (int cpu = 0; cpu < ncpu; cpu++)
-			if (before[cpu].seq != after[cpu].seq || (after[cpu].seq & 1))
+		for (int i = 0; i < 2 * ncpu; i++)
+			if (before[i].seq != after[i].seq || (after[i].seq & 1))
 				stable = false;
 		if (stable)
 			break;
 	}
 	if (r == 0)
-		add_notes(after, ncpu, &cfg, out, n);
+		add_notes(after, 2 * ncpu, &cfg, out, n);
 done:
 	free(pc);
 	free(before);

@@ -3,8 +3,11 @@
 # cut short at successive points (-DEXAI_ABLATE=N, bench only) take turns on the guest's device,
 # under the same iperf3 UDP-64 flood as bench-policy.sh, with the live policy (10 000 entries)
 # in their maps; each prints ns/packet from the kernel's BPF run-time stats.
-# Usage: bench-policy-ablate.sh BENCH_POLICY_VARIANT NAME=OBJ... (OBJ "pinned": the program the
-# policy attached). BENCH_SECONDS per run (default 4), BENCH_ROUNDS rounds (default 3).
+# Then the same for builds of the reply program (towards the guest, on the device's egress hook)
+# under an iperf3 UDP-64 flood from the tenant to the guest (-R), the replies of the guest's flow.
+# Usage: bench-policy-ablate.sh BENCH_POLICY_VARIANT NAME=OBJ... r:NAME=OBJ... (OBJ "pinned": the
+# program the policy attached; r: a reply variant). BENCH_SECONDS per run (default 4),
+# BENCH_ROUNDS rounds (default 3).
 set -uo pipefail
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -41,34 +44,59 @@ clang -target bpf -O2 -c "$work/pass.c" -o "$work/empty.o" -idirafter /usr/inclu
 # The variants cut short note no flows, so the replies towards the guest (iperf3's control
 # connection) pass through the empty program for this run.
 inH "$variant" "$work/empty.o" hv0 "$bpffs/exai/hv0" egress >/dev/null || exit 1
-names=(empty) objs=("$work/empty.o")
+names=(empty) objs=("$work/empty.o") rnames=(r:empty) robjs=("$work/empty.o")
 for a in "$@"; do
-	names+=("${a%%=*}")
 	o=${a#*=}
-	[ "$o" = pinned ] && o=$bpffs/exai/hv0/prog_egress
-	objs+=("$o")
+	if [ "${a#r:}" != "$a" ]; then
+		[ "$o" = pinned ] && o=$bpffs/exai/hv0/prog_ingress
+		a=${a#r:}
+		rnames+=("r:${a%%=*}") robjs+=("$o")
+	else
+		[ "$o" = pinned ] && o=$bpffs/exai/hv0/prog_egress
+		names+=("${a%%=*}") objs+=("$o")
+	fi
 done
 stats() { inH bpftool prog show id "$1" -j | "$PY" -c 'import json,sys; p=json.load(sys.stdin); print(p.get("run_time_ns",0), p.get("run_cnt",0))'; }
 declare -A RES
+# rounds NAMES OBJS HOOK IPERF-ARGS: the variants in turn, R rounds, each under the flood.
+rounds() {
+	local -n nm=$1 ob=$2
+	local hook=$3 r i id ns t0 c0 t1 c1
+	shift 3
+	for ((r = 1; r <= R; r++)); do
+		for i in "${!nm[@]}"; do
+			id=$(inH "$variant" "${ob[$i]}" hv0 "$bpffs/exai/hv0" $hook) || exit 1
+			read -r t0 c0 < <(stats "$id")
+			inG iperf3 -c 10.201.0.2 -p 5201 -u -b 0 -l 64 -t "$T" "$@" >/dev/null
+			read -r t1 c1 < <(stats "$id")
+			ns=$("$PY" -c "print(f'{($t1-$t0)/max(1,$c1-$c0):.0f}')")
+			RES[${nm[$i]}]+=" $ns"
+			echo "round $r ${nm[$i]}: $ns ns/packet over $((c1 - c0)) packets"
+		done
+	done
+}
+median() { printf '%s\n' $1 | sort -n | sed -n "$(((R + 1) / 2))p"; }
 sysctl -qw kernel.bpf_stats_enabled=1
 echo "machine: $(nproc) cores, kernel $(uname -r); ${T}s per run, $R rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-for ((r = 1; r <= R; r++)); do
-	for i in "${!names[@]}"; do
-		id=$(inH "$variant" "${objs[$i]}" hv0 "$bpffs/exai/hv0") || exit 1
-		read -r t0 c0 < <(stats "$id")
-		inG iperf3 -c 10.201.0.2 -p 5201 -u -b 0 -l 64 -t "$T" >/dev/null
-		read -r t1 c1 < <(stats "$id")
-		ns=$("$PY" -c "print(f'{($t1-$t0)/max(1,$c1-$c0):.0f}')")
-		RES[${names[$i]}]+=" $ns"
-		echo "round $r ${names[$i]}: $ns ns/packet over $((c1 - c0)) packets"
-	done
-done
+rounds names objs ""
+if [ ${#rnames[@]} -gt 1 ]; then
+	# the guest's side: the policy's own program, which notes the flow the replies belong to
+	inH "$variant" "$bpffs/exai/hv0/prog_egress" hv0 "$bpffs/exai/hv0" >/dev/null || exit 1
+	rounds rnames robjs egress -R
+fi
 echo
 echo "| variant | ns/packet under the flood (runs) | median | net of empty |"
 echo "|---|---|---|---|"
-e=$(printf '%s\n' ${RES[empty]} | sort -n | sed -n "$(((R + 1) / 2))p")
+e=$(median "${RES[empty]}")
 for n in "${names[@]}"; do
-	m=$(printf '%s\n' ${RES[$n]} | sort -n | sed -n "$(((R + 1) / 2))p")
+	m=$(median "${RES[$n]}")
 	echo "| $n |${RES[$n]} | $m | $((m - e)) |"
 done
+if [ ${#rnames[@]} -gt 1 ]; then
+	e=$(median "${RES[r:empty]}")
+	for n in "${rnames[@]}"; do
+		m=$(median "${RES[$n]}")
+		echo "| $n (replies) |${RES[$n]} | $m | $((m - e)) |"
+	done
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,7 +3,8 @@
  * of what the policy attached there, for bench-policy-ablate.sh. PROG is a BPF object file
  * (its maps pinned under PINDIR are reused, so it sees the device's live policy; its program
  * "exai_egress", or else the first, is attached) or a pinned program. Prints the program's id.
- * With "egress" as fourth argument, the device's egress hook (towards the guest) instead.
+ * With "egress" as fourth argument, the device's egress hook (towards the guest) instead, and
+ * the object's program "exai_ingress".
  * Usage: bench-policy-variant PROG DEV PINDIR [egress] */
 #include <errno.h>
 #include <net/if.h>
@@ -33,12 +34,12 @@ int main(int argc, char **argv)
 		struct bpf_object *obj = bpf_object__open_file(prog, &oo);
 		struct bpf_map *note = obj ? bpf_object__find_map_by_name(obj, "exai_note") : NULL;
 		if (note) /* sized as the loader does, so that the pinned one is reused */
-			bpf_map__set_max_entries(note, (__u32)libbpf_num_possible_cpus());
+			bpf_map__set_max_entries(note, 2 * (__u32)libbpf_num_possible_cpus());
 		if (!obj || bpf_object__load(obj) < 0) {
 			fprintf(stderr, "bench-policy-variant: cannot load %s: %s\n", prog, strerror(errno));
 			return 1;
 		}
-		struct bpf_program *p = bpf_object__find_program_by_name(obj, "exai_egress");
+		struct bpf_program *p = bpf_object__find_program_by_name(obj, argc == 5 ? "exai_ingress" : "exai_egress");
 		if (!p)
 			p = bpf_object__next_program(obj, NULL);
 		fd = p ? bpf_program__fd(p) : -1; /* the object stays open: the filter takes a reference */

@@ -617,17 +617,25 @@ static void rate_limit(exai_ctx *ctx)
 	CHECK_OK(apply(bundle1, 0, 0));
 }
 
-/* The packets pending in this CPU's note (bpf/egress.h: struct exai_note) of counter @slot. */
-static uint64_t note_pending(uint32_t cpu, uint32_t *slot)
+/* The note of CPU @cpu for direction @dir (bpf/egress.h: struct exai_note). */
+static struct exai_note note_read(uint32_t cpu, int dir)
 {
 	char path[512];
 	struct exai_note n = { 0 };
 	snprintf(path, sizeof(path), "%s/exai/%s/exai_note", bpffs, DEV);
 	int fd = bpf_obj_get(path);
-	if (fd < 0 || bpf_map_lookup_elem(fd, &cpu, &n) < 0)
+	uint32_t k = EXAI_NOTE_INDEX(cpu, dir);
+	if (fd < 0 || bpf_map_lookup_elem(fd, &k, &n) < 0)
 		n.packets = UINT32_MAX;
 	if (fd >= 0)
 		close(fd);
+	return n;
+}
+
+/* The packets pending in the egress note of CPU @cpu, and its counter slot. */
+static uint64_t note_pending(uint32_t cpu, uint32_t *slot)
+{
+	struct exai_note n = note_read(cpu, EXAI_DIR_EGRESS);
 	*slot = n.slot;
 	return n.packets;
 }
@@ -680,6 +688,146 @@ static void note_counts(void)
 	CHECK(OUT(.src = G4, .dst = "10.99.0.6", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 3) == PASS);
 	CHECK(counter("rule:ping") == 2 && counter("rule:web") == 0);
 	CHECK(sched_setaffinity(0, sizeof(was), &was) == 0);
+}
+
+static uint32_t policy_id_now(void)
+{
+	struct exai_policy_counter *c = NULL;
+	size_t n = 0;
+	uint32_t id = 0;
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	CHECK_OK(exai_policy_stats(&c, &n, &id, NULL, DEV, &o));
+	exai_free(c);
+	return id;
+}
+
+/* The conntrack entry of the guest's TCP flow from port @gport to 10.99.0.30:@rport (false: none). */
+static bool ct_entry(uint16_t gport, uint16_t rport, struct exai_ct_val *v)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/exai/%s/exai_ct", bpffs, DEV);
+	int fd = bpf_obj_get(path);
+	struct exai_ct_key k = { .family = 4, .proto = IPPROTO_TCP, .gport = htons(gport), .rport = htons(rport) };
+	inet_pton(AF_INET, G4, k.gaddr);
+	inet_pton(AF_INET, "10.99.0.30", k.raddr);
+	bool found = fd >= 0 && bpf_map_lookup_elem(fd, &k, v) == 0;
+	if (fd >= 0)
+		close(fd);
+	return found;
+}
+
+#define ROUT(sp, dp, fl) OUT(.src = G4, .dst = "10.99.0.30", .proto = IPPROTO_TCP, .sport = (sp), .dport = (dp), .tcp_flags = (fl))
+#define RIN(dp, sp, fl, ...) IN(.src = "10.99.0.30", .dst = G4, .proto = IPPROTO_TCP, .sport = (sp), .dport = (dp), .tcp_flags = (fl), __VA_ARGS__)
+
+/* Replies to the guest's flows use a note of their own on each CPU: the answers of an established
+ * flow skip conntrack, yet pass exactly when the full path would let them (the flow, its entry's
+ * age, the policy), and are counted exactly. */
+static void reply_note(void)
+{
+	cpu_set_t one, was;
+	CHECK(sched_getaffinity(0, sizeof(was), &was) == 0);
+	CPU_ZERO(&one);
+	CPU_SET((int)sched_getcpu(), &one);
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
+	uint32_t cpu = (uint32_t)sched_getcpu(), id = policy_id_now();
+	uint64_t r0 = counter("reply");
+
+	/* hits: the first answer goes through conntrack, the next ten are counted in the note */
+	CHECK(ROUT(7200, 8085, SYN) == PASS && RIN(7200, 8085, SYN | ACK) == PASS);
+	for (int i = 0; i < 10; i++)
+		CHECK(RIN(7200, 8085, ACK) == PASS);
+	struct exai_note n = note_read(cpu, EXAI_DIR_INGRESS);
+	CHECK(n.packets == 10 && n.slot == EXAI_R_REPLY && n.policy_id == id && n.key.gport == htons(7200));
+	CHECK(counter("reply") == r0 + 11);
+	/* what the full path refuses, the note does not let in: another port, another remote, a
+	 * later fragment, a truncated frame, a bad header length */
+	CHECK(RIN(7201, 8085, ACK) == DROP);
+	CHECK(IN(.src = "10.99.0.31", .dst = G4, .proto = IPPROTO_TCP, .sport = 8085, .dport = 7200, .tcp_flags = ACK) == DROP);
+	CHECK(RIN(7200, 8085, ACK, .frag = 1) == DROP);
+	CHECK(RIN(7200, 8085, ACK, .cut = 50) == DROP);
+	CHECK(RIN(7200, 8085, ACK, .ihl = 6) == DROP);
+	CHECK(note_read(cpu, EXAI_DIR_INGRESS).packets == 10 && counter("reply") == r0 + 11);
+	/* FIN and RST are never answered from the note: they mark the entry (and pass) */
+	struct exai_ct_val v;
+	CHECK(RIN(7200, 8085, FIN | ACK) == PASS);
+	CHECK(ct_entry(7200, 8085, &v) && (v.flags & EXAI_CT_FIN_IN));
+	CHECK(RIN(7200, 8085, RST) == PASS);
+	CHECK(ct_entry(7200, 8085, &v) && (v.flags & EXAI_CT_RST));
+	CHECK(RIN(7200, 8085, ACK) == PASS); /* closing, not expired */
+	CHECK(note_read(cpu, EXAI_DIR_INGRESS).packets == 11 && counter("reply") == r0 + 14);
+
+	/* IPv6 and ICMP echo replies, through the parser, use it too */
+	CHECK(OUT(.src = G6, .dst = "2001:db8::30", .proto = IPPROTO_UDP, .sport = 7300, .dport = 5000) == PASS);
+	for (int i = 0; i < 3; i++)
+		CHECK(IN(.src = "2001:db8::30", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 7300) == PASS);
+	n = note_read(cpu, EXAI_DIR_INGRESS);
+	CHECK(n.key.family == 6 && n.key.gport == htons(7300) && n.packets == 13);
+	CHECK(IN(.src = "2001:db8::31", .dst = G6, .proto = IPPROTO_UDP, .sport = 5000, .dport = 7300) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.30", .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 71) == PASS);
+	for (int i = 0; i < 3; i++)
+		CHECK(IN(.src = "10.99.0.30", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 0, .icmp_id = 71) == PASS);
+	CHECK(IN(.src = "10.99.0.30", .dst = G4, .proto = IPPROTO_ICMP, .icmp_type = 0, .icmp_id = 72) == DROP);
+	CHECK(note_read(cpu, EXAI_DIR_INGRESS).packets == 15 && counter("reply") == r0 + 20);
+
+	/* a policy switch: under the new policy the note is not used; a flow the new policy admits
+	 * too keeps its replies, one it denies loses them at once (and its entry) */
+	CHECK(ROUT(7210, 8085, SYN) == PASS && RIN(7210, 8085, SYN | ACK) == PASS && RIN(7210, 8085, ACK) == PASS);
+	CHECK_OK(apply(bundle1, 0, 0));
+	uint32_t id2 = policy_id_now();
+	CHECK(RIN(7210, 8085, ACK) == PASS);
+	n = note_read(cpu, EXAI_DIR_INGRESS);
+	CHECK(n.policy_id == id2 && n.packets == 0 && counter("reply") == r0 + 23);
+	CHECK(ct_entry(7210, 8085, &v) && v.policy_id == id2);
+	CHECK(RIN(7210, 8085, ACK) == PASS && note_read(cpu, EXAI_DIR_INGRESS).packets == 1);
+	uint64_t in0 = counter("deny-inbound");
+	CHECK_OK(apply(bundle2, 0, 0)); /* web2: port 9000 only */
+	CHECK(RIN(7210, 8085, ACK) == DROP);
+	CHECK(!ct_entry(7210, 8085, &v));
+	CHECK(counter("deny-inbound") == in0 + 1 && counter("reply") == r0 + 24);
+	/* and one opened under the new policy is noted again */
+	CHECK(ROUT(7211, 9000, SYN) == PASS && RIN(7211, 9000, SYN | ACK) == PASS && RIN(7211, 9000, ACK) == PASS);
+	CHECK(note_read(cpu, EXAI_DIR_INGRESS).packets == 1);
+	CHECK_OK(apply(bundle1, 0, 0));
+
+	/* expiry: a flow whose idle timeout is shorter than a note lives is not noted, and its entry
+	 * expires as before; one with a longer timeout is, and its replies stop with the entry */
+	set_ct_timeouts(1, 1, 1, 1);
+	CHECK(ROUT(7220, 8085, SYN) == PASS && RIN(7220, 8085, SYN | ACK) == PASS && RIN(7220, 8085, ACK) == PASS);
+	CHECK(note_read(cpu, EXAI_DIR_INGRESS).policy_id == 0);
+	usleep(1300 * 1000);
+	CHECK(RIN(7220, 8085, ACK) == DROP);
+	set_ct_timeouts(EXAI_NOTE_MIN_TIMEOUT_S, EXAI_NOTE_MIN_TIMEOUT_S, EXAI_NOTE_MIN_TIMEOUT_S, EXAI_NOTE_MIN_TIMEOUT_S);
+	CHECK(ROUT(7221, 8085, SYN) == PASS && RIN(7221, 8085, SYN | ACK) == PASS && RIN(7221, 8085, ACK) == PASS);
+	CHECK(note_read(cpu, EXAI_DIR_INGRESS).policy_id == policy_id_now());
+	usleep((EXAI_NOTE_MIN_TIMEOUT_S * 1000 + 300) * 1000);
+	CHECK(RIN(7221, 8085, ACK) == DROP);
+	CHECK(!ct_entry(7221, 8085, &v));
+	set_ct_timeouts(60, 21600, 10, 60);
+	CHECK(sched_setaffinity(0, sizeof(was), &was) == 0);
+}
+
+/* The floor's host addresses come from the namespace exai_policy_dev_opts::host_netns names. */
+static void host_netns_floor(void)
+{
+	if (system("ip netns add exai-ut-host && ip -n exai-ut-host addr add 10.99.0.77/32 dev lo") != 0) {
+		fprintf(stderr, "host_netns_floor: cannot make a network namespace, skipped\n");
+		return;
+	}
+	exai_policy *p = policy(bundle1);
+	EXAI_OPTS(exai_policy_dev_opts, o, .bpffs = bpffs);
+	EXAI_OPTS(exai_policy_dev_opts, h, .bpffs = bpffs, .host_netns = "/run/netns/exai-ut-host");
+	EXAI_OPTS(exai_policy_dev_opts, bad, .bpffs = bpffs, .host_netns = "/run/netns/exai-ut-none");
+	CHECK_OK(exai_policy_apply(NULL, DEV, p, &o));
+	CHECK(OUT(.src = G4, .dst = "10.99.0.77", .proto = IPPROTO_TCP, .sport = 2, .dport = 8080) == PASS);
+	CHECK_OK(exai_policy_apply(NULL, DEV, p, &h));
+	CHECK(OUT(.src = G4, .dst = "10.99.0.77", .proto = IPPROTO_TCP, .sport = 3, .dport = 8080) == DROP);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.78", .proto = IPPROTO_TCP, .sport = 3, .dport = 8080) == PASS);
+	CHECK_RC(exai_policy_apply(NULL, DEV, p, &bad), -ENOENT);
+	CHECK(strstr(exai_errmsg(), "cannot enter the host's network namespace /run/netns/exai-ut-none") != NULL);
+	CHECK(OUT(.src = G4, .dst = "10.99.0.77", .proto = IPPROTO_TCP, .sport = 4, .dport = 8080) == DROP);
+	CHECK_OK(exai_policy_apply(NULL, DEV, p, &o));
+	exai_policy_free(p);
+	CHECK(system("ip netns del exai-ut-host") == 0);
 }
 
 static void atomic_replace_and_failures(void)
@@ -875,6 +1023,8 @@ int main(void)
 		counters_and_events(ctx);
 		rate_limit(ctx);
 		note_counts();
+		reply_note();
+		host_netns_floor();
 		match_pattern(ctx);
 		atomic_replace_and_failures();
 		ipv4_trie_fallback();
