@@ -668,11 +668,13 @@ static bool escape_class(struct exai__bset *c, char e)
 	} else if (lower == 's') {
 		cls_range(&t, 9, 13);
 		cls_set(&t, ' ');
-	} else if (lower == 'h') {
+	} else if (lower == 'h') { /* PCRE2 in byte mode: tab, space and no-break space */
 		cls_set(&t, 9);
 		cls_set(&t, ' ');
-	} else if (lower == 'v') {
+		cls_set(&t, 0xa0);
+	} else if (lower == 'v') { /* LF, VT, FF, CR and NEL */
 		cls_range(&t, 10, 13);
+		cls_set(&t, 0x85);
 	} else {
 		return false;
 	}

@@ -131,6 +131,11 @@ static void crafted(void)
 	CHECK(ri.reach_d == 4 && set_eq(&ri.reach, set_of("=:")));
 	CHECK_OK(exai__regex_analyse(&ri, "kkey(?:[a-z]{0,3}=)?", false));
 	CHECK(ri.reach_d == 0);
+	/* \h and \v as PCRE2 reads them without UTF: the no-break space and NEL too */
+	CHECK_OK(exai__regex_analyse(&ri, "kkey\\h\\v", false));
+	CHECK(set_eq(&ri.after[0], set_of("\t \xa0")) || ri.lits[0].len > 4);
+	CHECK_OK(exai__regex_analyse(&ri, "kkey[a-z]{20}\\v", false));
+	CHECK(ri.reach_d == 0 || exai__bset_has(&ri.reach, 0x85));
 	/* what is not modelled says nothing */
 	CHECK_OK(exai__regex_analyse(&ri, "kkey.{0,3}z", false));
 	CHECK(set_all(&ri.after[0]));
