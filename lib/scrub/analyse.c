@@ -708,8 +708,12 @@ static int escape_char(struct parser *ps)
 		return 0x1b;
 	case 'a':
 		return 7;
-	case '0':
-		return 0;
+	case '0': { /* \0, \0n, \0nn: octal */
+		int v = 0;
+		for (int k = 0; k < 2 && *ps->p >= '0' && *ps->p <= '7'; k++)
+			v = v * 8 + (*ps->p++ - '0');
+		return v;
+	}
 	case 'x': {
 		if (*ps->p == '{') {
 			int v = 0, n = 0;
@@ -1153,8 +1157,10 @@ static int parse_seq(struct parser *ps, struct info *out, bool caseless)
 			}
 			items = ni;
 		}
-		if ((r = parse_atom(ps, &items[n], &caseless)) < 0)
+		if ((r = parse_atom(ps, &items[n], &caseless)) < 0) {
+			info_free(&items[n]); /* what a group parsed before its ')' was missing */
 			break;
+		}
 		n++;
 	}
 	memset(out, 0, sizeof(*out));
