@@ -8,7 +8,8 @@
  * build time, plus custom packs in the same JSON format, docs/formats/scrub-pack.md). Each
  * pattern's candidates are found by the cheapest means its regex allows: Hyperscan looking for
  * a literal every match contains (or for its keywords, or for the regex itself), or a SIMD scan
- * for runs of digits, hex, base58 or base64 that the pack names as the pattern's trigger;
+ * for runs of digits, hex, base58 or base64 that the pack names as the pattern's trigger; a
+ * literal's hit counts only where the bytes around it fit what the regex allows there;
  * PCRE2 (JIT) confirms each candidate inside a bounded window
  * and extracts the secret's capture group; keywords, validators (Luhn, mod-97, checksums, ...)
  * and a minimum entropy cut false positives. Base64, URL-encoded, JSON/C-escaped and hex runs

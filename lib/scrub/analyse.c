@@ -668,11 +668,13 @@ static bool escape_class(struct exai__bset *c, char e)
 	} else if (lower == 's') {
 		cls_range(&t, 9, 13);
 		cls_set(&t, ' ');
-	} else if (lower == 'h') {
+	} else if (lower == 'h') { /* PCRE2 in byte mode: tab, space and no-break space */
 		cls_set(&t, 9);
 		cls_set(&t, ' ');
-	} else if (lower == 'v') {
+		cls_set(&t, 0xa0);
+	} else if (lower == 'v') { /* LF, VT, FF, CR and NEL */
 		cls_range(&t, 10, 13);
+		cls_set(&t, 0x85);
 	} else {
 		return false;
 	}
@@ -706,8 +708,12 @@ static int escape_char(struct parser *ps)
 		return 0x1b;
 	case 'a':
 		return 7;
-	case '0':
-		return 0;
+	case '0': { /* \0, \0n, \0nn: octal */
+		int v = 0;
+		for (int k = 0; k < 2 && *ps->p >= '0' && *ps->p <= '7'; k++)
+			v = v * 8 + (*ps->p++ - '0');
+		return v;
+	}
 	case 'x': {
 		if (*ps->p == '{') {
 			int v = 0, n = 0;
@@ -1151,8 +1157,10 @@ static int parse_seq(struct parser *ps, struct info *out, bool caseless)
 			}
 			items = ni;
 		}
-		if ((r = parse_atom(ps, &items[n], &caseless)) < 0)
+		if ((r = parse_atom(ps, &items[n], &caseless)) < 0) {
+			info_free(&items[n]); /* what a group parsed before its ')' was missing */
 			break;
+		}
 		n++;
 	}
 	memset(out, 0, sizeof(*out));

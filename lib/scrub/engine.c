@@ -1107,13 +1107,15 @@ static int rank_of(const struct exai__pattern *p)
 
 /* Confirms window @h of its pattern (@alone: no later window of the pattern starts inside it).
  * A window is skipped when no keyword of its pattern lies in [ws - 64, we]: no match in it can
- * pass the keyword condition. Only when alone: a match the window would have found, kept or
- * not, ends the search there, and a later window starting inside it would go on from there. */
+ * pass the keyword condition (a match ends by we, except in a regex gate's window, which ends
+ * at a candidate end: never skipped). Only when alone: a match the window would have found,
+ * kept or not, ends the search there, and a later window starting inside it would go on from
+ * there. */
 static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, size_t len, const struct hit *h,
 		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
-	if (alone && p->n_keywords && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
+	if (alone && p->n_keywords && p->gate != EXAI__GATE_REGEX && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
 	    !keyword_near(s, h->pat, text, h->ws, h->we < len ? h->we : len))
 		return 0;
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;

@@ -131,6 +131,11 @@ static void crafted(void)
 	CHECK(ri.reach_d == 4 && set_eq(&ri.reach, set_of("=:")));
 	CHECK_OK(exai__regex_analyse(&ri, "kkey(?:[a-z]{0,3}=)?", false));
 	CHECK(ri.reach_d == 0);
+	/* \h and \v as PCRE2 reads them without UTF: the no-break space and NEL too */
+	CHECK_OK(exai__regex_analyse(&ri, "kkey\\h\\v", false));
+	CHECK(set_eq(&ri.after[0], set_of("\t \xa0")) || ri.lits[0].len > 4);
+	CHECK_OK(exai__regex_analyse(&ri, "kkey[a-z]{20}\\v", false));
+	CHECK(ri.reach_d == 0 || exai__bset_has(&ri.reach, 0x85));
 	/* what is not modelled says nothing */
 	CHECK_OK(exai__regex_analyse(&ri, "kkey.{0,3}z", false));
 	CHECK(set_all(&ri.after[0]));
@@ -204,6 +209,30 @@ static void builtin(void)
 			matches += m;
 		}
 	}
+	/* the same examples with a few bytes changed at random, near or inside the match: every
+	 * match PCRE2 still finds (or now finds) must pass too */
+	static const char alphabet[] = "aZ09_-.:=\"' \t\n/@+xX(){}[]";
+	size_t mutated = 0;
+	srand(5);
+	for (size_t i = 0; i < s->set.n; i++) {
+		if (s->set.pats[i].gate != EXAI__GATE_LITERAL)
+			continue;
+		json_t *pos = json_object_get(json_array_get(s->set.examples, i), "positive"), *e;
+		size_t k;
+		json_array_foreach(pos, k, e) {
+			const char *t = json_string_value(json_object_get(e, "text"));
+			size_t n = strlen(t);
+			char *m = malloc(n + 1);
+			for (int round = 0; m && round < 100; round++) {
+				memcpy(m, t, n + 1);
+				for (int c = 1 + rand() % 3; c > 0 && n; c--)
+					m[(size_t)rand() % n] = alphabet[(size_t)rand() % (sizeof(alphabet) - 1)];
+				mutated += every_match_passes(s, i, m, n, "a changed positive example");
+			}
+			free(m);
+		}
+	}
+	printf("%zu matches in changed examples pass\n", mutated);
 	for (size_t u = 0; u < s->lit_first[s->n_lits]; u++)
 		checked += s->lit_uses[u].n_chk > 0;
 	printf("%zu literal-gated patterns, %zu matches in their examples pass; %zu of %u uses have checks\n", gated,
