@@ -474,7 +474,7 @@ static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, 
 	for (int c = 0; c < EXAI__RUN_COUNT; c++)
 		if (pl->classes >> c & 1)
 			pl->gate_n_steps[c] = (uint8_t)schedule(pl->gate_steps[c], gate_min[c]);
-	uint32_t sets[3 * MAX_SPECS];
+	uint32_t sets[3 * MAX_SPECS] = { 0 };
 	for (unsigned k = 0; k < n + 2 * EXAI__RUN_COUNT; k++) {
 		uint32_t of = k < n ? pl->sep_of[k] : k < n + EXAI__RUN_COUNT ? pl->gate_sep[k - n] : pl->gate_adj[k - n - EXAI__RUN_COUNT];
 		unsigned j = 0;
