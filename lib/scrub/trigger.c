@@ -289,7 +289,8 @@ __attribute__((target("avx2"))) static inline void blk_avx2(const struct scan_pl
 
 /* ---- runs from masks --------------------------------------------------------------------- */
 
-/* The scan is compiled three times, for AVX2 (with popcnt and BMI), SSSE3 and the baseline:
+/* The scan is compiled three times, for AVX2 (with popcnt and BMI1, which every AVX2 CPU has
+ * and have_simd() checks), SSSE3 and the baseline:
  * what it calls is inlined into each, and @fast says whether popcnt may be used. */
 #define SCAN_INLINE static inline __attribute__((always_inline))
 
@@ -427,7 +428,8 @@ static int have_simd(void)
 #ifdef HAVE_X86
 	static int cached = -1;
 	if (cached < 0)
-		cached = __builtin_cpu_supports("avx2")	   ? EXAI__SIMD_AVX2
+		cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi")
+				 ? EXAI__SIMD_AVX2
 			 : __builtin_cpu_supports("ssse3") ? EXAI__SIMD_SSSE3
 							   : EXAI__SIMD_SCALAR;
 	return cached;
@@ -600,7 +602,7 @@ SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, 
 }
 
 #ifdef HAVE_X86
-__attribute__((target("avx2,popcnt,bmi,bmi2,lzcnt"))) static int scan_avx2(const struct scan_plan *pl, const char *text,
+__attribute__((target("avx2,popcnt,bmi"))) static int scan_avx2(const struct scan_plan *pl, const char *text,
 									    size_t len, exai__run_fn fn, void *ud)
 {
 	return scan(pl, text, len, fn, ud, EXAI__SIMD_AVX2);
