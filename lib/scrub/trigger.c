@@ -172,8 +172,8 @@ struct scan_plan {
 	uint8_t steps[MAX_SPECS][16], n_steps[MAX_SPECS]; /* at_least's shifts for minlen */
 	/* per class: its specs (bits), the separators any of them joins with (adjacent or
 	 * not), and the shortest run any of them reports: a block whose class bytes and those
-	 * separators hold no run that long and none reaching its end, with no run carried in,
-	 * is skipped for all of them at once */
+	 * separators hold no run that long, with no run carried in, is skipped for all of them
+	 * at once (a run reaching its end is read when the next block makes it long enough) */
 	uint32_t specs_of[EXAI__RUN_COUNT], gate_sep[EXAI__RUN_COUNT], gate_adj[EXAI__RUN_COUNT];
 	uint8_t gate_steps[EXAI__RUN_COUNT][16], gate_n_steps[EXAI__RUN_COUNT];
 	unsigned gate_min[EXAI__RUN_COUNT];
