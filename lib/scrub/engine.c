@@ -962,20 +962,11 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	return 0;
 }
 
-static bool keyword_near(const exai_scrubber *s, unsigned pat, const char *text, size_t ms, size_t me);
-
 /* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds at
  * least min class bytes of the run, so it starts in [start + min - W, end - min] and ends by
  * end + W. A pattern with shapes starts at most lead bytes before a group where a shape fits,
  * and ends by that group's start + W: a window of lead + 1 starts for each such group, and
- * none where the validator (when the pack says it may) rejects what the shape covers. No
- * window opens where the pattern's keywords are not near (the check confirm() makes of every
- * match within it). */
-static bool run_keywords(const struct scan_state *st, unsigned pat, size_t ws, size_t we)
-{
-	return !st->s->set.pats[pat].n_keywords || keyword_near(st->s, pat, st->text, ws, we < st->len ? we : st->len);
-}
-
+ * none where the validator (when the pack says it may) rejects what the shape covers. */
 static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps)
 {
 	struct scan_state *st = ud;
@@ -1010,7 +1001,7 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 					if (!fits || (t->validate && !exai__validate(p->validator, st->text + gs, span)))
 						continue;
 					size_t ws = sub_sat(gs, t->lead);
-					if (run_keywords(st, pat, ws, gs + W) && open_window(st, pat, ws, gs, gs + W))
+					if (open_window(st, pat, ws, gs, gs + W))
 						return 1;
 				}
 				continue;
@@ -1018,7 +1009,7 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 			/* more groups than counted: the window around the whole run */
 		}
 		size_t m = t->min < W ? t->min : W, ws = sub_sat(start + m, W);
-		if (run_keywords(st, pat, ws, end + W) && open_window(st, pat, ws, end - m, end + W))
+		if (open_window(st, pat, ws, end - m, end + W))
 			return 1;
 	}
 	return 0;

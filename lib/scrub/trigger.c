@@ -172,8 +172,8 @@ struct scan_plan {
 	uint8_t steps[MAX_SPECS][16], n_steps[MAX_SPECS]; /* at_least's shifts for minlen */
 	/* per class: its specs (bits), the separators any of them joins with (adjacent or
 	 * not), and the shortest run any of them reports: a block whose class bytes and those
-	 * separators hold no run that long and none reaching its end, with no run carried in,
-	 * is skipped for all of them at once */
+	 * separators hold no run that long, with no run carried in, is skipped for all of them
+	 * at once (a run reaching its end is read when the next block makes it long enough) */
 	uint32_t specs_of[EXAI__RUN_COUNT], gate_sep[EXAI__RUN_COUNT], gate_adj[EXAI__RUN_COUNT];
 	uint8_t gate_steps[EXAI__RUN_COUNT][16], gate_n_steps[EXAI__RUN_COUNT];
 	unsigned gate_min[EXAI__RUN_COUNT];
@@ -289,7 +289,8 @@ __attribute__((target("avx2"))) static inline void blk_avx2(const struct scan_pl
 
 /* ---- runs from masks --------------------------------------------------------------------- */
 
-/* The scan is compiled three times, for AVX2 (with popcnt and BMI), SSSE3 and the baseline:
+/* The scan is compiled three times, for AVX2 (with popcnt and BMI1, which every AVX2 CPU has
+ * and have_simd() checks), SSSE3 and the baseline:
  * what it calls is inlined into each, and @fast says whether popcnt may be used. */
 #define SCAN_INLINE static inline __attribute__((always_inline))
 
@@ -427,7 +428,8 @@ static int have_simd(void)
 #ifdef HAVE_X86
 	static int cached = -1;
 	if (cached < 0)
-		cached = __builtin_cpu_supports("avx2")	   ? EXAI__SIMD_AVX2
+		cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi")
+				 ? EXAI__SIMD_AVX2
 			 : __builtin_cpu_supports("ssse3") ? EXAI__SIMD_SSSE3
 							   : EXAI__SIMD_SCALAR;
 	return cached;
@@ -474,7 +476,7 @@ static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, 
 	for (int c = 0; c < EXAI__RUN_COUNT; c++)
 		if (pl->classes >> c & 1)
 			pl->gate_n_steps[c] = (uint8_t)schedule(pl->gate_steps[c], gate_min[c]);
-	uint32_t sets[3 * MAX_SPECS];
+	uint32_t sets[3 * MAX_SPECS] = { 0 };
 	for (unsigned k = 0; k < n + 2 * EXAI__RUN_COUNT; k++) {
 		uint32_t of = k < n ? pl->sep_of[k] : k < n + EXAI__RUN_COUNT ? pl->gate_sep[k - n] : pl->gate_adj[k - n - EXAI__RUN_COUNT];
 		unsigned j = 0;
@@ -600,7 +602,7 @@ SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, 
 }
 
 #ifdef HAVE_X86
-__attribute__((target("avx2,popcnt,bmi,bmi2,lzcnt"))) static int scan_avx2(const struct scan_plan *pl, const char *text,
+__attribute__((target("avx2,popcnt,bmi"))) static int scan_avx2(const struct scan_plan *pl, const char *text,
 									    size_t len, exai__run_fn fn, void *ud)
 {
 	return scan(pl, text, len, fn, ud, EXAI__SIMD_AVX2);

@@ -280,8 +280,10 @@ static void filters_lose_nothing(void)
 	exai_scrubber *with = NULL, *without = NULL;
 	CHECK_OK(exai_scrubber_new(&with, ctx, &so));
 	CHECK_OK(exai_scrubber_new(&without, ctx, &so));
-	if (!with || !without)
+	if (!with || !without) {
+		free(state);
 		return;
+	}
 	size_t n_shaped = 0;
 	for (size_t i = 0; i < without->set.n; i++) {
 		struct exai__trigger *t = &without->set.pats[i].trigger;
@@ -356,6 +358,8 @@ static void filters_lose_nothing(void)
 	exai_scrubber_free(with);
 	exai_scrubber_free(without);
 	exai_ctx_unref(ctx);
+	test_rmrf(state);
+	free(state);
 }
 
 /* UTF-8 validation a byte at a time (RFC 3629), to hold exai__utf8_valid's ASCII fast path to. */
