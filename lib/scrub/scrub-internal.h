@@ -52,12 +52,13 @@ const char *exai__validator_name(int v);
 int exai__validator_from_name(const char *name);
 /* Whether @s (@n bytes) passes validator @v. */
 bool exai__validate(int v, const char *s, size_t n);
-/* A set of at most 64 words (lower case), found in a text without regard to case in one pass:
- * at each byte, only the words that start with it are compared. */
+/* A set of at most 64 words (lower case, two bytes or more), found in a text without regard to
+ * case in one pass: at each byte, only the words that start with it and the next are compared. */
 struct exai__words {
 	const char *const *w;
 	size_t n;
-	uint64_t first[256]; /* bit k: word k starts with this byte (case folded) */
+	uint64_t first[256];  /* bit k: word k starts with this byte (case folded) */
+	uint64_t second[256]; /* bit k: word k's second byte is this one (case folded) */
 	uint8_t len[64];
 };
 void exai__words_init(struct exai__words *ws, const char *const *w, size_t n);

@@ -739,14 +739,17 @@ void exai__words_init(struct exai__words *ws, const char *const *w, size_t n)
 	ws->n = n < 64 ? n : 64;
 	for (size_t k = 0; k < ws->n; k++) {
 		ws->first[(unsigned char)tolower((unsigned char)w[k][0])] |= 1ull << k;
+		ws->second[(unsigned char)tolower((unsigned char)w[k][1])] |= 1ull << k;
 		ws->len[k] = (uint8_t)strlen(w[k]);
 	}
 }
 
 bool exai__words_in(const struct exai__words *ws, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		for (uint64_t m = ws->first[(unsigned char)tolower((unsigned char)s[i])]; m; m &= m - 1) {
+	for (size_t i = 0; i + 1 < n; i++) {
+		uint64_t m = ws->first[(unsigned char)tolower((unsigned char)s[i])] &
+			     ws->second[(unsigned char)tolower((unsigned char)s[i + 1])];
+		for (; m; m &= m - 1) {
 			int k = __builtin_ctzll(m);
 			if (ws->len[k] <= n - i && strncasecmp(s + i, ws->w[k], ws->len[k]) == 0)
 				return true;
