@@ -46,14 +46,17 @@ static char *use_log(const char *origin, const char *tenant)
 	return vkey;
 }
 
-/* The base64 seed part of a plain key file ("PRIVATE+KEY+name+id+B64"). */
+/* The base64 seed part of a plain key file ("PRIVATE+KEY+name+id+B64": after the fourth '+',
+ * since the base64 may hold '+' too). */
 static char *seed_b64(const char *dir)
 {
 	size_t len;
-	char *t = slurp(dir, "signing.key", &len);
-	char *last = strrchr(t, '+');
+	char *t = slurp(dir, "signing.key", &len), *last = t;
+	for (int i = 0; i < 4 && last; i++)
+		last = strchr(last + (i > 0), '+');
 	CHECK(last != NULL);
 	char *b = strndup(last + 1, strcspn(last + 1, "\n"));
+	CHECK(strlen(b) == 44);
 	free(t);
 	return b;
 }
