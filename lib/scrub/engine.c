@@ -888,6 +888,9 @@ void exai_scrubber_free(exai_scrubber *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; s->kwtab && i < s->set.n; i++) /* before the pack set goes */
+		free(s->kwtab[i]);
+	free(s->kwtab);
 	exai__pack_set_free(&s->set);
 	exai__policy_free(&s->policy);
 	hs_free_scratch(s->scratch);
@@ -897,9 +900,6 @@ void exai_scrubber_free(exai_scrubber *s)
 	free(s->win);
 	free(s->touched);
 	free(s->hit_first);
-	for (size_t i = 0; s->kwtab && i < s->set.n; i++)
-		free(s->kwtab[i]);
-	free(s->kwtab);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
