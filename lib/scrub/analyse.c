@@ -1353,6 +1353,8 @@ int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless
 	}
 	keep_best(&best, &x.factor);
 	info_free(&x);
+	for (unsigned j = 0; j < K; j++)
+		ret->head[j] = x.sh.known && j < x.minw ? x.sh.p[j] : ALL;
 	struct reach ev;
 	ctx_final(&best.c, ret->before, ret->after, &ev);
 	if (ev.valid && ev.d <= REACH_MAX) {

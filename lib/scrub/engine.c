@@ -44,7 +44,7 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 8
+#define PLAN_VERSION 9
 
 /* The plan's literal table as it is built. */
 struct plan_acc {
@@ -55,6 +55,8 @@ struct plan_acc {
 	size_t n_uses;
 	struct exai__lit_chk *chks;
 	size_t n_chks;
+	struct exai__lit_chk *heads;
+	size_t n_heads;
 };
 
 /* Appends the use (@pat, @lo, @hi, checks @chk[0 .. n_chk)) of literal @l to the plan's table
@@ -158,6 +160,38 @@ static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const s
 	return n;
 }
 
+/* The checks of a match's first bytes (at most EXAI__LIT_CHKS_MAX, the most selective first),
+ * appended to a->heads. */
+static int head_checks(struct plan_acc *a, const struct exai__re_info *ri)
+{
+	struct exai__lit_chk v[EXAI__CTX_K];
+	double share[EXAI__CTX_K];
+	unsigned n = 0;
+	for (unsigned j = 0; j < EXAI__CTX_K; j++) {
+		double sh = exai__bset_share(&ri->head[j]);
+		if (sh > 0.9)
+			continue;
+		unsigned i = n++;
+		while (i > 0 && share[i - 1] > sh) {
+			v[i] = v[i - 1];
+			share[i] = share[i - 1];
+			i--;
+		}
+		v[i] = (struct exai__lit_chk){ (int32_t)j, 0, ri->head[j] };
+		share[i] = sh;
+	}
+	n = n < EXAI__LIT_CHKS_MAX ? n : EXAI__LIT_CHKS_MAX;
+	if (!n)
+		return 0;
+	struct exai__lit_chk *nh = realloc(a->heads, (a->n_heads + n) * sizeof(*nh));
+	if (!nh)
+		return -ENOMEM;
+	a->heads = nh;
+	memcpy(a->heads + a->n_heads, v, n * sizeof(*v));
+	a->n_heads += n;
+	return 0;
+}
+
 /* Orders the uses by literal: lit_first / lit_uses. */
 static int lit_index(exai_scrubber *s, struct exai__lit_use *uses, const unsigned *use_lit, size_t n_uses)
 {
@@ -186,18 +220,25 @@ static int plan_build(exai_scrubber *s)
 	struct plan_acc a = { 0 };
 	int r = 0;
 	struct exai__re_info *ri = malloc(sizeof(*ri));
-	if (!ri)
+	s->head_first = calloc(s->set.n + 1, sizeof(unsigned));
+	if (!ri || !s->head_first) {
+		free(ri);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < s->set.n && r == 0; i++) {
 		struct exai__pattern *p = &s->set.pats[i];
 		int W = (int)p->window;
+		bool analysed = exai__regex_analyse(ri, p->regex, p->caseless) == 0;
+		if (analysed)
+			r = head_checks(&a, ri);
+		s->head_first[i + 1] = (unsigned)a.n_heads;
 		p->gate = EXAI__GATE_REGEX;
 		if (p->trigger.run >= 0) {
 			p->gate = EXAI__GATE_TRIGGER;
 			continue;
 		}
 		double fcost = 1e300, kcost = 1e300;
-		if (exai__regex_analyse(ri, p->regex, p->caseless) == 0 && ri->n_lits && ri->hi < EXAI__SCRUB_WINDOW_MAX)
+		if (analysed && ri->n_lits && ri->hi < EXAI__SCRUB_WINDOW_MAX)
 			fcost = ri->cost * span_weight((long)ri->hi - (long)ri->lo);
 		if (p->n_keywords && p->n_keywords <= EXAI__LITS_MAX) {
 			struct exai__lit kl[EXAI__LITS_MAX];
@@ -234,12 +275,15 @@ static int plan_build(exai_scrubber *s)
 		s->n_lits = a.n_lits;
 		s->chks = a.chks;
 		s->n_chks = a.n_chks;
+		s->heads = a.heads;
 		a.lits = NULL;
 		a.chks = NULL;
+		a.heads = NULL;
 		r = lit_index(s, a.uses, a.use_lit, a.n_uses);
 	}
 	free(a.lits);
 	free(a.chks);
+	free(a.heads);
 	free(a.uses);
 	free(a.use_lit);
 	return r;
@@ -445,6 +489,16 @@ static void put32(struct exai__buf *b, uint32_t v, int *r)
 		*r = exai__buf_append(b, x, 4);
 }
 
+static void put_chk(struct exai__buf *b, const struct exai__lit_chk *c, int *r)
+{
+	put32(b, (uint32_t)c->off, r);
+	put32(b, c->span, r);
+	for (int w = 0; w < 4; w++) {
+		put32(b, (uint32_t)c->set.b[w], r);
+		put32(b, (uint32_t)(c->set.b[w] >> 32), r);
+	}
+}
+
 static int plan_serialize(exai_scrubber *s, struct exai__buf *b)
 {
 	int r = 0;
@@ -467,15 +521,14 @@ static int plan_serialize(exai_scrubber *s, struct exai__buf *b)
 			put32(b, (uint32_t)x->lo, &r);
 			put32(b, (uint32_t)x->hi, &r);
 			put32(b, x->n_chk, &r);
-			for (unsigned c = x->chk; c < x->chk + x->n_chk; c++) {
-				put32(b, (uint32_t)s->chks[c].off, &r);
-				put32(b, s->chks[c].span, &r);
-				for (int w = 0; w < 4; w++) {
-					put32(b, (uint32_t)s->chks[c].set.b[w], &r);
-					put32(b, (uint32_t)(s->chks[c].set.b[w] >> 32), &r);
-				}
-			}
+			for (unsigned c = x->chk; c < x->chk + x->n_chk; c++)
+				put_chk(b, &s->chks[c], &r);
 		}
+	}
+	for (size_t i = 0; i < s->set.n; i++) {
+		put32(b, s->head_first[i + 1] - s->head_first[i], &r);
+		for (unsigned c = s->head_first[i]; c < s->head_first[i + 1]; c++)
+			put_chk(b, &s->heads[c], &r);
 	}
 	return r;
 }
@@ -496,6 +549,18 @@ static uint32_t get32(struct reader *rd)
 	rd->p += 4;
 	rd->n -= 4;
 	return v;
+}
+
+/* Reads a check whose offset lies in [lo, hi); false when it does not. */
+static bool get_chk(struct reader *rd, struct exai__lit_chk *c, int32_t lo, int32_t hi)
+{
+	c->off = (int32_t)get32(rd);
+	c->span = get32(rd);
+	for (int w = 0; w < 4; w++) {
+		uint64_t l = get32(rd);
+		c->set.b[w] = l | (uint64_t)get32(rd) << 32;
+	}
+	return !rd->bad && c->off >= lo && c->off < hi && c->span <= EXAI__LIT_REACH_MAX;
 }
 
 /* Reads a plan back; -EBADMSG when it does not fit this pack set. */
@@ -557,22 +622,33 @@ static int plan_parse(exai_scrubber *s, struct reader *rd)
 					return -ENOMEM;
 				s->chks = nc;
 			}
-			for (unsigned c = 0; c < x->n_chk; c++) {
-				struct exai__lit_chk *ck = &s->chks[s->n_chks++];
-				ck->off = (int32_t)get32(rd);
-				ck->span = get32(rd);
-				for (int w = 0; w < 4; w++) {
-					uint64_t lo = get32(rd);
-					ck->set.b[w] = lo | (uint64_t)get32(rd) << 32;
-				}
-				if (ck->off < -(int32_t)EXAI__CTX_K || ck->off >= (int32_t)(EXAI__LIT_MAX + EXAI__CTX_K) ||
-				    ck->span > EXAI__LIT_REACH_MAX)
+			for (unsigned c = 0; c < x->n_chk; c++)
+				if (!get_chk(rd, &s->chks[s->n_chks++], -(int32_t)EXAI__CTX_K, EXAI__LIT_MAX + EXAI__CTX_K))
 					return -EBADMSG;
-			}
 		}
 		s->lit_first[k + 1] = (unsigned)n_uses;
 	}
 	s->n_lits = n_lits;
+	/* the checks of each pattern's first bytes */
+	s->head_first = calloc(s->set.n + 1, sizeof(unsigned));
+	if (!s->head_first)
+		return -ENOMEM;
+	size_t n_heads = 0;
+	for (size_t i = 0; i < s->set.n; i++) {
+		uint32_t nh = get32(rd);
+		if (rd->bad || nh > EXAI__LIT_CHKS_MAX)
+			return -EBADMSG;
+		if (nh) {
+			struct exai__lit_chk *v = realloc(s->heads, (n_heads + nh) * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			s->heads = v;
+		}
+		for (uint32_t c = 0; c < nh; c++)
+			if (!get_chk(rd, &s->heads[n_heads++], 0, EXAI__CTX_K) || s->heads[n_heads - 1].span)
+				return -EBADMSG;
+		s->head_first[i + 1] = (unsigned)n_heads;
+	}
 	return rd->bad ? -EBADMSG : 0;
 }
 
@@ -582,6 +658,10 @@ static void plan_reset(exai_scrubber *s)
 	free(s->lit_first);
 	free(s->lit_uses);
 	free(s->chks);
+	free(s->heads);
+	free(s->head_first);
+	s->heads = NULL;
+	s->head_first = NULL;
 	s->lits = NULL;
 	s->lit_first = NULL;
 	s->lit_uses = NULL;
@@ -827,6 +907,9 @@ void exai_scrubber_free(exai_scrubber *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; s->kwtab && i < s->set.n; i++) /* before the pack set goes */
+		free(s->kwtab[i]);
+	free(s->kwtab);
 	exai__pack_set_free(&s->set);
 	exai__policy_free(&s->policy);
 	hs_free_scratch(s->scratch);
@@ -836,9 +919,6 @@ void exai_scrubber_free(exai_scrubber *s)
 	free(s->win);
 	free(s->touched);
 	free(s->hit_first);
-	for (size_t i = 0; s->kwtab && i < s->set.n; i++)
-		free(s->kwtab[i]);
-	free(s->kwtab);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
@@ -1092,6 +1172,30 @@ static int rank_of(const struct exai__pattern *p)
 	return p->n_keywords ? 2 : 1;
 }
 
+#define HEAD_STARTS_MAX 16
+
+/* Whether a match of window @h's pattern may start somewhere PCRE2 would look (from the
+ * window's start or @resume to its last start): the bytes there fit the pattern's first bytes.
+ * When none does, PCRE2 would find nothing: the window is skipped. */
+static bool start_possible(const exai_scrubber *s, const struct hit *h, const char *text, size_t len, size_t resume)
+{
+	unsigned c0 = s->head_first[h->pat], c1 = s->head_first[h->pat + 1];
+	if (c0 == c1)
+		return true;
+	size_t from = h->ws > resume ? h->ws : resume, to = h->wl < len ? h->wl : len - 1;
+	if (from <= to && to - from >= HEAD_STARTS_MAX)
+		return true; /* many starts: PCRE2's own start-of-match optimisations are cheaper */
+	for (size_t ms = from; ms <= to; ms++) {
+		unsigned c = c0;
+		while (c < c1 && (ms + (size_t)s->heads[c].off >= len ||
+				  exai__bset_has(&s->heads[c].set, (unsigned char)text[ms + (size_t)s->heads[c].off])))
+			c++;
+		if (c == c1)
+			return true;
+	}
+	return false;
+}
+
 /* The widest window whose keywords are looked for before PCRE2 runs (the search must cost
  * less than PCRE2's: narrow windows, a run trigger's). */
 #define KEYWORD_SKIP_SPAN 64
@@ -1106,6 +1210,8 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
+	if (!start_possible(s, h, text, len, *resume))
+		return 0;
 	if (alone && p->n_keywords && p->gate != EXAI__GATE_REGEX && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
 	    !keyword_near(s, h->pat, text, h->ws, h->we < len ? h->we : len))
 		return 0;

@@ -116,6 +116,8 @@ struct exai__re_info {
 	/* reach_d > 0: within reach_d bytes after the literal's end, a byte of @reach */
 	struct exai__bset reach;
 	unsigned reach_d;
+	/* every match's byte j (j < minw) is in head[j] (all 256 where nothing is known) */
+	struct exai__bset head[EXAI__CTX_K];
 };
 /* Analyses @re (PCRE2 syntax, PCRE2_CASELESS when @caseless). -EINVAL for syntax outside what
  * the analyser knows (then nothing may be assumed of the regex). */
@@ -409,6 +411,10 @@ struct exai_scrubber {
 	struct exai__lit_use *lit_uses;
 	struct exai__lit_chk *chks; /* the uses' checks */
 	size_t n_chks;
+	/* per pattern, checks of a match's first bytes (off: the byte's offset in the match):
+	 * heads[head_first[i] .. head_first[i + 1]) */
+	struct exai__lit_chk *heads;
+	unsigned *head_first;
 	struct exai__kwtab **kwtab;  /* per pattern, its keywords by first byte (engine.c) */
 	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
 	 * trig_first[k + 1]) */

@@ -136,6 +136,16 @@ static void crafted(void)
 	CHECK(set_eq(&ri.after[0], set_of("\t \xa0")) || ri.lits[0].len > 4);
 	CHECK_OK(exai__regex_analyse(&ri, "kkey[a-z]{20}\\v", false));
 	CHECK(ri.reach_d == 0 || exai__bset_has(&ri.reach, 0x85));
+	/* a match's first bytes */
+	CHECK_OK(exai__regex_analyse(&ri, "\\b([0-9]{3}-[0-9]{2}-[0-9]{4})\\b", false));
+	CHECK(set_eq(&ri.head[0], set_of("0123456789")) && set_eq(&ri.head[3], set_of("-")) &&
+	      set_eq(&ri.head[10], set_of("0123456789")) && set_all(&ri.head[11]));
+	CHECK_OK(exai__regex_analyse(&ri, "(?:^|[^a-z])kkey", false));
+	{ /* at a text start the match starts with the literal */
+		struct exai__bset h0 = set_not(set_of("abcdefghijklmnopqrstuvwxyz"));
+		h0.b['k' >> 6] |= 1ull << ('k' & 63);
+		CHECK(set_eq(&ri.head[0], h0));
+	}
 	/* what is not modelled says nothing */
 	CHECK_OK(exai__regex_analyse(&ri, "kkey.{0,3}z", false));
 	CHECK(set_all(&ri.after[0]));
@@ -181,6 +191,10 @@ static size_t every_match_passes(exai_scrubber *s, size_t i, const char *t, size
 			fprintf(stderr, "pattern %s: the match at %zu of %s %s\n", p->id, ms, what,
 				hit ? "fails the checks of its literal" : "has no literal hit");
 		CHECK(ok);
+		/* and its first bytes pass the pattern's checks of a match's start */
+		for (unsigned c = s->head_first[i]; c < s->head_first[i + 1]; c++)
+			CHECK(ms + (size_t)s->heads[c].off >= len ||
+			      exai__bset_has(&s->heads[c].set, (unsigned char)t[ms + (size_t)s->heads[c].off]));
 		n++;
 		pos = me > ms ? me : ms + 1;
 	}
