@@ -9,6 +9,7 @@
  * for any of its specs costs a few shifts, and only the others read their runs from the masks.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -178,12 +179,12 @@ struct scan_plan {
 	uint8_t gate_steps[EXAI__RUN_COUNT][16], gate_n_steps[EXAI__RUN_COUNT];
 	unsigned gate_min[EXAI__RUN_COUNT];
 	unsigned classes; /* bit c: class c in use */
-	uint32_t sep_tab[256]; /* scalar path: bit q for separator sepc[q] */
 	/* the distinct separator sets the specs and gates use, each as its bytes' indices in
 	 * sepc: set j is the OR of sep[set_q[j][0 .. set_n[j])] */
 	uint8_t set_q[3 * MAX_SPECS][MAX_SEPS], set_n[3 * MAX_SPECS];
 	unsigned n_sets;
 	uint8_t set_of[MAX_SPECS], gate_set[EXAI__RUN_COUNT], gate_adj_set[EXAI__RUN_COUNT];
+	uint32_t sep_tab[256]; /* the scalar path's: bit q for separator sepc[q] (last: only it fills it) */
 };
 
 static void blk_scalar(const struct scan_plan *pl, const uint8_t *p, struct blk *m)
@@ -438,9 +439,9 @@ static int have_simd(void)
 #endif
 }
 
-static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, unsigned n)
+static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, unsigned n, bool scalar)
 {
-	memset(pl, 0, sizeof(*pl));
+	memset(pl, 0, offsetof(struct scan_plan, sep_tab));
 	pl->n = n;
 	pl->sp = specs;
 	unsigned *gate_min = pl->gate_min;
@@ -455,10 +456,8 @@ static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, 
 			unsigned j = 0;
 			while (j < pl->n_sepc && pl->sepc[j] != ch)
 				j++;
-			if (j == pl->n_sepc && pl->n_sepc < MAX_SEPS) {
+			if (j == pl->n_sepc && pl->n_sepc < MAX_SEPS)
 				pl->sepc[pl->n_sepc++] = ch;
-				pl->sep_tab[ch] |= 1u << j;
-			}
 			if (j < pl->n_sepc)
 				pl->sep_of[k] |= 1u << j;
 		}
@@ -495,6 +494,11 @@ static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, 
 		else
 			pl->gate_adj_set[k - n - EXAI__RUN_COUNT] = (uint8_t)j;
 	}
+	if (scalar) {
+		memset(pl->sep_tab, 0, sizeof(pl->sep_tab));
+		for (unsigned q = 0; q < pl->n_sepc; q++)
+			pl->sep_tab[pl->sepc[q]] |= 1u << q;
+	}
 }
 
 /* The masks of the separator sets, from those of the separator bytes. */
@@ -529,9 +533,9 @@ SCAN_INLINE int class_runs(const struct scan_plan *pl, unsigned c, const struct 
 
 SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, exai__run_fn fn, void *ud, int impl)
 {
-	const struct scan_plan pl = *plp;
-	const struct exai__run_spec *specs = pl.sp;
-	unsigned n = pl.n;
+	const struct scan_plan *pl = plp;
+	const struct exai__run_spec *specs = pl->sp;
+	unsigned n = pl->n;
 	const bool fast = impl == EXAI__SIMD_AVX2;
 	struct run_state st[MAX_SPECS];
 	memset(st, 0, sizeof(st));
@@ -558,28 +562,28 @@ SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, 
 		}
 #ifdef HAVE_X86
 		if (impl == EXAI__SIMD_AVX2)
-			blk_avx2(&pl, src, b);
+			blk_avx2(pl, src, b);
 		else if (impl == EXAI__SIMD_SSSE3)
-			blk_ssse3(&pl, src, b);
+			blk_ssse3(pl, src, b);
 		else
 #endif
-			blk_scalar(&pl, src, b);
-		blk_sets(&pl, b);
+			blk_scalar(pl, src, b);
+		blk_sets(pl, b);
 		unsigned next_cls = 64 * i + 64 < len ? class_tab[p[64 * i + 64]] : 0; /* the byte after the block */
-		for (uint32_t cs = pl.classes; cs && r == 0; cs &= cs - 1) {
+		for (uint32_t cs = pl->classes; cs && r == 0; cs &= cs - 1) {
 			unsigned c = (unsigned)__builtin_ctz(cs);
 			uint64_t B = b->cls[c], lo = (B << 1) | prev_top[c], hi = (B >> 1) | ((uint64_t)(next_cls >> c & 1) << 63);
 			prev_top[c] = B >> 63;
-			if (!(in_runs & pl.specs_of[c])) {
+			if (!(in_runs & pl->specs_of[c])) {
 				/* the gate: every spec's run bytes are within G (no class byte, no run) */
-				if (!B && !gcarry[c] && !pl.gate_adj[c])
+				if (!B && !gcarry[c] && !pl->gate_adj[c])
 					continue;
-				uint64_t G = B | b->set[pl.gate_adj_set[c]] | (b->set[pl.gate_set[c]] & lo & hi);
+				uint64_t G = B | b->set[pl->gate_adj_set[c]] | (b->set[pl->gate_set[c]] & lo & hi);
 				if (!G && !gcarry[c])
 					continue;
 				unsigned lead = G == ~0ull ? 64 : (unsigned)__builtin_ctzll(~G);
-				bool need = (gcarry[c] && gcarry[c] + lead >= pl.gate_min[c]) || ((G >> 63) && pl.gate_min[c] > 64) ||
-					    (popc(G, fast) >= pl.gate_min[c] && at_least(G, pl.gate_steps[c], pl.gate_n_steps[c]) != 0);
+				bool need = (gcarry[c] && gcarry[c] + lead >= pl->gate_min[c]) || ((G >> 63) && pl->gate_min[c] > 64) ||
+					    (popc(G, fast) >= pl->gate_min[c] && at_least(G, pl->gate_steps[c], pl->gate_n_steps[c]) != 0);
 				if (!need) {
 					gcarry[c] = G >> 63 ? (unsigned)__builtin_clzll(~G) : 0;
 					skipped_lo[c] = lo;
@@ -587,11 +591,11 @@ SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, 
 					continue;
 				}
 				if (gcarry[c]) /* a run that begins in the block skipped before */
-					r = class_runs(&pl, c, prev, skipped_lo[c], skipped_hi[c], st, &in_runs, p, 64 * (i - 1), fn, ud, fast);
+					r = class_runs(pl, c, prev, skipped_lo[c], skipped_hi[c], st, &in_runs, p, 64 * (i - 1), fn, ud, fast);
 				gcarry[c] = 0;
 			}
 			if (r == 0)
-				r = class_runs(&pl, c, b, lo, hi, st, &in_runs, p, 64 * i, fn, ud, fast);
+				r = class_runs(pl, c, b, lo, hi, st, &in_runs, p, 64 * i, fn, ud, fast);
 		}
 	}
 	/* runs that reach the end of the text */
@@ -631,7 +635,7 @@ int exai__runs_scan(const struct exai__run_spec *specs, unsigned n, const char *
 	if (impl == EXAI__SIMD_BEST || impl > best)
 		impl = best;
 	struct scan_plan pl;
-	plan_scan(&pl, specs, n);
+	plan_scan(&pl, specs, n, impl == EXAI__SIMD_SCALAR);
 #ifdef HAVE_X86
 	if (impl == EXAI__SIMD_AVX2)
 		return scan_avx2(&pl, text, len, fn, ud);
