@@ -30,10 +30,14 @@ enum { B_HEXL = 4, B_HEXU = 8 };
 enum { P_VOWEL = 4, P_SLASH_DOT = 5 };
 struct byte_info {
 	uint64_t add;
-	uint8_t cls, letter;
+	uint64_t seen_lo, seen_hi; /* its bit among the bytes 0x20..0x5f and 0x60..0x9f */
+	uint8_t cls, letter;       /* cls: B_OTHER for a byte outside 0x20..0x9f */
 };
+enum { B_OTHER = 16 };
 static struct byte_info byte_info[256];
-static bool bigram_table[27][27]; /* row and column 26: not a letter */
+/* per pair of letter indices (26: not a letter): 1 when both are letters, plus 1 << 16 when
+ * they are a frequent English pair */
+static uint32_t bigram_add[27 * 32];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 /* the words that make a token's context (train.py's CONTEXT_WORDS) */
 static const char *const context_words[] = { "key", "token", "secret", "passw", "pwd", "auth",
@@ -69,9 +73,18 @@ static void tables_init(void)
 		if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))
 			b->cls |= B_HEXU;
 		b->letter = (uint8_t)(k <= 1 ? (c | 0x20) - 'a' : 26);
+		if (c >= 0x20 && c < 0x60)
+			b->seen_lo = 1ull << (c - 0x20);
+		else if (c >= 0x60 && c < 0xa0)
+			b->seen_hi = 1ull << (c - 0x60);
+		else
+			b->cls |= B_OTHER;
 	}
+	for (int x = 0; x < 26; x++)
+		for (int y = 0; y < 26; y++)
+			bigram_add[x * 32 + y] = 1;
 	for (size_t i = 0; i < EXAI__ARRAY_SIZE(bigrams); i++)
-		bigram_table[bigrams[i][0] - 'a'][bigrams[i][1] - 'a'] = true;
+		bigram_add[(bigrams[i][0] - 'a') * 32 + bigrams[i][1] - 'a'] |= 1u << 16;
 	exai__words_init(&context, context_words, EXAI__ARRAY_SIZE(context_words));
 }
 
@@ -104,44 +117,39 @@ static void tally(struct tally *t, const char *tok, size_t n, const char *before
 	pthread_once(&tables_once, tables_init);
 	memset(t, 0, sizeof(*t));
 	size_t run_alpha = 0, run_digit = 0, best_alpha = 0, best_digit = 0, trans = 0, pairs = 0, common = 0;
-	unsigned hex = B_HEXL | B_HEXU, prev_k = 4, prev_l = 26;
+	unsigned hex = B_HEXL | B_HEXU, prev_k = 4, prev_l = 26, other = 0;
 	/* the distinct bytes: a bit per byte 0x20..0x9f in two words; any other byte and the
 	 * count is only bounded by n */
-	uint64_t seen_lo = 0, seen_hi = 0, acc = 0;
-	unsigned packed = 0;
-	bool other = false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)tok[i];
-		const struct byte_info *b = &byte_info[c];
-		unsigned k = b->cls & 3, l = b->letter;
-		acc += b->add;
-		if (++packed == PACK_MAX) {
-			unpack(t, &acc);
-			packed = 0;
+	uint64_t seen_lo = 0, seen_hi = 0;
+	for (size_t i = 0; i < n;) {
+		uint64_t acc = 0, acc2 = 0; /* acc2: pairs of letters, and frequent ones << 16 */
+		for (size_t e = n - i < PACK_MAX ? n : i + PACK_MAX; i < e; i++) {
+			const struct byte_info *b = &byte_info[(unsigned char)tok[i]];
+			unsigned k = b->cls & 3, l = b->letter;
+			acc += b->add;
+			trans += prev_k != k;
+			prev_k = k;
+			hex &= b->cls;
+			other |= b->cls;
+			run_alpha = k <= 1 ? run_alpha + 1 : 0;
+			run_digit = k == 2 ? run_digit + 1 : 0;
+			best_alpha = run_alpha > best_alpha ? run_alpha : best_alpha;
+			best_digit = run_digit > best_digit ? run_digit : best_digit;
+			acc2 += bigram_add[prev_l * 32 + l];
+			prev_l = l;
+			seen_lo |= b->seen_lo;
+			seen_hi |= b->seen_hi;
 		}
-		trans += prev_k != k;
-		prev_k = k;
-		hex &= b->cls;
-		run_alpha = k <= 1 ? run_alpha + 1 : 0;
-		run_digit = k == 2 ? run_digit + 1 : 0;
-		best_alpha = run_alpha > best_alpha ? run_alpha : best_alpha;
-		best_digit = run_digit > best_digit ? run_digit : best_digit;
-		pairs += l < 26 && prev_l < 26;
-		common += bigram_table[prev_l][l];
-		prev_l = l;
-		unsigned v = (unsigned)c - 0x20u;
-		uint64_t bit = 1ull << (v & 63);
-		seen_lo |= v < 64 ? bit : 0;
-		seen_hi |= v >= 64 && v < 128 ? bit : 0;
-		other |= v >= 128;
+		unpack(t, &acc);
+		pairs += acc2 & 0xffff;
+		common += acc2 >> 16;
 	}
-	unpack(t, &acc);
 	t->trans = n ? trans - 1 : 0; /* the first byte is no transition */
 	t->pairs = pairs;
 	t->common = common;
 	t->best_alpha = best_alpha;
 	t->best_digit = best_digit;
-	t->distinct = other ? n : (size_t)(__builtin_popcountll(seen_lo) + __builtin_popcountll(seen_hi));
+	t->distinct = other & B_OTHER ? n : (size_t)(__builtin_popcountll(seen_lo) + __builtin_popcountll(seen_hi));
 	t->hex = hex & (B_HEXL | B_HEXU);
 	t->uuid = n == 36;
 	for (size_t i = 0; t->uuid && i < n; i++) {

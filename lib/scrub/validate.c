@@ -48,8 +48,9 @@ static pthread_once_t log2_once = PTHREAD_ONCE_INIT;
 
 static void log2_init(void)
 {
-	for (size_t c = 0; c < LOG2_TAB; c++)
-		log2_tab[c] = log2((double)c); /* -inf for 0, as log2(0) */
+	log2_tab[0] = -INFINITY; /* log2(0) */
+	for (size_t c = 1; c < LOG2_TAB; c++)
+		log2_tab[c] = log2((double)c);
 }
 
 double exai__log2_count(size_t c)
