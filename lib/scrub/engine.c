@@ -118,6 +118,19 @@ static int lit_add(struct plan_acc *a, const struct exai__lit *l, unsigned pat, 
 	return 0;
 }
 
+/* Inserts check @c, which lets @sh of prompt bytes through, into @v (@n of them) by @sh. */
+static void chk_insert(struct exai__lit_chk *v, double *share, unsigned *n, const struct exai__lit_chk *c, double sh)
+{
+	unsigned i = (*n)++;
+	while (i > 0 && share[i - 1] > sh) {
+		v[i] = v[i - 1];
+		share[i] = share[i - 1];
+		i--;
+	}
+	v[i] = *c;
+	share[i] = sh;
+}
+
 /* The checks of a hit of literal @l from the context the analysis found around it: the
  * positions that exclude bytes common in prompts, and the byte the match must reach soon after
  * the literal, the most selective (by the share of prompt bytes they let through) first. */
@@ -125,7 +138,7 @@ static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const s
 			   const struct exai__lit *l)
 {
 	struct exai__lit_chk v[2 * EXAI__CTX_K + 1];
-	double share[2 * EXAI__CTX_K + 1];
+	double share[2 * EXAI__CTX_K + 1] = { 0 };
 	unsigned n = 0;
 	for (unsigned j = 0; j <= 2 * EXAI__CTX_K; j++) {
 		struct exai__lit_chk c;
@@ -144,16 +157,8 @@ static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const s
 			c = (struct exai__lit_chk){ after ? (int32_t)(l->len + j / 2) : -(int32_t)(j / 2) - 1, 0, *set };
 			sh = exai__bset_share(set);
 		}
-		if (sh > 0.9)
-			continue;
-		unsigned i = n++; /* insertion by share */
-		while (i > 0 && share[i - 1] > sh) {
-			v[i] = v[i - 1];
-			share[i] = share[i - 1];
-			i--;
-		}
-		v[i] = c;
-		share[i] = sh;
+		if (sh <= 0.9)
+			chk_insert(v, share, &n, &c, sh);
 	}
 	n = n < EXAI__LIT_CHKS_MAX ? n : EXAI__LIT_CHKS_MAX;
 	memcpy(out, v, n * sizeof(*v));
@@ -165,20 +170,13 @@ static unsigned lit_checks(struct exai__lit_chk out[EXAI__LIT_CHKS_MAX], const s
 static int head_checks(struct plan_acc *a, const struct exai__re_info *ri)
 {
 	struct exai__lit_chk v[EXAI__CTX_K];
-	double share[EXAI__CTX_K];
+	double share[EXAI__CTX_K] = { 0 };
 	unsigned n = 0;
 	for (unsigned j = 0; j < EXAI__CTX_K; j++) {
 		double sh = exai__bset_share(&ri->head[j]);
-		if (sh > 0.9)
-			continue;
-		unsigned i = n++;
-		while (i > 0 && share[i - 1] > sh) {
-			v[i] = v[i - 1];
-			share[i] = share[i - 1];
-			i--;
-		}
-		v[i] = (struct exai__lit_chk){ (int32_t)j, 0, ri->head[j] };
-		share[i] = sh;
+		struct exai__lit_chk c = { (int32_t)j, 0, ri->head[j] };
+		if (sh <= 0.9)
+			chk_insert(v, share, &n, &c, sh);
 	}
 	n = n < EXAI__LIT_CHKS_MAX ? n : EXAI__LIT_CHKS_MAX;
 	if (!n)
