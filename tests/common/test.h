@@ -56,5 +56,13 @@ const char *test_errmsg(void);
 /* Runs a shell command built like printf (at most 8 KiB); its exit status, or -1 when it did
  * not exit. */
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* xorshift64: the next of a reproducible pseudo-random sequence kept in *@state (not 0). */
+static inline unsigned long long test_xorshift(unsigned long long *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
 
 #endif

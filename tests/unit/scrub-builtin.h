@@ -22,4 +22,28 @@ static inline exai_scrubber *builtin_scrubber(uint32_t flags)
 	return s;
 }
 
+/* Calls @fn with the text of every row of the development corpus (../shared/corpora/scrub-dev:
+ * dev, pii-synthetic, negatives, in that order). */
+static inline void scrub_dev_texts(void (*fn)(const char *text, size_t len, void *ud), void *ud)
+{
+	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl",
+					     "corpora/scrub-dev/negatives.jsonl" };
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		size_t len;
+		char *data = test_read_file(test_shared(files[f]), &len), *line = data, *next;
+		for (; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = 0;
+			json_t *row = json_loads(line, 0, NULL);
+			json_t *t = json_object_get(row, "text");
+			CHECK(json_is_string(t));
+			if (json_is_string(t))
+				fn(json_string_value(t), json_string_length(t), ud);
+			json_decref(row);
+		}
+		free(data);
+	}
+}
+
 #endif

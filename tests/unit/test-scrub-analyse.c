@@ -204,6 +204,19 @@ static size_t every_match_passes(exai_scrubber *s, size_t i, const char *t, size
 
 /* The engine's checks on the built-in pack: they pass every match in the pack's positive
  * examples and in the development corpus, and reject the hits a prompt is full of. */
+struct dev_matches {
+	exai_scrubber *s;
+	size_t matches;
+};
+
+static void dev_text_matches(const char *t, size_t len, void *ud)
+{
+	struct dev_matches *dm = ud;
+	for (size_t i = 0; i < dm->s->set.n; i++)
+		if (dm->s->set.pats[i].gate == EXAI__GATE_LITERAL)
+			dm->matches += every_match_passes(dm->s, i, t, len, "the development corpus");
+}
+
 static void builtin(void)
 {
 	exai_scrubber *s = builtin_scrubber(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
@@ -253,27 +266,9 @@ static void builtin(void)
 	       matches, checked, s->lit_first[s->n_lits]);
 	CHECK(gated > 300 && checked > gated / 2);
 	/* the development corpus: every match of every literal-gated pattern */
-	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl",
-					     "corpora/scrub-dev/negatives.jsonl" };
-	matches = 0;
-	for (size_t f = 0; f < EXAI__ARRAY_SIZE(files); f++) {
-		if (access(test_shared(files[f]), R_OK) != 0)
-			continue;
-		size_t len;
-		char *data = test_read_file(test_shared(files[f]), &len), *line = data, *next;
-		for (; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = 0;
-			json_t *row = json_loads(line, 0, NULL);
-			const char *t = json_string_value(json_object_get(row, "text"));
-			for (size_t i = 0; t && i < s->set.n; i++)
-				if (s->set.pats[i].gate == EXAI__GATE_LITERAL)
-					matches += every_match_passes(s, i, t, strlen(t), files[f]);
-			json_decref(row);
-		}
-		free(data);
-	}
+	struct dev_matches dm = { s, 0 };
+	scrub_dev_texts(dev_text_matches, &dm);
+	matches = dm.matches;
 	printf("%zu matches in the development corpus pass\n", matches);
 	/* crafted hits: 'pat' in words is no Airtable token, 'pass' in "passed" no SoftLayer key */
 	static const struct {

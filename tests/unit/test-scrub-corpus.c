@@ -6,6 +6,7 @@
  * Prints the numbers per class (docs/benchmarks.md records them). */
 #include <unistd.h>
 
+#include "scrub-builtin.h"
 #include "scrub-stream-check.h"
 
 #define MAX_CLASSES 256
@@ -93,28 +94,18 @@ static void run_file(exai_scrubber *s, const char *rel, size_t *pos, size_t *hit
 	free(data);
 }
 
+static void append_line(const char *text, size_t len, void *ud)
+{
+	CHECK(exai__buf_append(ud, text, len) == 0);
+	CHECK(exai__buf_append(ud, "\n", 1) == 0);
+}
+
 /* Streaming equals whole-text scanning: every corpus text, concatenated into one long text,
  * fed in random chunkings (a few bytes to a few KiB), gives the same findings and output. */
 static void stream_property(exai_scrubber *s)
 {
 	struct exai__buf all = { 0 };
-	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl",
-					     "corpora/scrub-dev/negatives.jsonl" };
-	for (size_t k = 0; k < EXAI__ARRAY_SIZE(files); k++) {
-		size_t len;
-		char *data = test_read_file(test_shared(files[k]), &len), *line = data, *next;
-		for (; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = 0;
-			json_t *row = json_loads(line, 0, NULL);
-			json_t *t = json_object_get(row, "text");
-			CHECK(exai__buf_append(&all, json_string_value(t), json_string_length(t)) == 0);
-			CHECK(exai__buf_append(&all, "\n", 1) == 0);
-			json_decref(row);
-		}
-		free(data);
-	}
+	scrub_dev_texts(append_line, &all);
 	EXAI_OPTS(exai_scrub_text_opts, o, .mode = EXAI_SCRUB_PLACEHOLDER, .no_audit = 1);
 	exai_scrub_result *whole = NULL;
 	CHECK_OK(exai_scrub_text(&whole, s, all.data, all.len, &o));

@@ -6,17 +6,13 @@
 #include <ctype.h>
 #include <math.h>
 
-#include "scrub/scrub-internal.h"
-#include "test.h"
+#include "scrub-builtin.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
+static unsigned long long rng = 0x2545f4914f6cdd1dull;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return test_xorshift(&rng);
 }
 
 /* ---- the not_placeholder validator, rules 9 and 11 --------------------------------------- */
@@ -257,25 +253,15 @@ static void cls_text(const char *text, size_t len)
 	}
 }
 
+static void cls_corpus_text(const char *text, size_t len, void *ud)
+{
+	(void)ud;
+	cls_text(text, len);
+}
+
 static void cls_corpora(void)
 {
-	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/negatives.jsonl",
-					     "corpora/scrub-dev/pii-synthetic.jsonl" };
-	for (size_t f = 0; f < EXAI__ARRAY_SIZE(files); f++) {
-		size_t len;
-		char *data = test_read_file(test_shared(files[f]), &len), *line = data, *next;
-		for (; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = 0;
-			json_t *j = json_loads(line, 0, NULL);
-			const char *text = json_string_value(json_object_get(j, "text"));
-			if (text)
-				cls_text(text, strlen(text));
-			json_decref(j);
-		}
-		free(data);
-	}
+	scrub_dev_texts(cls_corpus_text, NULL);
 }
 
 /* Random tokens of the shapes train.py draws (and look-alikes), after random contexts that

@@ -6,8 +6,7 @@
  * pack's shapes, leads and run validation lose no finding: stage 1 finds the same with and
  * without them on the development corpus and on texts made around every trigger pattern's
  * examples; UTF-8 validation (its ASCII fast path) agrees with a byte-at-a-time reference. */
-#include "scrub/scrub-internal.h"
-#include "test.h"
+#include "scrub-builtin.h"
 
 struct run {
 	unsigned spec;
@@ -270,6 +269,12 @@ static void same_findings(exai_scrubber *a, exai_scrubber *b, const char *text, 
 	exai__buf_free(&y);
 }
 
+static void same_findings_text(const char *text, size_t len, void *ud)
+{
+	exai_scrubber **pair = ud;
+	same_findings(pair[0], pair[1], text, len);
+}
+
 static void filters_lose_nothing(void)
 {
 	char *state = test_tmpdir();
@@ -293,23 +298,8 @@ static void filters_lose_nothing(void)
 	}
 	CHECK(n_shaped >= 20);
 	/* the development corpus */
-	static const char *const files[] = { "corpora/scrub-dev/dev.jsonl", "corpora/scrub-dev/pii-synthetic.jsonl",
-					     "corpora/scrub-dev/negatives.jsonl" };
-	for (size_t f = 0; f < EXAI__ARRAY_SIZE(files); f++) {
-		size_t len;
-		char *data = test_read_file(test_shared(files[f]), &len), *line = data, *next;
-		for (; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = 0;
-			json_t *row = json_loads(line, 0, NULL);
-			json_t *tx = json_object_get(row, "text");
-			if (json_is_string(tx))
-				same_findings(with, without, json_string_value(tx), json_string_length(tx));
-			json_decref(row);
-		}
-		free(data);
-	}
+	exai_scrubber *pair[2] = { with, without };
+	scrub_dev_texts(same_findings_text, pair);
 	/* every trigger pattern's examples in other surroundings, with digits and separators
 	 * changed, and next to keywords */
 	static const char *const around[][2] = {
