@@ -169,6 +169,25 @@ static int append_refusal(exai_audit_log *log, const char *file, size_t line, co
 	return r;
 }
 
+/* Renames @path, which the last error says is unreadable, to "<path>.refused" for the operator
+ * and logs why; 0, or the rename's error. */
+static int set_aside(exai_audit_log *log, const char *path)
+{
+	EXAI__WHY(why);
+	char *aside = NULL;
+	int r = 0;
+	if (asprintf(&aside, "%s.refused", path) < 0) {
+		aside = NULL; /* undefined after a failure */
+		r = exai__err(-ENOMEM, "out of memory");
+	} else if (rename(path, aside) < 0) {
+		r = exai__err_sys(exai__neg_errno(), "cannot set %s aside", path);
+	}
+	if (r == 0)
+		exai__log_err(exai__log_ctx(log), "audit", "%s: %s; kept as %s", exai__log_origin(log), why, aside);
+	free(aside);
+	return r;
+}
+
 /* Chains the complete lines of spool file @name (read whole: @data, @len) from line @skip on. */
 static int ingest_lines(exai_audit_log *log, const char *name, const char *data, size_t len, size_t skip)
 {
@@ -220,15 +239,9 @@ static int ingest_file(exai_audit_log *log, const char *dir, const char *name, u
 		int f = exai__log_ingest_end(log); /* durable before the file goes */
 		if (r == 0)
 			r = f;
-		if (r == -EBADMSG) { /* not ours to read: kept aside for the operator, never deleted */
-			EXAI__WHY(why);
-			char *aside = NULL;
-			if (asprintf(&aside, "%s.refused", path) > 0 && rename(path, aside) == 0)
-				exai__log_err(exai__log_ctx(log), "audit", "%s: %s; kept as %s", exai__log_origin(log), why,
-					      aside);
-			free(aside);
-			r = 0;
-		} else if (r == 0 && unlink(path) < 0) {
+		if (r == -EBADMSG) /* not ours to read: kept aside for the operator, never deleted */
+			r = set_aside(log, path);
+		else if (r == 0 && unlink(path) < 0) {
 			r = exai__err_sys(exai__neg_errno(), "cannot remove %s", path);
 		}
 		if (r == 0 && (unlink(jpath) < 0 && errno != ENOENT))
@@ -271,13 +284,7 @@ int exai__spool_ingest(exai_audit_log *log)
 		if (r == -EBADMSG) {
 			/* unreadable (it is written atomically, so this is damage): set aside; its file is
 			 * then chained whole, some events perhaps twice, rather than any lost */
-			EXAI__WHY(why);
-			char *aside = NULL;
-			r = asprintf(&aside, "%s.refused", jpath) > 0 && rename(jpath, aside) == 0 ?
-				    0 : exai__err_sys(exai__neg_errno(), "cannot set %s aside", jpath);
-			if (r == 0)
-				exai__log_err(exai__log_ctx(log), "audit", "%s: %s; kept as %s", exai__log_origin(log), why, aside);
-			free(aside);
+			r = set_aside(log, jpath);
 		} else if (r == 0 && (r = ingest_file(log, dir, file, first)) == 1) { /* its file is gone: done */
 			r = unlink(jpath) < 0 ? exai__err_sys(exai__neg_errno(), "cannot remove %s", jpath) : 0;
 		}
