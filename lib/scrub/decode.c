@@ -306,12 +306,25 @@ static void b64_table_init(void)
 		b64_table[c] = exai__b64_value((unsigned char)c) >= 0;
 }
 
+/* Bit i of the result: r[i .. i + n - 1] are all set (within the word); none for n > 64. */
+static uint64_t at_least(uint64_t r, size_t n)
+{
+	if (n > 64)
+		return 0;
+	for (size_t have = 1; have < n;) {
+		size_t step = have <= n - have ? have : n - have;
+		r &= r >> step;
+		have += step;
+	}
+	return r;
+}
+
 int exai__class_runs(const char *text, size_t len, int cls, size_t min, int (*fn)(void *ud, size_t start, size_t end),
 		     void *ud)
 {
 	pthread_once(&b64_once, b64_table_init);
 	const bool *table = cls == EXAI__CR_B64 ? b64_table : exai__cls_token_table();
-	size_t start = 0;
+	size_t start = 0; /* of the run carried into the block, when in */
 	bool in = false;
 	int r = 0;
 	for (size_t base = 0; r == 0 && base < len; base += 64) {
@@ -323,20 +336,32 @@ int exai__class_runs(const char *text, size_t len, int cls, size_t min, int (*fn
 			memcpy(tail, text + base, len - base);
 			m = class_mask(tail, cls, table);
 		}
-		/* walk the block's edges: ones start runs, zeros end them */
-		unsigned pos = 0;
-		while (pos < 64 && r == 0) {
-			uint64_t rest = in ? ~m >> pos : m >> pos;
-			if (!rest)
+		if (in) { /* the carried run ends at the block's first byte out of the class */
+			if (m == ~0ull)
+				continue;
+			unsigned l = (unsigned)__builtin_ctzll(~m);
+			if (base + l - start >= min && (r = fn(ud, start, base + l)) != 0)
 				break;
-			pos += (unsigned)__builtin_ctzll(rest);
-			if (in) {
-				if (base + pos - start >= min)
-					r = fn(ud, start, base + pos);
-			} else {
-				start = base + pos;
-			}
-			in = !in;
+			in = false;
+			m &= ~0ull << l;
+		}
+		/* a run reaching the block's end is carried; of the others only those long enough
+		 * are read (bit i of x: a run of min starts at i) */
+		uint64_t carry = 0;
+		if (m >> 63) {
+			unsigned t = m == ~0ull ? 64 : (unsigned)__builtin_clzll(~m);
+			carry = t == 64 ? ~0ull : ~0ull << (64 - t);
+			m &= ~carry;
+		}
+		for (uint64_t x = at_least(m, min); x && r == 0;) {
+			unsigned s = (unsigned)__builtin_ctzll(x);
+			unsigned l = (unsigned)__builtin_ctzll(~(m >> s)); /* m's top bit is clear */
+			r = fn(ud, base + s, base + s + l);
+			x &= ~0ull << (s + l); /* s + l < 64 */
+		}
+		if (carry) {
+			in = true;
+			start = base + (unsigned)__builtin_ctzll(carry);
 		}
 	}
 	if (r == 0 && in && len - start >= min)

@@ -506,7 +506,7 @@ static void class_runs(void)
 	size_t total = 0;
 	for (int t = 0; t < 6000; t++) {
 		char text[1100];
-		size_t len = rnd() % sizeof(text), min = rnd() % 3 ? 1 + rnd() % 40 : 0;
+		size_t len = rnd() % sizeof(text), min = rnd() % 3 ? 1 + rnd() % (t % 4 ? 40 : 100) : 0;
 		for (size_t i = 0; i < len; i++) /* runs of a few bytes to hundreds */
 			text[i] = i && rnd() % 8 ? text[i - 1] == ' ' ? 'a' : text[i - 1] : bytes[rnd() % (sizeof(bytes) - 1)];
 		for (size_t i = 0; i < len; i++)
