@@ -18,10 +18,11 @@
  * shaped-but-novel secret tokens that no pattern names.
  *
  * Overlapping findings are resolved by rank, highest first, each finding kept only when it
- * overlaps none kept before it. The rank compares, in order: specificity (a pattern with a
- * validator other than `none` > a pattern with keywords > any other pattern > the stage-2
- * classifier), the longer span, the higher severity, the earlier start, the pattern's place in
- * the pack.
+ * overlaps none kept before it (the bytes of a finding dropped so stay as they were). The rank
+ * compares, in order: a pattern before the stage-2 classifier, a secret before personal data,
+ * specificity (a pattern with a validator other than `none` or `not_placeholder` > a pattern
+ * with keywords > any other pattern), the longer span, the higher severity, the earlier
+ * start, the pattern's place in the pack.
  *
  * Input: any bytes. NUL bytes and invalid UTF-8 are scanned as bytes and pass through
  * unchanged (findings never start or end inside a valid multi-byte sequence that the pattern

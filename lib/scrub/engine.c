@@ -1422,10 +1422,21 @@ static int severity(const exai_scrubber *s, int pat)
 	return pat < 0 ? 0 : s->set.pats[pat].severity;
 }
 
-/* Higher rank first. */
+static bool is_pii(const exai_scrubber *s, int pat)
+{
+	return pat >= 0 && s->set.pats[pat].kind == EXAI__KIND_PII;
+}
+
+/* Higher rank first: a pattern before stage 2, a secret before personal data (the bytes of
+ * a finding that loses stay in clear: an e-mail address read into "user:password@host" must
+ * not leave the password's first bytes), then the pattern's specificity. */
 static int by_rank(const void *a, const void *b)
 {
 	const struct exai__cand *x = a, *y = b;
+	if ((x->rank > 0) != (y->rank > 0))
+		return x->rank > 0 ? -1 : 1;
+	if (is_pii(cmp_s, x->pat) != is_pii(cmp_s, y->pat))
+		return is_pii(cmp_s, x->pat) ? 1 : -1;
 	if (x->rank != y->rank)
 		return y->rank - x->rank;
 	size_t lx = x->end - x->start, ly = y->end - y->start;

@@ -465,10 +465,30 @@ static void keyword_gate(void)
 	exai_scrubber_free(s);
 }
 
+/* Overlaps: a secret outranks personal data over the same bytes. The built-in e-mail pattern
+ * reads "Wd8!kR2qLz@db.prod.internal" as an address; the credential must win, whole. */
+static void secret_over_pii(void)
+{
+	EXAI_OPTS(exai_scrubber_opts, o, .flags = EXAI_SCRUBBER_NO_STAGE2);
+	exai_scrubber *s = NULL;
+	CHECK_OK(exai_scrubber_new(&s, NULL, &o));
+	const char *text = "DATABASE_URL=postgresql://app:Wd8!kR2qLz@db.prod.internal:5432/app";
+	exai_scrub_result *r = scrub(s, text, EXAI_SCRUB_PLACEHOLDER);
+	const char *pw = strstr(text, "Wd8!");
+	CHECK(exai_scrub_result_count(r) == 1);
+	const struct exai_scrub_finding *f = exai_scrub_result_finding(r, 0);
+	CHECK(f && strcmp(f->cls, "url_with_credentials") == 0 && f->start <= (size_t)(pw - text) &&
+	      f->end >= (size_t)(pw - text) + 10);
+	CHECK(strstr(exai_scrub_result_text(r, NULL), "Wd8") == NULL);
+	exai_scrub_result_free(r);
+	exai_scrubber_free(s);
+}
+
 int main(void)
 {
 	pack_text = read_src("tests/unit/data/scrub-test-pack.json");
 	basics();
+	secret_over_pii();
 	pseudo_and_restore();
 	decoders();
 	policy();
