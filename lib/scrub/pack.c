@@ -314,6 +314,8 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 	int v = exai__validator_from_name(json_string_value(jval));
 	if (v < 0)
 		return PACK_ERR(name, id, "unknown validator '%s'", json_string_value(jval));
+	if (v >= EXAI__V_FORMAT2_FIRST && format < 2) /* the national numbers' check digits */
+		return PACK_ERR(name, id, "validator '%s' needs \"format\": 2", json_string_value(jval));
 	if (jent && (!json_is_number(jent) || json_number_value(jent) < 0 || json_number_value(jent) > 8))
 		return PACK_ERR(name, id, "'min_entropy' must be a number from 0 to 8");
 	json_t *pos = json_object_get(jex, "positive"), *neg = json_object_get(jex, "negative");

@@ -44,7 +44,14 @@ enum exai__validator {
 	EXAI__V_PHONE,
 	EXAI__V_EMAIL,
 	EXAI__V_NOT_PLACEHOLDER,
+	EXAI__V_UK_NHS, /* this one and those after it need a format-2 pack */
+	EXAI__V_IN_AADHAAR,
+	EXAI__V_ABA_ROUTING,
+	EXAI__V_CA_SIN,
+	EXAI__V_BR_CPF,
+	EXAI__V_BR_CNPJ,
 	EXAI__V_COUNT,
+	EXAI__V_FORMAT2_FIRST = EXAI__V_UK_NHS,
 };
 /* The validator's name in packs, or NULL. */
 const char *exai__validator_name(int v);

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include <sodium.h>
 
 #include "scrub-internal.h"
 
@@ -26,6 +26,12 @@ static const char *const validator_names[EXAI__V_COUNT] = {
 	[EXAI__V_PHONE] = "phone",
 	[EXAI__V_EMAIL] = "email",
 	[EXAI__V_NOT_PLACEHOLDER] = "not_placeholder",
+	[EXAI__V_UK_NHS] = "uk_nhs",
+	[EXAI__V_IN_AADHAAR] = "in_aadhaar",
+	[EXAI__V_ABA_ROUTING] = "aba_routing",
+	[EXAI__V_CA_SIN] = "ca_sin",
+	[EXAI__V_BR_CPF] = "br_cpf",
+	[EXAI__V_BR_CNPJ] = "br_cnpj",
 };
 
 const char *exai__validator_name(int v)
@@ -190,19 +196,67 @@ uint32_t exai__crc32(const void *p, size_t n)
 	return c ^ 0xFFFFFFFFu;
 }
 
-/* ---- payment cards ---------------------------------------------------------------------- */
+/* ---- digits with a check ---------------------------------------------------------------- */
 
-static bool prefix_in(const char *d, int digits, long lo, long hi)
+/* The digits of @s as values 0-9 into @d, skipping the bytes of @seps: their count, or -1 when
+ * another byte or more than @max digits comes. */
+static int digits_of(const char *s, size_t n, const char *seps, uint8_t *d, size_t max)
+{
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= '0' && c <= '9') {
+			if (nd == max)
+				return -1;
+			d[nd++] = (uint8_t)(c - '0');
+		} else if (!c || !strchr(seps, c)) {
+			return -1;
+		}
+	}
+	return (int)nd;
+}
+
+static bool all_same(const uint8_t *d, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (d[i] != d[0])
+			return false;
+	return true;
+}
+
+/* The number the first @k digits of @d make. */
+static long lead_num(const uint8_t *d, int k)
 {
 	long v = 0;
-	for (int i = 0; i < digits; i++)
-		v = v * 10 + (d[i] - '0');
+	for (int i = 0; i < k; i++)
+		v = v * 10 + d[i];
+	return v;
+}
+
+/* Luhn (mod 10, every second digit from the right doubled). */
+static bool luhn_ok(const uint8_t *d, size_t n)
+{
+	unsigned sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = d[n - 1 - i];
+		if (i & 1)
+			v = v * 2 > 9 ? v * 2 - 9 : v * 2;
+		sum += v;
+	}
+	return sum % 10 == 0;
+}
+
+/* ---- payment cards ---------------------------------------------------------------------- */
+
+static bool prefix_in(const uint8_t *d, int digits, long lo, long hi)
+{
+	long v = lead_num(d, digits);
 	return v >= lo && v <= hi;
 }
 
-static bool card_issuer_ok(const char *d, size_t n)
+static bool card_issuer_ok(const uint8_t *d, size_t n)
 {
-	if (d[0] == '4')
+	if (d[0] == 4)
 		return n == 13 || n == 16 || n == 19; /* Visa */
 	if (prefix_in(d, 2, 51, 55) || prefix_in(d, 4, 2221, 2720))
 		return n == 16; /* Mastercard */
@@ -225,35 +279,9 @@ static bool card_issuer_ok(const char *d, size_t n)
 
 static bool v_luhn(const char *s, size_t n)
 {
-	char d[20];
-	size_t nd = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (isdigit((unsigned char)s[i])) {
-			if (nd == sizeof(d))
-				return false;
-			d[nd++] = s[i];
-		} else if (s[i] != ' ' && s[i] != '-') {
-			return false;
-		}
-	}
-	if (nd < 12 || nd > 19)
-		return false;
-	bool same = true;
-	for (size_t i = 1; i < nd; i++)
-		same &= d[i] == d[0];
-	if (same)
-		return false;
-	int sum = 0;
-	for (size_t i = 0; i < nd; i++) {
-		int v = d[nd - 1 - i] - '0';
-		if (i & 1) {
-			v *= 2;
-			if (v > 9)
-				v -= 9;
-		}
-		sum += v;
-	}
-	return sum % 10 == 0 && card_issuer_ok(d, nd);
+	uint8_t d[19];
+	int nd = digits_of(s, n, " -", d, sizeof(d));
+	return nd >= 12 && !all_same(d, (size_t)nd) && luhn_ok(d, (size_t)nd) && card_issuer_ok(d, (size_t)nd);
 }
 
 /* ---- IBAN ------------------------------------------------------------------------------- */
@@ -313,28 +341,111 @@ static bool v_iban(const char *s, size_t n)
 
 static bool v_us_ssn(const char *s, size_t n)
 {
-	char d[9];
-	size_t nd = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (isdigit((unsigned char)s[i])) {
-			if (nd == 9)
-				return false;
-			d[nd++] = s[i];
-		} else if (s[i] != '-' && s[i] != ' ') {
-			return false;
-		}
-	}
-	if (nd != 9)
+	uint8_t d[9];
+	if (digits_of(s, n, "- ", d, sizeof(d)) != 9)
 		return false;
-	int area = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
-	int group = (d[3] - '0') * 10 + (d[4] - '0');
-	bool serial0 = d[5] == '0' && d[6] == '0' && d[7] == '0' && d[8] == '0';
+	long area = lead_num(d, 3), group = d[3] * 10 + d[4], serial = d[5] * 1000 + d[6] * 100 + d[7] * 10 + d[8];
 	/* numbers printed on wallet inserts and in ads, used by many as their own */
-	static const char misused[][10] = { "123456789", "078051120", "219099999" };
+	static const long misused[] = { 123456789, 78051120, 219099999 };
 	for (size_t k = 0; k < EXAI__ARRAY_SIZE(misused); k++)
-		if (memcmp(d, misused[k], 9) == 0)
+		if (lead_num(d, 9) == misused[k])
 			return false;
-	return area != 0 && area != 666 && area < 900 && group != 0 && !serial0;
+	return area != 0 && area != 666 && area < 900 && group != 0 && serial != 0;
+}
+
+/* ---- national numbers with check digits ------------------------------------------------- */
+
+/* UK NHS number: 10 digits; the weights 10..2 on the first nine, 11 - (sum mod 11) (11 -> 0;
+ * 10 is never issued) is the tenth. */
+static bool v_uk_nhs(const char *s, size_t n)
+{
+	uint8_t d[10];
+	if (digits_of(s, n, " -", d, sizeof(d)) != 10 || all_same(d, 10))
+		return false;
+	unsigned sum = 0;
+	for (int i = 0; i < 9; i++)
+		sum += d[i] * (unsigned)(10 - i);
+	unsigned check = 11 - sum % 11;
+	return check != 10 && check % 11 == d[9];
+}
+
+/* Verhoeff's dihedral-group check (the Aadhaar's last digit): multiplication in D5, the
+ * permutation applied i times to the i-th digit from the right; valid when the product is 0. */
+static bool verhoeff_ok(const uint8_t *d, size_t n)
+{
+	static const uint8_t mul[10][10] = {
+		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, { 1, 2, 3, 4, 0, 6, 7, 8, 9, 5 }, { 2, 3, 4, 0, 1, 7, 8, 9, 5, 6 },
+		{ 3, 4, 0, 1, 2, 8, 9, 5, 6, 7 }, { 4, 0, 1, 2, 3, 9, 5, 6, 7, 8 }, { 5, 9, 8, 7, 6, 0, 4, 3, 2, 1 },
+		{ 6, 5, 9, 8, 7, 1, 0, 4, 3, 2 }, { 7, 6, 5, 9, 8, 2, 1, 0, 4, 3 }, { 8, 7, 6, 5, 9, 3, 2, 1, 0, 4 },
+		{ 9, 8, 7, 6, 5, 4, 3, 2, 1, 0 },
+	};
+	static const uint8_t perm[8][10] = {
+		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, { 1, 5, 7, 6, 2, 8, 3, 0, 9, 4 }, { 5, 8, 0, 3, 7, 9, 6, 1, 4, 2 },
+		{ 8, 9, 1, 6, 0, 4, 3, 5, 2, 7 }, { 9, 4, 5, 3, 1, 2, 6, 8, 7, 0 }, { 4, 2, 8, 6, 5, 7, 3, 9, 0, 1 },
+		{ 2, 7, 9, 3, 8, 0, 6, 4, 1, 5 }, { 7, 0, 4, 6, 9, 1, 3, 2, 5, 8 },
+	};
+	unsigned c = 0;
+	for (size_t i = 0; i < n; i++)
+		c = mul[c][perm[i % 8][d[n - 1 - i]]];
+	return c == 0;
+}
+
+/* Aadhaar: 12 digits, the first 2-9, Verhoeff's check. */
+static bool v_in_aadhaar(const char *s, size_t n)
+{
+	uint8_t d[12];
+	return digits_of(s, n, " -", d, sizeof(d)) == 12 && d[0] >= 2 && !all_same(d, 12) && verhoeff_ok(d, 12);
+}
+
+/* US ABA routing number: 9 digits, a Federal Reserve prefix (00-12, 21-32, 61-72, 80), and
+ * 3 (d1 + d4 + d7) + 7 (d2 + d5 + d8) + (d3 + d6 + d9) = 0 (mod 10). */
+static bool v_aba_routing(const char *s, size_t n)
+{
+	uint8_t d[9];
+	if (digits_of(s, n, "", d, sizeof(d)) != 9 || all_same(d, 9))
+		return false;
+	long fed = lead_num(d, 2);
+	if (!(fed <= 12 || (fed >= 21 && fed <= 32) || (fed >= 61 && fed <= 72) || fed == 80))
+		return false;
+	unsigned sum = 0;
+	for (int i = 0; i < 9; i += 3)
+		sum += 3u * d[i] + 7u * d[i + 1] + d[i + 2];
+	return sum % 10 == 0;
+}
+
+/* Canadian SIN: 9 digits, Luhn, the first digit (the province) not 0 or 8 (never issued). */
+static bool v_ca_sin(const char *s, size_t n)
+{
+	uint8_t d[9];
+	return digits_of(s, n, " -", d, sizeof(d)) == 9 && d[0] != 0 && d[0] != 8 && luhn_ok(d, 9);
+}
+
+/* The Brazilian mod-11 check digit over d[0..n) with weights w[0..n): 0 when the remainder of
+ * the weighted sum is 0 or 1, else 11 - remainder (CPF and CNPJ alike). */
+static unsigned br_check(const uint8_t *d, const uint8_t *w, size_t n)
+{
+	unsigned sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += d[i] * (unsigned)w[i];
+	return sum % 11 < 2 ? 0 : 11 - sum % 11;
+}
+
+/* CPF: 11 digits, not all the same, two check digits (weights 10..2, then 11..2). */
+static bool v_br_cpf(const char *s, size_t n)
+{
+	static const uint8_t w[] = { 11, 10, 9, 8, 7, 6, 5, 4, 3, 2 };
+	uint8_t d[11];
+	return digits_of(s, n, ".-", d, sizeof(d)) == 11 && !all_same(d, 11) && br_check(d, w + 1, 9) == d[9] &&
+	       br_check(d, w, 10) == d[10];
+}
+
+/* CNPJ: 14 digits, not all the same, two check digits (weights 5..2 9..2, then 6..2 9..2). */
+static bool v_br_cnpj(const char *s, size_t n)
+{
+	static const uint8_t w[] = { 6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2 };
+	uint8_t d[14];
+	return digits_of(s, n, "./-", d, sizeof(d)) == 14 && !all_same(d, 14) && br_check(d, w + 1, 12) == d[12] &&
+	       br_check(d, w, 13) == d[13];
 }
 
 /* ---- JWT -------------------------------------------------------------------------------- */
@@ -370,42 +481,62 @@ static bool v_jwt(const char *s, size_t n)
 
 /* ---- base58check ------------------------------------------------------------------------ */
 
+/* The value of each base58 character plus one (0: not in the alphabet). */
+static const uint8_t b58_value[256] = {
+#define B58(c, v) [c] = (v) + 1
+	B58('1', 0), B58('2', 1), B58('3', 2), B58('4', 3), B58('5', 4), B58('6', 5), B58('7', 6), B58('8', 7),
+	B58('9', 8), B58('A', 9), B58('B', 10), B58('C', 11), B58('D', 12), B58('E', 13), B58('F', 14),
+	B58('G', 15), B58('H', 16), B58('J', 17), B58('K', 18), B58('L', 19), B58('M', 20), B58('N', 21),
+	B58('P', 22), B58('Q', 23), B58('R', 24), B58('S', 25), B58('T', 26), B58('U', 27), B58('V', 28),
+	B58('W', 29), B58('X', 30), B58('Y', 31), B58('Z', 32), B58('a', 33), B58('b', 34), B58('c', 35),
+	B58('d', 36), B58('e', 37), B58('f', 38), B58('g', 39), B58('h', 40), B58('i', 41), B58('j', 42),
+	B58('k', 43), B58('m', 44), B58('n', 45), B58('o', 46), B58('p', 47), B58('q', 48), B58('r', 49),
+	B58('s', 50), B58('t', 51), B58('u', 52), B58('v', 53), B58('w', 54), B58('x', 55), B58('y', 56),
+	B58('z', 57),
+#undef B58
+};
+
 static bool v_base58check(const char *s, size_t n)
 {
-	static const char alpha[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-	uint8_t buf[128];
-	size_t blen = 0; /* big-endian number in buf[sizeof - blen ..] */
+	/* the number in 32-bit limbs, least significant first (a byte at a time was four times
+	 * the work); 150 characters are at most 110 bytes */
+	uint32_t limb[28];
+	size_t nl = 0;
 	if (n == 0 || n > 150)
 		return false;
-	memset(buf, 0, sizeof(buf));
 	size_t zeros = 0;
 	while (zeros < n && s[zeros] == '1')
 		zeros++;
 	for (size_t i = 0; i < n; i++) {
-		const char *p = memchr(alpha, s[i], 58);
-		if (!p || !s[i])
+		uint64_t carry = b58_value[(unsigned char)s[i]];
+		if (!carry--)
 			return false;
-		unsigned carry = (unsigned)(p - alpha);
-		for (size_t k = 0; k < blen || carry; k++) {
-			if (k >= sizeof(buf))
+		for (size_t k = 0; k < nl; k++) {
+			carry += (uint64_t)limb[k] * 58;
+			limb[k] = (uint32_t)carry;
+			carry >>= 32;
+		}
+		if (carry) {
+			if (nl == EXAI__ARRAY_SIZE(limb))
 				return false;
-			size_t idx = sizeof(buf) - 1 - k;
-			carry += 58u * buf[idx];
-			buf[idx] = (uint8_t)carry;
-			carry >>= 8;
-			if (k + 1 > blen)
-				blen = k + 1;
+			limb[nl++] = (uint32_t)carry;
 		}
 	}
-	size_t total = zeros + blen;
-	if (total < 5 || total > sizeof(buf))
-		return false;
+	/* big-endian bytes: the leading zero bytes, then the number without its leading zeros */
 	uint8_t dec[128];
+	size_t blen = 4 * nl;
+	while (blen && !(limb[(blen - 1) / 4] >> (8 * ((blen - 1) % 4)) & 0xff))
+		blen--;
+	size_t total = zeros + blen;
+	if (total < 5 || total > sizeof(dec))
+		return false;
 	memset(dec, 0, zeros);
-	memcpy(dec + zeros, buf + sizeof(buf) - blen, blen);
-	uint8_t h1[32], h2[32];
-	SHA256(dec, total - 4, h1);
-	SHA256(h1, 32, h2);
+	for (size_t k = 0; k < blen; k++)
+		dec[total - 1 - k] = (uint8_t)(limb[k / 4] >> (8 * (k % 4)));
+	/* libsodium's SHA-256: no algorithm fetch and no lock per call, unlike OpenSSL 3's SHA256() */
+	uint8_t h1[crypto_hash_sha256_BYTES], h2[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(h1, dec, total - 4);
+	crypto_hash_sha256(h2, h1, sizeof(h1));
 	return memcmp(h2, dec + total - 4, 4) == 0;
 }
 
@@ -1091,6 +1222,18 @@ bool exai__validate(int v, const char *s, size_t n)
 		return v_email(s, n);
 	case EXAI__V_NOT_PLACEHOLDER:
 		return v_not_placeholder(s, n);
+	case EXAI__V_UK_NHS:
+		return v_uk_nhs(s, n);
+	case EXAI__V_IN_AADHAAR:
+		return v_in_aadhaar(s, n);
+	case EXAI__V_ABA_ROUTING:
+		return v_aba_routing(s, n);
+	case EXAI__V_CA_SIN:
+		return v_ca_sin(s, n);
+	case EXAI__V_BR_CPF:
+		return v_br_cpf(s, n);
+	case EXAI__V_BR_CNPJ:
+		return v_br_cnpj(s, n);
 	}
 	return false;
 }

@@ -39,6 +39,10 @@ static void checksums(void)
 	CHECK(V(EXAI__V_BASE58CHECK, "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"));
 	CHECK(!V(EXAI__V_BASE58CHECK, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb"));
 	CHECK(!V(EXAI__V_BASE58CHECK, "0OIl"));
+	CHECK(V(EXAI__V_BASE58CHECK, "1111111111111111111114oLvT2")); /* leading zero bytes (hash160 0) */
+	CHECK(V(EXAI__V_BASE58CHECK, "5HueCGU8rMjxEXxiPuD5BDku4MkFqeZyd4dZ1jvhTVqvbTLvyTJ")); /* WIF */
+	CHECK(!V(EXAI__V_BASE58CHECK, "5HueCGU8rMjxEXxiPuD5BDku4MkFqeZyd4dZ1jvhTVqvbTLvyTK"));
+	CHECK(!V(EXAI__V_BASE58CHECK, "1111111111111111111114oLvT3"));
 	CHECK(V(EXAI__V_BECH32, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"));
 	CHECK(V(EXAI__V_BECH32, "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4"));
 	CHECK(V(EXAI__V_BECH32, "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0")); /* bech32m */
@@ -125,6 +129,94 @@ static void pii(void)
 	CHECK(V(EXAI__V_JWT, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"));
 	CHECK(!V(EXAI__V_JWT, "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc")); /* no alg */
 	CHECK(!V(EXAI__V_JWT, "abc.def"));
+}
+
+/* Every change of one digit of @valid (a number its validator accepts) is rejected, and with
+ * @swaps every swap of two adjacent different digits too. */
+static void detects_errors(int v, const char *valid, bool swaps)
+{
+	char t[32];
+	size_t n = strlen(valid);
+	CHECK(n < sizeof(t));
+	CHECK(V(v, valid));
+	for (size_t i = 0; i < n; i++) {
+		if (valid[i] < '0' || valid[i] > '9')
+			continue;
+		for (char c = '0'; c <= '9'; c++) {
+			if (c == valid[i])
+				continue;
+			memcpy(t, valid, n + 1);
+			t[i] = c;
+			if (V(v, t)) {
+				fprintf(stderr, "%s: '%s' accepted (a digit of '%s' changed)\n", exai__validator_name(v), t, valid);
+				test_failures++;
+			}
+		}
+		size_t j = i + 1;
+		while (j < n && (valid[j] < '0' || valid[j] > '9'))
+			j++;
+		if (!swaps || j == n || valid[i] == valid[j])
+			continue;
+		memcpy(t, valid, n + 1);
+		t[i] = valid[j];
+		t[j] = valid[i];
+		if (V(v, t)) {
+			fprintf(stderr, "%s: '%s' accepted (two digits of '%s' swapped)\n", exai__validator_name(v), t, valid);
+			test_failures++;
+		}
+	}
+}
+
+/* The national numbers' check digits. */
+static void national(void)
+{
+	/* UK NHS (mod 11): NHS Digital's test number, a synthetic one; 10 is never a check digit */
+	detects_errors(EXAI__V_UK_NHS, "943 476 5919", false);
+	detects_errors(EXAI__V_UK_NHS, "4334229042", false);
+	CHECK(V(EXAI__V_UK_NHS, "943-476-5919"));
+	CHECK(!V(EXAI__V_UK_NHS, "0000000000"));     /* mod 11 holds, all one digit */
+	CHECK(!V(EXAI__V_UK_NHS, "417 769 9960"));   /* the pack's old example: check digit 9 */
+	CHECK(!V(EXAI__V_UK_NHS, "943 476 591"));    /* 9 digits */
+	CHECK(!V(EXAI__V_UK_NHS, "943.476.5919"));   /* not a separator of the pattern */
+	CHECK(!V(EXAI__V_UK_NHS, "1234567890"));     /* remainder 1: check digit 10, never issued */
+	/* Aadhaar (Verhoeff): Verhoeff catches every single error and adjacent transposition */
+	detects_errors(EXAI__V_IN_AADHAAR, "7114 7104 9746", true);
+	detects_errors(EXAI__V_IN_AADHAAR, "812806192057", true);
+	CHECK(!V(EXAI__V_IN_AADHAAR, "198259791907"));   /* Verhoeff holds, starts with 1 */
+	CHECK(!V(EXAI__V_IN_AADHAAR, "8086 9619 8308")); /* the pack's old example */
+	CHECK(!V(EXAI__V_IN_AADHAAR, "2363"));           /* Verhoeff holds (Wikipedia's 236 -> 3), too short */
+	/* US ABA routing: Federal Reserve Bank of Boston, JPMorgan Chase NY, Bank of America TX */
+	detects_errors(EXAI__V_ABA_ROUTING, "011000015", false);
+	detects_errors(EXAI__V_ABA_ROUTING, "021000021", false);
+	detects_errors(EXAI__V_ABA_ROUTING, "111000025", false);
+	CHECK(!V(EXAI__V_ABA_ROUTING, "156224154")); /* 3-7-1 holds, 15 is no Federal Reserve prefix */
+	CHECK(!V(EXAI__V_ABA_ROUTING, "000000000"));
+	CHECK(!V(EXAI__V_ABA_ROUTING, "060385525")); /* the pack's old example */
+	CHECK(!V(EXAI__V_ABA_ROUTING, "011-000-015"));
+	/* Canadian SIN (Luhn) */
+	detects_errors(EXAI__V_CA_SIN, "130 692 544", false);
+	detects_errors(EXAI__V_CA_SIN, "741-374-847", false);
+	CHECK(!V(EXAI__V_CA_SIN, "046 454 286")); /* Luhn holds, province 0 is never issued */
+	CHECK(!V(EXAI__V_CA_SIN, "891 620 510")); /* nor 8 */
+	CHECK(!V(EXAI__V_CA_SIN, "533-173-180")); /* the pack's old example */
+	/* Brazilian CPF and CNPJ (two mod-11 digits): the usual test numbers */
+	CHECK(V(EXAI__V_BR_CPF, "111.444.777-35"));
+	CHECK(V(EXAI__V_BR_CPF, "11144477735"));
+	CHECK(V(EXAI__V_BR_CPF, "808.820.313-92"));
+	CHECK(!V(EXAI__V_BR_CPF, "111.444.777-36"));
+	CHECK(!V(EXAI__V_BR_CPF, "111.444.777-45"));
+	CHECK(!V(EXAI__V_BR_CPF, "111.111.111-11")); /* checks hold, all one digit */
+	CHECK(!V(EXAI__V_BR_CPF, "657.097.556-93")); /* the pack's old example */
+	CHECK(!V(EXAI__V_BR_CPF, "111.444.777/35"));
+	CHECK(V(EXAI__V_BR_CNPJ, "11.222.333/0001-81"));
+	CHECK(V(EXAI__V_BR_CNPJ, "45.589.338/3498-03"));
+	CHECK(!V(EXAI__V_BR_CNPJ, "11.222.333/0001-82"));
+	CHECK(!V(EXAI__V_BR_CNPJ, "11.222.333/0001-91"));
+	CHECK(!V(EXAI__V_BR_CNPJ, "00.000.000/0000-00"));
+	CHECK(!V(EXAI__V_BR_CNPJ, "49.142.742/9663-37")); /* the pack's old example */
+	/* a change in the first twelve digits is caught by one of the two check digits */
+	detects_errors(EXAI__V_BR_CNPJ, "11.222.333/0001-81", false);
+	detects_errors(EXAI__V_BR_CPF, "111.444.777-35", false);
 }
 
 static void placeholders(void)
@@ -230,6 +322,7 @@ int main(void)
 	keccak();
 	checksums();
 	pii();
+	national();
 	placeholders();
 	placeholder_calls();
 	placeholder_names();

@@ -261,6 +261,8 @@ static void bad_packs(void)
 	bad_pack("\"kind\": \"pii\"", "\"kind\": \"pi\"", "'kind'");
 	bad_pack("\"validator\": \"luhn\"", "\"validator\": \"luhn\", \"trigger\": {\"run\": \"digit\", \"min\": 12}",
 		 "pattern 'test.card': 'trigger' needs \"format\": 2");
+	bad_pack("\"validator\": \"luhn\"", "\"validator\": \"uk_nhs\"",
+		 "pattern 'test.card': validator 'uk_nhs' needs \"format\": 2");
 
 	/* the pack's own examples pass */
 	size_t fails = 99;
