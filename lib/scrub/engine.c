@@ -44,7 +44,7 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 9
+#define PLAN_VERSION 10
 
 /* The plan's literal table as it is built. */
 struct plan_acc {
@@ -248,6 +248,19 @@ static int plan_build(exai_scrubber *s)
 			}
 			kcost = exai__lits_cost(kl, (unsigned)p->n_keywords) * span_weight(W + (long)EXAI__SCRUB_KEYWORD_BEFORE);
 		}
+		exai__log_debug(s->ctx, MOD, "pattern %s: required literal %s'%.*s'%s costs %.0f, keywords %.0f", p->id,
+				analysed && ri->n_lits && ri->lits[0].caseless ? "(?i)" : "", analysed && ri->n_lits ? (int)ri->lits[0].len : 0,
+				analysed && ri->n_lits ? ri->lits[0].s : "", analysed && ri->n_lits > 1 ? " ..." : "", fcost, kcost);
+		if (p->gate_req == EXAI__GATE_LITERAL && fcost >= 1e300) {
+			r = exai__err(-EINVAL, "scrub pack '%s': pattern '%s': 'gate' is \"literal\" but the regex has no required literal the engine finds",
+				      p->pack, p->id);
+			break;
+		}
+		/* the pack's "gate" overrides the estimate */
+		if (p->gate_req == EXAI__GATE_LITERAL)
+			fcost = 0;
+		else if (p->gate_req == EXAI__GATE_KEYWORD)
+			fcost = 1e300, kcost = 0;
 		if (fcost <= LIT_COST_MAX && fcost <= kcost) {
 			p->gate = EXAI__GATE_LITERAL;
 			for (unsigned k = 0; k < ri->n_lits && r == 0; k++) {
@@ -751,6 +764,7 @@ static void cache_store(exai_scrubber *s, const char *path)
 }
 
 static int keywords_build(exai_scrubber *s);
+static int head_bytes_build(exai_scrubber *s);
 
 /* The plan and the database: from the cache, or worked out (Hyperscan's check of every regex,
  * the analysis, the compilation) and cached. */
@@ -789,6 +803,8 @@ out:
 		r = triggers_build(s);
 	if (r == 0)
 		r = keywords_build(s);
+	if (r == 0 && s->head_first)
+		r = head_bytes_build(s);
 	return r;
 }
 
@@ -917,6 +933,7 @@ void exai_scrubber_free(exai_scrubber *s)
 	free(s->win);
 	free(s->touched);
 	free(s->hit_first);
+	free(s->head_byte);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
@@ -1170,28 +1187,69 @@ static int rank_of(const struct exai__pattern *p)
 	return p->n_keywords ? 2 : 1;
 }
 
-#define HEAD_STARTS_MAX 16
+/* The most starts of a window whose first bytes are looked at before PCRE2 runs. */
+#define HEAD_SCAN_MAX 1024
 
-/* Whether a match of window @h's pattern may start somewhere PCRE2 would look (from the
- * window's start or @resume to its last start): the bytes there fit the pattern's first bytes.
- * When none does, PCRE2 would find nothing: the window is skipped. */
-static bool start_possible(const exai_scrubber *s, const struct hit *h, const char *text, size_t len, size_t resume)
+/* The first start of window @h (from its start or @resume to its last start) at which a match
+ * of its pattern may begin: the bytes there fit the pattern's first bytes (a memchr for the
+ * most selective check when it is one byte). SIZE_MAX when there is none: PCRE2 would find
+ * nothing, the window is skipped (a match may always start at the text's start, where a `^`
+ * lets its first bytes differ). Only the first HEAD_SCAN_MAX starts are looked at; when none
+ * of them fits, the first start past them. */
+static size_t first_start(const exai_scrubber *s, const struct hit *h, const char *text, size_t len, size_t resume)
 {
 	unsigned c0 = s->head_first[h->pat], c1 = s->head_first[h->pat + 1];
-	if (c0 == c1)
-		return true;
 	size_t from = h->ws > resume ? h->ws : resume, to = h->wl < len ? h->wl : len - 1;
-	if (from <= to && to - from >= HEAD_STARTS_MAX)
-		return true; /* many starts: PCRE2's own start-of-match optimisations are cheaper */
-	for (size_t ms = from; ms <= to; ms++) {
+	if (c0 == c1)
+		return from;
+	if (from > to)
+		return SIZE_MAX;
+	if (from == 0)
+		return 0; /* at the text's start, a pattern's first bytes may differ (^) */
+	size_t last = to - from >= HEAD_SCAN_MAX ? from + HEAD_SCAN_MAX - 1 : to;
+	const size_t off = (size_t)s->heads[c0].off;
+	const int byte = s->head_byte[h->pat];
+	for (size_t ms = from; ms <= last; ms++) {
+		if (byte >= 0 && ms + off < len) { /* the next start whose byte there is the one */
+			size_t e = last + off + 1 < len ? last + off + 1 : len;
+			const char *q = memchr(text + ms + off, byte, e - (ms + off));
+			if (!q) {
+				if (e == len && len - off <= last)
+					return len - off; /* the check's byte lies past the text: it passes */
+				break;
+			}
+			ms = (size_t)(q - text) - off;
+		}
 		unsigned c = c0;
 		while (c < c1 && (ms + (size_t)s->heads[c].off >= len ||
 				  exai__bset_has(&s->heads[c].set, (unsigned char)text[ms + (size_t)s->heads[c].off])))
 			c++;
 		if (c == c1)
-			return true;
+			return ms;
 	}
-	return false;
+	return last < to ? last + 1 : SIZE_MAX;
+}
+
+/* Per pattern, the one byte its most selective check of a match's first bytes allows, or -1
+ * (first_start). */
+static int head_bytes_build(exai_scrubber *s)
+{
+	s->head_byte = malloc((s->set.n ? s->set.n : 1) * sizeof(int));
+	if (!s->head_byte)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->set.n; i++) {
+		s->head_byte[i] = -1;
+		if (s->head_first[i] == s->head_first[i + 1])
+			continue;
+		const struct exai__bset *b = &s->heads[s->head_first[i]].set;
+		unsigned n = 0;
+		for (int w = 0; w < 4; w++)
+			n += (unsigned)__builtin_popcountll(b->b[w]);
+		for (unsigned c = 0; n == 1 && c < 256; c++)
+			if (exai__bset_has(b, (unsigned char)c))
+				s->head_byte[i] = (int)c;
+	}
+	return 0;
 }
 
 /* The widest window whose keywords are looked for before PCRE2 runs (the search must cost
@@ -1208,13 +1266,14 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
-	if (!start_possible(s, h, text, len, *resume))
+	size_t first = first_start(s, h, text, len, *resume);
+	if (first == SIZE_MAX)
 		return 0;
 	if (alone && p->n_keywords && p->gate != EXAI__GATE_REGEX && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
 	    !keyword_near(s, h->pat, text, h->ws, h->we < len ? h->we : len))
 		return 0;
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;
-	size_t pos = h->ws > *resume ? h->ws : *resume;
+	size_t pos = first; /* no match starts before it */
 	pcre2_set_offset_limit(s->mctx, h->wl); /* no match starts after the window */
 	while (pos < sublen && pos <= h->wl) {
 		int rc = pcre2_match(p->re, (PCRE2_SPTR)text, sublen, pos, 0, s->md, s->mctx);

@@ -52,6 +52,11 @@ static void dump(const char *re, bool caseless)
 		print_set(&ri.after[j]);
 		printf("\n");
 	}
+	for (int j = 0; j < EXAI__CTX_K; j++) {
+		printf("  head[%d] ", j);
+		print_set(&ri.head[j]);
+		printf("\n");
+	}
 }
 
 static struct exai__bset set_of(const char *bytes)
@@ -141,7 +146,10 @@ static void crafted(void)
 	CHECK(set_eq(&ri.head[0], set_of("0123456789")) && set_eq(&ri.head[3], set_of("-")) &&
 	      set_eq(&ri.head[10], set_of("0123456789")) && set_all(&ri.head[11]));
 	CHECK_OK(exai__regex_analyse(&ri, "(?:^|[^a-z])kkey", false));
-	{ /* at a text start the match starts with the literal */
+	/* a match not at the text's start (where it starts with the literal) */
+	CHECK(set_eq(&ri.head[0], set_not(set_of("abcdefghijklmnopqrstuvwxyz"))) && set_eq(&ri.head[1], set_of("k")));
+	CHECK_OK(exai__regex_analyse(&ri, "(?m)(?:^|[^a-z])kkey", false)); /* a line start: any position */
+	{
 		struct exai__bset h0 = set_not(set_of("abcdefghijklmnopqrstuvwxyz"));
 		h0.b['k' >> 6] |= 1ull << ('k' & 63);
 		CHECK(set_eq(&ri.head[0], h0));
@@ -191,9 +199,10 @@ static size_t every_match_passes(exai_scrubber *s, size_t i, const char *t, size
 			fprintf(stderr, "pattern %s: the match at %zu of %s %s\n", p->id, ms, what,
 				hit ? "fails the checks of its literal" : "has no literal hit");
 		CHECK(ok);
-		/* and its first bytes pass the pattern's checks of a match's start */
+		/* and its first bytes pass the pattern's checks of a match's start (but at the
+		 * text's start) */
 		for (unsigned c = s->head_first[i]; c < s->head_first[i + 1]; c++)
-			CHECK(ms + (size_t)s->heads[c].off >= len ||
+			CHECK(ms == 0 || ms + (size_t)s->heads[c].off >= len ||
 			      exai__bset_has(&s->heads[c].set, (unsigned char)t[ms + (size_t)s->heads[c].off]));
 		n++;
 		pos = me > ms ? me : ms + 1;
