@@ -376,6 +376,32 @@ static void declared_gates(void)
 		      "pattern 'g-phone': 'gate' is \"literal\" but the regex has no required literal");
 }
 
+/* A caseless literal of a few letters goes to Hyperscan as its case variants: every one of
+ * them opens its window. */
+static void case_variants(void)
+{
+	static const char pack[] =
+		"{\"format\": 1, \"group\": \"v\", \"patterns\": [{\"id\": \"v-tok\", \"class\": \"tok\", \"kind\": \"secret\","
+		" \"severity\": \"low\", \"regex\": \"\\\\b(kq7z[0-9]{6})\\\\b\", \"group\": 1, \"caseless\": true, \"keywords\": [],"
+		" \"validator\": \"none\", \"min_entropy\": 0, \"examples\": {\"positive\": [{\"text\": \"kq7z123456\","
+		" \"secret\": \"kq7z123456\"}], \"negative\": [\"kq7z12\"]}}]}";
+	const char *packs[] = { pack };
+	EXAI_OPTS(exai_scrubber_opts, o, .packs = packs, .n_packs = 1,
+		  .flags = EXAI_SCRUBBER_NO_BUILTIN | EXAI_SCRUBBER_NO_CACHE | EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	exai_scrubber *s = NULL;
+	CHECK_OK(exai_scrubber_new(&s, NULL, &o));
+	if (!s)
+		return;
+	CHECK(s->set.pats[0].gate == EXAI__GATE_LITERAL && s->n_lits == 1 && s->lits[0].caseless);
+	static const char text[] = "kq7z123456 KQ7Z123457 Kq7Z123458 kQ7z123459 kq7Z123450 x";
+	exai_scrub_result *r = NULL;
+	EXAI_OPTS(exai_scrub_text_opts, to, .no_audit = 1);
+	CHECK_OK(exai_scrub_text(&r, s, text, sizeof(text) - 1, &to));
+	CHECK(exai_scrub_result_count(r) == 5);
+	exai_scrub_result_free(r);
+	exai_scrubber_free(s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1) {
@@ -384,6 +410,7 @@ int main(int argc, char **argv)
 	}
 	crafted();
 	declared_gates();
+	case_variants();
 	builtin();
 	return test_done();
 }
