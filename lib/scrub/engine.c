@@ -1064,6 +1064,52 @@ static size_t sub_sat(size_t a, size_t b)
 	return a > b ? a - b : 0;
 }
 
+/* The most starts of a window whose first bytes are looked at before PCRE2 runs. */
+#define HEAD_SCAN_MAX 1024
+/* A literal hit's window of at least this many starts is narrowed when it opens (on_match). */
+#define HEAD_NARROW_MIN 16
+
+/* The first start of window @h (from its start or @resume to its last start) at which a match
+ * of its pattern may begin: the bytes there fit the pattern's first bytes (a memchr for the
+ * most selective check when it is one byte). SIZE_MAX when there is none: PCRE2 would find
+ * nothing, the window is skipped (a match may always start at the text's start, where a `^`
+ * lets its first bytes differ). Only the first HEAD_SCAN_MAX starts are looked at; when none
+ * of them fits, the first start past them. */
+static size_t first_start(const exai_scrubber *s, unsigned pat, size_t ws, size_t wl, const char *text, size_t len,
+			  size_t resume)
+{
+	unsigned c0 = s->head_first[pat], c1 = s->head_first[pat + 1];
+	size_t from = ws > resume ? ws : resume, to = wl < len ? wl : len - 1;
+	if (c0 == c1)
+		return from;
+	if (from > to)
+		return SIZE_MAX;
+	if (from == 0)
+		return 0; /* at the text's start, a pattern's first bytes may differ (^) */
+	size_t last = to - from >= HEAD_SCAN_MAX ? from + HEAD_SCAN_MAX - 1 : to;
+	const size_t off = (size_t)s->heads[c0].off;
+	const int byte = s->head_byte[pat];
+	for (size_t ms = from; ms <= last; ms++) {
+		if (byte >= 0 && ms + off < len) { /* the next start whose byte there is the one */
+			size_t e = last + off + 1 < len ? last + off + 1 : len;
+			const char *q = memchr(text + ms + off, byte, e - (ms + off));
+			if (!q) {
+				if (e == len && len - off <= last)
+					return len - off; /* the check's byte lies past the text: it passes */
+				break;
+			}
+			ms = (size_t)(q - text) - off;
+		}
+		unsigned c = c0;
+		while (c < c1 && (ms + (size_t)s->heads[c].off >= len ||
+				  exai__bset_has(&s->heads[c].set, (unsigned char)text[ms + (size_t)s->heads[c].off])))
+			c++;
+		if (c == c1)
+			return ms;
+	}
+	return last < to ? last + 1 : SIZE_MAX;
+}
+
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
 {
 	(void)from;
@@ -1083,6 +1129,11 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		size_t W = s->set.pats[x->pat].window;
 		size_t ws = x->hi >= 0 ? sub_sat(ls, (size_t)x->hi) : ls + (size_t)-x->hi;
 		size_t wl = x->lo >= 0 ? sub_sat(ls, (size_t)x->lo) : ls + (size_t)-x->lo;
+		/* a wide window without context checks (a keyword's) whose pattern's first bytes
+		 * hold a byte found with memchr: opened only from its first start that fits them */
+		if (!x->n_chk && wl - ws >= HEAD_NARROW_MIN && s->head_byte[x->pat] >= 0 &&
+		    (ws = first_start(s, x->pat, ws, wl, st->text, st->len, 0)) == SIZE_MAX)
+			continue;
 		if (open_window(st, x->pat, ws, wl, wl + W))
 			return 1;
 	}
@@ -1219,49 +1270,6 @@ static int rank_of(const struct exai__pattern *p)
 	return p->n_keywords ? 2 : 1;
 }
 
-/* The most starts of a window whose first bytes are looked at before PCRE2 runs. */
-#define HEAD_SCAN_MAX 1024
-
-/* The first start of window @h (from its start or @resume to its last start) at which a match
- * of its pattern may begin: the bytes there fit the pattern's first bytes (a memchr for the
- * most selective check when it is one byte). SIZE_MAX when there is none: PCRE2 would find
- * nothing, the window is skipped (a match may always start at the text's start, where a `^`
- * lets its first bytes differ). Only the first HEAD_SCAN_MAX starts are looked at; when none
- * of them fits, the first start past them. */
-static size_t first_start(const exai_scrubber *s, const struct hit *h, const char *text, size_t len, size_t resume)
-{
-	unsigned c0 = s->head_first[h->pat], c1 = s->head_first[h->pat + 1];
-	size_t from = h->ws > resume ? h->ws : resume, to = h->wl < len ? h->wl : len - 1;
-	if (c0 == c1)
-		return from;
-	if (from > to)
-		return SIZE_MAX;
-	if (from == 0)
-		return 0; /* at the text's start, a pattern's first bytes may differ (^) */
-	size_t last = to - from >= HEAD_SCAN_MAX ? from + HEAD_SCAN_MAX - 1 : to;
-	const size_t off = (size_t)s->heads[c0].off;
-	const int byte = s->head_byte[h->pat];
-	for (size_t ms = from; ms <= last; ms++) {
-		if (byte >= 0 && ms + off < len) { /* the next start whose byte there is the one */
-			size_t e = last + off + 1 < len ? last + off + 1 : len;
-			const char *q = memchr(text + ms + off, byte, e - (ms + off));
-			if (!q) {
-				if (e == len && len - off <= last)
-					return len - off; /* the check's byte lies past the text: it passes */
-				break;
-			}
-			ms = (size_t)(q - text) - off;
-		}
-		unsigned c = c0;
-		while (c < c1 && (ms + (size_t)s->heads[c].off >= len ||
-				  exai__bset_has(&s->heads[c].set, (unsigned char)text[ms + (size_t)s->heads[c].off])))
-			c++;
-		if (c == c1)
-			return ms;
-	}
-	return last < to ? last + 1 : SIZE_MAX;
-}
-
 /* Per pattern, the one byte its most selective check of a match's first bytes allows, or -1
  * (first_start). */
 static int head_bytes_build(exai_scrubber *s)
@@ -1298,7 +1306,7 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
-	size_t first = first_start(s, h, text, len, *resume);
+	size_t first = first_start(s, h->pat, h->ws, h->wl, text, len, *resume);
 	if (first == SIZE_MAX)
 		return 0;
 	if (alone && p->n_keywords && p->gate != EXAI__GATE_REGEX && h->we - h->ws <= KEYWORD_SKIP_SPAN &&

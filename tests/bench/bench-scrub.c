@@ -582,9 +582,11 @@ static int plan(const char *dir)
 	double all = now_cpu() - c0, sum = 0;
 	s->stats = NULL;
 	unsigned *order = calloc(s->set.n, sizeof(unsigned));
+	size_t windows = 0;
 	for (unsigned i = 0; i < s->set.n; i++) {
 		order[i] = i;
 		sum += ps[i].seconds;
+		windows += ps[i].windows;
 	}
 	for (unsigned i = 0; i < s->set.n; i++) /* a selection sort of the top 40 is enough */
 		for (unsigned j = i + 1; j < s->set.n && i < 40; j++)
@@ -593,7 +595,7 @@ static int plan(const char *dir)
 				order[i] = order[j];
 				order[j] = t;
 			}
-	printf("stage 1: %.3f CPU-s for %zu MB, of which confirming windows %.3f s\n", all, total >> 20, sum);
+	printf("stage 1: %.3f CPU-s for %zu MB, of which confirming %zu windows %.3f s\n", all, total >> 20, windows, sum);
 	for (unsigned i = 0; i < 40 && i < s->set.n; i++) {
 		const struct exai__pat_stats *x = &ps[order[i]];
 		printf("%8.2f ms %8zu windows %10zu bytes  %-8s %s\n", x->seconds * 1e3, x->windows, x->bytes,
