@@ -369,6 +369,10 @@ struct parser {
 	int err;
 	int depth;
 	bool multiline; /* the regex switches (?m) on somewhere: ^ and $ may be line anchors */
+	/* matches that do not start at the text's start: a text start (^ without (?m), \A) reads
+	 * forward as one byte no text holds (what a match's first bytes are elsewhere) */
+	bool inside;
+	bool text_start; /* the regex has such an anchor */
 };
 
 static void lset_free(struct lset *s)
@@ -850,7 +854,7 @@ static void empty_info(struct info *x)
 /* ^ (\A) and $ (\Z, \z: 'z'). A text start reads backward as one byte that no text holds (positions
  * outside the text are not checked), a line start as zero width after a newline; an end (or a
  * line end) reads forward as a newline or nothing, \z as nothing. */
-static void anchor_shape(struct shape *h, char a, bool multiline)
+static void anchor_shape(struct shape *h, char a, bool multiline, struct parser *ps)
 {
 	static const struct exai__bset nl = { { 1ull << '\n', 0, 0, 0 } }, none = { { 0 } };
 	if (multiline) {
@@ -861,6 +865,11 @@ static void anchor_shape(struct shape *h, char a, bool multiline)
 	if (a == '^') {
 		h->ls = 2;
 		h->s[0] = none;
+		ps->text_start = true;
+		if (ps->inside) {
+			h->lp = 2;
+			h->p[0] = none;
+		}
 	} else {
 		h->lp = 2;
 		h->p[0] = a == 'z' ? none : nl;
@@ -1037,7 +1046,7 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 				x->sh.wb = e == 'b' ? 1 : 2;
 			} else if (e != 'G') { /* no exact string: the anchor's shape reads as a byte */
 				lset_free(&x->exact);
-				anchor_shape(&x->sh, e == 'A' ? '^' : e == 'z' ? 'z' : '$', false);
+				anchor_shape(&x->sh, e == 'A' ? '^' : e == 'z' ? 'z' : '$', false, ps);
 			}
 			goto quant;
 		}
@@ -1058,7 +1067,7 @@ static int parse_atom(struct parser *ps, struct info *x, bool *caseless)
 		ps->p++;
 		empty_info(x);
 		lset_free(&x->exact);
-		anchor_shape(&x->sh, c, ps->multiline);
+		anchor_shape(&x->sh, c, ps->multiline, ps);
 	} else if (c == 0 || c == ')' || c == '|' || c == '*' || c == '+' || c == '?') {
 		return -1;
 	} else if (c == '{') {
@@ -1355,6 +1364,15 @@ int exai__regex_analyse(struct exai__re_info *ret, const char *re, bool caseless
 	info_free(&x);
 	for (unsigned j = 0; j < K; j++)
 		ret->head[j] = x.sh.known && j < x.minw ? x.sh.p[j] : ALL;
+	if (ps.text_start) { /* the first bytes of the matches that do not start at the text's start */
+		struct parser pi = { .p = re, .multiline = ps.multiline, .inside = true };
+		struct info y;
+		if (parse_alt(&pi, &y, caseless) == 0) {
+			for (unsigned j = 0; j < K; j++)
+				ret->head[j] = y.sh.known && j < x.minw ? y.sh.p[j] : ALL;
+			info_free(&y);
+		}
+	}
 	struct reach ev;
 	ctx_final(&best.c, ret->before, ret->after, &ev);
 	if (ev.valid && ev.d <= REACH_MAX) {

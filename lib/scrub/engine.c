@@ -45,7 +45,7 @@ static double span_weight(long span)
 {
 	return 1.0 + (double)(span > 0 ? span : 0) / 48.0;
 }
-#define PLAN_VERSION 9
+#define PLAN_VERSION 11
 
 /* The plan's literal table as it is built. */
 struct plan_acc {
@@ -249,6 +249,19 @@ static int plan_build(exai_scrubber *s)
 			}
 			kcost = exai__lits_cost(kl, (unsigned)p->n_keywords) * span_weight(W + (long)EXAI__SCRUB_KEYWORD_BEFORE);
 		}
+		exai__log_debug(s->ctx, MOD, "pattern %s: required literal %s'%.*s'%s costs %.0f, keywords %.0f", p->id,
+				analysed && ri->n_lits && ri->lits[0].caseless ? "(?i)" : "", analysed && ri->n_lits ? (int)ri->lits[0].len : 0,
+				analysed && ri->n_lits ? ri->lits[0].s : "", analysed && ri->n_lits > 1 ? " ..." : "", fcost, kcost);
+		if (p->gate_req == EXAI__GATE_LITERAL && fcost >= 1e300) {
+			r = exai__err(-EINVAL, "scrub pack '%s': pattern '%s': 'gate' is \"literal\" but the regex has no required literal the engine finds",
+				      p->pack, p->id);
+			break;
+		}
+		/* the pack's "gate" overrides the estimate */
+		if (p->gate_req == EXAI__GATE_LITERAL)
+			fcost = 0;
+		else if (p->gate_req == EXAI__GATE_KEYWORD)
+			fcost = 1e300, kcost = 0;
 		if (fcost <= LIT_COST_MAX && fcost <= kcost) {
 			p->gate = EXAI__GATE_LITERAL;
 			for (unsigned k = 0; k < ri->n_lits && r == 0; k++) {
@@ -371,30 +384,56 @@ static int triggers_build(exai_scrubber *s)
 
 /* ---- the Hyperscan database and its cache ------------------------------------------------ */
 
-/* A literal as a Hyperscan expression: every byte escaped. */
-static char *literal_expr(const struct exai__lit *l)
+/* A caseless literal of at most this many letters goes to Hyperscan as its case variants
+ * (case-sensitive literals, 2^letters of them): Hyperscan's literal matchers run the built-in
+ * pack's literals about 1.6 times as fast so (bench-scrub literals, BENCH_CASE_VARIANTS). */
+#define CASE_VARIANTS_LETTERS 4
+
+static unsigned lit_letters(const struct exai__lit *l)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->len; i++)
+		n += isalpha((unsigned char)l->s[i]) != 0;
+	return n;
+}
+
+/* How many expressions literal @l is: its case variants, or itself. */
+static unsigned lit_variants(const struct exai__lit *l)
+{
+	unsigned n = lit_letters(l);
+	return l->caseless && n <= CASE_VARIANTS_LETTERS ? 1u << n : 1;
+}
+
+/* Variant @v of a literal as a Hyperscan expression: every byte escaped; bit b of @v upper-cases
+ * its b-th letter (for a literal expanded into its case variants). */
+static char *literal_expr(const struct exai__lit *l, unsigned v)
 {
 	char *e = malloc(4 * (size_t)l->len + 1);
 	if (!e)
 		return NULL;
-	for (size_t i = 0; i < l->len; i++)
-		snprintf(e + 4 * i, 5, "\\x%02x", (unsigned char)l->s[i]);
+	bool expand = lit_variants(l) > 1;
+	for (unsigned i = 0, b = 0; i < l->len; i++) {
+		int c = (unsigned char)l->s[i];
+		if (expand && isalpha(c))
+			c = v >> b++ & 1 ? toupper(c) : tolower(c);
+		snprintf(e + 4 * i, 5, "\\x%02x", c);
+	}
 	e[4 * (size_t)l->len] = 0;
 	return e;
 }
 
 /* What Hyperscan compiles: the regexes of the patterns gated by them (id: the pattern's
- * index) and the literals (id: set.n + k). */
+ * index) and the literals (id: set.n + k; a caseless one may be several expressions). */
 struct db_exprs {
 	const char **exprs;
 	char **kexprs;
 	unsigned *flags, *ids;
-	unsigned m;
+	unsigned m, n_k;
 };
 
-static void db_exprs_free(exai_scrubber *s, struct db_exprs *e)
+static void db_exprs_free(struct db_exprs *e)
 {
-	for (size_t k = 0; e->kexprs && k < s->n_lits; k++)
+	for (size_t k = 0; e->kexprs && k < e->n_k; k++)
 		free(e->kexprs[k]);
 	free(e->kexprs);
 	free(e->exprs);
@@ -405,9 +444,12 @@ static void db_exprs_free(exai_scrubber *s, struct db_exprs *e)
 
 static int db_exprs_build(exai_scrubber *s, struct db_exprs *e)
 {
-	size_t n = s->set.n, total = n + s->n_lits + 1;
+	size_t n = s->set.n, n_k = 0;
+	for (size_t k = 0; k < s->n_lits; k++)
+		n_k += lit_variants(&s->lits[k]);
+	size_t total = n + n_k + 1;
 	e->exprs = calloc(total, sizeof(char *));
-	e->kexprs = calloc(s->n_lits + 1, sizeof(char *));
+	e->kexprs = calloc(n_k + 1, sizeof(char *));
 	e->flags = calloc(total, sizeof(unsigned));
 	e->ids = calloc(total, sizeof(unsigned));
 	if (!e->exprs || !e->kexprs || !e->flags || !e->ids)
@@ -420,15 +462,18 @@ static int db_exprs_build(exai_scrubber *s, struct db_exprs *e)
 		e->ids[e->m++] = (unsigned)i;
 	}
 	for (size_t k = 0; k < s->n_lits; k++) {
-		if (!(e->kexprs[k] = literal_expr(&s->lits[k])))
-			goto nomem;
-		e->exprs[e->m] = e->kexprs[k];
-		e->flags[e->m] = s->lits[k].caseless ? HS_FLAG_CASELESS : 0;
-		e->ids[e->m++] = (unsigned)(n + k);
+		unsigned nv = lit_variants(&s->lits[k]);
+		for (unsigned v = 0; v < nv; v++) {
+			if (!(e->kexprs[e->n_k] = literal_expr(&s->lits[k], v)))
+				goto nomem;
+			e->exprs[e->m] = e->kexprs[e->n_k++];
+			e->flags[e->m] = s->lits[k].caseless && nv == 1 ? HS_FLAG_CASELESS : 0;
+			e->ids[e->m++] = (unsigned)(n + k);
+		}
 	}
 	return 0;
 nomem:
-	db_exprs_free(s, e);
+	db_exprs_free(e);
 	return -ENOMEM;
 }
 
@@ -752,6 +797,7 @@ static void cache_store(exai_scrubber *s, const char *path)
 }
 
 static int keywords_build(exai_scrubber *s);
+static int head_bytes_build(exai_scrubber *s);
 
 /* The plan and the database: from the cache, or worked out (Hyperscan's check of every regex,
  * the analysis, the compilation) and cached. */
@@ -781,7 +827,7 @@ static int db_build(exai_scrubber *s)
 	if ((r = db_exprs_build(s, &e)) < 0)
 		goto out;
 	r = db_compile(s, &e);
-	db_exprs_free(s, &e);
+	db_exprs_free(&e);
 	if (r == 0 && path)
 		cache_store(s, path);
 out:
@@ -790,6 +836,8 @@ out:
 		r = triggers_build(s);
 	if (r == 0)
 		r = keywords_build(s);
+	if (r == 0 && s->head_first)
+		r = head_bytes_build(s);
 	return r;
 }
 
@@ -918,6 +966,7 @@ void exai_scrubber_free(exai_scrubber *s)
 	free(s->win);
 	free(s->touched);
 	free(s->hit_first);
+	free(s->head_byte);
 	plan_reset(s);
 	free(s->trig_pats);
 	free(s->tenant);
@@ -1016,6 +1065,52 @@ static size_t sub_sat(size_t a, size_t b)
 	return a > b ? a - b : 0;
 }
 
+/* The most starts of a window whose first bytes are looked at before PCRE2 runs. */
+#define HEAD_SCAN_MAX 1024
+/* A literal hit's window of at least this many starts is narrowed when it opens (on_match). */
+#define HEAD_NARROW_MIN 16
+
+/* The first start of window @h (from its start or @resume to its last start) at which a match
+ * of its pattern may begin: the bytes there fit the pattern's first bytes (a memchr for the
+ * most selective check when it is one byte). SIZE_MAX when there is none: PCRE2 would find
+ * nothing, the window is skipped (a match may always start at the text's start, where a `^`
+ * lets its first bytes differ). Only the first HEAD_SCAN_MAX starts are looked at; when none
+ * of them fits, the first start past them. */
+static size_t first_start(const exai_scrubber *s, unsigned pat, size_t ws, size_t wl, const char *text, size_t len,
+			  size_t resume)
+{
+	unsigned c0 = s->head_first[pat], c1 = s->head_first[pat + 1];
+	size_t from = ws > resume ? ws : resume, to = wl < len ? wl : len - 1;
+	if (c0 == c1)
+		return from;
+	if (from > to)
+		return SIZE_MAX;
+	if (from == 0)
+		return 0; /* at the text's start, a pattern's first bytes may differ (^) */
+	size_t last = to - from >= HEAD_SCAN_MAX ? from + HEAD_SCAN_MAX - 1 : to;
+	const size_t off = (size_t)s->heads[c0].off;
+	const int byte = s->head_byte[pat];
+	for (size_t ms = from; ms <= last; ms++) {
+		if (byte >= 0 && ms + off < len) { /* the next start whose byte there is the one */
+			size_t e = last + off + 1 < len ? last + off + 1 : len;
+			const char *q = memchr(text + ms + off, byte, e - (ms + off));
+			if (!q) {
+				if (e == len && len - off <= last)
+					return len - off; /* the check's byte lies past the text: it passes */
+				break;
+			}
+			ms = (size_t)(q - text) - off;
+		}
+		unsigned c = c0;
+		while (c < c1 && (ms + (size_t)s->heads[c].off >= len ||
+				  exai__bset_has(&s->heads[c].set, (unsigned char)text[ms + (size_t)s->heads[c].off])))
+			c++;
+		if (c == c1)
+			return ms;
+	}
+	return last < to ? last + 1 : SIZE_MAX;
+}
+
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
 {
 	(void)from;
@@ -1035,35 +1130,25 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		size_t W = s->set.pats[x->pat].window;
 		size_t ws = x->hi >= 0 ? sub_sat(ls, (size_t)x->hi) : ls + (size_t)-x->hi;
 		size_t wl = x->lo >= 0 ? sub_sat(ls, (size_t)x->lo) : ls + (size_t)-x->lo;
+		/* a wide window without context checks (a keyword's) whose pattern's first bytes
+		 * hold a byte found with memchr: opened only from its first start that fits them */
+		if (!x->n_chk && wl - ws >= HEAD_NARROW_MIN && s->head_byte[x->pat] >= 0 &&
+		    (ws = first_start(s, x->pat, ws, wl, st->text, st->len, 0)) == SIZE_MAX)
+			continue;
 		if (open_window(st, x->pat, ws, wl, wl + W))
 			return 1;
 	}
 	return 0;
 }
 
-#define HEAD_STARTS_MAX 16
-
-/* Whether a match of pattern @pat may start in [from, to] (inclusive; @to clipped to the text):
- * the bytes there fit the pattern's first bytes (the checks of a match's first bytes, from the
- * plan). With more than HEAD_STARTS_MAX starts the answer is yes: PCRE2's own start-of-match
- * optimisations are cheaper there. */
-static bool starts_fit(const exai_scrubber *s, unsigned pat, const char *text, size_t len, size_t from, size_t to)
+/* Opens a run trigger's window [ws, wl] (ends by we) from its first start that fits the
+ * pattern's first bytes, or not at all when none does (looked at in windows of fewer than
+ * HEAD_NARROW_MIN starts: a shape's lead + 1). */
+static int open_fitting(struct scan_state *st, unsigned pat, size_t ws, size_t wl, size_t we)
 {
-	unsigned c0 = s->head_first[pat], c1 = s->head_first[pat + 1];
-	if (c0 == c1)
-		return true;
-	to = to < len ? to : len - 1;
-	if (from <= to && to - from >= HEAD_STARTS_MAX)
-		return true;
-	for (size_t ms = from; ms <= to; ms++) {
-		unsigned c = c0;
-		while (c < c1 && (ms + (size_t)s->heads[c].off >= len ||
-				  exai__bset_has(&s->heads[c].set, (unsigned char)text[ms + (size_t)s->heads[c].off])))
-			c++;
-		if (c == c1)
-			return true;
-	}
-	return false;
+	if (wl - ws < HEAD_NARROW_MIN && (ws = first_start(st->s, pat, ws, wl, st->text, st->len, 0)) == SIZE_MAX)
+		return 0;
+	return open_window(st, pat, ws, wl, we);
 }
 
 /* A run of a trigger class: the patterns it triggers whose minimums it meets. A match holds at
@@ -1104,8 +1189,7 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 						fits = exai__shape_fits(&t->shapes[k], gstart, glen, ng, g, &span);
 					if (!fits || (t->validate && !exai__validate(p->validator, st->text + gs, span)))
 						continue;
-					size_t ws = sub_sat(gs, t->lead);
-					if (starts_fit(s, pat, st->text, st->len, ws, gs) && open_window(st, pat, ws, gs, gs + W))
+					if (open_fitting(st, pat, sub_sat(gs, t->lead), gs, gs + W))
 						return 1;
 				}
 				continue;
@@ -1113,7 +1197,7 @@ static int on_run(void *ud, unsigned spec, size_t start, size_t end, unsigned bo
 			/* more groups than counted: the window around the whole run */
 		}
 		size_t m = t->min < W ? t->min : W, ws = sub_sat(start + m, W);
-		if (starts_fit(s, pat, st->text, st->len, ws, end - m) && open_window(st, pat, ws, end - m, end + W))
+		if (open_fitting(st, pat, ws, end - m, end + W))
 			return 1;
 	}
 	return 0;
@@ -1196,6 +1280,28 @@ static int rank_of(const struct exai__pattern *p)
 	return p->n_keywords ? 2 : 1;
 }
 
+/* Per pattern, the one byte its most selective check of a match's first bytes allows, or -1
+ * (first_start). */
+static int head_bytes_build(exai_scrubber *s)
+{
+	s->head_byte = malloc((s->set.n ? s->set.n : 1) * sizeof(int));
+	if (!s->head_byte)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->set.n; i++) {
+		s->head_byte[i] = -1;
+		if (s->head_first[i] == s->head_first[i + 1])
+			continue;
+		const struct exai__bset *b = &s->heads[s->head_first[i]].set;
+		unsigned n = 0;
+		for (int w = 0; w < 4; w++)
+			n += (unsigned)__builtin_popcountll(b->b[w]);
+		for (unsigned c = 0; n == 1 && c < 256; c++)
+			if (exai__bset_has(b, (unsigned char)c))
+				s->head_byte[i] = (int)c;
+	}
+	return 0;
+}
+
 /* The widest window whose keywords are looked for before PCRE2 runs (the search must cost
  * less than PCRE2's: narrow windows, a run trigger's). */
 #define KEYWORD_SKIP_SPAN 64
@@ -1210,13 +1316,14 @@ static int confirm(exai_scrubber *s, struct exai__cands *out, const char *text, 
 		   size_t *resume, int depth, bool alone)
 {
 	const struct exai__pattern *p = &s->set.pats[h->pat];
-	if (!starts_fit(s, h->pat, text, len, h->ws > *resume ? h->ws : *resume, h->wl))
+	size_t first = first_start(s, h->pat, h->ws, h->wl, text, len, *resume);
+	if (first == SIZE_MAX)
 		return 0;
 	if (alone && p->n_keywords && p->gate != EXAI__GATE_REGEX && h->we - h->ws <= KEYWORD_SKIP_SPAN &&
 	    !keyword_near(s, h->pat, text, h->ws, h->we < len ? h->we : len))
 		return 0;
 	size_t sublen = h->we + 64 < len ? h->we + 64 : len;
-	size_t pos = h->ws > *resume ? h->ws : *resume;
+	size_t pos = first; /* no match starts before it */
 	pcre2_set_offset_limit(s->mctx, h->wl); /* no match starts after the window */
 	while (pos < sublen && pos <= h->wl) {
 		int rc = pcre2_match(p->re, (PCRE2_SPTR)text, sublen, pos, 0, s->md, s->mctx);

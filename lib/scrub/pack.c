@@ -274,7 +274,7 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 
 	static const char *const known[] = { "id", "class", "kind", "severity", "regex", "group", "caseless",
 					     "keywords", "validator", "min_entropy", "examples", "description",
-					     "provider", "notes", "mask_prefix", "confidence", "tags", "trigger", NULL };
+					     "provider", "notes", "mask_prefix", "confidence", "tags", "trigger", "gate", NULL };
 	const char *key;
 	json_t *val;
 	json_object_foreach(jp, key, val) {
@@ -344,6 +344,25 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 			return r;
 	}
 
+	/* "gate": what finds the candidates, when the pack's author knows better than the
+	 * engine's estimate (engine.c) */
+	json_t *jgate = json_object_get(jp, "gate");
+	int gate_req = 0;
+	if (jgate && format < 2)
+		return PACK_ERR(name, id, "'gate' needs \"format\": 2");
+	if (jgate) {
+		const char *g = json_string_value(jgate);
+		gate_req = !g ? -1 : strcmp(g, "literal") == 0 ? EXAI__GATE_LITERAL : strcmp(g, "keywords") == 0 ? EXAI__GATE_KEYWORD : -1;
+		if (gate_req < 0)
+			return PACK_ERR(name, id, "'gate' must be \"literal\" or \"keywords\"");
+		if (jtrig)
+			return PACK_ERR(name, id, "'gate' and 'trigger' cannot both be given");
+		if (gate_req == EXAI__GATE_KEYWORD && json_array_size(jkw) == 0)
+			return PACK_ERR(name, id, "'gate' is \"keywords\" but the pattern has none");
+		if (gate_req == EXAI__GATE_KEYWORD && json_array_size(jkw) > EXAI__LITS_MAX)
+			return PACK_ERR(name, id, "'gate' is \"keywords\": at most %d keywords", EXAI__LITS_MAX);
+	}
+
 	if (set->n % 64 == 0) {
 		struct exai__pattern *np = realloc(set->pats, (set->n + 64) * sizeof(*np));
 		if (!np)
@@ -363,6 +382,7 @@ static int load_pattern(struct exai__pack_set *set, const char *name, const char
 	p->validator = v;
 	p->min_entropy = jent ? json_number_value(jent) : 0;
 	p->trigger = trig;
+	p->gate_req = gate_req;
 	if (!p->id || !p->cls || !p->regex) {
 		pattern_free(p);
 		return -ENOMEM;

@@ -123,7 +123,8 @@ struct exai__re_info {
 	/* reach_d > 0: within reach_d bytes after the literal's end, a byte of @reach */
 	struct exai__bset reach;
 	unsigned reach_d;
-	/* every match's byte j (j < minw) is in head[j] (all 256 where nothing is known) */
+	/* every match's byte j (j < minw) is in head[j] (all 256 where nothing is known), but
+	 * for a match at the text's start (^, \A) */
 	struct exai__bset head[EXAI__CTX_K];
 };
 /* Analyses @re (PCRE2 syntax, PCRE2_CASELESS when @caseless). -EINVAL for syntax outside what
@@ -238,6 +239,7 @@ struct exai__pattern {
 	unsigned hs_flags;
 	int gate;               /* EXAI__GATE_*: what Hyperscan (or the run scan) looks for (engine.c) */
 	struct exai__trigger trigger; /* from the pack; run -1 when none */
+	int gate_req;           /* from the pack's "gate": EXAI__GATE_LITERAL or _KEYWORD; 0: the engine's choice */
 	pcre2_code *re;
 	/* policy */
 	bool disabled;
@@ -422,6 +424,7 @@ struct exai_scrubber {
 	 * heads[head_first[i] .. head_first[i + 1]) */
 	struct exai__lit_chk *heads;
 	unsigned *head_first;
+	int *head_byte; /* per pattern, the one byte its first check allows, or -1 (engine.c) */
 	struct exai__kwtab **kwtab;  /* per pattern, its keywords by first byte (engine.c) */
 	/* the run scan: one spec per class in use, and its patterns trig_pats[trig_first[k] ..
 	 * trig_first[k + 1]) */

@@ -12,9 +12,15 @@
  *   bench-scrub recall DIR           recall on DIR/recall (the secretlint comparison set)
  *   bench-scrub profile DIR          Hyperscan's scan rate per pattern, the slowest first
  *   bench-scrub plan DIR             each pattern's gate; how often each literal occurs
+ *   bench-scrub literals DIR         Hyperscan's literals: each short or caseless one's hits, and
+ *                                    the database's rate without each of them and without groups
+ *                                    (BENCH_GROUPS_ONLY, BENCH_FILES, BENCH_ROUNDS, BENCH_CASE_VARIANTS,
+ *                                    BENCH_EXTRA_LITS: see literals())
  *   bench-scrub loop DIR [ROUNDS [stage1|stage2|all]]
  *                                    the scrubber in a loop (to profile with perf record)
  */
+#include <ctype.h>
+#include <math.h>
 #include <dirent.h>
 #include <time.h>
 
@@ -172,14 +178,25 @@ static double now_wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void log_stderr(void *ud, int level, const char *mod, const char *msg)
+{
+	(void)ud, (void)level;
+	fprintf(stderr, "%s: %s\n", mod, msg);
+}
+
 static exai_scrubber *mk(uint32_t flags)
 {
 	char state[4096];
 	snprintf(state, sizeof(state), "%s/scrub-test-state", getenv("EXAI_BUILD_ROOT") ? getenv("EXAI_BUILD_ROOT") : "/tmp");
 	EXAI_OPTS(exai_ctx_opts, co, .state_dir = state);
+	if (getenv("BENCH_DEBUG")) { /* the scrubber's debug log (the plan's gate costs) on stderr */
+		co.log_fn = log_stderr;
+		co.log_level = EXAI_LOG_DEBUG;
+	}
 	exai_ctx *ctx = NULL;
 	CHECK_OK(exai_ctx_new(&ctx, &co));
-	EXAI_OPTS(exai_scrubber_opts, o, .flags = flags, .max_input = (size_t)1 << 30);
+	EXAI_OPTS(exai_scrubber_opts, o, .flags = flags | (getenv("BENCH_DEBUG") ? EXAI_SCRUBBER_NO_CACHE : 0u),
+		  .max_input = (size_t)1 << 30);
 	exai_scrubber *s = NULL;
 	CHECK_OK(exai_scrubber_new(&s, ctx, &o));
 	exai_ctx_unref(ctx);
@@ -214,6 +231,29 @@ static struct file *load_dir(const char *dir, const char *prefix, size_t *n, siz
 	if (d)
 		closedir(d);
 	return fs;
+}
+
+/* The first @max corpus files of @dir (skips the test when there are none). */
+static struct file *corpus(const char *dir, size_t max, size_t *n, size_t *total)
+{
+	struct file *fs = load_dir(dir, "corpus-", n, total, max);
+	if (!*n)
+		test_skip("no corpus in %s (run gen first)", dir);
+	/* the first touch of freshly read pages faults (0.9 ms per MB on a 2-core VM, more than
+	 * Hyperscan's scan): touched here, not in the first timed pass */
+	volatile char sink = 0;
+	for (size_t i = 0; i < *n; i++)
+		for (size_t k = 0; k < fs[i].len; k += 4096)
+			sink ^= fs[i].data[k];
+	(void)sink;
+	return fs;
+}
+
+static void corpus_free(struct file *fs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(fs[i].data);
+	free(fs);
 }
 
 static int on_hs(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ud)
@@ -276,9 +316,7 @@ static void run_pass(const char *what, exai_scrubber *s, struct file *fs, size_t
 static int throughput(const char *dir)
 {
 	size_t n, total;
-	struct file *fs = load_dir(dir, "corpus-", &n, &total, SIZE_MAX);
-	if (!n)
-		test_skip("no corpus in %s (run gen first)", dir);
+	struct file *fs = corpus(dir, SIZE_MAX, &n, &total);
 	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
 	/* the floor: Hyperscan alone over the same bytes, no confirmation */
 	size_t hits = 0;
@@ -307,10 +345,134 @@ static int throughput(const char *dir)
 	s = mk(0);
 	run_pass("both stages + decoders", s, fs, n, total, dir);
 	exai_scrubber_free(s);
-	for (size_t i = 0; i < n; i++)
-		free(fs[i].data);
-	free(fs);
+	corpus_free(fs, n);
 	return 0;
+}
+
+/* Hyperscan's literals (the first 8 MiB): the rate of databases that leave some out, to see
+ * which literals make the scan slow. A database of the plan's literals (and regexes) less
+ * those @skip says, scanned with a null callback; its rate and its reports. */
+/* One scan of the files (valgrind --tool=callgrind --toggle-collect=hs_scan_all
+ * --dump-after=hs_scan_all counts each database's instructions apart). */
+__attribute__((noinline)) static void hs_scan_all(const hs_database_t *db, hs_scratch_t *scr, struct file *fs, size_t n,
+						  size_t *reports)
+{
+	for (size_t k = 0; k < n; k++)
+		hs_scan(db, fs[k].data, (unsigned)fs[k].len, 0, scr, on_hs, reports);
+}
+
+static double db_rate(const exai_scrubber *s, struct file *fs, size_t n, size_t total, bool (*skip)(const exai_scrubber *, size_t, void *),
+		      void *ud, size_t *reports)
+{
+	size_t m = 0, cap = s->set.n + 3 * s->n_lits + 32;
+	const char **e = calloc(cap, sizeof(*e));
+	unsigned *fl = calloc(cap, sizeof(*fl)), *ids = calloc(cap, sizeof(*ids));
+	size_t cap_b = 3 * s->n_lits + 1;
+	char (*buf)[4 * EXAI__LIT_MAX + 1] = calloc(cap_b, sizeof(*buf));
+	/* BENCH_CASE_VARIANTS=L: each caseless literal of at most L letters as all its case
+	 * variants (case-sensitive), to compare Hyperscan's caseless matching with them */
+	int variants = getenv("BENCH_CASE_VARIANTS") ? atoi(getenv("BENCH_CASE_VARIANTS")) : -1;
+	size_t nb = 0;
+	for (size_t i = 0; i < s->set.n; i++)
+		if (s->set.pats[i].gate == EXAI__GATE_REGEX && !skip(s, SIZE_MAX - i, ud)) {
+			e[m] = s->set.pats[i].hs_regex;
+			fl[m] = s->set.pats[i].hs_flags;
+			ids[m++] = (unsigned)i;
+		}
+	for (size_t k = 0; k < s->n_lits; k++) {
+		if (skip(s, k, ud))
+			continue;
+		const struct exai__lit *l = &s->lits[k];
+		int letters = 0;
+		for (size_t j = 0; j < l->len; j++)
+			letters += isalpha((unsigned char)l->s[j]) != 0;
+		bool expand = l->caseless && letters <= variants;
+		for (unsigned v = 0; v < (expand ? 1u << letters : 1u); v++) {
+			if (nb == cap_b) {
+				cap_b *= 2;
+				buf = realloc(buf, cap_b * sizeof(*buf));
+				e = realloc(e, (cap_b + cap) * sizeof(*e));
+				fl = realloc(fl, (cap_b + cap) * sizeof(*fl));
+				ids = realloc(ids, (cap_b + cap) * sizeof(*ids));
+			}
+			for (size_t j = 0, b = 0; j < l->len; j++) {
+				int c = (unsigned char)l->s[j];
+				if (expand && isalpha(c))
+					c = v >> b++ & 1 ? toupper(c) : tolower(c);
+				snprintf(buf[nb] + 4 * j, 5, "\\x%02x", c);
+			}
+			e[m] = buf[nb++];
+			fl[m] = l->caseless && !expand ? HS_FLAG_CASELESS : 0;
+			ids[m++] = (unsigned)(s->set.n + k);
+		}
+	}
+	const char *extra = getenv("BENCH_EXTRA_LITS"); /* "A,B": literals added to every database */
+	char xbuf[32][4 * EXAI__LIT_MAX + 1];
+	for (unsigned x = 0; extra && *extra && x < 32; x++) {
+		size_t l = strcspn(extra, ",");
+		for (size_t j = 0; j < l && j < EXAI__LIT_MAX; j++)
+			snprintf(xbuf[x] + 4 * j, 5, "\\x%02x", (unsigned char)extra[j]);
+		e = realloc(e, (m + 1) * sizeof(*e));
+		fl = realloc(fl, (m + 1) * sizeof(*fl));
+		ids = realloc(ids, (m + 1) * sizeof(*ids));
+		e[m] = xbuf[x];
+		fl[m] = 0;
+		ids[m++] = 100000 + x;
+		extra += l + (extra[l] == ',');
+	}
+	hs_database_t *db = NULL;
+	hs_scratch_t *scr = NULL;
+	hs_compile_error_t *err = NULL;
+	double rate = 0;
+	*reports = 0;
+	if (m && hs_compile_multi(e, fl, ids, (unsigned)m, HS_MODE_BLOCK, NULL, &db, &err) == HS_SUCCESS &&
+	    hs_alloc_scratch(db, &scr) == HS_SUCCESS) {
+		double best = 1e300;
+		/* the best of BENCH_ROUNDS (3): the machine is shared */
+		int rounds = getenv("BENCH_ROUNDS") ? atoi(getenv("BENCH_ROUNDS")) : 3;
+		for (int round = 0; round < rounds; round++) {
+			size_t r = 0;
+			double c0 = now_cpu();
+			hs_scan_all(db, scr, fs, n, &r);
+			double t = now_cpu() - c0;
+			best = t < best ? t : best;
+			*reports = r;
+		}
+		rate = (double)total / 1e6 / best;
+	}
+	hs_free_compile_error(err);
+	hs_free_scratch(scr);
+	hs_free_database(db);
+	free(e);
+	free(fl);
+	free(ids);
+	free(buf);
+	return rate;
+}
+
+/* what to leave out: SIZE_MAX - i is pattern i's regex, else literal k */
+static bool skip_none(const exai_scrubber *s, size_t k, void *ud)
+{
+	(void)s, (void)k, (void)ud;
+	return false;
+}
+static bool skip_regexes(const exai_scrubber *s, size_t k, void *ud)
+{
+	(void)s, (void)ud;
+	return k >= s->n_lits;
+}
+static bool skip_short(const exai_scrubber *s, size_t k, void *ud)
+{
+	return k >= s->n_lits || s->lits[k].len <= *(unsigned *)ud;
+}
+static bool skip_caseless(const exai_scrubber *s, size_t k, void *ud)
+{
+	(void)ud;
+	return k >= s->n_lits || s->lits[k].caseless;
+}
+static bool skip_one(const exai_scrubber *s, size_t k, void *ud)
+{
+	return k >= s->n_lits || k == *(size_t *)ud;
 }
 
 /* Hyperscan's cost per pattern: each pattern's database alone over the first 8 MiB, the
@@ -330,9 +492,7 @@ static int cost_cmp(const void *a, const void *b)
 static int profile(const char *dir)
 {
 	size_t n, total;
-	struct file *fs = load_dir(dir, "corpus-", &n, &total, 8);
-	if (!n)
-		test_skip("no corpus in %s (run gen first)", dir);
+	struct file *fs = corpus(dir, 8, &n, &total);
 	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
 	struct pat_cost *c = calloc(s->set.n, sizeof(*c));
 	for (unsigned i = 0; i < s->set.n; i++) {
@@ -355,36 +515,9 @@ static int profile(const char *dir)
 		hs_free_scratch(scr);
 		hs_free_database(db);
 	}
-	/* the literals of the gated patterns, in one database */
-	{
-		const char **e = calloc(s->n_lits, sizeof(*e));
-		unsigned *fl = calloc(s->n_lits, sizeof(*fl));
-		char (*buf)[160] = calloc(s->n_lits, 160);
-		for (size_t k = 0; k < s->n_lits; k++) {
-			for (size_t j = 0; j < s->lits[k].len; j++)
-				snprintf(buf[k] + 4 * j, 5, "\\x%02x", (unsigned char)s->lits[k].s[j]);
-			e[k] = buf[k];
-			fl[k] = s->lits[k].caseless ? HS_FLAG_CASELESS : 0;
-		}
-		hs_database_t *db = NULL;
-		hs_scratch_t *scr = NULL;
-		hs_compile_error_t *err = NULL;
-		size_t ends = 0;
-		if (hs_compile_multi(e, fl, NULL, (unsigned)s->n_lits, HS_MODE_BLOCK, NULL, &db, &err) == HS_SUCCESS) {
-			hs_alloc_scratch(db, &scr);
-			double c0 = now_cpu();
-			for (size_t k = 0; k < n; k++)
-				hs_scan(db, fs[k].data, (unsigned)fs[k].len, 0, scr, on_hs, &ends);
-			printf("%7.1f MB/s %9zu ends: the %zu literals of the gated patterns\n",
-			       (double)total / 1e6 / (now_cpu() - c0), ends, s->n_lits);
-		}
-		hs_free_compile_error(err);
-		hs_free_scratch(scr);
-		hs_free_database(db);
-		free(e);
-		free(fl);
-		free(buf);
-	}
+	size_t ends;
+	double rate = db_rate(s, fs, n, total, skip_regexes, NULL, &ends);
+	printf("%7.1f MB/s %9zu ends: the %zu literals of the gated patterns\n", rate, ends, s->n_lits);
 	qsort(c, s->set.n, sizeof(*c), cost_cmp);
 	double sum = 0;
 	for (unsigned i = 0; i < s->set.n; i++)
@@ -397,9 +530,7 @@ static int profile(const char *dir)
 	}
 	free(c);
 	exai_scrubber_free(s);
-	for (size_t i = 0; i < n; i++)
-		free(fs[i].data);
-	free(fs);
+	corpus_free(fs, n);
 	return 0;
 }
 
@@ -415,9 +546,7 @@ static int on_count(unsigned id, unsigned long long from, unsigned long long to,
 static int plan(const char *dir)
 {
 	size_t n, total;
-	struct file *fs = load_dir(dir, "corpus-", &n, &total, 8);
-	if (!n)
-		test_skip("no corpus in %s (run gen first)", dir);
+	struct file *fs = corpus(dir, 8, &n, &total);
 	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
 	size_t ids = s->set.n + s->n_lits;
 	size_t *cnt = calloc(ids, sizeof(size_t));
@@ -453,9 +582,11 @@ static int plan(const char *dir)
 	double all = now_cpu() - c0, sum = 0;
 	s->stats = NULL;
 	unsigned *order = calloc(s->set.n, sizeof(unsigned));
+	size_t windows = 0;
 	for (unsigned i = 0; i < s->set.n; i++) {
 		order[i] = i;
 		sum += ps[i].seconds;
+		windows += ps[i].windows;
 	}
 	for (unsigned i = 0; i < s->set.n; i++) /* a selection sort of the top 40 is enough */
 		for (unsigned j = i + 1; j < s->set.n && i < 40; j++)
@@ -464,7 +595,7 @@ static int plan(const char *dir)
 				order[i] = order[j];
 				order[j] = t;
 			}
-	printf("stage 1: %.3f CPU-s for %zu MB, of which confirming windows %.3f s\n", all, total >> 20, sum);
+	printf("stage 1: %.3f CPU-s for %zu MB, of which confirming %zu windows %.3f s\n", all, total >> 20, windows, sum);
 	for (unsigned i = 0; i < 40 && i < s->set.n; i++) {
 		const struct exai__pat_stats *x = &ps[order[i]];
 		printf("%8.2f ms %8zu windows %10zu bytes  %-8s %s\n", x->seconds * 1e3, x->windows, x->bytes,
@@ -475,9 +606,60 @@ static int plan(const char *dir)
 	free(ps);
 	free(cnt);
 	exai_scrubber_free(s);
+	corpus_free(fs, n);
+	return 0;
+}
+
+static int literals(const char *dir)
+{
+	size_t n, total;
+	struct file *fs = corpus(dir, getenv("BENCH_FILES") ? (size_t)atoi(getenv("BENCH_FILES")) : 8, &n, &total);
+	exai_scrubber *s = mk(EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	size_t *cnt = calloc(s->set.n + s->n_lits, sizeof(size_t)), rep;
 	for (size_t i = 0; i < n; i++)
-		free(fs[i].data);
-	free(fs);
+		hs_scan(s->db, fs[i].data, (unsigned)fs[i].len, 0, s->scratch, on_count, cnt);
+	size_t n_short = 0, n_cl = 0;
+	for (size_t k = 0; k < s->n_lits; k++) {
+		n_short += s->lits[k].len <= 3;
+		n_cl += s->lits[k].caseless;
+	}
+	printf("%zu MB, %zu literals (%zu of 1-3 bytes, %zu caseless)\n", total >> 20, s->n_lits, n_short, n_cl);
+	double best = 1e300;
+	for (int round = 0; round < 3; round++) {
+		rep = 0;
+		double c0 = now_cpu();
+		hs_scan_all(s->db, s->scratch, fs, n, &rep);
+		best = fmin(best, now_cpu() - c0);
+	}
+	printf("%8.1f MB/s %9zu reports: the scrubber's database\n", (double)total / 1e6 / best, rep);
+	double r = db_rate(s, fs, n, total, skip_none, NULL, &rep);
+	printf("%8.1f MB/s %9zu reports: the database (each caseless literal one expression)\n", r, rep);
+	double base = db_rate(s, fs, n, total, skip_regexes, NULL, &rep);
+	printf("%8.1f MB/s %9zu reports: its literals alone (no regex)\n", base, rep);
+	for (unsigned l = 1; l <= 3; l++) {
+		r = db_rate(s, fs, n, total, skip_short, &l, &rep);
+		printf("%8.1f MB/s %9zu reports: without the literals of 1-%u bytes\n", r, rep, l);
+	}
+	r = db_rate(s, fs, n, total, skip_caseless, NULL, &rep);
+	printf("%8.1f MB/s %9zu reports: without the caseless literals\n", r, rep);
+	/* each short or caseless-and-short literal: the literals' rate without it */
+	if (getenv("BENCH_GROUPS_ONLY"))
+		goto out;
+	printf("the literals alone, less one of the 1-3 byte or caseless 4-byte ones (the gain first in the order of the table):\n");
+	for (size_t k = 0; k < s->n_lits; k++) {
+		if (s->lits[k].len > 3 && !(s->lits[k].caseless && s->lits[k].len <= 4))
+			continue;
+		r = getenv("BENCH_LIST") ? base : db_rate(s, fs, n, total, skip_one, &k, &rep); /* BENCH_LIST: no rates */
+		printf("%+7.1f%% %8.1f MB/s %9zu hits %s'%.*s' ->", 100 * (r / base - 1), r, cnt[s->set.n + k],
+		       s->lits[k].caseless ? "(?i)" : "", (int)s->lits[k].len, s->lits[k].s);
+		for (unsigned u = s->lit_first[k]; u < s->lit_first[k + 1]; u++)
+			printf(" %s", s->set.pats[s->lit_uses[u].pat].id);
+		printf("\n");
+	}
+out:
+	free(cnt);
+	exai_scrubber_free(s);
+	corpus_free(fs, n);
 	return 0;
 }
 
@@ -487,9 +669,7 @@ static int plan(const char *dir)
 static int loop(const char *dir, int rounds, const char *what)
 {
 	size_t n, total;
-	struct file *fs = load_dir(dir, "corpus-", &n, &total, 16);
-	if (!n)
-		test_skip("no corpus in %s (run gen first)", dir);
+	struct file *fs = corpus(dir, 16, &n, &total);
 	exai_scrubber *s = mk(strcmp(what, "all") == 0 ? 0
 			      : strcmp(what, "stage2") == 0 ? EXAI_SCRUBBER_NO_DECODE
 							    : EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
@@ -504,9 +684,7 @@ static int loop(const char *dir, int rounds, const char *what)
 	printf("%s: %.1f MB/s per CPU-second over %d rounds of %zu MB\n", what,
 	       (double)total * rounds / 1e6 / (now_cpu() - c0), rounds, total >> 20);
 	exai_scrubber_free(s);
-	for (size_t i = 0; i < n; i++)
-		free(fs[i].data);
-	free(fs);
+	corpus_free(fs, n);
 	return 0;
 }
 
@@ -542,9 +720,7 @@ static int latency(const char *dir)
 	       N, t[N / 2], t[N * 95 / 100], t[N * 99 / 100], t[N - 1]);
 	free(t);
 	exai_scrubber_free(s);
-	for (size_t i = 0; i < n; i++)
-		free(fs[i].data);
-	free(fs);
+	corpus_free(fs, n);
 	return 0;
 }
 
@@ -598,10 +774,12 @@ int main(int argc, char **argv)
 		return loop(argv[2], argc >= 4 ? atoi(argv[3]) : 5, argc >= 5 ? argv[4] : "stage1");
 	if (argc >= 3 && strcmp(argv[1], "plan") == 0)
 		return plan(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "literals") == 0)
+		return literals(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "profile") == 0)
 		return profile(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "recall") == 0)
 		return recall(argv[2]);
-	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | plan DIR | loop DIR [ROUNDS [stage1|stage2|all]]\n");
+	fprintf(stderr, "usage: bench-scrub gen DIR MB | throughput DIR | latency DIR | recall DIR | profile DIR | plan DIR | literals DIR | loop DIR [ROUNDS [stage1|stage2|all]]\n");
 	return 2;
 }

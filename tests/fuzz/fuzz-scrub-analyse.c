@@ -2,8 +2,9 @@
 /* fuzz-scrub-analyse: the regex analysis (analyse.c) against PCRE2. The input is a regex (up to
  * the first newline; a leading '~' makes it caseless) and a text (the rest). Every match PCRE2
  * finds in the text must contain one of the analysis' literals at an offset it allows, with the
- * bytes around that occurrence in its context sets and the reach byte in reach: the claims the
- * engine's windows and checks rely on. */
+ * bytes around that occurrence in its context sets and the reach byte in reach, and a match that
+ * does not start at the text's start must have its first bytes in head: the claims the engine's
+ * windows and checks rely on. */
 #include "fuzz-scrub-common.h"
 
 static bool lit_at(const struct exai__lit *l, const uint8_t *t)
@@ -60,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len > 4096 || strlen(re) != rl)
 		return 0;
 	struct exai__re_info *ri = malloc(sizeof(*ri));
-	if (!ri || exai__regex_analyse(ri, re, caseless) < 0 || !ri->n_lits) {
+	if (!ri || exai__regex_analyse(ri, re, caseless) < 0) {
 		free(ri);
 		return 0;
 	}
@@ -84,7 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t ms = ov[0], me = ov[1];
 		FUZZ_ASSERT(me - ms >= ri->minw && (ri->maxw >= EXAI__RE_INF || me - ms <= ri->maxw),
 			    "/%s/: a match of %zu bytes, widths %u..%u", re, me - ms, ri->minw, ri->maxw);
-		bool ok = false;
+		for (size_t j = 0; ms > 0 && j < EXAI__CTX_K && ms + j < len; j++)
+			FUZZ_ASSERT(exai__bset_has(&ri->head[j], text[ms + j]), "/%s/%s: the match at %zu has byte %zu outside head", re,
+				    caseless ? "i" : "", ms, j);
+		bool ok = !ri->n_lits;
 		for (unsigned k = 0; k < ri->n_lits && !ok; k++)
 			for (size_t off = ri->lo; off <= ri->hi && !ok; off++) {
 				size_t ls = ms + off;

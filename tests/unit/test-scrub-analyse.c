@@ -52,6 +52,11 @@ static void dump(const char *re, bool caseless)
 		print_set(&ri.after[j]);
 		printf("\n");
 	}
+	for (int j = 0; j < EXAI__CTX_K; j++) {
+		printf("  head[%d] ", j);
+		print_set(&ri.head[j]);
+		printf("\n");
+	}
 }
 
 static struct exai__bset set_of(const char *bytes)
@@ -141,7 +146,10 @@ static void crafted(void)
 	CHECK(set_eq(&ri.head[0], set_of("0123456789")) && set_eq(&ri.head[3], set_of("-")) &&
 	      set_eq(&ri.head[10], set_of("0123456789")) && set_all(&ri.head[11]));
 	CHECK_OK(exai__regex_analyse(&ri, "(?:^|[^a-z])kkey", false));
-	{ /* at a text start the match starts with the literal */
+	/* a match not at the text's start (where it starts with the literal) */
+	CHECK(set_eq(&ri.head[0], set_not(set_of("abcdefghijklmnopqrstuvwxyz"))) && set_eq(&ri.head[1], set_of("k")));
+	CHECK_OK(exai__regex_analyse(&ri, "(?m)(?:^|[^a-z])kkey", false)); /* a line start: any position */
+	{
 		struct exai__bset h0 = set_not(set_of("abcdefghijklmnopqrstuvwxyz"));
 		h0.b['k' >> 6] |= 1ull << ('k' & 63);
 		CHECK(set_eq(&ri.head[0], h0));
@@ -191,9 +199,10 @@ static size_t every_match_passes(exai_scrubber *s, size_t i, const char *t, size
 			fprintf(stderr, "pattern %s: the match at %zu of %s %s\n", p->id, ms, what,
 				hit ? "fails the checks of its literal" : "has no literal hit");
 		CHECK(ok);
-		/* and its first bytes pass the pattern's checks of a match's start */
+		/* and its first bytes pass the pattern's checks of a match's start (but at the
+		 * text's start) */
 		for (unsigned c = s->head_first[i]; c < s->head_first[i + 1]; c++)
-			CHECK(ms + (size_t)s->heads[c].off >= len ||
+			CHECK(ms == 0 || ms + (size_t)s->heads[c].off >= len ||
 			      exai__bset_has(&s->heads[c].set, (unsigned char)t[ms + (size_t)s->heads[c].off]));
 		n++;
 		pos = me > ms ? me : ms + 1;
@@ -265,6 +274,9 @@ static void builtin(void)
 	printf("%zu literal-gated patterns, %zu matches in their examples pass; %zu of %u uses have checks\n", gated,
 	       matches, checked, s->lit_first[s->n_lits]);
 	CHECK(gated > 300 && checked > gated / 2);
+	/* no regex in the Hyperscan database: every built-in pattern has a literal, keyword or run gate */
+	for (size_t i = 0; i < s->set.n; i++)
+		CHECK(s->set.pats[i].gate != EXAI__GATE_REGEX);
 	/* the development corpus: every match of every literal-gated pattern */
 	struct dev_matches dm = { s, 0 };
 	scrub_dev_texts(dev_text_matches, &dm);
@@ -311,6 +323,85 @@ static void builtin(void)
 	exai_scrubber_free(s);
 }
 
+/* A pack's declared "gate": the pattern gets it (and finds what it found without it), and
+ * one that cannot hold is refused with the pattern's name. */
+static exai_scrubber *gate_scrubber(int format, const char *regex, const char *keywords, const char *extra, int rc,
+				    const char *want)
+{
+	char pack[2048];
+	snprintf(pack, sizeof(pack),
+		 "{\"format\": %d, \"group\": \"g\", \"patterns\": [{\"id\": \"g-phone\", \"class\": \"phone\","
+		 " \"kind\": \"pii\", \"severity\": \"low\", \"regex\": \"%s\", \"group\": 1, \"caseless\": false,"
+		 " \"keywords\": [%s], \"validator\": \"none\", \"min_entropy\": 0, %s \"examples\": {\"positive\":"
+		 " [{\"text\": \"tel +4915123456789\", \"secret\": \"+4915123456789\"}], \"negative\": [\"+12\"]}}]}",
+		 format, regex, keywords, extra);
+	const char *packs[] = { pack };
+	EXAI_OPTS(exai_scrubber_opts, o, .packs = packs, .n_packs = 1,
+		  .flags = EXAI_SCRUBBER_NO_BUILTIN | EXAI_SCRUBBER_NO_CACHE | EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	exai_scrubber *s = NULL;
+	CHECK_RC(exai_scrubber_new(&s, NULL, &o), rc);
+	if (want && !strstr(exai_errmsg(), want)) {
+		fprintf(stderr, "error '%s' lacks '%s'\n", exai_errmsg(), want);
+		test_failures++;
+	}
+	return s;
+}
+
+static void declared_gates(void)
+{
+	static const char re[] = "(?:^|[^\\\\w+])(\\\\+[1-9][0-9]{6,12})\\\\b";
+	static const struct {
+		const char *gate;
+		int want;
+	} ok[] = { { "", -1 }, { "\"gate\": \"literal\",", EXAI__GATE_LITERAL }, { "\"gate\": \"keywords\",", EXAI__GATE_KEYWORD } };
+	for (size_t i = 0; i < EXAI__ARRAY_SIZE(ok); i++) {
+		exai_scrubber *s = gate_scrubber(2, re, "\"tel\"", ok[i].gate, 0, NULL);
+		if (!s)
+			continue;
+		CHECK(ok[i].want < 0 || s->set.pats[0].gate == ok[i].want);
+		static const char text[] = "call tel +4915123456789 or +4915123456780 (tel), +12 no";
+		exai_scrub_result *r = NULL;
+		EXAI_OPTS(exai_scrub_text_opts, to, .no_audit = 1);
+		CHECK_OK(exai_scrub_text(&r, s, text, sizeof(text) - 1, &to));
+		CHECK(exai_scrub_result_count(r) == 2);
+		exai_scrub_result_free(r);
+		exai_scrubber_free(s);
+	}
+	gate_scrubber(2, re, "\"tel\"", "\"gate\": \"regex\",", -EINVAL, "pattern 'g-phone': 'gate' must be");
+	gate_scrubber(1, re, "\"tel\"", "\"gate\": \"literal\",", -EINVAL, "pattern 'g-phone': 'gate' needs \"format\": 2");
+	gate_scrubber(2, re, "", "\"gate\": \"keywords\",", -EINVAL, "pattern 'g-phone': 'gate' is \"keywords\" but");
+	gate_scrubber(2, re, "\"tel\"", "\"gate\": \"literal\", \"trigger\": {\"run\": \"digit\", \"min\": 7},", -EINVAL,
+		      "pattern 'g-phone': 'gate' and 'trigger'");
+	gate_scrubber(2, "([a-z0-9+]{8,12})", "\"tel\"", "\"gate\": \"literal\",", -EINVAL,
+		      "pattern 'g-phone': 'gate' is \"literal\" but the regex has no required literal");
+}
+
+/* A caseless literal of a few letters goes to Hyperscan as its case variants: every one of
+ * them opens its window. */
+static void case_variants(void)
+{
+	static const char pack[] =
+		"{\"format\": 1, \"group\": \"v\", \"patterns\": [{\"id\": \"v-tok\", \"class\": \"tok\", \"kind\": \"secret\","
+		" \"severity\": \"low\", \"regex\": \"\\\\b(kq7z[0-9]{6})\\\\b\", \"group\": 1, \"caseless\": true, \"keywords\": [],"
+		" \"validator\": \"none\", \"min_entropy\": 0, \"examples\": {\"positive\": [{\"text\": \"kq7z123456\","
+		" \"secret\": \"kq7z123456\"}], \"negative\": [\"kq7z12\"]}}]}";
+	const char *packs[] = { pack };
+	EXAI_OPTS(exai_scrubber_opts, o, .packs = packs, .n_packs = 1,
+		  .flags = EXAI_SCRUBBER_NO_BUILTIN | EXAI_SCRUBBER_NO_CACHE | EXAI_SCRUBBER_NO_STAGE2 | EXAI_SCRUBBER_NO_DECODE);
+	exai_scrubber *s = NULL;
+	CHECK_OK(exai_scrubber_new(&s, NULL, &o));
+	if (!s)
+		return;
+	CHECK(s->set.pats[0].gate == EXAI__GATE_LITERAL && s->n_lits == 1 && s->lits[0].caseless);
+	static const char text[] = "kq7z123456 KQ7Z123457 Kq7Z123458 kQ7z123459 kq7Z123450 x";
+	exai_scrub_result *r = NULL;
+	EXAI_OPTS(exai_scrub_text_opts, to, .no_audit = 1);
+	CHECK_OK(exai_scrub_text(&r, s, text, sizeof(text) - 1, &to));
+	CHECK(exai_scrub_result_count(r) == 5);
+	exai_scrub_result_free(r);
+	exai_scrubber_free(s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1) {
@@ -318,6 +409,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	crafted();
+	declared_gates();
+	case_variants();
 	builtin();
 	return test_done();
 }
