@@ -9,12 +9,16 @@
  * for any of its specs costs a few shifts, and only the others read their runs from the masks.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define HAVE_X86 1
+#endif
+#ifdef __x86_64__
+#define HAVE_X86_64 1 /* the AVX-512 scan: 64-bit lanes hold a size_t */
 #endif
 
 #include "scrub-internal.h"
@@ -136,14 +140,17 @@ int exai__shape_parse(struct exai__shape *ret, const char *s)
 }
 
 #define MAX_SPECS EXAI__RUN_SPECS_MAX
-#define MAX_SEPS 16
+#define MAX_SEPC (EXAI__RUN_SPECS_MAX * 8)
 
 /* ---- the class masks of one 64-byte block -------------------------------------------------
  *
  * Every block is classified once into one mask per class (bit i: byte i is of the class) and
- * one per distinct separator byte; the specs read them. The SIMD paths look each byte's two
- * nibbles up in two 16-byte tables (pshufb) whose AND gives eight bits, each a rectangle of
- * (high nibble, low nibble) pairs, and derive the classes from them: */
+ * one per separator set (the bytes that join one spec's runs); the specs read them. AVX-512
+ * looks every byte up in two 128-byte tables (vpermi2b: the classes, class_tab; the sets,
+ * set_tab8) and tests each bit into a k-mask. AVX2 and SSSE3 look each byte's two nibbles up
+ * in two 16-byte tables (pshufb) whose AND gives eight bits, each a rectangle of (high nibble,
+ * low nibble) pairs, derive the classes from them, and compare each separator byte. The
+ * portable path reads class_tab and set_tab a byte at a time. All give the same masks. */
 enum {
 	NB_D = 1,     /* 0-9: high 3, low 0-9 */
 	NB_U1 = 2,    /* A-O: high 4, low 1-F */
@@ -159,45 +166,32 @@ enum {
 
 struct blk {
 	uint64_t cls[EXAI__RUN_COUNT];
-	uint64_t sep[MAX_SEPS];
-	uint64_t set[3 * MAX_SPECS]; /* per separator set (struct scan_plan) */
+	uint64_t set[MAX_SPECS];
+	uint64_t sep[MAX_SEPC]; /* SSSE3 and AVX2: per separator byte */
 };
 
-struct scan_plan {
-	unsigned n;
-	const struct exai__run_spec *sp;
-	uint8_t sepc[MAX_SEPS];
-	unsigned n_sepc;
-	uint32_t sep_of[MAX_SPECS]; /* bit q: spec k joins with separator sepc[q] */
-	unsigned minlen[MAX_SPECS]; /* class bytes + separators a reported run holds at least */
-	uint8_t steps[MAX_SPECS][16], n_steps[MAX_SPECS]; /* at_least's shifts for minlen */
-	/* per class: its specs (bits), the separators any of them joins with (adjacent or
-	 * not), and the shortest run any of them reports: a block whose class bytes and those
-	 * separators hold no run that long, with no run carried in, is skipped for all of them
-	 * at once (a run reaching its end is read when the next block makes it long enough) */
-	uint32_t specs_of[EXAI__RUN_COUNT], gate_sep[EXAI__RUN_COUNT], gate_adj[EXAI__RUN_COUNT];
-	uint8_t gate_steps[EXAI__RUN_COUNT][16], gate_n_steps[EXAI__RUN_COUNT];
-	unsigned gate_min[EXAI__RUN_COUNT];
-	unsigned classes; /* bit c: class c in use */
-	/* the distinct separator sets the specs and gates use, each as its bytes' indices in
-	 * sepc: set j is the OR of sep[set_q[j][0 .. set_n[j])] */
-	uint8_t set_q[3 * MAX_SPECS][MAX_SEPS], set_n[3 * MAX_SPECS];
-	unsigned n_sets;
-	uint8_t set_of[MAX_SPECS], gate_set[EXAI__RUN_COUNT], gate_adj_set[EXAI__RUN_COUNT];
-	uint32_t sep_tab[256]; /* the scalar path's: bit q for separator sepc[q] (last: only it fills it) */
-};
-
-static void blk_scalar(const struct scan_plan *pl, const uint8_t *p, struct blk *m)
+static void blk_scalar(const struct exai__run_plan *pl, const uint8_t *p, struct blk *m)
 {
-	memset(m, 0, sizeof(*m));
+	memset(m->cls, 0, sizeof(m->cls));
+	memset(m->set, 0, pl->n_sets * sizeof(m->set[0]));
 	for (unsigned i = 0; i < 64; i++) {
 		unsigned c = class_tab[p[i]];
 		for (unsigned k = 0; c; k++, c >>= 1)
 			m->cls[k] |= (uint64_t)(c & 1) << i;
-		uint32_t s = pl->sep_tab[p[i]];
-		for (unsigned q = 0; s; q++, s >>= 1)
-			m->sep[q] |= (uint64_t)(s & 1) << i;
+		unsigned s = pl->set_tab[p[i]];
+		for (unsigned j = 0; s; j++, s >>= 1)
+			m->set[j] |= (uint64_t)(s & 1) << i;
 	}
+}
+
+/* The set masks from the separator bytes' masks (SSSE3, AVX2). */
+static inline void blk_sets(const struct exai__run_plan *pl, struct blk *m)
+{
+	memset(m->set, 0, pl->n_sets * sizeof(m->set[0]));
+	for (unsigned q = 0; q < pl->n_sepc; q++)
+		for (unsigned s = pl->sets_of_sep[q], j = 0; s; j++, s >>= 1)
+			if (s & 1)
+				m->set[j] |= m->sep[q];
 }
 
 #ifdef HAVE_X86
@@ -224,7 +218,8 @@ static const int8_t nb_hi[16] = {
 };
 
 #define MM16(x) ((uint64_t)(uint16_t)_mm_movemask_epi8(x))
-__attribute__((target("ssse3"))) static inline void blk_ssse3(const struct scan_plan *pl, const uint8_t *p, struct blk *m)
+__attribute__((target("ssse3"))) static inline void blk_ssse3(const struct exai__run_plan *pl, const uint8_t *p,
+							     struct blk *m)
 {
 	const __m128i lo_t = _mm_loadu_si128((const __m128i *)nb_lo), hi_t = _mm_loadu_si128((const __m128i *)nb_hi);
 	const __m128i f = _mm_set1_epi8(0x0f), z = _mm_setzero_si128();
@@ -252,11 +247,13 @@ __attribute__((target("ssse3"))) static inline void blk_ssse3(const struct scan_
 	m->cls[EXAI__RUN_UPPER_ALNUM] = ~ua;
 	m->cls[EXAI__RUN_BASE58] = ~b58;
 	m->cls[EXAI__RUN_BASE64] = ~b64;
+	blk_sets(pl, m);
 }
 
 #define MM32(x) ((uint64_t)(uint32_t)_mm256_movemask_epi8(x))
 #define MM64(x0, x1) (MM32(x0) | MM32(x1) << 32)
-__attribute__((target("avx2"))) static inline void blk_avx2(const struct scan_plan *pl, const uint8_t *p, struct blk *m)
+__attribute__((target("avx2"))) static inline void blk_avx2(const struct exai__run_plan *pl, const uint8_t *p,
+							    struct blk *m)
 {
 	const __m256i lo_t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)nb_lo));
 	const __m256i hi_t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)nb_hi));
@@ -285,62 +282,48 @@ __attribute__((target("avx2"))) static inline void blk_avx2(const struct scan_pl
 		const __m256i sc = _mm256_set1_epi8((char)pl->sepc[q]);
 		m->sep[q] = MM64(_mm256_cmpeq_epi8(v[0], sc), _mm256_cmpeq_epi8(v[1], sc));
 	}
+	blk_sets(pl, m);
 }
+
 #endif
 
 /* ---- runs from masks --------------------------------------------------------------------- */
 
-/* The scan is compiled three times, for AVX2 (with popcnt and BMI1, which every AVX2 CPU has
- * and have_simd() checks), SSSE3 and the baseline:
- * what it calls is inlined into each, and @fast says whether popcnt may be used. */
+/* The scan is compiled four times, for AVX-512 and AVX2 (with popcnt and BMI1, which every
+ * such CPU has and have_simd() checks), SSSE3 and the baseline: what it calls is inlined into
+ * each, and @fast says whether popcnt may be used.
+ *
+ * Per block, each spec's run bytes R (its class bytes, and the separators that join them)
+ * are tested branch-free for a run of its shortest reported length, within the block or
+ * ending in it after the length carried in; only the specs that have one (a few in a hundred
+ * blocks of prose and logs) read their runs from the masks. A run that goes on past the
+ * block is carried as its length alone: where it ends, its start is that far back and its
+ * separators are counted from the text. */
 #define SCAN_INLINE static inline __attribute__((always_inline))
 
-struct run_state {
-	bool in;
-	size_t start;
-	unsigned seps; /* the run's class bytes are its length less its separators */
-};
-
-/* The shifts after which bit i of r & r >> s1 & ... says r[i .. i + n - 1] are all set. */
-static unsigned schedule(uint8_t *steps, unsigned n)
+/* The shifts after which bit i of r & r >> s1 & ... says r[i .. i + n - 1] are all set
+ * (at most six, for n <= 64; zeros after them). */
+static void schedule(uint8_t steps[6], unsigned n)
 {
 	unsigned have = 1, k = 0;
+	memset(steps, 0, 6);
 	while (have < n && have < 64) {
 		unsigned step = have <= n - have ? have : n - have;
 		steps[k++] = (uint8_t)step;
 		have += step;
 	}
-	return have < n ? 0xff : k; /* 0xff: no run of n fits a word */
 }
 
-/* Bit i set when r[i .. i + n - 1] are all set (within the word), by the schedule for n (its
- * shifts commute: unrolled, no loop). */
-SCAN_INLINE uint64_t at_least(uint64_t r, const uint8_t *steps, unsigned n_steps)
+/* Bit i set when r[i .. i + n - 1] are all set (within the word): six shifts, whatever n (a
+ * shift by 0 changes nothing), with no branch. */
+SCAN_INLINE uint64_t at_least(uint64_t r, const uint8_t *steps)
 {
-	switch (n_steps) {
-	case 6:
-		r &= r >> steps[5];
-		__attribute__((fallthrough));
-	case 5:
-		r &= r >> steps[4];
-		__attribute__((fallthrough));
-	case 4:
-		r &= r >> steps[3];
-		__attribute__((fallthrough));
-	case 3:
-		r &= r >> steps[2];
-		__attribute__((fallthrough));
-	case 2:
-		r &= r >> steps[1];
-		__attribute__((fallthrough));
-	case 1:
-		r &= r >> steps[0];
-		__attribute__((fallthrough));
-	case 0:
-		return r;
-	default: /* 0xff: no run of n fits a word */
-		return 0;
-	}
+	r &= r >> steps[0];
+	r &= r >> steps[1];
+	r &= r >> steps[2];
+	r &= r >> steps[3];
+	r &= r >> steps[4];
+	return r & r >> steps[5];
 }
 
 SCAN_INLINE unsigned popc(uint64_t x, bool fast)
@@ -352,6 +335,17 @@ SCAN_INLINE unsigned popc(uint64_t x, bool fast)
 	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
 	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
 	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
+/* Trailing / leading zeros, 64 for 0 (tzcnt / lzcnt where the target has them). */
+SCAN_INLINE unsigned tz64(uint64_t x)
+{
+	return x ? (unsigned)__builtin_ctzll(x) : 64;
+}
+
+SCAN_INLINE unsigned lz64(uint64_t x)
+{
+	return x ? (unsigned)__builtin_clzll(x) : 64;
 }
 
 SCAN_INLINE bool in_set(const uint64_t *set, unsigned char c)
@@ -373,274 +367,411 @@ SCAN_INLINE int report(const struct exai__run_spec *sp, unsigned k, const uint8_
 	return fn(ud, k, start, end, body, seps);
 }
 
-/* The runs of spec @k in one block: R the run bytes, J the joining separators; @base the
- * block's offset. */
-SCAN_INLINE int block_runs(const struct scan_plan *pl, unsigned k, struct run_state *st, uint64_t R, uint64_t J,
-			   const uint8_t *text, size_t base, exai__run_fn fn, void *ud, bool fast)
+/* A run carried from @start to @end: its separators are its bytes not of the class. */
+static int report_long(const struct exai__run_plan *pl, unsigned k, const uint8_t *text, size_t start, size_t end,
+		       exai__run_fn fn, void *ud)
 {
-	const struct exai__run_spec *sp = &pl->sp[k];
-	int r;
-	if (st->in) {
-		if (R == ~0ull) {
-			if (J)
-				st->seps += popc(J, fast);
-			return 0;
-		}
-		unsigned l = (unsigned)__builtin_ctzll(~R);
-		uint64_t m = l ? ~0ull >> (64 - l) : 0;
-		if (J & m)
-			st->seps += popc(J & m, fast);
-		st->in = false;
-		size_t end = base + l;
-		if ((r = report(sp, k, text, st->start, end, (unsigned)(end - st->start) - st->seps, st->seps, fn, ud)))
+	unsigned cls = pl->cls_of[k];
+	size_t body = 0;
+	for (size_t i = start; i < end; i++)
+		body += class_tab[text[i]] >> cls & 1;
+	size_t seps = end - start - body;
+	return report(&pl->sp[k], k, text, start, end, body > UINT_MAX ? UINT_MAX : (unsigned)body,
+		      seps > UINT_MAX ? UINT_MAX : (unsigned)seps, fn, ud);
+}
+
+/* The runs carried to the end of the text (@cin: their lengths). */
+static int runs_at_end(const struct exai__run_plan *pl, const size_t *cin, const uint8_t *text, size_t len,
+		       exai__run_fn fn, void *ud)
+{
+	for (unsigned k = 0; k < pl->n; k++) {
+		int r = cin[k] >= pl->minlen[k] ? report_long(pl, k, text, len - cin[k], len, fn, ud) : 0;
+		if (r)
 			return r;
-		R &= ~m;
 	}
-	if (!R)
-		return 0;
-	/* the run that reaches the next block, if any, is carried; of the others only those long
-	 * enough are looked at (at_least marks where they start) */
-	uint64_t carry = 0;
-	if (R >> 63) {
-		unsigned t = R == ~0ull ? 64 : (unsigned)__builtin_clzll(~R);
-		carry = t == 64 ? ~0ull : ~0ull << (64 - t);
-		R &= ~carry;
+	return 0;
+}
+
+/* The runs of spec @k that end in one block: R its run bytes, J its joining separators, @cin
+ * the length of the run carried in; @base the block's offset. The run that reaches the block's
+ * end is left to the next. */
+SCAN_INLINE int spec_runs(const struct exai__run_plan *pl, unsigned k, uint64_t R, uint64_t J, size_t cin,
+			  const uint8_t *text, size_t base, exai__run_fn fn, void *ud, bool fast)
+{
+	int r;
+	if (cin) {
+		unsigned lead = tz64(~R);
+		if (lead == 64)
+			return 0;
+		if (cin + lead >= pl->minlen[k] &&
+		    (r = report_long(pl, k, text, base - cin, base + lead, fn, ud)))
+			return r;
+		R &= ~0ull << lead;
 	}
-	uint64_t x = popc(R, fast) >= pl->minlen[k] ? at_least(R, pl->steps[k], pl->n_steps[k]) : 0;
+	unsigned top = lz64(~R); /* the run that reaches the block's end is the next block's */
+	R = top == 64 ? 0 : R & ~0ull >> top;
+	uint64_t x = at_least(R, pl->steps[k]) & pl->fits[k];
 	while (x) {
 		unsigned s = (unsigned)__builtin_ctzll(x);
 		unsigned l = (unsigned)__builtin_ctzll(~(R >> s)); /* R's top bit is clear: ~(R >> s) != 0 */
 		uint64_t m = (~0ull >> (64 - l)) << s;
 		unsigned seps = J & m ? popc(J & m, fast) : 0;
-		if ((r = report(sp, k, text, base + s, base + s + l, l - seps, seps, fn, ud)))
+		if ((r = report(&pl->sp[k], k, text, base + s, base + s + l, l - seps, seps, fn, ud)))
 			return r;
 		x &= s + l >= 64 ? 0 : ~0ull << (s + l);
 	}
-	if (carry) {
-		st->in = true;
-		st->start = base + (unsigned)__builtin_ctzll(carry);
-		st->seps = J & carry ? popc(J & carry, fast) : 0;
-	}
 	return 0;
 }
+
+#ifdef HAVE_X86_64
+#define HAVE_AVX512_SCAN 1
+#else
+#define HAVE_AVX512_SCAN 0
+#endif
 
 static int have_simd(void)
 {
 #ifdef HAVE_X86
 	static int cached = -1;
-	if (cached < 0)
-		cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi")
-				 ? EXAI__SIMD_AVX2
+	if (cached < 0) {
+		bool v2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
+		cached = HAVE_AVX512_SCAN && v2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+					 __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512cd") &&
+					 __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("gfni")
+				 ? EXAI__SIMD_AVX512
+			 : v2				   ? EXAI__SIMD_AVX2
 			 : __builtin_cpu_supports("ssse3") ? EXAI__SIMD_SSSE3
 							   : EXAI__SIMD_SCALAR;
+	}
 	return cached;
 #else
 	return EXAI__SIMD_SCALAR;
 #endif
 }
 
-static void plan_scan(struct scan_plan *pl, const struct exai__run_spec *specs, unsigned n, bool scalar)
+int exai__runs_best_impl(void)
 {
-	memset(pl, 0, offsetof(struct scan_plan, sep_tab));
+	return have_simd();
+}
+
+void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *specs, unsigned n)
+{
+	if (n > MAX_SPECS)
+		n = MAX_SPECS;
+	memset(pl, 0, sizeof(*pl));
 	pl->n = n;
 	pl->sp = specs;
-	unsigned *gate_min = pl->gate_min;
-	for (int c = 0; c < EXAI__RUN_COUNT; c++)
-		gate_min[c] = ~0u;
+	uint8_t set_bytes[MAX_SPECS][256 / 8];
 	for (unsigned k = 0; k < n; k++) {
 		const struct exai__run_spec *sp = &specs[k];
-		for (unsigned q = 0; q < sp->n_seps; q++) {
-			uint8_t ch = sp->seps[q];
-			if (class_tab[ch] >> sp->run & 1)
-				continue; /* a class byte is no separator */
-			unsigned j = 0;
-			while (j < pl->n_sepc && pl->sepc[j] != ch)
-				j++;
-			if (j == pl->n_sepc && pl->n_sepc < MAX_SEPS)
-				pl->sepc[pl->n_sepc++] = ch;
-			if (j < pl->n_sepc)
-				pl->sep_of[k] |= 1u << j;
-		}
-		pl->minlen[k] = (sp->min ? sp->min : 1) + sp->min_seps;
-		pl->n_steps[k] = (uint8_t)schedule(pl->steps[k], pl->minlen[k]);
-		pl->specs_of[sp->run] |= 1u << k;
-		pl->classes |= 1u << sp->run;
-		if (sp->adjacent)
-			pl->gate_adj[sp->run] |= pl->sep_of[k];
-		else
-			pl->gate_sep[sp->run] |= pl->sep_of[k];
-		if (pl->minlen[k] < gate_min[sp->run])
-			gate_min[sp->run] = pl->minlen[k];
-	}
-	for (int c = 0; c < EXAI__RUN_COUNT; c++)
-		if (pl->classes >> c & 1)
-			pl->gate_n_steps[c] = (uint8_t)schedule(pl->gate_steps[c], gate_min[c]);
-	uint32_t sets[3 * MAX_SPECS] = { 0 };
-	for (unsigned k = 0; k < n + 2 * EXAI__RUN_COUNT; k++) {
-		uint32_t of = k < n ? pl->sep_of[k] : k < n + EXAI__RUN_COUNT ? pl->gate_sep[k - n] : pl->gate_adj[k - n - EXAI__RUN_COUNT];
+		/* the spec's separator set (a class byte is no separator), shared with an equal one */
+		uint8_t mine[256 / 8] = { 0 };
+		for (unsigned q = 0; q < sp->n_seps && q < sizeof(sp->seps); q++)
+			if (!(class_tab[sp->seps[q]] >> sp->run & 1))
+				mine[sp->seps[q] / 8] |= (uint8_t)(1u << sp->seps[q] % 8);
 		unsigned j = 0;
-		while (j < pl->n_sets && sets[j] != of)
+		while (j < pl->n_sets && memcmp(set_bytes[j], mine, sizeof(mine)) != 0)
 			j++;
 		if (j == pl->n_sets) {
-			sets[pl->n_sets++] = of;
-			for (unsigned q = 0; q < MAX_SEPS; q++)
-				if (of >> q & 1)
-					pl->set_q[j][pl->set_n[j]++] = (uint8_t)q;
+			memcpy(set_bytes[pl->n_sets++], mine, sizeof(mine));
+			for (unsigned c = 0; c < 256; c++) {
+				if (!(mine[c / 8] >> c % 8 & 1))
+					continue;
+				pl->set_tab[c] |= (uint16_t)(1u << j);
+				unsigned q = 0;
+				while (q < pl->n_sepc && pl->sepc[q] != c)
+					q++;
+				if (q == pl->n_sepc)
+					pl->sepc[pl->n_sepc++] = (uint8_t)c;
+				pl->sets_of_sep[q] |= (uint16_t)(1u << j);
+			}
 		}
-		if (k < n)
-			pl->set_of[k] = (uint8_t)j;
-		else if (k < n + EXAI__RUN_COUNT)
-			pl->gate_set[k - n] = (uint8_t)j;
-		else
-			pl->gate_adj_set[k - n - EXAI__RUN_COUNT] = (uint8_t)j;
-	}
-	if (scalar) {
-		memset(pl->sep_tab, 0, sizeof(pl->sep_tab));
-		for (unsigned q = 0; q < pl->n_sepc; q++)
-			pl->sep_tab[pl->sepc[q]] |= 1u << q;
+		pl->set_of[k] = (uint8_t)j;
+		pl->cls_of[k] = (uint8_t)sp->run;
+		pl->adj[k] = sp->adjacent ? ~0ull : 0;
+		pl->any_j[k] = sp->min_seps ? 0 : ~0ull;
+		pl->minlen[k] = (sp->min ? sp->min : 1) + sp->min_seps;
+		pl->fits[k] = pl->minlen[k] <= 64 ? ~0ull : 0;
+		schedule(pl->steps[k], pl->minlen[k]);
+		/* the AVX-512 scan's lanes */
+		unsigned h = k / 8, bit = 1u << k % 8;
+		for (unsigned c = 0; c < 256; c++) {
+			if (c < 64 && (c >> sp->run & 1))
+				pl->x_specs[h][c] |= (uint8_t)bit;
+			if (c < 128 && (pl->set_tab[c] >> j & 1))
+				pl->x_sep[h][c] |= (uint8_t)bit;
+		}
+		if (sp->adjacent)
+			pl->x_adj[h] |= (uint8_t)bit;
+		/* the bytes before / at a run's start it may be reported after (all when the spec
+		 * does not ask, or asks for a byte from 0x80: the scalar check decides) */
+		bool any_before = !sp->has_before || sp->before[2] || sp->before[3];
+		bool any_first = !sp->has_first || sp->first[2] || sp->first[3];
+		for (unsigned c = 0; c < 128; c++) {
+			if (any_before || in_set(sp->before, (unsigned char)c))
+				pl->x_before[h][c] |= (uint8_t)bit;
+			if (any_first || in_set(sp->first, (unsigned char)c))
+				pl->x_first[h][c] |= (uint8_t)bit;
+		}
+		if (any_before)
+			pl->x_before_hi[h] |= (uint8_t)bit;
+		if (any_first)
+			pl->x_first_hi[h] |= (uint8_t)bit;
+		if (pl->minlen[k] <= 64)
+			pl->x_fits[h] |= (uint8_t)bit;
+		for (unsigned q = 0; q < 6; q++)
+			pl->x_steps[h][q][k % 8] = pl->steps[k][q];
+		pl->x_minlen[h][k % 8] = pl->minlen[k];
+		pl->x_body[h][k % 8] = sp->min ? sp->min : 1;
+		pl->x_seps[h][k % 8] = sp->min_seps;
 	}
 }
 
-/* The masks of the separator sets, from those of the separator bytes. */
-SCAN_INLINE void blk_sets(const struct scan_plan *pl, struct blk *b)
+SCAN_INLINE int scan(const struct exai__run_plan *pl, const char *text, size_t len, exai__run_fn fn, void *ud, int impl)
 {
-	for (unsigned j = 0; j < pl->n_sets; j++) {
-		uint64_t m = 0;
-		for (unsigned i = 0; i < pl->set_n[j]; i++)
-			m |= b->sep[pl->set_q[j][i]];
-		b->set[j] = m;
-	}
-}
-
-/* The specs of class @c over one block: @lo and @hi its class mask shifted in from either side. */
-SCAN_INLINE int class_runs(const struct scan_plan *pl, unsigned c, const struct blk *b, uint64_t lo, uint64_t hi,
-			   struct run_state *st, uint32_t *in_runs, const uint8_t *text, size_t base, exai__run_fn fn,
-			   void *ud, bool fast)
-{
-	int r = 0;
-	uint64_t B = b->cls[c];
-	for (uint32_t ks = pl->specs_of[c]; ks && r == 0; ks &= ks - 1) {
-		unsigned k = (unsigned)__builtin_ctz(ks);
-		uint64_t S = b->set[pl->set_of[k]];
-		uint64_t J = pl->sp[k].adjacent ? S : S & lo & hi;
-		if (!J && pl->sp[k].min_seps && !st[k].in && !(B >> 63))
-			continue; /* no run within the block has a separator, none comes in or goes on */
-		r = block_runs(pl, k, &st[k], B | J, J, text, base, fn, ud, fast);
-		*in_runs = (*in_runs & ~(1u << k)) | (uint32_t)st[k].in << k;
-	}
-	return r;
-}
-
-SCAN_INLINE int scan(const struct scan_plan *plp, const char *text, size_t len, exai__run_fn fn, void *ud, int impl)
-{
-	const struct scan_plan *pl = plp;
-	const struct exai__run_spec *specs = pl->sp;
-	unsigned n = pl->n;
-	const bool fast = impl == EXAI__SIMD_AVX2;
-	struct run_state st[MAX_SPECS];
-	memset(st, 0, sizeof(st));
-	uint32_t in_runs = 0; /* bit k: spec k has a run carried into this block */
-	uint64_t prev_top[EXAI__RUN_COUNT] = { 0 }; /* bit 63 of the previous block's class mask */
-	/* A class skips a block whose gate mask G holds no run of its shortest minimum, even when
-	 * a G-run reaches the block's end: it keeps that run's length, and the block's masks; when
-	 * the next block makes the run long enough, the skipped block is read first. */
-	unsigned gcarry[EXAI__RUN_COUNT] = { 0 };
-	uint64_t skipped_lo[EXAI__RUN_COUNT], skipped_hi[EXAI__RUN_COUNT];
-	struct blk bb[2];
-	uint8_t tail[64];
+	const unsigned n = pl->n;
+	const bool fast = impl >= EXAI__SIMD_AVX2;
 	const uint8_t *p = (const uint8_t *)text;
+	size_t cin[MAX_SPECS] = { 0 }; /* the length of each spec's run that reaches the block */
+	uint64_t R[MAX_SPECS], J[MAX_SPECS];
+	struct blk b;
+	uint8_t tail[64];
 	size_t nblocks = (len + 63) / 64;
-	int r = 0;
-	for (size_t i = 0; i < nblocks && r == 0; i++) {
-		struct blk *b = &bb[i & 1];
-		const struct blk *prev = &bb[(i & 1) ^ 1];
+	for (size_t i = 0; i < nblocks; i++) {
 		const uint8_t *src = p + 64 * i;
-		if (64 * i + 64 > len) {
+		size_t left = len - 64 * i;
+		if (left < 64) {
 			memset(tail, 0, sizeof(tail));
-			memcpy(tail, src, len - 64 * i);
+			memcpy(tail, src, left);
 			src = tail;
 		}
 #ifdef HAVE_X86
 		if (impl == EXAI__SIMD_AVX2)
-			blk_avx2(pl, src, b);
+			blk_avx2(pl, src, &b);
 		else if (impl == EXAI__SIMD_SSSE3)
-			blk_ssse3(pl, src, b);
+			blk_ssse3(pl, src, &b);
 		else
 #endif
-			blk_scalar(pl, src, b);
-		blk_sets(pl, b);
-		unsigned next_cls = 64 * i + 64 < len ? class_tab[p[64 * i + 64]] : 0; /* the byte after the block */
-		for (uint32_t cs = pl->classes; cs && r == 0; cs &= cs - 1) {
-			unsigned c = (unsigned)__builtin_ctz(cs);
-			uint64_t B = b->cls[c], lo = (B << 1) | prev_top[c], hi = (B >> 1) | ((uint64_t)(next_cls >> c & 1) << 63);
-			prev_top[c] = B >> 63;
-			if (!(in_runs & pl->specs_of[c])) {
-				/* the gate: every spec's run bytes are within G (no class byte, no run) */
-				if (!B && !gcarry[c] && !pl->gate_adj[c])
-					continue;
-				uint64_t G = B | b->set[pl->gate_adj_set[c]] | (b->set[pl->gate_set[c]] & lo & hi);
-				if (!G && !gcarry[c])
-					continue;
-				unsigned lead = G == ~0ull ? 64 : (unsigned)__builtin_ctzll(~G);
-				bool need = (gcarry[c] && gcarry[c] + lead >= pl->gate_min[c]) || ((G >> 63) && pl->gate_min[c] > 64) ||
-					    (popc(G, fast) >= pl->gate_min[c] && at_least(G, pl->gate_steps[c], pl->gate_n_steps[c]) != 0);
-				if (!need) {
-					gcarry[c] = G >> 63 ? (unsigned)__builtin_clzll(~G) : 0;
-					skipped_lo[c] = lo;
-					skipped_hi[c] = hi;
-					continue;
-				}
-				if (gcarry[c]) /* a run that begins in the block skipped before */
-					r = class_runs(pl, c, prev, skipped_lo[c], skipped_hi[c], st, &in_runs, p, 64 * (i - 1), fn, ud, fast);
-				gcarry[c] = 0;
-			}
-			if (r == 0)
-				r = class_runs(pl, c, b, lo, hi, st, &in_runs, p, 64 * i, fn, ud, fast);
+			blk_scalar(pl, src, &b);
+		/* per class, where a separator has class bytes on both sides (the bytes next to the
+		 * block: the last before it, the first after it) */
+		unsigned before = i ? class_tab[p[64 * i - 1]] : 0, after = left > 64 ? class_tab[p[64 * i + 64]] : 0;
+		uint64_t between[EXAI__RUN_COUNT];
+		for (int c = 0; c < EXAI__RUN_COUNT; c++) {
+			uint64_t B = b.cls[c];
+			between[c] = ((B << 1) | (before >> c & 1)) & ((B >> 1) | (uint64_t)(after >> c & 1) << 63);
 		}
+		uint32_t hot = 0;
+		for (unsigned k = 0; k < n; k++) {
+			unsigned c = pl->cls_of[k];
+			uint64_t j = b.set[pl->set_of[k]] & (pl->adj[k] | between[c]), r = b.cls[c] | j;
+			/* a run long enough within the block (with a separator, when one is needed, or
+			 * carried in with the run), or one that ends here after the length carried in */
+			bool within = ((at_least(r, pl->steps[k]) & pl->fits[k]) != 0) & ((j | pl->any_j[k] | cin[k]) != 0);
+			bool ends = cin[k] && cin[k] + tz64(~r) >= pl->minlen[k];
+			hot |= (uint32_t)(within | ends) << k;
+			R[k] = r;
+			J[k] = j;
+		}
+		for (; hot; hot &= hot - 1) {
+			unsigned k = (unsigned)__builtin_ctz(hot);
+			int r = spec_runs(pl, k, R[k], J[k], cin[k], p, 64 * i, fn, ud, fast);
+			if (r)
+				return r;
+		}
+		for (unsigned k = 0; k < n; k++)
+			cin[k] = R[k] == ~0ull ? cin[k] + 64 : lz64(~R[k]);
 	}
-	/* runs that reach the end of the text */
-	for (unsigned k = 0; k < n && r == 0; k++)
-		if (st[k].in)
-			r = report(&specs[k], k, p, st[k].start, len, (unsigned)(len - st[k].start - st[k].seps), st[k].seps, fn, ud);
-	return r;
+	return runs_at_end(pl, cin, p, len, fn, ud);
 }
 
+#ifdef HAVE_X86_64
+/* AVX-512 (F, BW, VBMI, CD, VPOPCNTDQ, GFNI): eight specs at a time, a 64-bit lane each.
+ * Each byte of a block, of the byte before and of the byte after it is looked up in
+ * class_tab (vpermi2b); its classes, and those its neighbours share, give a byte whose bit
+ * k says the byte is of spec k's class, and another that it joins spec k's runs; a bit
+ * transpose (the bytes as 8x8 bit matrices, gf2p8affineqb, then vpermb) turns the 64 such
+ * bytes into each spec's masks. Per lane, branch-free: the runs of its shortest length
+ * (at_least, shifts by lane), the bytes they cover, and whether those hold enough class
+ * bytes and separators; whether the run carried in ends here long enough; the length carried
+ * out. Only a spec with something found reads its runs as the other paths do. */
+#define AVX512_TARGET "avx512f,avx512bw,avx512vbmi,avx512cd,avx512vpopcntdq,gfni,popcnt,bmi"
+
+struct x_half {
+	__m512i specs, sep, sep_hi, adj, before, before_hi, first, first_hi, before_x, first_x, steps[6], minlen, body, seps;
+	__mmask8 fits;
+};
+
+/* Bit k of byte i of @y into bit i of lane k. */
+__attribute__((target(AVX512_TARGET))) static inline __m512i x_transpose(__m512i y, __m512i rev, __m512i sel, __m512i gather)
+{
+	return _mm512_permutexvar_epi8(gather, _mm512_gf2p8affine_epi64_epi8(sel, _mm512_shuffle_epi8(y, rev), 0));
+}
+
+__attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai__run_plan *pl, const char *text,
+							       size_t len, exai__run_fn fn, void *ud)
+{
+	const uint8_t *p = (const uint8_t *)text;
+	const unsigned n = pl->n, halves = (n + 7) / 8;
+	uint8_t rev_b[64], sel_b[64], gather_b[64];
+	for (unsigned i = 0; i < 64; i++) {
+		rev_b[i] = (uint8_t)((i & ~7u) | (7 - (i & 7))); /* a qword's bytes reversed */
+		sel_b[i] = (uint8_t)(1u << (i & 7));
+		gather_b[i] = (uint8_t)(8 * (i % 8) + i / 8);
+	}
+	const __m512i rev = _mm512_loadu_si512(rev_b), sel = _mm512_loadu_si512(sel_b), gather = _mm512_loadu_si512(gather_b);
+	const __m512i ct_lo = _mm512_loadu_si512(class_tab), ct_hi = _mm512_loadu_si512(class_tab + 64);
+	struct x_half hv[2];
+	__m512i cin[2], cbody[2], cseps[2]; /* the run carried in: its length, class bytes, separators */
+	for (unsigned h = 0; h < halves; h++) {
+		hv[h].specs = _mm512_loadu_si512(pl->x_specs[h]);
+		hv[h].sep = _mm512_loadu_si512(pl->x_sep[h]);
+		hv[h].sep_hi = _mm512_loadu_si512(pl->x_sep[h] + 64);
+		hv[h].adj = _mm512_set1_epi8((char)pl->x_adj[h]);
+		hv[h].before = _mm512_loadu_si512(pl->x_before[h]);
+		hv[h].before_hi = _mm512_loadu_si512(pl->x_before[h] + 64);
+		hv[h].first = _mm512_loadu_si512(pl->x_first[h]);
+		hv[h].first_hi = _mm512_loadu_si512(pl->x_first[h] + 64);
+		hv[h].before_x = _mm512_set1_epi8((char)pl->x_before_hi[h]);
+		hv[h].first_x = _mm512_set1_epi8((char)pl->x_first_hi[h]);
+		for (unsigned q = 0; q < 6; q++)
+			hv[h].steps[q] = _mm512_loadu_si512(pl->x_steps[h][q]);
+		hv[h].minlen = _mm512_loadu_si512(pl->x_minlen[h]);
+		hv[h].body = _mm512_loadu_si512(pl->x_body[h]);
+		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
+		hv[h].fits = pl->x_fits[h];
+		cin[h] = cbody[h] = cseps[h] = _mm512_setzero_si512();
+	}
+	const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), c64 = _mm512_set1_epi64(64);
+	uint64_t R[MAX_SPECS], J[MAX_SPECS];
+	size_t cin_v[MAX_SPECS]; /* 64-bit lanes: size_t is 64 bits where AVX-512 runs */
+	size_t nblocks = (len + 63) / 64;
+	for (size_t i = 0; i < nblocks; i++) {
+		const uint8_t *src = p + 64 * i;
+		size_t left = len - 64 * i;
+		/* the block, and the same shifted by one byte either way (masked loads: nothing
+		 * outside the text is read; those bytes count as 0, of no class) */
+		__mmask64 m_this = left >= 64 ? ~0ull : ~0ull >> (64 - left);
+		__mmask64 m_prev = (left >= 63 ? ~0ull : ~0ull >> (63 - left)) & (i ? ~0ull : ~1ull);
+		__mmask64 m_next = left > 64 ? ~0ull : left > 1 ? ~0ull >> (65 - left) : 0;
+		__m512i v = _mm512_maskz_loadu_epi8(m_this, src);
+		__m512i vp = _mm512_maskz_loadu_epi8(m_prev, src - 1);
+		__m512i vn = _mm512_maskz_loadu_epi8(m_next, src + 1);
+		__mmask64 a = ~_mm512_movepi8_mask(v), ap = ~_mm512_movepi8_mask(vp);
+		__m512i cls = _mm512_maskz_permutex2var_epi8(a, ct_lo, v, ct_hi);
+		__m512i betw = _mm512_and_si512(_mm512_maskz_permutex2var_epi8(ap, ct_lo, vp, ct_hi),
+						_mm512_maskz_permutex2var_epi8(~_mm512_movepi8_mask(vn), ct_lo, vn, ct_hi));
+		__mmask8 hot[2] = { 0, 0 };
+		__m512i Rv[2], Jv[2], cin_old[2];
+		for (unsigned h = 0; h < halves; h++) {
+			const struct x_half *x = &hv[h];
+			__m512i yb = _mm512_permutexvar_epi8(cls, x->specs);
+			__m512i ys = _mm512_maskz_permutex2var_epi8(a, x->sep, v, x->sep_hi);
+			/* joins: in the set, and adjacent or between two class bytes */
+			__m512i yj = _mm512_and_si512(ys, _mm512_or_si512(x->adj, _mm512_permutexvar_epi8(betw, x->specs)));
+			/* where a run may start (the byte before it and its first byte as asked) */
+			__m512i ok = _mm512_and_si512(
+				_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->before, vp, x->before_hi), ~ap, x->before_x),
+				_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->first, v, x->first_hi), ~a, x->first_x));
+			__m512i B = x_transpose(yb, rev, sel, gather), Jx = x_transpose(yj, rev, sel, gather);
+			__m512i r = _mm512_or_si512(B, Jx);
+			/* the runs of the shortest length that start where they may (within the block),
+			 * and the bytes the runs of that length cover */
+			__m512i xs = r;
+			for (unsigned q = 0; q < 6; q++)
+				xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[q]));
+			__m512i cov = xs;
+			for (unsigned q = 0; q < 6; q++)
+				cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[q]));
+			__m512i starts = _mm512_ternarylogic_epi64(xs, _mm512_slli_epi64(r, 1), x_transpose(ok, rev, sel, gather),
+								   0x20 /* a & ~b & c */);
+			__mmask8 within = _mm512_test_epi64_mask(starts, starts) & x->fits &
+					  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(B, cov)), x->body) &
+					  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(Jx, cov)), x->seps);
+			/* the run carried in ends here (r's trailing ones) with enough bytes of each kind */
+			__mmask8 full = _mm512_cmpeq_epi64_mask(r, ones);
+			__m512i lead = _mm512_andnot_si512(_mm512_add_epi64(r, one), r);
+			__mmask8 ends = _mm512_test_epi64_mask(cin[h], cin[h]) & ~full &
+					_mm512_cmpge_epu64_mask(_mm512_add_epi64(cin[h], _mm512_popcnt_epi64(lead)), x->minlen) &
+					_mm512_cmpge_epu64_mask(_mm512_add_epi64(cbody[h], _mm512_popcnt_epi64(_mm512_and_si512(B, lead))), x->body) &
+					_mm512_cmpge_epu64_mask(_mm512_add_epi64(cseps[h], _mm512_popcnt_epi64(_mm512_and_si512(Jx, lead))), x->seps);
+			hot[h] = within | ends;
+			Rv[h] = r;
+			Jv[h] = Jx;
+			cin_old[h] = cin[h];
+			/* carried out: the run reaching the block's end (r's leading ones) */
+			__m512i top = _mm512_lzcnt_epi64(_mm512_xor_si512(r, ones));
+			__m512i tail_m = _mm512_andnot_si512(_mm512_srlv_epi64(ones, top), ones);
+			cin[h] = _mm512_mask_add_epi64(top, full, cin[h], c64);
+			cbody[h] = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(B, tail_m)), _mm512_maskz_mov_epi64(full, cbody[h]));
+			cseps[h] = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(Jx, tail_m)), _mm512_maskz_mov_epi64(full, cseps[h]));
+		}
+		if (!(hot[0] | hot[1]))
+			continue;
+		for (unsigned h = 0; h < halves; h++) {
+			if (!hot[h])
+				continue;
+			_mm512_storeu_si512(R + 8 * h, Rv[h]);
+			_mm512_storeu_si512(J + 8 * h, Jv[h]);
+			_mm512_storeu_si512(cin_v + 8 * h, cin_old[h]);
+			for (unsigned m = hot[h]; m; m &= m - 1) {
+				unsigned k = 8 * h + (unsigned)__builtin_ctz(m);
+				int r = spec_runs(pl, k, R[k], J[k], cin_v[k], p, 64 * i, fn, ud, true);
+				if (r)
+					return r;
+			}
+		}
+	}
+	for (unsigned h = 0; h < halves; h++)
+		_mm512_storeu_si512(cin_v + 8 * h, cin[h]);
+	return runs_at_end(pl, cin_v, p, len, fn, ud);
+}
+#endif
+
 #ifdef HAVE_X86
-__attribute__((target("avx2,popcnt,bmi"))) static int scan_avx2(const struct scan_plan *pl, const char *text,
-									    size_t len, exai__run_fn fn, void *ud)
+__attribute__((target("avx2,popcnt,bmi"))) static int scan_avx2(const struct exai__run_plan *pl, const char *text,
+								 size_t len, exai__run_fn fn, void *ud)
 {
 	return scan(pl, text, len, fn, ud, EXAI__SIMD_AVX2);
 }
 
-__attribute__((target("ssse3"))) static int scan_ssse3(const struct scan_plan *pl, const char *text, size_t len,
+__attribute__((target("ssse3"))) static int scan_ssse3(const struct exai__run_plan *pl, const char *text, size_t len,
 						       exai__run_fn fn, void *ud)
 {
 	return scan(pl, text, len, fn, ud, EXAI__SIMD_SSSE3);
 }
 #endif
 
-static int scan_scalar(const struct scan_plan *pl, const char *text, size_t len, exai__run_fn fn, void *ud)
+static int scan_scalar(const struct exai__run_plan *pl, const char *text, size_t len, exai__run_fn fn, void *ud)
 {
 	return scan(pl, text, len, fn, ud, EXAI__SIMD_SCALAR);
+}
+
+int exai__runs_scan_plan(const struct exai__run_plan *pl, const char *text, size_t len, exai__run_fn fn, void *ud,
+			 int impl)
+{
+	if (pl->n == 0 || len == 0)
+		return 0;
+	int best = have_simd();
+	if (impl == EXAI__SIMD_BEST || impl > best)
+		impl = best;
+#ifdef HAVE_X86_64
+	if (impl == EXAI__SIMD_AVX512)
+		return scan_avx512(pl, text, len, fn, ud);
+#endif
+#ifdef HAVE_X86
+	if (impl == EXAI__SIMD_AVX2)
+		return scan_avx2(pl, text, len, fn, ud);
+	if (impl == EXAI__SIMD_SSSE3)
+		return scan_ssse3(pl, text, len, fn, ud);
+#endif
+	return scan_scalar(pl, text, len, fn, ud);
 }
 
 int exai__runs_scan(const struct exai__run_spec *specs, unsigned n, const char *text, size_t len, exai__run_fn fn,
 		    void *ud, int impl)
 {
-	if (n == 0 || len == 0)
-		return 0;
-	if (n > MAX_SPECS)
-		n = MAX_SPECS;
-	int best = have_simd();
-	if (impl == EXAI__SIMD_BEST || impl > best)
-		impl = best;
-	struct scan_plan pl;
-	plan_scan(&pl, specs, n, impl == EXAI__SIMD_SCALAR);
-#ifdef HAVE_X86
-	if (impl == EXAI__SIMD_AVX2)
-		return scan_avx2(&pl, text, len, fn, ud);
-	if (impl == EXAI__SIMD_SSSE3)
-		return scan_ssse3(&pl, text, len, fn, ud);
-#endif
-	return scan_scalar(&pl, text, len, fn, ud);
+	struct exai__run_plan pl;
+	exai__runs_plan(&pl, specs, n);
+	return exai__runs_scan_plan(&pl, text, len, fn, ud, impl);
 }
