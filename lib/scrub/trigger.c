@@ -367,25 +367,32 @@ SCAN_INLINE int report(const struct exai__run_spec *sp, unsigned k, const uint8_
 	return fn(ud, k, start, end, body, seps);
 }
 
-/* A run carried from @start to @end: its separators are its bytes not of the class. */
-static int report_long(const struct exai__run_plan *pl, unsigned k, const uint8_t *text, size_t start, size_t end,
-		       exai__run_fn fn, void *ud)
+/* A run carried from @start to @end: with the counts of its class bytes and separators when
+ * the scan kept them (@body: SIZE_MAX when not; then its separators are its bytes not of the
+ * class, counted here). */
+static int report_carried(const struct exai__run_plan *pl, unsigned k, const uint8_t *text, size_t start, size_t end,
+			  size_t body, size_t seps, exai__run_fn fn, void *ud)
 {
-	unsigned cls = pl->cls_of[k];
-	size_t body = 0;
-	for (size_t i = start; i < end; i++)
-		body += class_tab[text[i]] >> cls & 1;
-	size_t seps = end - start - body;
+	if (body == SIZE_MAX) {
+		unsigned cls = pl->cls_of[k];
+		body = 0;
+		for (size_t i = start; i < end; i++)
+			body += class_tab[text[i]] >> cls & 1;
+		seps = end - start - body;
+	}
 	return report(&pl->sp[k], k, text, start, end, body > UINT_MAX ? UINT_MAX : (unsigned)body,
 		      seps > UINT_MAX ? UINT_MAX : (unsigned)seps, fn, ud);
 }
 
-/* The runs carried to the end of the text (@cin: their lengths). */
-static int runs_at_end(const struct exai__run_plan *pl, const size_t *cin, const uint8_t *text, size_t len,
-		       exai__run_fn fn, void *ud)
+/* The runs carried to the end of the text (@cin: their lengths; @cbody and @cseps their
+ * class bytes and separators, or NULL). */
+static int runs_at_end(const struct exai__run_plan *pl, const size_t *cin, const size_t *cbody, const size_t *cseps,
+		       const uint8_t *text, size_t len, exai__run_fn fn, void *ud)
 {
 	for (unsigned k = 0; k < pl->n; k++) {
-		int r = cin[k] >= pl->minlen[k] ? report_long(pl, k, text, len - cin[k], len, fn, ud) : 0;
+		int r = cin[k] >= pl->minlen[k] ? report_carried(pl, k, text, len - cin[k], len, cbody ? cbody[k] : SIZE_MAX,
+								 cseps ? cseps[k] : 0, fn, ud)
+						: 0;
 		if (r)
 			return r;
 	}
@@ -393,20 +400,23 @@ static int runs_at_end(const struct exai__run_plan *pl, const size_t *cin, const
 }
 
 /* The runs of spec @k that end in one block: R its run bytes, J its joining separators, @cin
- * the length of the run carried in; @base the block's offset. The run that reaches the block's
- * end is left to the next. */
-SCAN_INLINE int spec_runs(const struct exai__run_plan *pl, unsigned k, uint64_t R, uint64_t J, size_t cin,
-			  const uint8_t *text, size_t base, exai__run_fn fn, void *ud, bool fast)
+ * the length of the run carried in (@cbody, @cseps: as report_carried); @base the block's
+ * offset. The run that reaches the block's end is left to the next. */
+SCAN_INLINE int spec_runs(const struct exai__run_plan *pl, unsigned k, uint64_t R, uint64_t J, size_t cin, size_t cbody,
+			  size_t cseps, const uint8_t *text, size_t base, exai__run_fn fn, void *ud, bool fast)
 {
 	int r;
 	if (cin) {
 		unsigned lead = tz64(~R);
 		if (lead == 64)
 			return 0;
+		uint64_t m = lead ? ~0ull >> (64 - lead) : 0;
+		unsigned seps = J & m ? popc(J & m, fast) : 0;
 		if (cin + lead >= pl->minlen[k] &&
-		    (r = report_long(pl, k, text, base - cin, base + lead, fn, ud)))
+		    (r = report_carried(pl, k, text, base - cin, base + lead, cbody == SIZE_MAX ? cbody : cbody + lead - seps,
+					cseps + seps, fn, ud)))
 			return r;
-		R &= ~0ull << lead;
+		R &= ~m;
 	}
 	unsigned top = lz64(~R); /* the run that reaches the block's end is the next block's */
 	R = top == 64 ? 0 : R & ~0ull >> top;
@@ -575,14 +585,14 @@ SCAN_INLINE int scan(const struct exai__run_plan *pl, const char *text, size_t l
 		}
 		for (; hot; hot &= hot - 1) {
 			unsigned k = (unsigned)__builtin_ctz(hot);
-			int r = spec_runs(pl, k, R[k], J[k], cin[k], p, 64 * i, fn, ud, fast);
+			int r = spec_runs(pl, k, R[k], J[k], cin[k], SIZE_MAX, 0, p, 64 * i, fn, ud, fast);
 			if (r)
 				return r;
 		}
 		for (unsigned k = 0; k < n; k++)
 			cin[k] = R[k] == ~0ull ? cin[k] + 64 : lz64(~R[k]);
 	}
-	return runs_at_end(pl, cin, p, len, fn, ud);
+	return runs_at_end(pl, cin, NULL, NULL, p, len, fn, ud);
 }
 
 #ifdef HAVE_X86_64
@@ -602,28 +612,120 @@ struct x_half {
 	__mmask8 fits;
 };
 
+/* A spec's run that reaches the next block: its length, class bytes and separators. */
+struct x_carry {
+	__m512i len, body, seps;
+};
+
+/* One block: its bytes (@v), those one before (@vp), their ASCII bytes (@a, @ap), its classes
+ * and those its two neighbours share; the transpose's constants. */
+struct x_blk {
+	__m512i v, vp, cls, betw, rev, sel, gather;
+	__mmask64 a, ap;
+};
+
 /* Bit k of byte i of @y into bit i of lane k. */
-__attribute__((target(AVX512_TARGET))) static inline __m512i x_transpose(__m512i y, __m512i rev, __m512i sel, __m512i gather)
+__attribute__((target(AVX512_TARGET))) static inline __m512i x_transpose(const struct x_blk *b, __m512i y)
 {
-	return _mm512_permutexvar_epi8(gather, _mm512_gf2p8affine_epi64_epi8(sel, _mm512_shuffle_epi8(y, rev), 0));
+	return _mm512_permutexvar_epi8(b->gather, _mm512_gf2p8affine_epi64_epi8(b->sel, _mm512_shuffle_epi8(y, b->rev), 0));
+}
+
+/* Eight specs over one block: the specs with a run to report (a mask); their run bytes and
+ * separators in @R and @J; @c carried in, then out. */
+__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) __mmask8
+x_lanes(const struct x_half *x, const struct x_blk *b, struct x_carry *c, __m512i *R, __m512i *J)
+{
+	const __m512i ones = _mm512_set1_epi64(-1);
+	__m512i yb = _mm512_permutexvar_epi8(b->cls, x->specs);
+	__m512i ys = _mm512_maskz_permutex2var_epi8(b->a, x->sep, b->v, x->sep_hi);
+	/* joins: in the set, and adjacent or between two class bytes */
+	__m512i yj = _mm512_and_si512(ys, _mm512_or_si512(x->adj, _mm512_permutexvar_epi8(b->betw, x->specs)));
+	/* where a run may start (the byte before it and its first byte as asked) */
+	__m512i ok = _mm512_and_si512(
+		_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->before, b->vp, x->before_hi), ~b->ap, x->before_x),
+		_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->first, b->v, x->first_hi), ~b->a, x->first_x));
+	__m512i B = x_transpose(b, yb), Jx = x_transpose(b, yj), r = _mm512_or_si512(B, Jx);
+	/* the runs of the shortest length that start where they may (within the block), and the
+	 * bytes the runs of that length cover */
+	__m512i xs = r;
+	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[0]));
+	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[1]));
+	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[2]));
+	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[3]));
+	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[4]));
+	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[5]));
+	__m512i cov = xs;
+	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[0]));
+	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[1]));
+	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[2]));
+	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[3]));
+	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[4]));
+	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[5]));
+	__m512i starts = _mm512_ternarylogic_epi64(xs, _mm512_slli_epi64(r, 1), x_transpose(b, ok), 0x20 /* a & ~b & c */);
+	__mmask8 within = _mm512_test_epi64_mask(starts, starts) & x->fits &
+			  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(B, cov)), x->body) &
+			  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(Jx, cov)), x->seps);
+	/* the run carried in ends here (r's trailing ones) with enough bytes of each kind */
+	__mmask8 full = _mm512_cmpeq_epi64_mask(r, ones);
+	__m512i lead = _mm512_andnot_si512(_mm512_sub_epi64(r, ones), r);
+	__mmask8 ends = _mm512_test_epi64_mask(c->len, c->len) & ~full &
+			_mm512_cmpge_epu64_mask(_mm512_add_epi64(c->len, _mm512_popcnt_epi64(lead)), x->minlen) &
+			_mm512_cmpge_epu64_mask(_mm512_add_epi64(c->body, _mm512_popcnt_epi64(_mm512_and_si512(B, lead))), x->body) &
+			_mm512_cmpge_epu64_mask(_mm512_add_epi64(c->seps, _mm512_popcnt_epi64(_mm512_and_si512(Jx, lead))), x->seps);
+	*R = r;
+	*J = Jx;
+	/* carried out: the run reaching the block's end (r's leading ones) */
+	__m512i top = _mm512_lzcnt_epi64(_mm512_xor_si512(r, ones));
+	__m512i tail_m = _mm512_andnot_si512(_mm512_srlv_epi64(ones, top), ones);
+	c->len = _mm512_mask_add_epi64(top, full, c->len, _mm512_set1_epi64(64));
+	c->body = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(B, tail_m)), _mm512_maskz_mov_epi64(full, c->body));
+	c->seps = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(Jx, tail_m)), _mm512_maskz_mov_epi64(full, c->seps));
+	return within | ends;
+}
+
+/* The hot specs of eight (@hot) read their runs. */
+__attribute__((target(AVX512_TARGET))) static int x_hot(const struct exai__run_plan *pl, unsigned h, __mmask8 hot, __m512i Rv,
+							 __m512i Jv, const struct x_carry *c, const uint8_t *text, size_t base,
+							 exai__run_fn fn, void *ud)
+{
+	uint64_t R[8], J[8];
+	size_t len[8], body[8], seps[8]; /* 64-bit lanes: size_t is 64 bits on x86-64 */
+	_mm512_storeu_si512(R, Rv);
+	_mm512_storeu_si512(J, Jv);
+	_mm512_storeu_si512(len, c->len);
+	_mm512_storeu_si512(body, c->body);
+	_mm512_storeu_si512(seps, c->seps);
+	for (unsigned m = hot; m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+		int r = spec_runs(pl, 8 * h + k, R[k], J[k], len[k], body[k], seps[k], text, base, fn, ud, true);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai__run_plan *pl, const char *text,
 							       size_t len, exai__run_fn fn, void *ud)
 {
 	const uint8_t *p = (const uint8_t *)text;
-	const unsigned n = pl->n, halves = (n + 7) / 8;
-	uint8_t rev_b[64], sel_b[64], gather_b[64];
+	const unsigned n = pl->n;
+	uint8_t rev_b[64], sel_b[64], gather_b[64], prev_b[64], next_b[64];
 	for (unsigned i = 0; i < 64; i++) {
 		rev_b[i] = (uint8_t)((i & ~7u) | (7 - (i & 7))); /* a qword's bytes reversed */
 		sel_b[i] = (uint8_t)(1u << (i & 7));
 		gather_b[i] = (uint8_t)(8 * (i % 8) + i / 8);
+		prev_b[i] = (uint8_t)(63 + i); /* of two blocks, the bytes one before the second */
+		next_b[i] = (uint8_t)(i + 1);  /* one after the first */
 	}
-	const __m512i rev = _mm512_loadu_si512(rev_b), sel = _mm512_loadu_si512(sel_b), gather = _mm512_loadu_si512(gather_b);
+	struct x_blk b;
+	b.rev = _mm512_loadu_si512(rev_b);
+	b.sel = _mm512_loadu_si512(sel_b);
+	b.gather = _mm512_loadu_si512(gather_b);
+	const __m512i prev_i = _mm512_loadu_si512(prev_b), next_i = _mm512_loadu_si512(next_b);
 	const __m512i ct_lo = _mm512_loadu_si512(class_tab), ct_hi = _mm512_loadu_si512(class_tab + 64);
 	struct x_half hv[2];
-	__m512i cin[2], cbody[2], cseps[2]; /* the run carried in: its length, class bytes, separators */
-	for (unsigned h = 0; h < halves; h++) {
+	struct x_carry c[2];
+	for (unsigned h = 0; h < 2; h++) {
 		hv[h].specs = _mm512_loadu_si512(pl->x_specs[h]);
 		hv[h].sep = _mm512_loadu_si512(pl->x_sep[h]);
 		hv[h].sep_hi = _mm512_loadu_si512(pl->x_sep[h] + 64);
@@ -640,91 +742,46 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].body = _mm512_loadu_si512(pl->x_body[h]);
 		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
 		hv[h].fits = pl->x_fits[h];
-		cin[h] = cbody[h] = cseps[h] = _mm512_setzero_si512();
+		c[h].len = c[h].body = c[h].seps = _mm512_setzero_si512();
 	}
-	const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), c64 = _mm512_set1_epi64(64);
-	uint64_t R[MAX_SPECS], J[MAX_SPECS];
-	size_t cin_v[MAX_SPECS]; /* 64-bit lanes: size_t is 64 bits where AVX-512 runs */
+	/* each block is loaded once (masked at the text's end: nothing outside it is read, and
+	 * those bytes count as 0, of no class); the bytes one before and one after a block come
+	 * from it and its neighbours */
 	size_t nblocks = (len + 63) / 64;
+	__m512i prev = _mm512_setzero_si512(), cur = _mm512_maskz_loadu_epi8(len >= 64 ? ~0ull : ~0ull >> (64 - len), p);
 	for (size_t i = 0; i < nblocks; i++) {
-		const uint8_t *src = p + 64 * i;
 		size_t left = len - 64 * i;
-		/* the block, and the same shifted by one byte either way (masked loads: nothing
-		 * outside the text is read; those bytes count as 0, of no class) */
-		__mmask64 m_this = left >= 64 ? ~0ull : ~0ull >> (64 - left);
-		__mmask64 m_prev = (left >= 63 ? ~0ull : ~0ull >> (63 - left)) & (i ? ~0ull : ~1ull);
-		__mmask64 m_next = left > 64 ? ~0ull : left > 1 ? ~0ull >> (65 - left) : 0;
-		__m512i v = _mm512_maskz_loadu_epi8(m_this, src);
-		__m512i vp = _mm512_maskz_loadu_epi8(m_prev, src - 1);
-		__m512i vn = _mm512_maskz_loadu_epi8(m_next, src + 1);
-		__mmask64 a = ~_mm512_movepi8_mask(v), ap = ~_mm512_movepi8_mask(vp);
-		__m512i cls = _mm512_maskz_permutex2var_epi8(a, ct_lo, v, ct_hi);
-		__m512i betw = _mm512_and_si512(_mm512_maskz_permutex2var_epi8(ap, ct_lo, vp, ct_hi),
-						_mm512_maskz_permutex2var_epi8(~_mm512_movepi8_mask(vn), ct_lo, vn, ct_hi));
-		__mmask8 hot[2] = { 0, 0 };
-		__m512i Rv[2], Jv[2], cin_old[2];
-		for (unsigned h = 0; h < halves; h++) {
-			const struct x_half *x = &hv[h];
-			__m512i yb = _mm512_permutexvar_epi8(cls, x->specs);
-			__m512i ys = _mm512_maskz_permutex2var_epi8(a, x->sep, v, x->sep_hi);
-			/* joins: in the set, and adjacent or between two class bytes */
-			__m512i yj = _mm512_and_si512(ys, _mm512_or_si512(x->adj, _mm512_permutexvar_epi8(betw, x->specs)));
-			/* where a run may start (the byte before it and its first byte as asked) */
-			__m512i ok = _mm512_and_si512(
-				_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->before, vp, x->before_hi), ~ap, x->before_x),
-				_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->first, v, x->first_hi), ~a, x->first_x));
-			__m512i B = x_transpose(yb, rev, sel, gather), Jx = x_transpose(yj, rev, sel, gather);
-			__m512i r = _mm512_or_si512(B, Jx);
-			/* the runs of the shortest length that start where they may (within the block),
-			 * and the bytes the runs of that length cover */
-			__m512i xs = r;
-			for (unsigned q = 0; q < 6; q++)
-				xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[q]));
-			__m512i cov = xs;
-			for (unsigned q = 0; q < 6; q++)
-				cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[q]));
-			__m512i starts = _mm512_ternarylogic_epi64(xs, _mm512_slli_epi64(r, 1), x_transpose(ok, rev, sel, gather),
-								   0x20 /* a & ~b & c */);
-			__mmask8 within = _mm512_test_epi64_mask(starts, starts) & x->fits &
-					  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(B, cov)), x->body) &
-					  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(Jx, cov)), x->seps);
-			/* the run carried in ends here (r's trailing ones) with enough bytes of each kind */
-			__mmask8 full = _mm512_cmpeq_epi64_mask(r, ones);
-			__m512i lead = _mm512_andnot_si512(_mm512_add_epi64(r, one), r);
-			__mmask8 ends = _mm512_test_epi64_mask(cin[h], cin[h]) & ~full &
-					_mm512_cmpge_epu64_mask(_mm512_add_epi64(cin[h], _mm512_popcnt_epi64(lead)), x->minlen) &
-					_mm512_cmpge_epu64_mask(_mm512_add_epi64(cbody[h], _mm512_popcnt_epi64(_mm512_and_si512(B, lead))), x->body) &
-					_mm512_cmpge_epu64_mask(_mm512_add_epi64(cseps[h], _mm512_popcnt_epi64(_mm512_and_si512(Jx, lead))), x->seps);
-			hot[h] = within | ends;
-			Rv[h] = r;
-			Jv[h] = Jx;
-			cin_old[h] = cin[h];
-			/* carried out: the run reaching the block's end (r's leading ones) */
-			__m512i top = _mm512_lzcnt_epi64(_mm512_xor_si512(r, ones));
-			__m512i tail_m = _mm512_andnot_si512(_mm512_srlv_epi64(ones, top), ones);
-			cin[h] = _mm512_mask_add_epi64(top, full, cin[h], c64);
-			cbody[h] = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(B, tail_m)), _mm512_maskz_mov_epi64(full, cbody[h]));
-			cseps[h] = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(Jx, tail_m)), _mm512_maskz_mov_epi64(full, cseps[h]));
-		}
-		if (!(hot[0] | hot[1]))
+		__m512i next = left <= 64 ? _mm512_setzero_si512()
+		       : left >= 128     ? _mm512_loadu_si512(p + 64 * i + 64)
+					 : _mm512_maskz_loadu_epi8(~0ull >> (128 - left), p + 64 * i + 64);
+		b.v = cur;
+		b.vp = _mm512_permutex2var_epi8(prev, prev_i, cur);
+		__m512i vn = _mm512_permutex2var_epi8(cur, next_i, next);
+		prev = cur;
+		cur = next;
+		b.a = ~_mm512_movepi8_mask(b.v);
+		b.ap = ~_mm512_movepi8_mask(b.vp);
+		b.cls = _mm512_maskz_permutex2var_epi8(b.a, ct_lo, b.v, ct_hi);
+		b.betw = _mm512_and_si512(_mm512_maskz_permutex2var_epi8(b.ap, ct_lo, b.vp, ct_hi),
+					  _mm512_maskz_permutex2var_epi8(~_mm512_movepi8_mask(vn), ct_lo, vn, ct_hi));
+		struct x_carry c0 = c[0], c1 = c[1];
+		__m512i R0, J0, R1 = R0 = _mm512_setzero_si512(), J1 = J0 = R1;
+		__mmask8 hot0 = x_lanes(&hv[0], &b, &c[0], &R0, &J0), hot1 = n > 8 ? x_lanes(&hv[1], &b, &c[1], &R1, &J1) : 0;
+		if (!(hot0 | hot1))
 			continue;
-		for (unsigned h = 0; h < halves; h++) {
-			if (!hot[h])
-				continue;
-			_mm512_storeu_si512(R + 8 * h, Rv[h]);
-			_mm512_storeu_si512(J + 8 * h, Jv[h]);
-			_mm512_storeu_si512(cin_v + 8 * h, cin_old[h]);
-			for (unsigned m = hot[h]; m; m &= m - 1) {
-				unsigned k = 8 * h + (unsigned)__builtin_ctz(m);
-				int r = spec_runs(pl, k, R[k], J[k], cin_v[k], p, 64 * i, fn, ud, true);
-				if (r)
-					return r;
-			}
-		}
+		int r = hot0 ? x_hot(pl, 0, hot0, R0, J0, &c0, p, 64 * i, fn, ud) : 0;
+		if (r == 0 && hot1)
+			r = x_hot(pl, 1, hot1, R1, J1, &c1, p, 64 * i, fn, ud);
+		if (r)
+			return r;
 	}
-	for (unsigned h = 0; h < halves; h++)
-		_mm512_storeu_si512(cin_v + 8 * h, cin[h]);
-	return runs_at_end(pl, cin_v, p, len, fn, ud);
+	size_t cin[MAX_SPECS], cbody[MAX_SPECS], cseps[MAX_SPECS];
+	for (unsigned h = 0; h < 2; h++) {
+		_mm512_storeu_si512(cin + 8 * h, c[h].len);
+		_mm512_storeu_si512(cbody + 8 * h, c[h].body);
+		_mm512_storeu_si512(cseps + 8 * h, c[h].seps);
+	}
+	return runs_at_end(pl, cin, cbody, cseps, p, len, fn, ud);
 }
 #endif
 
