@@ -618,16 +618,17 @@ struct x_carry {
 };
 
 /* One block: its bytes (@v), those one before (@vp), their ASCII bytes (@a, @ap), its classes
- * and those its two neighbours share; the transpose's constants. */
+ * and those its two neighbours share, each with the bytes of every qword reversed (the order
+ * the transpose takes); the transpose's constants. */
 struct x_blk {
-	__m512i v, vp, cls, betw, rev, sel, gather;
+	__m512i v, vp, cls, betw, sel, gather;
 	__mmask64 a, ap;
 };
 
-/* Bit k of byte i of @y into bit i of lane k. */
+/* Bit k of byte i of @y (bytes reversed within qwords) into bit i of lane k. */
 __attribute__((target(AVX512_TARGET))) static inline __m512i x_transpose(const struct x_blk *b, __m512i y)
 {
-	return _mm512_permutexvar_epi8(b->gather, _mm512_gf2p8affine_epi64_epi8(b->sel, _mm512_shuffle_epi8(y, b->rev), 0));
+	return _mm512_permutexvar_epi8(b->gather, _mm512_gf2p8affine_epi64_epi8(b->sel, y, 0));
 }
 
 /* Eight specs over one block: the specs with a run to report (a mask); their run bytes and
@@ -711,14 +712,17 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 	const unsigned n = pl->n;
 	uint8_t rev_b[64], sel_b[64], gather_b[64], prev_b[64], next_b[64];
 	for (unsigned i = 0; i < 64; i++) {
-		rev_b[i] = (uint8_t)((i & ~7u) | (7 - (i & 7))); /* a qword's bytes reversed */
+		unsigned nat = (i & ~7u) | (7 - (i & 7)); /* a qword's bytes reversed (its own inverse) */
+		rev_b[i] = (uint8_t)nat;
 		sel_b[i] = (uint8_t)(1u << (i & 7));
 		gather_b[i] = (uint8_t)(8 * (i % 8) + i / 8);
-		prev_b[i] = (uint8_t)(63 + i); /* of two blocks, the bytes one before the second */
-		next_b[i] = (uint8_t)(i + 1);  /* one after the first */
+		/* of two blocks (reversed), the byte one before / after byte nat of the second /
+		 * the first */
+		prev_b[i] = (uint8_t)(nat == 0 ? 56 /* 63 reversed */ : 64 + ((nat - 1) & ~7u) + 7 - ((nat - 1) & 7));
+		next_b[i] = (uint8_t)(nat == 63 ? 64 + 7 /* 0 reversed */ : ((nat + 1) & ~7u) + 7 - ((nat + 1) & 7));
 	}
 	struct x_blk b;
-	b.rev = _mm512_loadu_si512(rev_b);
+	const __m512i rev = _mm512_loadu_si512(rev_b);
 	b.sel = _mm512_loadu_si512(sel_b);
 	b.gather = _mm512_loadu_si512(gather_b);
 	const __m512i prev_i = _mm512_loadu_si512(prev_b), next_i = _mm512_loadu_si512(next_b);
@@ -744,26 +748,34 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].fits = pl->x_fits[h];
 		c[h].len = c[h].body = c[h].seps = _mm512_setzero_si512();
 	}
-	/* each block is loaded once (masked at the text's end: nothing outside it is read, and
-	 * those bytes count as 0, of no class); the bytes one before and one after a block come
-	 * from it and its neighbours */
+	/* each block is loaded and classified once (masked at the text's end: nothing outside it
+	 * is read, and those bytes count as 0, of no class); the bytes and classes one before and
+	 * one after a block come from it and its neighbours */
 	size_t nblocks = (len + 63) / 64;
-	__m512i prev = _mm512_setzero_si512(), cur = _mm512_maskz_loadu_epi8(len >= 64 ? ~0ull : ~0ull >> (64 - len), p);
+	__m512i prev = _mm512_setzero_si512(), prev_cls = prev;
+	__m512i cur = _mm512_shuffle_epi8(_mm512_maskz_loadu_epi8(len >= 64 ? ~0ull : ~0ull >> (64 - len), p), rev);
+	__mmask64 cur_a = ~_mm512_movepi8_mask(cur);
+	__m512i cur_cls = _mm512_maskz_permutex2var_epi8(cur_a, ct_lo, cur, ct_hi);
 	for (size_t i = 0; i < nblocks; i++) {
 		size_t left = len - 64 * i;
 		__m512i next = left <= 64 ? _mm512_setzero_si512()
 		       : left >= 128     ? _mm512_loadu_si512(p + 64 * i + 64)
 					 : _mm512_maskz_loadu_epi8(~0ull >> (128 - left), p + 64 * i + 64);
+		next = _mm512_shuffle_epi8(next, rev);
+		__mmask64 next_a = ~_mm512_movepi8_mask(next);
+		__m512i next_cls = _mm512_maskz_permutex2var_epi8(next_a, ct_lo, next, ct_hi);
 		b.v = cur;
+		b.a = cur_a;
 		b.vp = _mm512_permutex2var_epi8(prev, prev_i, cur);
-		__m512i vn = _mm512_permutex2var_epi8(cur, next_i, next);
-		prev = cur;
-		cur = next;
-		b.a = ~_mm512_movepi8_mask(b.v);
 		b.ap = ~_mm512_movepi8_mask(b.vp);
-		b.cls = _mm512_maskz_permutex2var_epi8(b.a, ct_lo, b.v, ct_hi);
-		b.betw = _mm512_and_si512(_mm512_maskz_permutex2var_epi8(b.ap, ct_lo, b.vp, ct_hi),
-					  _mm512_maskz_permutex2var_epi8(~_mm512_movepi8_mask(vn), ct_lo, vn, ct_hi));
+		b.cls = cur_cls;
+		b.betw = _mm512_and_si512(_mm512_permutex2var_epi8(prev_cls, prev_i, cur_cls),
+					  _mm512_permutex2var_epi8(cur_cls, next_i, next_cls));
+		prev = cur;
+		prev_cls = cur_cls;
+		cur = next;
+		cur_a = next_a;
+		cur_cls = next_cls;
 		struct x_carry c0 = c[0], c1 = c[1];
 		__m512i R0, J0, R1 = R0 = _mm512_setzero_si512(), J1 = J0 = R1;
 		__mmask8 hot0 = x_lanes(&hv[0], &b, &c[0], &R0, &J0), hot1 = n > 8 ? x_lanes(&hv[1], &b, &c[1], &R1, &J1) : 0;
