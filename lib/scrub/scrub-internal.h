@@ -202,11 +202,13 @@ struct exai__run_plan {
 	uint8_t sepc[EXAI__RUN_SPECS_MAX * 8];
 	uint16_t sets_of_sep[EXAI__RUN_SPECS_MAX * 8]; /* bit j: sepc[q] is in set j */
 	uint16_t set_tab[256];                       /* bit j: the byte is in set j */
-	/* AVX-512, per eight specs (0-7, 8-15), bit k for spec 8h + k: the specs of each set
+	/* AVX-512, per eight specs (lanes 0-7, 8-15), bit k for lane 8h + k: the specs of each set
 	 * of classes, each ASCII byte's specs that it joins, the specs whose separators are
 	 * adjacent, those whose shortest run fits a block; per spec (a 64-bit lane each) the
 	 * shift schedule, the shortest run, and the fewest class bytes and separators a
 	 * reported run holds */
+	uint8_t x_spec[EXAI__RUN_SPECS_MAX]; /* lane 8h + k: spec x_spec[8h + k] */
+	bool x_ok[2];                        /* a spec of the eight asks for before / first */
 	uint8_t x_specs[2][64], x_sep[2][128], x_adj[2], x_fits[2];
 	/* ... and the specs a run may start after (x_before) or at (x_first) each ASCII byte,
 	 * and those that may start after or at any byte from 0x80 */

@@ -445,7 +445,7 @@ static int have_simd(void)
 	static int cached = -1;
 	if (cached < 0) {
 		bool v2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
-		cached = HAVE_AVX512_SCAN && v2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		cached = HAVE_AVX512_SCAN && v2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
 					 __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512cd") &&
 					 __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("gfni")
 				 ? EXAI__SIMD_AVX512
@@ -503,8 +503,20 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		pl->minlen[k] = (sp->min ? sp->min : 1) + sp->min_seps;
 		pl->fits[k] = pl->minlen[k] <= 64 ? ~0ull : 0;
 		schedule(pl->steps[k], pl->minlen[k]);
-		/* the AVX-512 scan's lanes */
-		unsigned h = k / 8, bit = 1u << k % 8;
+	}
+	/* the AVX-512 scan's lanes: first the specs that do not ask for the bytes before or at a
+	 * run's start, so that a group of eight without any skips that check */
+	unsigned lanes = 0;
+	for (int asks = 0; asks < 2; asks++)
+		for (unsigned k = 0; k < n; k++)
+			if ((specs[k].has_before || specs[k].has_first) == asks)
+				pl->x_spec[lanes++] = (uint8_t)k;
+	for (unsigned l = 0; l < n; l++) {
+		unsigned k = pl->x_spec[l], j = pl->set_of[k];
+		const struct exai__run_spec *sp = &specs[k];
+		unsigned h = l / 8, bit = 1u << l % 8;
+		if (sp->has_before || sp->has_first)
+			pl->x_ok[h] = true;
 		for (unsigned c = 0; c < 256; c++) {
 			if (c < 64 && (c >> sp->run & 1))
 				pl->x_specs[h][c] |= (uint8_t)bit;
@@ -530,10 +542,10 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		if (pl->minlen[k] <= 64)
 			pl->x_fits[h] |= (uint8_t)bit;
 		for (unsigned q = 0; q < 6; q++)
-			pl->x_steps[h][q][k % 8] = pl->steps[k][q];
-		pl->x_minlen[h][k % 8] = pl->minlen[k];
-		pl->x_body[h][k % 8] = sp->min ? sp->min : 1;
-		pl->x_seps[h][k % 8] = sp->min_seps;
+			pl->x_steps[h][q][l % 8] = pl->steps[k][q];
+		pl->x_minlen[h][l % 8] = pl->minlen[k];
+		pl->x_body[h][l % 8] = sp->min ? sp->min : 1;
+		pl->x_seps[h][l % 8] = sp->min_seps;
 	}
 }
 
@@ -605,16 +617,18 @@ SCAN_INLINE int scan(const struct exai__run_plan *pl, const char *text, size_t l
  * (at_least, shifts by lane), the bytes they cover, and whether those hold enough class
  * bytes and separators; whether the run carried in ends here long enough; the length carried
  * out. Only a spec with something found reads its runs as the other paths do. */
-#define AVX512_TARGET "avx512f,avx512bw,avx512vbmi,avx512cd,avx512vpopcntdq,gfni,popcnt,bmi"
+#define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512vbmi,avx512cd,avx512vpopcntdq,gfni,popcnt,bmi"
 
 struct x_half {
 	__m512i specs, sep, sep_hi, adj, before, before_hi, first, first_hi, before_x, first_x, steps[6], minlen, body, seps;
 	__mmask8 fits;
+	bool ok;
 };
 
-/* A spec's run that reaches the next block: its length, class bytes and separators. */
+/* A spec's run that reaches the next block: its length and separators (the rest of its bytes
+ * are of the class). */
 struct x_carry {
-	__m512i len, body, seps;
+	__m512i len, seps;
 };
 
 /* One block: its bytes (@v), those one before (@vp), their ASCII bytes (@a, @ap), its classes
@@ -631,74 +645,124 @@ __attribute__((target(AVX512_TARGET))) static inline __m512i x_transpose(const s
 	return _mm512_permutexvar_epi8(b->gather, _mm512_gf2p8affine_epi64_epi8(b->sel, y, 0));
 }
 
-/* Eight specs over one block: the specs with a run to report (a mask); their run bytes and
- * separators in @R and @J; @c carried in, then out. */
-__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) __mmask8
-x_lanes(const struct x_half *x, const struct x_blk *b, struct x_carry *c, __m512i *R, __m512i *J)
+/* Eight specs over one block: in lanes, their class bytes (@B), joining separators (@J) and
+ * the bytes where a run may start (@ok; all when none of them asks). */
+__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) void
+x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, __m512i *ok)
 {
-	const __m512i ones = _mm512_set1_epi64(-1);
 	__m512i yb = _mm512_permutexvar_epi8(b->cls, x->specs);
 	__m512i ys = _mm512_maskz_permutex2var_epi8(b->a, x->sep, b->v, x->sep_hi);
 	/* joins: in the set, and adjacent or between two class bytes */
 	__m512i yj = _mm512_and_si512(ys, _mm512_or_si512(x->adj, _mm512_permutexvar_epi8(b->betw, x->specs)));
-	/* where a run may start (the byte before it and its first byte as asked) */
-	__m512i ok = _mm512_and_si512(
-		_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->before, b->vp, x->before_hi), ~b->ap, x->before_x),
-		_mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->first, b->v, x->first_hi), ~b->a, x->first_x));
-	__m512i B = x_transpose(b, yb), Jx = x_transpose(b, yj), r = _mm512_or_si512(B, Jx);
-	/* the runs of the shortest length that start where they may (within the block), and the
-	 * bytes the runs of that length cover */
-	__m512i xs = r;
-	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[0]));
-	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[1]));
-	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[2]));
-	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[3]));
-	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[4]));
-	xs = _mm512_and_si512(xs, _mm512_srlv_epi64(xs, x->steps[5]));
-	__m512i cov = xs;
-	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[0]));
-	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[1]));
-	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[2]));
-	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[3]));
-	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[4]));
-	cov = _mm512_or_si512(cov, _mm512_sllv_epi64(cov, x->steps[5]));
-	__m512i starts = _mm512_ternarylogic_epi64(xs, _mm512_slli_epi64(r, 1), x_transpose(b, ok), 0x20 /* a & ~b & c */);
-	__mmask8 within = _mm512_test_epi64_mask(starts, starts) & x->fits &
-			  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(B, cov)), x->body) &
-			  _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(_mm512_and_si512(Jx, cov)), x->seps);
-	/* the run carried in ends here (r's trailing ones) with enough bytes of each kind */
-	__mmask8 full = _mm512_cmpeq_epi64_mask(r, ones);
-	__m512i lead = _mm512_andnot_si512(_mm512_sub_epi64(r, ones), r);
-	__mmask8 ends = _mm512_test_epi64_mask(c->len, c->len) & ~full &
-			_mm512_cmpge_epu64_mask(_mm512_add_epi64(c->len, _mm512_popcnt_epi64(lead)), x->minlen) &
-			_mm512_cmpge_epu64_mask(_mm512_add_epi64(c->body, _mm512_popcnt_epi64(_mm512_and_si512(B, lead))), x->body) &
-			_mm512_cmpge_epu64_mask(_mm512_add_epi64(c->seps, _mm512_popcnt_epi64(_mm512_and_si512(Jx, lead))), x->seps);
-	*R = r;
-	*J = Jx;
-	/* carried out: the run reaching the block's end (r's leading ones) */
-	__m512i top = _mm512_lzcnt_epi64(_mm512_xor_si512(r, ones));
-	__m512i tail_m = _mm512_andnot_si512(_mm512_srlv_epi64(ones, top), ones);
-	c->len = _mm512_mask_add_epi64(top, full, c->len, _mm512_set1_epi64(64));
-	c->body = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(B, tail_m)), _mm512_maskz_mov_epi64(full, c->body));
-	c->seps = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(Jx, tail_m)), _mm512_maskz_mov_epi64(full, c->seps));
-	return within | ends;
+	*B = x_transpose(b, yb);
+	*J = x_transpose(b, yj);
+	if (!x->ok) {
+		*ok = _mm512_set1_epi64(-1);
+		return;
+	}
+	/* the byte before the run and its first byte as asked */
+	*ok = x_transpose(b, _mm512_and_si512(
+				     _mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->before, b->vp, x->before_hi), ~b->ap, x->before_x),
+				     _mm512_mask_mov_epi8(_mm512_permutex2var_epi8(x->first, b->v, x->first_hi), ~b->a, x->first_x)));
 }
 
-/* The hot specs of eight (@hot) read their runs. */
+/* The lanes' work, for eight lanes (zmm) or four (ymm: half the work where a zmm operation
+ * takes two): X_LANES(W) defines x_lanes_W. Per lane, branch-free: the runs of its shortest
+ * length that start where they may (at_least, shifts by lane), whether the bytes such runs
+ * cover hold enough class bytes and separators; whether the run carried in ends here with
+ * enough of each; what is carried out. Returns the lanes with a run to report. */
+#define X512(op) X512_##op
+#define X512_AND _mm512_and_si512
+#define X512_OR _mm512_or_si512
+#define X512_ANDN _mm512_andnot_si512
+#define X512_XOR _mm512_xor_si512
+#define X512_SRLV _mm512_srlv_epi64
+#define X512_SLLV _mm512_sllv_epi64
+#define X512_SLLI _mm512_slli_epi64
+#define X512_ADD _mm512_add_epi64
+#define X512_SUB _mm512_sub_epi64
+#define X512_POPC _mm512_popcnt_epi64
+#define X512_LZC _mm512_lzcnt_epi64
+#define X512_SET1 _mm512_set1_epi64
+#define X512_TERN _mm512_ternarylogic_epi64
+#define X512_TEST _mm512_test_epi64_mask
+#define X512_GE _mm512_cmpge_epu64_mask
+#define X512_EQ _mm512_cmpeq_epi64_mask
+#define X512_MADD _mm512_mask_add_epi64
+#define X512_MZMOV _mm512_maskz_mov_epi64
+#define X512_V __m512i
+#define X512_IN(v) (v)
+#define X512_OUT(v) (v)
+#define X256(op) X256_##op
+#define X256_AND _mm256_and_si256
+#define X256_OR _mm256_or_si256
+#define X256_ANDN _mm256_andnot_si256
+#define X256_XOR _mm256_xor_si256
+#define X256_SRLV _mm256_srlv_epi64
+#define X256_SLLV _mm256_sllv_epi64
+#define X256_SLLI _mm256_slli_epi64
+#define X256_ADD _mm256_add_epi64
+#define X256_SUB _mm256_sub_epi64
+#define X256_POPC _mm256_popcnt_epi64
+#define X256_LZC _mm256_lzcnt_epi64
+#define X256_SET1 _mm256_set1_epi64x
+#define X256_TERN _mm256_ternarylogic_epi64
+#define X256_TEST _mm256_test_epi64_mask
+#define X256_GE _mm256_cmpge_epu64_mask
+#define X256_EQ _mm256_cmpeq_epi64_mask
+#define X256_MADD _mm256_mask_add_epi64
+#define X256_MZMOV _mm256_maskz_mov_epi64
+#define X256_V __m256i
+#define X256_IN(v) _mm512_castsi512_si256(v)
+#define X256_OUT(v) _mm512_castsi256_si512(v)
+#define X_LANES(W)                                                                                                      \
+	__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) __mmask8 x_lanes_##W(       \
+		const struct x_half *x, __m512i B_, __m512i J_, __m512i ok_, struct x_carry *c, __m512i *R)            \
+	{                                                                                                               \
+		const X##W(V) ones = X##W(SET1)(-1), B = X##W(IN)(B_), J = X##W(IN)(J_), r = X##W(OR)(B, J);           \
+		const X##W(V) clen = X##W(IN)(c->len), cseps = X##W(IN)(c->seps);                                     \
+		X##W(V) xs = r, cov;                                                                                    \
+		for (int q = 0; q < 6; q++)                                                                             \
+			xs = X##W(AND)(xs, X##W(SRLV)(xs, X##W(IN)(x->steps[q])));                                      \
+		cov = xs;                                                                                               \
+		for (int q = 0; q < 6; q++)                                                                             \
+			cov = X##W(OR)(cov, X##W(SLLV)(cov, X##W(IN)(x->steps[q])));                                    \
+		X##W(V) starts = X##W(TERN)(xs, X##W(SLLI)(r, 1), X##W(IN)(ok_), 0x20 /* a & ~b & c */);               \
+		X##W(V) nlen = X##W(POPC)(cov), nseps = X##W(POPC)(X##W(AND)(J, cov));                                 \
+		__mmask8 within = X##W(TEST)(starts, starts) & x->fits & X##W(GE)(nseps, X##W(IN)(x->seps)) &          \
+				  X##W(GE)(X##W(SUB)(nlen, nseps), X##W(IN)(x->body));                                  \
+		/* the run carried in: r's trailing ones */                                                             \
+		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
+		X##W(V) lead = X##W(ANDN)(X##W(SUB)(r, ones), r);                                                       \
+		X##W(V) elen = X##W(ADD)(clen, X##W(POPC)(lead)), eseps = X##W(ADD)(cseps, X##W(POPC)(X##W(AND)(J, lead))); \
+		__mmask8 ends = X##W(TEST)(clen, clen) & ~full & X##W(GE)(elen, X##W(IN)(x->minlen)) &                 \
+				X##W(GE)(eseps, X##W(IN)(x->seps)) & X##W(GE)(X##W(SUB)(elen, eseps), X##W(IN)(x->body)); \
+		/* carried out: r's leading ones */                                                                     \
+		X##W(V) top = X##W(LZC)(X##W(XOR)(r, ones));                                                            \
+		X##W(V) tail = X##W(ANDN)(X##W(SRLV)(ones, top), ones);                                                 \
+		*R = X##W(OUT)(r);                                                                                      \
+		c->len = X##W(OUT)(X##W(MADD)(top, full, clen, X##W(SET1)(64)));                                      \
+		c->seps = X##W(OUT)(X##W(ADD)(X##W(POPC)(X##W(AND)(J, tail)), X##W(MZMOV)(full, cseps)));             \
+		return within | ends;                                                                                   \
+	}
+X_LANES(512)
+X_LANES(256)
+
+/* The hot lanes (@hot) of eight read their runs. */
 __attribute__((target(AVX512_TARGET))) static int x_hot(const struct exai__run_plan *pl, unsigned h, __mmask8 hot, __m512i Rv,
 							 __m512i Jv, const struct x_carry *c, const uint8_t *text, size_t base,
 							 exai__run_fn fn, void *ud)
 {
 	uint64_t R[8], J[8];
-	size_t len[8], body[8], seps[8]; /* 64-bit lanes: size_t is 64 bits on x86-64 */
+	size_t len[8], seps[8]; /* 64-bit lanes: size_t is 64 bits on x86-64 */
 	_mm512_storeu_si512(R, Rv);
 	_mm512_storeu_si512(J, Jv);
 	_mm512_storeu_si512(len, c->len);
-	_mm512_storeu_si512(body, c->body);
 	_mm512_storeu_si512(seps, c->seps);
 	for (unsigned m = hot; m; m &= m - 1) {
-		unsigned k = (unsigned)__builtin_ctz(m);
-		int r = spec_runs(pl, 8 * h + k, R[k], J[k], len[k], body[k], seps[k], text, base, fn, ud, true);
+		unsigned l = (unsigned)__builtin_ctz(m);
+		int r = spec_runs(pl, pl->x_spec[8 * h + l], R[l], J[l], len[l], len[l] - seps[l], seps[l], text, base, fn,
+				  ud, true);
 		if (r)
 			return r;
 	}
@@ -746,8 +810,11 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].body = _mm512_loadu_si512(pl->x_body[h]);
 		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
 		hv[h].fits = pl->x_fits[h];
-		c[h].len = c[h].body = c[h].seps = _mm512_setzero_si512();
+		hv[h].ok = pl->x_ok[h];
+		c[h].len = c[h].seps = _mm512_setzero_si512();
 	}
+	/* the second eight: four lanes (ymm) where there are at most twelve specs */
+	const int wide = n <= 8 ? 0 : n <= 12 ? 1 : 2;
 	/* each block is loaded and classified once (masked at the text's end: nothing outside it
 	 * is read, and those bytes count as 0, of no class); the bytes and classes one before and
 	 * one after a block come from it and its neighbours */
@@ -777,8 +844,13 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		cur_a = next_a;
 		cur_cls = next_cls;
 		struct x_carry c0 = c[0], c1 = c[1];
-		__m512i R0, J0, R1 = R0 = _mm512_setzero_si512(), J1 = J0 = R1;
-		__mmask8 hot0 = x_lanes(&hv[0], &b, &c[0], &R0, &J0), hot1 = n > 8 ? x_lanes(&hv[1], &b, &c[1], &R1, &J1) : 0;
+		__m512i B0, J0, ok0, R0, B1, J1 = _mm512_setzero_si512(), ok1, R1 = J1;
+		x_masks(&hv[0], &b, &B0, &J0, &ok0);
+		__mmask8 hot0 = x_lanes_512(&hv[0], B0, J0, ok0, &c[0], &R0), hot1 = 0;
+		if (wide) {
+			x_masks(&hv[1], &b, &B1, &J1, &ok1);
+			hot1 = wide == 1 ? x_lanes_256(&hv[1], B1, J1, ok1, &c[1], &R1) : x_lanes_512(&hv[1], B1, J1, ok1, &c[1], &R1);
+		}
 		if (!(hot0 | hot1))
 			continue;
 		int r = hot0 ? x_hot(pl, 0, hot0, R0, J0, &c0, p, 64 * i, fn, ud) : 0;
@@ -787,11 +859,17 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		if (r)
 			return r;
 	}
-	size_t cin[MAX_SPECS], cbody[MAX_SPECS], cseps[MAX_SPECS];
+	/* the runs carried to the end, by spec */
+	size_t cl[MAX_SPECS], cs[MAX_SPECS], cin[MAX_SPECS], cbody[MAX_SPECS], cseps[MAX_SPECS];
 	for (unsigned h = 0; h < 2; h++) {
-		_mm512_storeu_si512(cin + 8 * h, c[h].len);
-		_mm512_storeu_si512(cbody + 8 * h, c[h].body);
-		_mm512_storeu_si512(cseps + 8 * h, c[h].seps);
+		_mm512_storeu_si512(cl + 8 * h, c[h].len);
+		_mm512_storeu_si512(cs + 8 * h, c[h].seps);
+	}
+	for (unsigned l = 0; l < n; l++) {
+		unsigned k = pl->x_spec[l];
+		cin[k] = cl[l];
+		cbody[k] = cl[l] - cs[l];
+		cseps[k] = cs[l];
 	}
 	return runs_at_end(pl, cin, cbody, cseps, p, len, fn, ud);
 }
