@@ -715,18 +715,28 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 #define X256_V __m256i
 #define X256_IN(v) _mm512_castsi512_si256(v)
 #define X256_OUT(v) _mm512_castsi256_si512(v)
+/* v = v op (v shifted by step q) */
+#define X_STEP(W, v, op, shift, q) v = X##W(op)(v, X##W(shift)(v, X##W(IN)(x->steps[q])))
 #define X_LANES(W)                                                                                                      \
 	__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) __mmask8 x_lanes_##W(       \
-		const struct x_half *x, __m512i B_, __m512i J_, __m512i ok_, struct x_carry *c, __m512i *R)            \
+		const struct x_half *x, __m512i B_, __m512i J_, __m512i ok_, const struct x_carry *c, __m512i *R)      \
 	{                                                                                                               \
 		const X##W(V) ones = X##W(SET1)(-1), B = X##W(IN)(B_), J = X##W(IN)(J_), r = X##W(OR)(B, J);           \
 		const X##W(V) clen = X##W(IN)(c->len), cseps = X##W(IN)(c->seps);                                     \
 		X##W(V) xs = r, cov;                                                                                    \
-		for (int q = 0; q < 6; q++)                                                                             \
-			xs = X##W(AND)(xs, X##W(SRLV)(xs, X##W(IN)(x->steps[q])));                                      \
+		X_STEP(W, xs, AND, SRLV, 0);                                                                            \
+		X_STEP(W, xs, AND, SRLV, 1);                                                                            \
+		X_STEP(W, xs, AND, SRLV, 2);                                                                            \
+		X_STEP(W, xs, AND, SRLV, 3);                                                                            \
+		X_STEP(W, xs, AND, SRLV, 4);                                                                            \
+		X_STEP(W, xs, AND, SRLV, 5);                                                                            \
 		cov = xs;                                                                                               \
-		for (int q = 0; q < 6; q++)                                                                             \
-			cov = X##W(OR)(cov, X##W(SLLV)(cov, X##W(IN)(x->steps[q])));                                    \
+		X_STEP(W, cov, OR, SLLV, 0);                                                                            \
+		X_STEP(W, cov, OR, SLLV, 1);                                                                            \
+		X_STEP(W, cov, OR, SLLV, 2);                                                                            \
+		X_STEP(W, cov, OR, SLLV, 3);                                                                            \
+		X_STEP(W, cov, OR, SLLV, 4);                                                                            \
+		X_STEP(W, cov, OR, SLLV, 5);                                                                            \
 		X##W(V) starts = X##W(TERN)(xs, X##W(SLLI)(r, 1), X##W(IN)(ok_), 0x20 /* a & ~b & c */);               \
 		X##W(V) nlen = X##W(POPC)(cov), nseps = X##W(POPC)(X##W(AND)(J, cov));                                 \
 		__mmask8 within = X##W(TEST)(starts, starts) & x->fits & X##W(GE)(nseps, X##W(IN)(x->seps)) &          \
@@ -737,13 +747,20 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 		X##W(V) elen = X##W(ADD)(clen, X##W(POPC)(lead)), eseps = X##W(ADD)(cseps, X##W(POPC)(X##W(AND)(J, lead))); \
 		__mmask8 ends = X##W(TEST)(clen, clen) & ~full & X##W(GE)(elen, X##W(IN)(x->minlen)) &                 \
 				X##W(GE)(eseps, X##W(IN)(x->seps)) & X##W(GE)(X##W(SUB)(elen, eseps), X##W(IN)(x->body)); \
-		/* carried out: r's leading ones */                                                                     \
+		*R = X##W(OUT)(r);                                                                                      \
+		return within | ends;                                                                                   \
+	}                                                                                                               \
+	/* carried out: the run reaching the block's end, r's leading ones */                                          \
+	__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) void x_carry_##W(          \
+		__m512i R_, __m512i J_, struct x_carry *c)                                                              \
+	{                                                                                                               \
+		const X##W(V) ones = X##W(SET1)(-1), r = X##W(IN)(R_), J = X##W(IN)(J_);                               \
+		const X##W(V) clen = X##W(IN)(c->len), cseps = X##W(IN)(c->seps);                                     \
+		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
 		X##W(V) top = X##W(LZC)(X##W(XOR)(r, ones));                                                            \
 		X##W(V) tail = X##W(ANDN)(X##W(SRLV)(ones, top), ones);                                                 \
-		*R = X##W(OUT)(r);                                                                                      \
 		c->len = X##W(OUT)(X##W(MADD)(top, full, clen, X##W(SET1)(64)));                                      \
 		c->seps = X##W(OUT)(X##W(ADD)(X##W(POPC)(X##W(AND)(J, tail)), X##W(MZMOV)(full, cseps)));             \
-		return within | ends;                                                                                   \
 	}
 X_LANES(512)
 X_LANES(256)
@@ -843,7 +860,6 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		cur = next;
 		cur_a = next_a;
 		cur_cls = next_cls;
-		struct x_carry c0 = c[0], c1 = c[1];
 		__m512i B0, J0, ok0, R0, B1, J1 = _mm512_setzero_si512(), ok1, R1 = J1;
 		x_masks(&hv[0], &b, &B0, &J0, &ok0);
 		__mmask8 hot0 = x_lanes_512(&hv[0], B0, J0, ok0, &c[0], &R0), hot1 = 0;
@@ -851,13 +867,18 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 			x_masks(&hv[1], &b, &B1, &J1, &ok1);
 			hot1 = wide == 1 ? x_lanes_256(&hv[1], B1, J1, ok1, &c[1], &R1) : x_lanes_512(&hv[1], B1, J1, ok1, &c[1], &R1);
 		}
-		if (!(hot0 | hot1))
-			continue;
-		int r = hot0 ? x_hot(pl, 0, hot0, R0, J0, &c0, p, 64 * i, fn, ud) : 0;
-		if (r == 0 && hot1)
-			r = x_hot(pl, 1, hot1, R1, J1, &c1, p, 64 * i, fn, ud);
-		if (r)
-			return r;
+		if (hot0 | hot1) {
+			int r = hot0 ? x_hot(pl, 0, hot0, R0, J0, &c[0], p, 64 * i, fn, ud) : 0;
+			if (r == 0 && hot1)
+				r = x_hot(pl, 1, hot1, R1, J1, &c[1], p, 64 * i, fn, ud);
+			if (r)
+				return r;
+		}
+		x_carry_512(R0, J0, &c[0]);
+		if (wide == 1)
+			x_carry_256(R1, J1, &c[1]);
+		else if (wide)
+			x_carry_512(R1, J1, &c[1]);
 	}
 	/* the runs carried to the end, by spec */
 	size_t cl[MAX_SPECS], cs[MAX_SPECS], cin[MAX_SPECS], cbody[MAX_SPECS], cseps[MAX_SPECS];
