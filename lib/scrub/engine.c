@@ -368,6 +368,7 @@ static int triggers_build(exai_scrubber *s)
 	}
 	for (unsigned k = 0; k < s->n_run_specs; k++)
 		s->trig_first[k + 1] += s->trig_first[k];
+	exai__runs_plan(&s->run_plan, s->run_specs, s->n_run_specs);
 	s->trig_pats = calloc(n_trig + 1, sizeof(unsigned));
 	unsigned fill[EXAI__RUN_SPECS_MAX] = { 0 };
 	if (!s->trig_pats)
@@ -1406,7 +1407,7 @@ static int stage1(exai_scrubber *s, struct exai__cands *out, const char *text, s
 	if (s->db && hs_scan(s->db, text, (unsigned)len, 0, s->scratch, on_match, &st) != HS_SUCCESS && !st.err)
 		r = exai__err(-EIO, "scrub: Hyperscan scan failed");
 	if (r == 0 && !st.err && s->n_run_specs)
-		exai__runs_scan(s->run_specs, s->n_run_specs, text, len, on_run, &st, EXAI__SIMD_BEST);
+		exai__runs_scan_plan(&s->run_plan, text, len, on_run, &st, EXAI__SIMD_BEST);
 	if (st.err)
 		r = st.err;
 	/* close the open windows, and leave every window closed for the next scan */

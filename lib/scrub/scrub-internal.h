@@ -192,7 +192,37 @@ struct exai__run_spec {
 };
 /* A run [start, end) with @body bytes of the class and @seps separators. Returns nonzero to stop. */
 typedef int (*exai__run_fn)(void *ud, unsigned spec, size_t start, size_t end, unsigned body, unsigned seps);
-enum { EXAI__SIMD_SCALAR, EXAI__SIMD_SSSE3, EXAI__SIMD_AVX2, EXAI__SIMD_BEST };
+enum { EXAI__SIMD_SCALAR, EXAI__SIMD_SSSE3, EXAI__SIMD_AVX2, EXAI__SIMD_AVX512, EXAI__SIMD_BEST };
+/* What the scan of a set of specs needs besides them, worked out once (exai__runs_plan): per
+ * spec its class, separator set, shortest reported run and that length's shift schedule; the
+ * distinct separator sets, and the tables that classify a byte into classes and sets. */
+struct exai__run_plan {
+	const struct exai__run_spec *sp; /* the specs (not owned: they must outlive the plan) */
+	unsigned n;
+	uint8_t cls_of[EXAI__RUN_SPECS_MAX], set_of[EXAI__RUN_SPECS_MAX];
+	uint64_t adj[EXAI__RUN_SPECS_MAX];  /* ~0 when any number of separators join, else 0 */
+	uint64_t fits[EXAI__RUN_SPECS_MAX]; /* ~0 when minlen <= 64 (a run that long fits a block) */
+	uint64_t any_j[EXAI__RUN_SPECS_MAX]; /* ~0 when a run without separators may be reported */
+	unsigned minlen[EXAI__RUN_SPECS_MAX]; /* class bytes + separators a reported run holds at least */
+	uint8_t steps[EXAI__RUN_SPECS_MAX][6]; /* the shifts that find runs of minlen (0: none) */
+	/* the distinct separator sets (at most one per spec) and the bytes they hold */
+	unsigned n_sets, n_sepc;
+	uint8_t sepc[EXAI__RUN_SPECS_MAX * 8];
+	uint16_t sets_of_sep[EXAI__RUN_SPECS_MAX * 8]; /* bit j: sepc[q] is in set j */
+	uint16_t set_tab[256];                       /* bit j: the byte is in set j */
+	/* AVX-512, per eight specs (lanes 0-7, 8-15), bit k for lane 8h + k: the specs of each set
+	 * of classes, each ASCII byte's specs that it joins, the specs whose separators are
+	 * adjacent, those whose shortest run fits a block; per spec (a 64-bit lane each) the
+	 * shift schedule, the shortest run, and the fewest class bytes and separators a
+	 * reported run holds */
+	uint8_t x_spec[EXAI__RUN_SPECS_MAX]; /* lane 8h + k: spec x_spec[8h + k] */
+	bool x_ok[2];                        /* a spec of the eight asks for before / first */
+	uint8_t x_specs[2][64], x_sep[2][128], x_adj[2], x_fits[2];
+	/* ... and the specs a run may start after (x_before) or at (x_first) each ASCII byte,
+	 * and those that may start after or at any byte from 0x80 */
+	uint8_t x_before[2][128], x_first[2][128], x_before_hi[2], x_first_hi[2];
+	uint64_t x_steps[2][6][8], x_minlen[2][8], x_body[2][8], x_seps[2][8];
+};
 /* The groups of the run [@start, @end) of class @run: where each begins and how long it is
  * (at most @max; returns how many, or @max + 1 when there are more). */
 unsigned exai__run_groups(int run, const char *text, size_t start, size_t end, uint32_t *gstart, uint16_t *glen,
@@ -203,10 +233,19 @@ bool exai__shape_fits(const struct exai__shape *shape, const uint32_t *gstart, c
 		      unsigned g, size_t *span);
 /* Parses a shape ("3 2 4", "1-3 1-3 1-3 1-3"): 0, or -EINVAL. */
 int exai__shape_parse(struct exai__shape *ret, const char *s);
-/* Finds the runs of every spec in @text; @impl picks the implementation (tests compare them;
- * EXAI__SIMD_BEST: the best the CPU has). Returns what @fn returned to stop, or 0. */
+/* Works out the plan of @n_specs specs (at most EXAI__RUN_SPECS_MAX; more are ignored); the
+ * plan refers to @specs, which must stay where they are while it is used. */
+void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *specs, unsigned n_specs);
+/* Finds the runs of every spec of @pl in @text, each spec's in text order; @impl picks the
+ * implementation (tests compare them; EXAI__SIMD_BEST: the best the CPU has; one the CPU
+ * lacks falls back to the best it has). Returns what @fn returned to stop, or 0. */
+int exai__runs_scan_plan(const struct exai__run_plan *pl, const char *text, size_t len, exai__run_fn fn, void *ud,
+			 int impl);
+/* The same with the plan worked out for this call. */
 int exai__runs_scan(const struct exai__run_spec *specs, unsigned n_specs, const char *text, size_t len,
 		    exai__run_fn fn, void *ud, int impl);
+/* The best implementation this CPU runs (EXAI__SIMD_SCALAR .. EXAI__SIMD_AVX512). */
+int exai__runs_best_impl(void);
 
 /* ---- packs (pack.c) --------------------------------------------------------------------- */
 
@@ -430,6 +469,7 @@ struct exai_scrubber {
 	 * trig_first[k + 1]) */
 	struct exai__run_spec run_specs[EXAI__RUN_SPECS_MAX];
 	unsigned n_run_specs;
+	struct exai__run_plan run_plan; /* of run_specs, worked out once */
 	unsigned trig_first[EXAI__RUN_SPECS_MAX + 1];
 	unsigned *trig_pats;
 	bool cache_hit; /* the plan and the database came from the cache (tests) */
