@@ -626,9 +626,9 @@ struct x_half {
 };
 
 /* A spec's run that reaches the next block: its length and separators (the rest of its bytes
- * are of the class). */
+ * are of the class), and whether it starts where the spec lets a run start (1 or 0). */
 struct x_carry {
-	__m512i len, seps;
+	__m512i len, seps, ok;
 };
 
 /* One block: its bytes (@v), those one before (@vp), their ASCII bytes (@a, @ap), its classes
@@ -690,6 +690,7 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 #define X512_EQ _mm512_cmpeq_epi64_mask
 #define X512_MADD _mm512_mask_add_epi64
 #define X512_MZMOV _mm512_maskz_mov_epi64
+#define X512_MMOV _mm512_mask_mov_epi64
 #define X512_V __m512i
 #define X512_IN(v) (v)
 #define X512_OUT(v) (v)
@@ -712,6 +713,7 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 #define X256_EQ _mm256_cmpeq_epi64_mask
 #define X256_MADD _mm256_mask_add_epi64
 #define X256_MZMOV _mm256_maskz_mov_epi64
+#define X256_MMOV _mm256_mask_mov_epi64
 #define X256_V __m256i
 #define X256_IN(v) _mm512_castsi512_si256(v)
 #define X256_OUT(v) _mm512_castsi256_si512(v)
@@ -745,20 +747,24 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
 		X##W(V) lead = X##W(ANDN)(X##W(SUB)(r, ones), r);                                                       \
 		X##W(V) elen = X##W(ADD)(clen, X##W(POPC)(lead)), eseps = X##W(ADD)(cseps, X##W(POPC)(X##W(AND)(J, lead))); \
-		__mmask8 ends = X##W(TEST)(clen, clen) & ~full & X##W(GE)(elen, X##W(IN)(x->minlen)) &                 \
+		__mmask8 ends = X##W(TEST)(clen, clen) & X##W(TEST)(X##W(IN)(c->ok), X##W(IN)(c->ok)) & ~full &        \
+				X##W(GE)(elen, X##W(IN)(x->minlen)) &                                                   \
 				X##W(GE)(eseps, X##W(IN)(x->seps)) & X##W(GE)(X##W(SUB)(elen, eseps), X##W(IN)(x->body)); \
 		*R = X##W(OUT)(r);                                                                                      \
 		return within | ends;                                                                                   \
 	}                                                                                                               \
 	/* carried out: the run reaching the block's end, r's leading ones */                                          \
 	__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) void x_carry_##W(          \
-		__m512i R_, __m512i J_, struct x_carry *c)                                                              \
+		__m512i R_, __m512i J_, __m512i OK_, struct x_carry *c)                                                 \
 	{                                                                                                               \
-		const X##W(V) ones = X##W(SET1)(-1), r = X##W(IN)(R_), J = X##W(IN)(J_);                               \
+		const X##W(V) ones = X##W(SET1)(-1), r = X##W(IN)(R_), J = X##W(IN)(J_), OK = X##W(IN)(OK_);          \
 		const X##W(V) clen = X##W(IN)(c->len), cseps = X##W(IN)(c->seps);                                     \
-		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
+		__mmask8 full = X##W(EQ)(r, ones), goes_on = full & X##W(TEST)(clen, clen);                             \
 		X##W(V) top = X##W(LZC)(X##W(XOR)(r, ones));                                                            \
 		X##W(V) tail = X##W(ANDN)(X##W(SRLV)(ones, top), ones);                                                 \
+		/* where the run starts: bit 64 - top (0 when the whole block is in it) */                             \
+		X##W(V) ok = X##W(AND)(X##W(SRLV)(OK, X##W(SUB)(X##W(SET1)(64), top)), X##W(SET1)(1));                  \
+		c->ok = X##W(OUT)(X##W(MMOV)(ok, goes_on, X##W(IN)(c->ok)));                                          \
 		c->len = X##W(OUT)(X##W(MADD)(top, full, clen, X##W(SET1)(64)));                                      \
 		c->seps = X##W(OUT)(X##W(ADD)(X##W(POPC)(X##W(AND)(J, tail)), X##W(MZMOV)(full, cseps)));             \
 	}
@@ -828,7 +834,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
 		hv[h].fits = pl->x_fits[h];
 		hv[h].ok = pl->x_ok[h];
-		c[h].len = c[h].seps = _mm512_setzero_si512();
+		c[h].len = c[h].seps = c[h].ok = _mm512_setzero_si512();
 	}
 	/* the second eight: four lanes (ymm) where there are at most twelve specs */
 	const int wide = n <= 8 ? 0 : n <= 12 ? 1 : 2;
@@ -860,7 +866,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		cur = next;
 		cur_a = next_a;
 		cur_cls = next_cls;
-		__m512i B0, J0, ok0, R0, B1, J1 = _mm512_setzero_si512(), ok1, R1 = J1;
+		__m512i B0, J0, ok0, R0, B1, J1 = _mm512_setzero_si512(), ok1 = J1, R1 = J1;
 		x_masks(&hv[0], &b, &B0, &J0, &ok0);
 		__mmask8 hot0 = x_lanes_512(&hv[0], B0, J0, ok0, &c[0], &R0), hot1 = 0;
 		if (wide) {
@@ -874,11 +880,11 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 			if (r)
 				return r;
 		}
-		x_carry_512(R0, J0, &c[0]);
+		x_carry_512(R0, J0, ok0, &c[0]);
 		if (wide == 1)
-			x_carry_256(R1, J1, &c[1]);
+			x_carry_256(R1, J1, ok1, &c[1]);
 		else if (wide)
-			x_carry_512(R1, J1, &c[1]);
+			x_carry_512(R1, J1, ok1, &c[1]);
 	}
 	/* the runs carried to the end, by spec */
 	size_t cl[MAX_SPECS], cs[MAX_SPECS], cin[MAX_SPECS], cbody[MAX_SPECS], cseps[MAX_SPECS];
