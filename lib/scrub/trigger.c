@@ -3,10 +3,11 @@
  * trigger.c: the run finders that trigger the literal-free patterns (payment cards, IBAN, SSN,
  * IP addresses, cryptocurrency addresses, quoted high-entropy strings, ...): runs of one byte
  * class (digits, hex, A-Z0-9, base58, base64) that separators may join, found 64 bytes at a time.
- * Each block is classified once into a mask per class and per separator byte (AVX2 or SSSE3
- * nibble tables, chosen at run time, or a portable table: all give the same masks,
- * tests/unit/test-scrub-trigger.c); a class whose bytes and separators hold no run long enough
- * for any of its specs costs a few shifts, and only the others read their runs from the masks.
+ * Each block is classified once; every spec is tested branch-free for a run it could report
+ * ending in the block, and only the specs with one read their runs from the masks. AVX-512
+ * does eight specs at a time in 64-bit lanes; AVX2, SSSE3 and a portable path classify into
+ * masks and test the specs one by one (chosen at run time; all report the same runs,
+ * tests/unit/test-scrub-trigger.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -504,6 +505,17 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		pl->fits[k] = pl->minlen[k] <= 64 ? ~0ull : 0;
 		schedule(pl->steps[k], pl->minlen[k]);
 	}
+	/* the AVX-512 scan's byte orders */
+	for (unsigned i = 0; i < 64; i++) {
+		unsigned nat = (i & ~7u) | (7 - (i & 7)); /* a qword's bytes reversed (its own inverse) */
+		pl->x_rev[i] = (uint8_t)nat;
+		pl->x_sel[i] = (uint8_t)(1u << (i & 7));
+		pl->x_gather[i] = (uint8_t)(8 * (i % 8) + i / 8);
+		/* of two blocks (reversed), the byte one before / after byte nat of the second /
+		 * the first */
+		pl->x_prev[i] = (uint8_t)(nat == 0 ? 56 /* 63 reversed */ : 64 + ((nat - 1) & ~7u) + 7 - ((nat - 1) & 7));
+		pl->x_next[i] = (uint8_t)(nat == 63 ? 64 + 7 /* 0 reversed */ : ((nat + 1) & ~7u) + 7 - ((nat + 1) & 7));
+	}
 	/* the AVX-512 scan's lanes: first the specs that do not ask for the bytes before or at a
 	 * run's start, so that a group of eight without any skips that check */
 	unsigned lanes = 0;
@@ -797,22 +809,11 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 {
 	const uint8_t *p = (const uint8_t *)text;
 	const unsigned n = pl->n;
-	uint8_t rev_b[64], sel_b[64], gather_b[64], prev_b[64], next_b[64];
-	for (unsigned i = 0; i < 64; i++) {
-		unsigned nat = (i & ~7u) | (7 - (i & 7)); /* a qword's bytes reversed (its own inverse) */
-		rev_b[i] = (uint8_t)nat;
-		sel_b[i] = (uint8_t)(1u << (i & 7));
-		gather_b[i] = (uint8_t)(8 * (i % 8) + i / 8);
-		/* of two blocks (reversed), the byte one before / after byte nat of the second /
-		 * the first */
-		prev_b[i] = (uint8_t)(nat == 0 ? 56 /* 63 reversed */ : 64 + ((nat - 1) & ~7u) + 7 - ((nat - 1) & 7));
-		next_b[i] = (uint8_t)(nat == 63 ? 64 + 7 /* 0 reversed */ : ((nat + 1) & ~7u) + 7 - ((nat + 1) & 7));
-	}
 	struct x_blk b;
-	const __m512i rev = _mm512_loadu_si512(rev_b);
-	b.sel = _mm512_loadu_si512(sel_b);
-	b.gather = _mm512_loadu_si512(gather_b);
-	const __m512i prev_i = _mm512_loadu_si512(prev_b), next_i = _mm512_loadu_si512(next_b);
+	const __m512i rev = _mm512_loadu_si512(pl->x_rev);
+	b.sel = _mm512_loadu_si512(pl->x_sel);
+	b.gather = _mm512_loadu_si512(pl->x_gather);
+	const __m512i prev_i = _mm512_loadu_si512(pl->x_prev), next_i = _mm512_loadu_si512(pl->x_next);
 	const __m512i ct_lo = _mm512_loadu_si512(class_tab), ct_hi = _mm512_loadu_si512(class_tab + 64);
 	struct x_half hv[2];
 	struct x_carry c[2];
