@@ -529,10 +529,10 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		unsigned h = l / 8, bit = 1u << l % 8;
 		if (sp->has_before || sp->has_first)
 			pl->x_ok[h] = true;
-		for (unsigned c = 0; c < 256; c++) {
-			if (c < 64 && (c >> sp->run & 1))
+		for (unsigned c = 0; c < 128; c++) {
+			if (c < 64 && (c >> sp->run & 1)) /* c: a byte's classes (class_tab) */
 				pl->x_specs[h][c] |= (uint8_t)bit;
-			if (c < 128 && (pl->set_tab[c] >> j & 1))
+			if (pl->set_tab[c] >> j & 1) /* c: an ASCII byte */
 				pl->x_sep[h][c] |= (uint8_t)bit;
 		}
 		if (sp->adjacent)
@@ -852,6 +852,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		__m512i next = left <= 64 ? _mm512_setzero_si512()
 		       : left >= 128     ? _mm512_loadu_si512(p + 64 * i + 64)
 					 : _mm512_maskz_loadu_epi8(~0ull >> (128 - left), p + 64 * i + 64);
+		_mm_prefetch((const char *)p + 64 * i + 1024, _MM_HINT_T0); /* (past the end: a hint, no fault) */
 		next = _mm512_shuffle_epi8(next, rev);
 		__mmask64 next_a = ~_mm512_movepi8_mask(next);
 		__m512i next_cls = _mm512_maskz_permutex2var_epi8(next_a, ct_lo, next, ct_hi);
