@@ -3,10 +3,11 @@
  * trigger.c: the run finders that trigger the literal-free patterns (payment cards, IBAN, SSN,
  * IP addresses, cryptocurrency addresses, quoted high-entropy strings, ...): runs of one byte
  * class (digits, hex, A-Z0-9, base58, base64) that separators may join, found 64 bytes at a time.
- * Each block is classified once into a mask per class and per separator byte (AVX2 or SSSE3
- * nibble tables, chosen at run time, or a portable table: all give the same masks,
- * tests/unit/test-scrub-trigger.c); a class whose bytes and separators hold no run long enough
- * for any of its specs costs a few shifts, and only the others read their runs from the masks.
+ * Each block is classified once; every spec is tested branch-free for a run it could report
+ * ending in the block, and only the specs with one read their runs from the masks. AVX-512
+ * does eight specs at a time in 64-bit lanes; AVX2, SSSE3 and a portable path classify into
+ * masks and test the specs one by one (chosen at run time; all report the same runs,
+ * tests/unit/test-scrub-trigger.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -504,6 +505,17 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		pl->fits[k] = pl->minlen[k] <= 64 ? ~0ull : 0;
 		schedule(pl->steps[k], pl->minlen[k]);
 	}
+	/* the AVX-512 scan's byte orders */
+	for (unsigned i = 0; i < 64; i++) {
+		unsigned nat = (i & ~7u) | (7 - (i & 7)); /* a qword's bytes reversed (its own inverse) */
+		pl->x_rev[i] = (uint8_t)nat;
+		pl->x_sel[i] = (uint8_t)(1u << (i & 7));
+		pl->x_gather[i] = (uint8_t)(8 * (i % 8) + i / 8);
+		/* of two blocks (reversed), the byte one before / after byte nat of the second /
+		 * the first */
+		pl->x_prev[i] = (uint8_t)(nat == 0 ? 56 /* 63 reversed */ : 64 + ((nat - 1) & ~7u) + 7 - ((nat - 1) & 7));
+		pl->x_next[i] = (uint8_t)(nat == 63 ? 64 + 7 /* 0 reversed */ : ((nat + 1) & ~7u) + 7 - ((nat + 1) & 7));
+	}
 	/* the AVX-512 scan's lanes: first the specs that do not ask for the bytes before or at a
 	 * run's start, so that a group of eight without any skips that check */
 	unsigned lanes = 0;
@@ -517,10 +529,10 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		unsigned h = l / 8, bit = 1u << l % 8;
 		if (sp->has_before || sp->has_first)
 			pl->x_ok[h] = true;
-		for (unsigned c = 0; c < 256; c++) {
-			if (c < 64 && (c >> sp->run & 1))
+		for (unsigned c = 0; c < 128; c++) {
+			if (c < 64 && (c >> sp->run & 1)) /* c: a byte's classes (class_tab) */
 				pl->x_specs[h][c] |= (uint8_t)bit;
-			if (c < 128 && (pl->set_tab[c] >> j & 1))
+			if (pl->set_tab[c] >> j & 1) /* c: an ASCII byte */
 				pl->x_sep[h][c] |= (uint8_t)bit;
 		}
 		if (sp->adjacent)
@@ -626,9 +638,9 @@ struct x_half {
 };
 
 /* A spec's run that reaches the next block: its length and separators (the rest of its bytes
- * are of the class). */
+ * are of the class), and whether it starts where the spec lets a run start (1 or 0). */
 struct x_carry {
-	__m512i len, seps;
+	__m512i len, seps, ok;
 };
 
 /* One block: its bytes (@v), those one before (@vp), their ASCII bytes (@a, @ap), its classes
@@ -690,6 +702,7 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 #define X512_EQ _mm512_cmpeq_epi64_mask
 #define X512_MADD _mm512_mask_add_epi64
 #define X512_MZMOV _mm512_maskz_mov_epi64
+#define X512_MMOV _mm512_mask_mov_epi64
 #define X512_V __m512i
 #define X512_IN(v) (v)
 #define X512_OUT(v) (v)
@@ -712,6 +725,7 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 #define X256_EQ _mm256_cmpeq_epi64_mask
 #define X256_MADD _mm256_mask_add_epi64
 #define X256_MZMOV _mm256_maskz_mov_epi64
+#define X256_MMOV _mm256_mask_mov_epi64
 #define X256_V __m256i
 #define X256_IN(v) _mm512_castsi512_si256(v)
 #define X256_OUT(v) _mm512_castsi256_si512(v)
@@ -745,20 +759,24 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
 		X##W(V) lead = X##W(ANDN)(X##W(SUB)(r, ones), r);                                                       \
 		X##W(V) elen = X##W(ADD)(clen, X##W(POPC)(lead)), eseps = X##W(ADD)(cseps, X##W(POPC)(X##W(AND)(J, lead))); \
-		__mmask8 ends = X##W(TEST)(clen, clen) & ~full & X##W(GE)(elen, X##W(IN)(x->minlen)) &                 \
+		__mmask8 ends = X##W(TEST)(clen, clen) & X##W(TEST)(X##W(IN)(c->ok), X##W(IN)(c->ok)) & ~full &        \
+				X##W(GE)(elen, X##W(IN)(x->minlen)) &                                                   \
 				X##W(GE)(eseps, X##W(IN)(x->seps)) & X##W(GE)(X##W(SUB)(elen, eseps), X##W(IN)(x->body)); \
 		*R = X##W(OUT)(r);                                                                                      \
 		return within | ends;                                                                                   \
 	}                                                                                                               \
 	/* carried out: the run reaching the block's end, r's leading ones */                                          \
 	__attribute__((target(AVX512_TARGET))) static inline __attribute__((always_inline)) void x_carry_##W(          \
-		__m512i R_, __m512i J_, struct x_carry *c)                                                              \
+		__m512i R_, __m512i J_, __m512i OK_, struct x_carry *c)                                                 \
 	{                                                                                                               \
-		const X##W(V) ones = X##W(SET1)(-1), r = X##W(IN)(R_), J = X##W(IN)(J_);                               \
+		const X##W(V) ones = X##W(SET1)(-1), r = X##W(IN)(R_), J = X##W(IN)(J_), OK = X##W(IN)(OK_);          \
 		const X##W(V) clen = X##W(IN)(c->len), cseps = X##W(IN)(c->seps);                                     \
-		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
+		__mmask8 full = X##W(EQ)(r, ones), goes_on = full & X##W(TEST)(clen, clen);                             \
 		X##W(V) top = X##W(LZC)(X##W(XOR)(r, ones));                                                            \
 		X##W(V) tail = X##W(ANDN)(X##W(SRLV)(ones, top), ones);                                                 \
+		/* where the run starts: bit 64 - top (0 when the whole block is in it) */                             \
+		X##W(V) ok = X##W(AND)(X##W(SRLV)(OK, X##W(SUB)(X##W(SET1)(64), top)), X##W(SET1)(1));                  \
+		c->ok = X##W(OUT)(X##W(MMOV)(ok, goes_on, X##W(IN)(c->ok)));                                          \
 		c->len = X##W(OUT)(X##W(MADD)(top, full, clen, X##W(SET1)(64)));                                      \
 		c->seps = X##W(OUT)(X##W(ADD)(X##W(POPC)(X##W(AND)(J, tail)), X##W(MZMOV)(full, cseps)));             \
 	}
@@ -791,22 +809,11 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 {
 	const uint8_t *p = (const uint8_t *)text;
 	const unsigned n = pl->n;
-	uint8_t rev_b[64], sel_b[64], gather_b[64], prev_b[64], next_b[64];
-	for (unsigned i = 0; i < 64; i++) {
-		unsigned nat = (i & ~7u) | (7 - (i & 7)); /* a qword's bytes reversed (its own inverse) */
-		rev_b[i] = (uint8_t)nat;
-		sel_b[i] = (uint8_t)(1u << (i & 7));
-		gather_b[i] = (uint8_t)(8 * (i % 8) + i / 8);
-		/* of two blocks (reversed), the byte one before / after byte nat of the second /
-		 * the first */
-		prev_b[i] = (uint8_t)(nat == 0 ? 56 /* 63 reversed */ : 64 + ((nat - 1) & ~7u) + 7 - ((nat - 1) & 7));
-		next_b[i] = (uint8_t)(nat == 63 ? 64 + 7 /* 0 reversed */ : ((nat + 1) & ~7u) + 7 - ((nat + 1) & 7));
-	}
 	struct x_blk b;
-	const __m512i rev = _mm512_loadu_si512(rev_b);
-	b.sel = _mm512_loadu_si512(sel_b);
-	b.gather = _mm512_loadu_si512(gather_b);
-	const __m512i prev_i = _mm512_loadu_si512(prev_b), next_i = _mm512_loadu_si512(next_b);
+	const __m512i rev = _mm512_loadu_si512(pl->x_rev);
+	b.sel = _mm512_loadu_si512(pl->x_sel);
+	b.gather = _mm512_loadu_si512(pl->x_gather);
+	const __m512i prev_i = _mm512_loadu_si512(pl->x_prev), next_i = _mm512_loadu_si512(pl->x_next);
 	const __m512i ct_lo = _mm512_loadu_si512(class_tab), ct_hi = _mm512_loadu_si512(class_tab + 64);
 	struct x_half hv[2];
 	struct x_carry c[2];
@@ -828,7 +835,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
 		hv[h].fits = pl->x_fits[h];
 		hv[h].ok = pl->x_ok[h];
-		c[h].len = c[h].seps = _mm512_setzero_si512();
+		c[h].len = c[h].seps = c[h].ok = _mm512_setzero_si512();
 	}
 	/* the second eight: four lanes (ymm) where there are at most twelve specs */
 	const int wide = n <= 8 ? 0 : n <= 12 ? 1 : 2;
@@ -845,6 +852,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		__m512i next = left <= 64 ? _mm512_setzero_si512()
 		       : left >= 128     ? _mm512_loadu_si512(p + 64 * i + 64)
 					 : _mm512_maskz_loadu_epi8(~0ull >> (128 - left), p + 64 * i + 64);
+		_mm_prefetch((const char *)p + 64 * i + 1024, _MM_HINT_T0); /* (past the end: a hint, no fault) */
 		next = _mm512_shuffle_epi8(next, rev);
 		__mmask64 next_a = ~_mm512_movepi8_mask(next);
 		__m512i next_cls = _mm512_maskz_permutex2var_epi8(next_a, ct_lo, next, ct_hi);
@@ -860,7 +868,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		cur = next;
 		cur_a = next_a;
 		cur_cls = next_cls;
-		__m512i B0, J0, ok0, R0, B1, J1 = _mm512_setzero_si512(), ok1, R1 = J1;
+		__m512i B0, J0, ok0, R0, B1, J1 = _mm512_setzero_si512(), ok1 = J1, R1 = J1;
 		x_masks(&hv[0], &b, &B0, &J0, &ok0);
 		__mmask8 hot0 = x_lanes_512(&hv[0], B0, J0, ok0, &c[0], &R0), hot1 = 0;
 		if (wide) {
@@ -874,11 +882,11 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 			if (r)
 				return r;
 		}
-		x_carry_512(R0, J0, &c[0]);
+		x_carry_512(R0, J0, ok0, &c[0]);
 		if (wide == 1)
-			x_carry_256(R1, J1, &c[1]);
+			x_carry_256(R1, J1, ok1, &c[1]);
 		else if (wide)
-			x_carry_512(R1, J1, &c[1]);
+			x_carry_512(R1, J1, ok1, &c[1]);
 	}
 	/* the runs carried to the end, by spec */
 	size_t cl[MAX_SPECS], cs[MAX_SPECS], cin[MAX_SPECS], cbody[MAX_SPECS], cseps[MAX_SPECS];
