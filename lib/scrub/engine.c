@@ -390,11 +390,18 @@ static int triggers_build(exai_scrubber *s)
  * pack's literals about 1.6 times as fast so (bench-scrub literals, BENCH_CASE_VARIANTS). */
 #define CASE_VARIANTS_LETTERS 4
 
+/* ASCII letters only, whatever the locale: Hyperscan's and PCRE2's caseless matching folds
+ * no other byte. */
+static bool ascii_letter(int c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
 static unsigned lit_letters(const struct exai__lit *l)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < l->len; i++)
-		n += isalpha((unsigned char)l->s[i]) != 0;
+		n += ascii_letter((unsigned char)l->s[i]);
 	return n;
 }
 
@@ -415,8 +422,8 @@ static char *literal_expr(const struct exai__lit *l, unsigned v)
 	bool expand = lit_variants(l) > 1;
 	for (unsigned i = 0, b = 0; i < l->len; i++) {
 		int c = (unsigned char)l->s[i];
-		if (expand && isalpha(c))
-			c = v >> b++ & 1 ? toupper(c) : tolower(c);
+		if (expand && ascii_letter(c))
+			c = v >> b++ & 1 ? c & ~0x20 : c | 0x20;
 		snprintf(e + 4 * i, 5, "\\x%02x", c);
 	}
 	e[4 * (size_t)l->len] = 0;
