@@ -213,7 +213,7 @@ struct exai__run_plan {
 	/* AVX-512, per eight specs (lanes 0-7, 8-15), bit k for lane 8h + k: the specs of each set
 	 * of classes, each ASCII byte's specs that it joins, the specs whose separators are
 	 * adjacent, those whose shortest run fits a block; per spec (a 64-bit lane each) the
-	 * shift schedule, the shortest run, and the fewest class bytes and separators a
+	 * shift schedule of its shortest run, and the fewest class bytes and separators a
 	 * reported run holds */
 	/* the byte orders: reversed within qwords, the transpose's selector and gather, the
 	 * bytes one before and one after a block of two */
@@ -224,7 +224,7 @@ struct exai__run_plan {
 	/* ... and the specs a run may start after (x_before) or at (x_first) each ASCII byte,
 	 * and those that may start after or at any byte from 0x80 */
 	uint8_t x_before[2][128], x_first[2][128], x_before_hi[2], x_first_hi[2];
-	uint64_t x_steps[2][6][8], x_minlen[2][8], x_body[2][8], x_seps[2][8];
+	uint64_t x_steps[2][6][8], x_body[2][8], x_seps[2][8];
 };
 /* The groups of the run [@start, @end) of class @run: where each begins and how long it is
  * (at most @max; returns how many, or @max + 1 when there are more). */

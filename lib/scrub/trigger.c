@@ -555,7 +555,6 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 			pl->x_fits[h] |= (uint8_t)bit;
 		for (unsigned q = 0; q < 6; q++)
 			pl->x_steps[h][q][l % 8] = pl->steps[k][q];
-		pl->x_minlen[h][l % 8] = pl->minlen[k];
 		pl->x_body[h][l % 8] = sp->min ? sp->min : 1;
 		pl->x_seps[h][l % 8] = sp->min_seps;
 	}
@@ -632,7 +631,7 @@ SCAN_INLINE int scan(const struct exai__run_plan *pl, const char *text, size_t l
 #define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512vbmi,avx512cd,avx512vpopcntdq,gfni,popcnt,bmi"
 
 struct x_half {
-	__m512i specs, sep, sep_hi, adj, before, before_hi, first, first_hi, before_x, first_x, steps[6], minlen, body, seps;
+	__m512i specs, sep, sep_hi, adj, before, before_hi, first, first_hi, before_x, first_x, steps[6], body, seps;
 	__mmask8 fits;
 	bool ok;
 };
@@ -759,8 +758,8 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 		__mmask8 full = X##W(EQ)(r, ones);                                                                      \
 		X##W(V) lead = X##W(ANDN)(X##W(SUB)(r, ones), r);                                                       \
 		X##W(V) elen = X##W(ADD)(clen, X##W(POPC)(lead)), eseps = X##W(ADD)(cseps, X##W(POPC)(X##W(AND)(J, lead))); \
+		/* (enough class bytes and separators: long enough) */                                                 \
 		__mmask8 ends = X##W(TEST)(clen, clen) & X##W(TEST)(X##W(IN)(c->ok), X##W(IN)(c->ok)) & ~full &        \
-				X##W(GE)(elen, X##W(IN)(x->minlen)) &                                                   \
 				X##W(GE)(eseps, X##W(IN)(x->seps)) & X##W(GE)(X##W(SUB)(elen, eseps), X##W(IN)(x->body)); \
 		*R = X##W(OUT)(r);                                                                                      \
 		return within | ends;                                                                                   \
@@ -830,7 +829,6 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].first_x = _mm512_set1_epi8((char)pl->x_first_hi[h]);
 		for (unsigned q = 0; q < 6; q++)
 			hv[h].steps[q] = _mm512_loadu_si512(pl->x_steps[h][q]);
-		hv[h].minlen = _mm512_loadu_si512(pl->x_minlen[h]);
 		hv[h].body = _mm512_loadu_si512(pl->x_body[h]);
 		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
 		hv[h].fits = pl->x_fits[h];
