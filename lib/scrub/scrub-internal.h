@@ -218,7 +218,8 @@ struct exai__run_plan {
 	/* the byte orders: reversed within qwords, the transpose's selector and gather, the
 	 * bytes one before and one after a block of two */
 	uint8_t x_rev[64], x_sel[64], x_gather[64], x_prev[64], x_next[64];
-	uint8_t x_spec[EXAI__RUN_SPECS_MAX]; /* lane 8h + k: spec x_spec[8h + k] */
+	uint8_t x_spec[EXAI__RUN_SPECS_MAX]; /* lane 8h + k: spec x_spec[8h + k] (0xff: none) */
+	uint8_t x_nsteps[2];                 /* the most shifts a lane of the eight takes */
 	bool x_ok[2];                        /* a spec of the eight asks for before / first */
 	uint8_t x_specs[2][64], x_sep[2][128], x_adj[2], x_fits[2];
 	/* ... and the specs a run may start after (x_before) or at (x_first) each ASCII byte,

@@ -516,14 +516,29 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 		pl->x_prev[i] = (uint8_t)(nat == 0 ? 56 /* 63 reversed */ : 64 + ((nat - 1) & ~7u) + 7 - ((nat - 1) & 7));
 		pl->x_next[i] = (uint8_t)(nat == 63 ? 64 + 7 /* 0 reversed */ : ((nat + 1) & ~7u) + 7 - ((nat + 1) & 7));
 	}
-	/* the AVX-512 scan's lanes: first the specs that do not ask for the bytes before or at a
-	 * run's start, so that a group of eight without any skips that check */
-	unsigned lanes = 0;
-	for (int asks = 0; asks < 2; asks++)
-		for (unsigned k = 0; k < n; k++)
-			if ((specs[k].has_before || specs[k].has_first) == asks)
-				pl->x_spec[lanes++] = (uint8_t)k;
-	for (unsigned l = 0; l < n; l++) {
+	/* the AVX-512 scan's lanes: the specs that do not ask for the bytes before or at a run's
+	 * start first, the shortest runs first, so that the first group skips that check and as
+	 * many shifts as it can; with nine to twelve specs the second group (four lanes) takes the
+	 * last four */
+	uint8_t order[MAX_SPECS];
+	for (unsigned k = 0; k < n; k++) {
+		unsigned key = (specs[k].has_before || specs[k].has_first) << 16 | (pl->minlen[k] < 0xffff ? pl->minlen[k] : 0xffff), i = k;
+		for (; i > 0; i--) {
+			const struct exai__run_spec *o = &specs[order[i - 1]];
+			unsigned okey = (o->has_before || o->has_first) << 16 |
+					(pl->minlen[order[i - 1]] < 0xffff ? pl->minlen[order[i - 1]] : 0xffff);
+			if (okey <= key)
+				break;
+			order[i] = order[i - 1];
+		}
+		order[i] = (uint8_t)k;
+	}
+	memset(pl->x_spec, 0xff, sizeof(pl->x_spec));
+	for (unsigned i = 0; i < n; i++)
+		pl->x_spec[n > 8 && n <= 12 && i >= n - 4 ? 8 + i - (n - 4) : i] = order[i];
+	for (unsigned l = 0; l < MAX_SPECS; l++) {
+		if (pl->x_spec[l] == 0xff)
+			continue;
 		unsigned k = pl->x_spec[l], j = pl->set_of[k];
 		const struct exai__run_spec *sp = &specs[k];
 		unsigned h = l / 8, bit = 1u << l % 8;
@@ -553,8 +568,11 @@ void exai__runs_plan(struct exai__run_plan *pl, const struct exai__run_spec *spe
 			pl->x_first_hi[h] |= (uint8_t)bit;
 		if (pl->minlen[k] <= 64)
 			pl->x_fits[h] |= (uint8_t)bit;
-		for (unsigned q = 0; q < 6; q++)
+		for (unsigned q = 0; q < 6; q++) {
 			pl->x_steps[h][q][l % 8] = pl->steps[k][q];
+			if (pl->steps[k][q] && q + 1 > pl->x_nsteps[h])
+				pl->x_nsteps[h] = (uint8_t)(q + 1);
+		}
 		pl->x_body[h][l % 8] = sp->min ? sp->min : 1;
 		pl->x_seps[h][l % 8] = sp->min_seps;
 	}
@@ -634,6 +652,7 @@ struct x_half {
 	__m512i specs, sep, sep_hi, adj, before, before_hi, first, first_hi, before_x, first_x, steps[6], body, seps;
 	__mmask8 fits;
 	bool ok;
+	unsigned nsteps;
 };
 
 /* A spec's run that reaches the next block: its length and separators (the rest of its bytes
@@ -741,15 +760,19 @@ x_masks(const struct x_half *x, const struct x_blk *b, __m512i *B, __m512i *J, _
 		X_STEP(W, xs, AND, SRLV, 1);                                                                            \
 		X_STEP(W, xs, AND, SRLV, 2);                                                                            \
 		X_STEP(W, xs, AND, SRLV, 3);                                                                            \
-		X_STEP(W, xs, AND, SRLV, 4);                                                                            \
-		X_STEP(W, xs, AND, SRLV, 5);                                                                            \
+		if (x->nsteps > 4) { /* runs of 17 or more */                                                          \
+			X_STEP(W, xs, AND, SRLV, 4);                                                                    \
+			X_STEP(W, xs, AND, SRLV, 5);                                                                    \
+		}                                                                                                       \
 		cov = xs;                                                                                               \
 		X_STEP(W, cov, OR, SLLV, 0);                                                                            \
 		X_STEP(W, cov, OR, SLLV, 1);                                                                            \
 		X_STEP(W, cov, OR, SLLV, 2);                                                                            \
 		X_STEP(W, cov, OR, SLLV, 3);                                                                            \
-		X_STEP(W, cov, OR, SLLV, 4);                                                                            \
-		X_STEP(W, cov, OR, SLLV, 5);                                                                            \
+		if (x->nsteps > 4) {                                                                                    \
+			X_STEP(W, cov, OR, SLLV, 4);                                                                    \
+			X_STEP(W, cov, OR, SLLV, 5);                                                                    \
+		}                                                                                                       \
 		X##W(V) starts = X##W(TERN)(xs, X##W(SLLI)(r, 1), X##W(IN)(ok_), 0x20 /* a & ~b & c */);               \
 		X##W(V) nlen = X##W(POPC)(cov), nseps = X##W(POPC)(X##W(AND)(J, cov));                                 \
 		__mmask8 within = X##W(TEST)(starts, starts) & x->fits & X##W(GE)(nseps, X##W(IN)(x->seps)) &          \
@@ -833,6 +856,7 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		hv[h].seps = _mm512_loadu_si512(pl->x_seps[h]);
 		hv[h].fits = pl->x_fits[h];
 		hv[h].ok = pl->x_ok[h];
+		hv[h].nsteps = pl->x_nsteps[h];
 		c[h].len = c[h].seps = c[h].ok = _mm512_setzero_si512();
 	}
 	/* the second eight: four lanes (ymm) where there are at most twelve specs */
@@ -892,8 +916,10 @@ __attribute__((target(AVX512_TARGET))) static int scan_avx512(const struct exai_
 		_mm512_storeu_si512(cl + 8 * h, c[h].len);
 		_mm512_storeu_si512(cs + 8 * h, c[h].seps);
 	}
-	for (unsigned l = 0; l < n; l++) {
+	for (unsigned l = 0; l < MAX_SPECS; l++) {
 		unsigned k = pl->x_spec[l];
+		if (k == 0xff)
+			continue;
 		cin[k] = cl[l];
 		cbody[k] = cl[l] - cs[l];
 		cseps[k] = cs[l];
