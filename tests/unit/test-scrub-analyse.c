@@ -323,6 +323,17 @@ static void builtin(void)
 	exai_scrubber_free(s);
 }
 
+/* The number of findings in @text (no audit event). */
+static size_t findings_in(exai_scrubber *s, const char *text)
+{
+	exai_scrub_result *r = NULL;
+	EXAI_OPTS(exai_scrub_text_opts, to, .no_audit = 1);
+	CHECK_OK(exai_scrub_text(&r, s, text, strlen(text), &to));
+	size_t n = exai_scrub_result_count(r);
+	exai_scrub_result_free(r);
+	return n;
+}
+
 /* A pack's declared "gate": the pattern gets it (and finds what it found without it), and
  * one that cannot hold is refused with the pattern's name. */
 static exai_scrubber *gate_scrubber(int format, const char *regex, const char *keywords, const char *extra, int rc,
@@ -359,12 +370,7 @@ static void declared_gates(void)
 		if (!s)
 			continue;
 		CHECK(ok[i].want < 0 || s->set.pats[0].gate == ok[i].want);
-		static const char text[] = "call tel +4915123456789 or +4915123456780 (tel), +12 no";
-		exai_scrub_result *r = NULL;
-		EXAI_OPTS(exai_scrub_text_opts, to, .no_audit = 1);
-		CHECK_OK(exai_scrub_text(&r, s, text, sizeof(text) - 1, &to));
-		CHECK(exai_scrub_result_count(r) == 2);
-		exai_scrub_result_free(r);
+		CHECK(findings_in(s, "call tel +4915123456789 or +4915123456780 (tel), +12 no") == 2);
 		exai_scrubber_free(s);
 	}
 	gate_scrubber(2, re, "\"tel\"", "\"gate\": \"regex\",", -EINVAL, "pattern 'g-phone': 'gate' must be");
@@ -393,12 +399,7 @@ static void case_variants(void)
 	if (!s)
 		return;
 	CHECK(s->set.pats[0].gate == EXAI__GATE_LITERAL && s->n_lits == 1 && s->lits[0].caseless);
-	static const char text[] = "kq7z123456 KQ7Z123457 Kq7Z123458 kQ7z123459 kq7Z123450 x";
-	exai_scrub_result *r = NULL;
-	EXAI_OPTS(exai_scrub_text_opts, to, .no_audit = 1);
-	CHECK_OK(exai_scrub_text(&r, s, text, sizeof(text) - 1, &to));
-	CHECK(exai_scrub_result_count(r) == 5);
-	exai_scrub_result_free(r);
+	CHECK(findings_in(s, "kq7z123456 KQ7Z123457 Kq7Z123458 kQ7z123459 kq7Z123450 x") == 5);
 	exai_scrubber_free(s);
 }
 
