@@ -812,9 +812,7 @@ static void class_info(struct info *x, const struct exai__bset *c, bool caseless
 				cls_set(&k, ch - 32);
 			}
 	shape_byte(&x->sh, &k);
-	unsigned n = 0;
-	for (int i = 0; i < 4; i++)
-		n += (unsigned)__builtin_popcountll(k.b[i]);
+	unsigned n = exai__bset_count(&k);
 	if (n == 0 || n > 10)
 		return;
 	x->exact.valid = true;

@@ -1300,10 +1300,9 @@ static int head_bytes_build(exai_scrubber *s)
 		if (s->head_first[i] == s->head_first[i + 1])
 			continue;
 		const struct exai__bset *b = &s->heads[s->head_first[i]].set;
-		unsigned n = 0;
-		for (int w = 0; w < 4; w++)
-			n += (unsigned)__builtin_popcountll(b->b[w]);
-		for (unsigned c = 0; n == 1 && c < 256; c++)
+		if (exai__bset_count(b) != 1)
+			continue;
+		for (unsigned c = 0; c < 256; c++)
 			if (exai__bset_has(b, (unsigned char)c))
 				s->head_byte[i] = (int)c;
 	}

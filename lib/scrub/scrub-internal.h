@@ -105,6 +105,13 @@ static inline bool exai__bset_has(const struct exai__bset *s, unsigned char c)
 {
 	return s->b[c >> 6] >> (c & 63) & 1;
 }
+static inline unsigned exai__bset_count(const struct exai__bset *s)
+{
+	unsigned n = 0;
+	for (int i = 0; i < 4; i++)
+		n += (unsigned)__builtin_popcountll(s->b[i]);
+	return n;
+}
 
 /* What a regex tells before any text is seen: the shortest and longest match, and its most
  * selective required factor: every match contains one of lits[] (n_lits > 0), starting at an

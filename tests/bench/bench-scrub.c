@@ -359,7 +359,7 @@ static int throughput(const char *dir)
 	size_t runs[1 + EXAI__RUN_SPECS_MAX] = { 0 };
 	c0 = now_cpu();
 	for (size_t i = 0; i < n; i++)
-		exai__runs_scan(s->run_specs, s->n_run_specs, fs[i].data, fs[i].len, on_run_count, runs, EXAI__SIMD_BEST);
+		exai__runs_scan_plan(&s->run_plan, fs[i].data, fs[i].len, on_run_count, runs, EXAI__SIMD_BEST);
 	cpu = now_cpu() - c0;
 	printf("%-28s %8.1f MB/s per CPU-second, %zu runs (", "run scan alone (floor)", (double)total / 1e6 / cpu, runs[0]);
 	for (unsigned k = 0; k < s->n_run_specs; k++)
